@@ -1,0 +1,43 @@
+--[[
+  Accepts a new task: checks the idempotency key, writes the task hash, indexes it and queues it, all or nothing.
+
+  KEYS[1] task hash              task:{id}
+  KEYS[2] idempotency key        idem:{key} (any key name when there is no idempotency key)
+  KEYS[3] all-tasks index        tasks:all (zset by createdAt)
+  KEYS[4] target queue           queue:{node} or queue:waiting (zset by score)
+  KEYS[5] task events list       task:{id}:events
+
+  ARGV[1] task id
+  ARGV[2] now (epoch ms)
+  ARGV[3] "1" when KEYS[2] is a real idempotency key
+  ARGV[4] idempotency key lifetime in seconds
+  ARGV[5] queue score
+  ARGV[6] event JSON (the "accepted"/"queued"/"waiting" event)
+  ARGV[7] updates channel        events:tasks:updates
+  ARGV[8] task key template     (task:{id} with the id written as "{{id}}")
+  ARGV[9..] field, value pairs of the task hash
+
+  Returns {0, id} when accepted, {1, existingId, existingState} for a duplicate idempotency key.
+]]
+if ARGV[3] == "1" then
+  local existing = redis.call("GET", KEYS[2])
+  if existing then
+    local state = redis.call("HGET", (string.gsub(ARGV[8], "{{id}}", existing)), "state")
+    return {1, existing, state or "unknown"}
+  end
+end
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return {1, ARGV[1], redis.call("HGET", KEYS[1], "state") or "unknown"}
+end
+
+local fields = {}
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call("HSET", KEYS[1], unpack(fields))
+if ARGV[3] == "1" then
+  redis.call("SET", KEYS[2], ARGV[1], "EX", tonumber(ARGV[4]))
+end
+redis.call("ZADD", KEYS[3], tonumber(ARGV[2]), ARGV[1])
+redis.call("ZADD", KEYS[4], tonumber(ARGV[5]), ARGV[1])
+redis.call("RPUSH", KEYS[5], ARGV[6])
+redis.call("PUBLISH", ARGV[7], ARGV[6])
+return {0, ARGV[1]}

@@ -1,0 +1,73 @@
+--[[
+  Moves one task from one state to another, fenced by its lease epoch. Every state change after submit and
+  lease goes through here: start, finish, retry, requeue after a node fault, dead-lettering, cancel,
+  expiry, failing a task that waited too long.
+
+  KEYS[1] task hash             task:{id}
+  KEYS[2] source                the zset (queue) or set (running:{node}) the task leaves, per ARGV[11]
+  KEYS[3] target zset           the queue / delayed set / dlq it joins, per ARGV[5]
+  KEYS[4] task events list      task:{id}:events
+
+  ARGV[1]  expected epoch ("" = do not check)
+  ARGV[2]  allowed current states, comma separated (",queued,waiting,")
+  ARGV[3]  new state
+  ARGV[4]  new node ("" = unchanged, "-" = remove)
+  ARGV[5]  target score ("" = do not add to KEYS[3])
+  ARGV[6]  "1" to bump the epoch (fences the old lease)
+  ARGV[7]  attempt delta (0, or -1 when a lease is handed back without running)
+  ARGV[8]  now (epoch ms)
+  ARGV[9]  reason ("" = none), recorded in the event
+  ARGV[10] updates channel
+  ARGV[11] source kind: "zset", "set" or "none"
+  ARGV[12] attempt record JSON to append to the task's attempts ("" = none)
+  ARGV[13] events list cap
+  ARGV[14..] field, value pairs to set on the task hash ("" value deletes the field)
+
+  Returns {1, newEpoch, attempt} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
+  the task is not in an allowed state, {-3} when the task does not exist.
+]]
+local current = redis.call("HMGET", KEYS[1], "state", "epoch", "attempt", "node", "attempts")
+if not current[1] then return {-3} end
+local epoch = tonumber(current[2]) or 0
+if ARGV[1] ~= "" and tonumber(ARGV[1]) ~= epoch then return {-1, epoch} end
+if not string.find(ARGV[2], "," .. current[1] .. ",", 1, true) then return {-2, current[1]} end
+
+local now = tonumber(ARGV[8])
+if ARGV[11] == "zset" then
+  redis.call("ZREM", KEYS[2], redis.call("HGET", KEYS[1], "id"))
+elseif ARGV[11] == "set" then
+  redis.call("SREM", KEYS[2], redis.call("HGET", KEYS[1], "id"))
+end
+if ARGV[6] == "1" then epoch = redis.call("HINCRBY", KEYS[1], "epoch", 1) end
+local attempt = tonumber(current[3]) or 0
+if ARGV[7] ~= "0" then attempt = redis.call("HINCRBY", KEYS[1], "attempt", tonumber(ARGV[7])) end
+
+redis.call("HSET", KEYS[1], "state", ARGV[3], "updatedAt", now)
+local node = current[4]
+if ARGV[4] == "-" then
+  redis.call("HDEL", KEYS[1], "node")
+  node = nil
+elseif ARGV[4] ~= "" then
+  redis.call("HSET", KEYS[1], "node", ARGV[4])
+  node = ARGV[4]
+end
+for i = 14, #ARGV, 2 do
+  if ARGV[i + 1] == "" then redis.call("HDEL", KEYS[1], ARGV[i])
+  else redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+if ARGV[12] ~= "" then
+  local attempts = current[5] and cjson.decode(current[5]) or {}
+  attempts[#attempts + 1] = cjson.decode(ARGV[12])
+  redis.call("HSET", KEYS[1], "attempts", cjson.encode(attempts))
+end
+local id = redis.call("HGET", KEYS[1], "id")
+if ARGV[5] ~= "" then redis.call("ZADD", KEYS[3], tonumber(ARGV[5]), id) end
+
+local event = {taskId = id, state = ARGV[3], previous = current[1], at = now, attempt = attempt, epoch = epoch}
+if node then event.node = node end
+if ARGV[9] ~= "" then event.reason = ARGV[9] end
+local encoded = cjson.encode(event)
+redis.call("RPUSH", KEYS[4], encoded)
+redis.call("LTRIM", KEYS[4], -tonumber(ARGV[13]), -1)
+redis.call("PUBLISH", ARGV[10], encoded)
+return {1, epoch, attempt}

@@ -1,0 +1,154 @@
+import { type RedisServer, startRedis } from "@flotilla/testing";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type StoreKeys, TaskStore } from "./store.js";
+
+function testKeys(prefix: string): StoreKeys {
+  const p = (name: string): string => `${prefix}:${name}`;
+  return {
+    task: (id) => p(`task:{${id}}`),
+    taskEvents: (id) => p(`task:{${id}}:events`),
+    taskOutput: (id) => p(`task:{${id}}:output`),
+    idempotency: (key) => p(`idem:${key}`),
+    queue: (node) => p(`queue:${node}`),
+    running: (node) => p(`running:${node}`),
+    waiting: () => p("queue:waiting"),
+    delayed: () => p("queue:delayed"),
+    deadLetters: () => p("dlq"),
+    allTasks: () => p("tasks:all"),
+    taskUpdates: () => p("events:tasks:updates"),
+  };
+}
+
+describe("TaskStore (Lua scripts against a real redis-server)", () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let store: TaskStore;
+  const keys = testKeys("t");
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+    store = new TaskStore(redis, keys, { idempotencyTtlSeconds: 60, outputCap: 1000 });
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await server.dispose();
+  });
+
+  const submit = (id: string, node: string, score: number, idempotencyKey?: string) =>
+    store.submit({
+      id,
+      fields: {
+        id,
+        state: "queued",
+        spec: '{"kind":"exec","argv":["true"]}',
+        node,
+        createdAt: 1,
+        updatedAt: 1,
+      },
+      idempotencyKey,
+      target: { node },
+      score,
+      event: JSON.stringify({ taskId: id, state: "queued" }),
+      now: 1,
+    });
+
+  it("accepts once per idempotency key", async () => {
+    expect(await submit("a1", "n1", 5, "key-1")).toEqual({ duplicate: false, taskId: "a1", state: "queued" });
+    expect(await submit("a2", "n1", 5, "key-1")).toEqual({ duplicate: true, taskId: "a1", state: "queued" });
+    expect(await redis.exists(keys.task("a2"))).toBe(0);
+  });
+
+  it("leases in score order, bumping epoch and attempt, never past the count", async () => {
+    await submit("b1", "n2", 30);
+    await submit("b2", "n2", 10);
+    await submit("b3", "n2", 20);
+    const leases = await store.lease("n2", 2, 100);
+    expect(leases.map((lease) => [lease.taskId, lease.epoch, lease.attempt])).toEqual([
+      ["b2", 1, 1],
+      ["b3", 1, 1],
+    ]);
+    expect(await store.runningIds("n2")).toHaveLength(2);
+    expect(await store.queuedIds("n2")).toEqual(["b1"]);
+  });
+
+  it("fences transitions by epoch and records exactly one terminal state", async () => {
+    await submit("c1", "n3", 1);
+    const [lease] = await store.lease("n3", 1, 10);
+    expect(lease?.epoch).toBe(1);
+    const start = await store.transition("c1", {
+      expectedEpoch: 1,
+      from: ["leased"],
+      to: "running",
+      now: 11,
+    });
+    expect(start).toEqual({ ok: true, epoch: 1, attempt: 1 });
+    // node declared dead: epoch bumped, task requeued on another node
+    const requeue = await store.transition("c1", {
+      from: ["leased", "running"],
+      to: "queued",
+      node: "n4",
+      source: { kind: "set", key: keys.running("n3") },
+      target: { key: keys.queue("n4"), score: 1 },
+      bumpEpoch: true,
+      reason: "node n3 dead",
+      attemptRecord: { attempt: 1, node: "n3", reason: "node dead", at: 12 },
+      now: 12,
+    });
+    expect(requeue).toEqual({ ok: true, epoch: 2, attempt: 1 });
+    expect(await store.appendOutput("c1", 1, [{ seq: 0, stream: "stdout", data: "late" }])).toBe(false);
+    const late = await store.transition("c1", {
+      expectedEpoch: 1,
+      from: ["leased", "running"],
+      to: "succeeded",
+      now: 13,
+    });
+    expect(late).toEqual({ ok: false, reason: "stale_epoch", epoch: 2 });
+    const [again] = await store.lease("n4", 1, 14);
+    expect(again).toMatchObject({ taskId: "c1", epoch: 3, attempt: 2 });
+    await store.transition("c1", { expectedEpoch: 3, from: ["leased"], to: "running", now: 15 });
+    expect(await store.appendOutput("c1", 3, [{ seq: 0, stream: "stdout", data: "hello" }])).toBe(true);
+    const done = await store.transition("c1", {
+      expectedEpoch: 3,
+      from: ["leased", "running"],
+      to: "succeeded",
+      source: { kind: "set", key: keys.running("n4") },
+      fields: { exitCode: 0, finishedAt: 16 },
+      now: 16,
+    });
+    expect(done.ok).toBe(true);
+    const twice = await store.transition("c1", {
+      expectedEpoch: 3,
+      from: ["leased", "running"],
+      to: "failed",
+      now: 17,
+    });
+    expect(twice).toEqual({ ok: false, reason: "wrong_state", state: "succeeded" });
+    const task = await store.getTask("c1");
+    expect(task).toMatchObject({ state: "succeeded", epoch: 3, attempt: 2 });
+    expect(JSON.parse(task?.fields.attempts ?? "[]")).toHaveLength(1);
+    expect(await store.readOutput("c1")).toEqual([{ seq: 0, stream: "stdout", data: "hello" }]);
+    const events = (await store.readEvents("c1")) as { state: string }[];
+    expect(events.map((event) => event.state)).toEqual([
+      "queued",
+      "leased",
+      "running",
+      "queued",
+      "leased",
+      "running",
+      "succeeded",
+    ]);
+  });
+
+  it("steals queued tasks keeping their scores, skipping ones that left", async () => {
+    await submit("d1", "v", 1);
+    await submit("d2", "v", 2);
+    await submit("d3", "v", 3);
+    await store.lease("v", 1, 5);
+    const moved = await store.steal("v", "thief", ["d1", "d2", "d3"], 6);
+    expect(moved).toEqual(["d2", "d3"]);
+    expect(await redis.zrange(keys.queue("thief"), 0, -1, "WITHSCORES")).toEqual(["d2", "2", "d3", "3"]);
+    expect((await store.getTask("d2"))?.node).toBe("thief");
+  });
+});

@@ -1,0 +1,319 @@
+import type { Redis } from "ioredis";
+import { ScriptRunner } from "./scripts.js";
+
+/** Every Redis name the coordinator uses, with the fleet's optional prefix applied. */
+export interface StoreKeys {
+  task(id: string): string;
+  taskEvents(id: string): string;
+  taskOutput(id: string): string;
+  idempotency(key: string): string;
+  queue(node: string): string;
+  running(node: string): string;
+  waiting(): string;
+  delayed(): string;
+  deadLetters(): string;
+  allTasks(): string;
+  taskUpdates(): string;
+}
+
+/** A task as the store keeps it: one Redis hash of flat string fields, decoded. */
+export interface StoredTask {
+  id: string;
+  spec: unknown;
+  state: string;
+  priority: string;
+  epoch: number;
+  attempt: number;
+  maxAttempts: number;
+  node?: string;
+  createdAt: number;
+  updatedAt: number;
+  score: number;
+  fields: Record<string, string>;
+}
+
+/** One lease handed to an agent: run task `id` under fencing token `epoch`. */
+export interface Lease {
+  taskId: string;
+  epoch: number;
+  attempt: number;
+  specJson: string;
+}
+
+/** Where a submitted task goes first. */
+export type SubmitTarget = { node: string } | { waitingReason: string };
+
+/** Result of {@link TaskStore.transition}. */
+export type TransitionResult =
+  | { ok: true; epoch: number; attempt: number }
+  | { ok: false; reason: "stale_epoch"; epoch: number }
+  | { ok: false; reason: "wrong_state"; state: string }
+  | { ok: false; reason: "not_found" };
+
+/** A state change of one task, fenced by its epoch. See `lua/transition-4.lua`. */
+export interface Transition {
+  expectedEpoch?: number;
+  from: readonly string[];
+  to: string;
+  /** New node, or `null` to clear it; unchanged when absent. */
+  node?: string | null;
+  source?: { kind: "zset" | "set"; key: string };
+  target?: { key: string; score: number };
+  bumpEpoch?: boolean;
+  attemptDelta?: number;
+  reason?: string;
+  attemptRecord?: Record<string, unknown>;
+  /** Fields to set; `""` deletes one. */
+  fields?: Record<string, string | number>;
+  now: number;
+}
+
+const TEMPLATE_ID = "{{id}}";
+const EVENTS_CAP = 200;
+
+/**
+ * The coordinator's view of Redis: every task state change is one Lua script (see `lua/`), so a crash at
+ * any point leaves Redis consistent and a restarted coordinator can carry on from it.
+ */
+export class TaskStore {
+  private readonly scripts: ScriptRunner;
+  private readonly taskTemplate: string;
+  private readonly eventsTemplate: string;
+
+  constructor(
+    readonly redis: Redis,
+    readonly keys: StoreKeys,
+    private readonly options: { idempotencyTtlSeconds: number; outputCap: number },
+  ) {
+    this.scripts = new ScriptRunner(redis);
+    this.taskTemplate = keys.task(TEMPLATE_ID);
+    this.eventsTemplate = keys.taskEvents(TEMPLATE_ID);
+  }
+
+  /** Persists a new task and queues it, or returns the task that already holds its idempotency key. */
+  async submit(input: {
+    id: string;
+    fields: Record<string, string | number>;
+    idempotencyKey?: string | undefined;
+    target: SubmitTarget;
+    score: number;
+    event: string;
+    now: number;
+  }): Promise<{ duplicate: boolean; taskId: string; state: string }> {
+    const { id, target } = input;
+    const hasKey = input.idempotencyKey !== undefined;
+    const queueKey = "node" in target ? this.keys.queue(target.node) : this.keys.waiting();
+    const flat: (string | number)[] = [];
+    for (const [field, value] of Object.entries(input.fields)) flat.push(field, value);
+    const reply = (await this.scripts.run(
+      "submit-5",
+      [
+        this.keys.task(id),
+        hasKey ? this.keys.idempotency(input.idempotencyKey as string) : this.keys.task(id),
+        this.keys.allTasks(),
+        queueKey,
+        this.keys.taskEvents(id),
+      ],
+      [
+        id,
+        input.now,
+        hasKey ? "1" : "0",
+        this.options.idempotencyTtlSeconds,
+        input.score,
+        input.event,
+        this.keys.taskUpdates(),
+        this.taskTemplate,
+        ...flat,
+      ],
+    )) as [number, string, string?];
+    return reply[0] === 0
+      ? { duplicate: false, taskId: id, state: String(input.fields.state) }
+      : { duplicate: true, taskId: reply[1], state: reply[2] ?? "unknown" };
+  }
+
+  /** Leases up to `count` queued tasks of `node`, in queue order. */
+  async lease(node: string, count: number, now: number): Promise<Lease[]> {
+    if (count <= 0) return [];
+    const flat = (await this.scripts.run(
+      "lease-2",
+      [this.keys.queue(node), this.keys.running(node)],
+      [node, count, now, this.taskTemplate, this.eventsTemplate, this.keys.taskUpdates(), EVENTS_CAP],
+    )) as (string | number)[];
+    const leases: Lease[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      leases.push({
+        taskId: String(flat[i]),
+        epoch: Number(flat[i + 1]),
+        attempt: Number(flat[i + 2]),
+        specJson: String(flat[i + 3]),
+      });
+    }
+    return leases;
+  }
+
+  /** Applies one fenced state change. */
+  async transition(taskId: string, change: Transition): Promise<TransitionResult> {
+    const taskKey = this.keys.task(taskId);
+    const flat: (string | number)[] = [];
+    for (const [field, value] of Object.entries(change.fields ?? {})) flat.push(field, value);
+    const reply = (await this.scripts.run(
+      "transition-4",
+      [taskKey, change.source?.key ?? taskKey, change.target?.key ?? taskKey, this.keys.taskEvents(taskId)],
+      [
+        change.expectedEpoch ?? "",
+        `,${change.from.join(",")},`,
+        change.to,
+        change.node === undefined ? "" : change.node === null ? "-" : change.node,
+        change.target ? change.target.score : "",
+        change.bumpEpoch ? "1" : "0",
+        change.attemptDelta ?? 0,
+        change.now,
+        change.reason ?? "",
+        this.keys.taskUpdates(),
+        change.source?.kind ?? "none",
+        change.attemptRecord ? JSON.stringify(change.attemptRecord) : "",
+        EVENTS_CAP,
+        ...flat,
+      ],
+    )) as number[];
+    switch (reply[0]) {
+      case 1:
+        return { ok: true, epoch: Number(reply[1]), attempt: Number(reply[2]) };
+      case -1:
+        return { ok: false, reason: "stale_epoch", epoch: Number(reply[1]) };
+      case -2:
+        return { ok: false, reason: "wrong_state", state: String(reply[1]) };
+      default:
+        return { ok: false, reason: "not_found" };
+    }
+  }
+
+  /** Appends output chunks of the run holding `epoch`; false when that run lost its lease. */
+  async appendOutput(
+    taskId: string,
+    epoch: number,
+    chunks: readonly { seq: number; stream: string; data: string }[],
+  ): Promise<boolean> {
+    const flat: (string | number)[] = [];
+    for (const chunk of chunks) flat.push(chunk.seq, chunk.stream, chunk.data);
+    const reply = await this.scripts.run(
+      "output-2",
+      [this.keys.task(taskId), this.keys.taskOutput(taskId)],
+      [epoch, this.options.outputCap, ...flat],
+    );
+    return Number(reply) >= 0;
+  }
+
+  /** Moves queued tasks from `victim` to `thief`, keeping their order; returns the ids that moved. */
+  async steal(victim: string, thief: string, taskIds: readonly string[], now: number): Promise<string[]> {
+    if (taskIds.length === 0) return [];
+    const moved = (await this.scripts.run(
+      "steal-2",
+      [this.keys.queue(victim), this.keys.queue(thief)],
+      [thief, now, this.taskTemplate, ...taskIds],
+    )) as string[];
+    return moved.map(String);
+  }
+
+  /** Reads a task, or `undefined` when there is none. */
+  async getTask(taskId: string): Promise<StoredTask | undefined> {
+    const hash = await this.redis.hgetall(this.keys.task(taskId));
+    return decodeTask(hash);
+  }
+
+  /** Reads many tasks in one round trip, skipping missing ones. */
+  async getTasks(taskIds: readonly string[]): Promise<StoredTask[]> {
+    if (taskIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of taskIds) pipeline.hgetall(this.keys.task(id));
+    const replies = (await pipeline.exec()) ?? [];
+    const tasks: StoredTask[] = [];
+    for (const [error, hash] of replies) {
+      if (error) continue;
+      const task = decodeTask(hash as Record<string, string>);
+      if (task) tasks.push(task);
+    }
+    return tasks;
+  }
+
+  /** The newest tasks first. */
+  async recentTaskIds(limit: number): Promise<string[]> {
+    return await this.redis.zrevrange(this.keys.allTasks(), 0, limit - 1);
+  }
+
+  /** Queued task ids of a node, in dispatch order. */
+  async queuedIds(node: string, limit = -1): Promise<string[]> {
+    return await this.redis.zrange(this.keys.queue(node), 0, limit < 0 ? -1 : limit - 1);
+  }
+
+  /** Queue lengths of several nodes in one round trip. */
+  async queueDepths(nodes: readonly string[]): Promise<Map<string, number>> {
+    const depths = new Map<string, number>();
+    if (nodes.length === 0) return depths;
+    const pipeline = this.redis.pipeline();
+    for (const node of nodes) pipeline.zcard(this.keys.queue(node));
+    const replies = (await pipeline.exec()) ?? [];
+    nodes.forEach((node, index) => {
+      depths.set(node, Number(replies[index]?.[1] ?? 0));
+    });
+    return depths;
+  }
+
+  /** Ids of the tasks leased to a node. */
+  async runningIds(node: string): Promise<string[]> {
+    return await this.redis.smembers(this.keys.running(node));
+  }
+
+  /** Task ids of a zset (waiting, delayed, dlq) whose score is at most `maxScore`. */
+  async dueIds(key: string, maxScore: number, limit: number): Promise<string[]> {
+    return await this.redis.zrangebyscore(key, "-inf", maxScore, "LIMIT", 0, limit);
+  }
+
+  /** Output chunks of a task from `fromSeq` on, in order. */
+  async readOutput(
+    taskId: string,
+    fromSeq = 0,
+  ): Promise<{ seq: number; stream: "stdout" | "stderr"; data: string }[]> {
+    const entries = await this.redis.xrange(this.keys.taskOutput(taskId), "-", "+");
+    const chunks: { seq: number; stream: "stdout" | "stderr"; data: string }[] = [];
+    for (const [, values] of entries) {
+      const record: Record<string, string> = {};
+      for (let i = 0; i + 1 < values.length; i += 2) record[values[i] as string] = values[i + 1] as string;
+      const seq = Number(record.seq);
+      if (seq < fromSeq) continue;
+      chunks.push({ seq, stream: record.stream === "stderr" ? "stderr" : "stdout", data: record.data ?? "" });
+    }
+    return chunks;
+  }
+
+  /** The stored state-change history of a task, oldest first. */
+  async readEvents(taskId: string): Promise<unknown[]> {
+    const raw = await this.redis.lrange(this.keys.taskEvents(taskId), 0, -1);
+    return raw.map((line) => JSON.parse(line) as unknown);
+  }
+}
+
+function numberField(hash: Record<string, string>, field: string, fallback = 0): number {
+  const value = hash[field];
+  return value === undefined || value === "" ? fallback : Number(value);
+}
+
+/** Decodes a task hash; `undefined` for an empty hash (no such task). */
+export function decodeTask(hash: Record<string, string>): StoredTask | undefined {
+  if (hash.id === undefined) return undefined;
+  const task: StoredTask = {
+    id: hash.id,
+    spec: hash.spec === undefined ? undefined : (JSON.parse(hash.spec) as unknown),
+    state: hash.state ?? "unknown",
+    priority: hash.priority ?? "normal",
+    epoch: numberField(hash, "epoch"),
+    attempt: numberField(hash, "attempt"),
+    maxAttempts: numberField(hash, "maxAttempts", 1),
+    createdAt: numberField(hash, "createdAt"),
+    updatedAt: numberField(hash, "updatedAt"),
+    score: numberField(hash, "score"),
+    fields: hash,
+  };
+  if (hash.node !== undefined && hash.node !== "") task.node = hash.node;
+  return task;
+}
