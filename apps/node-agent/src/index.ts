@@ -1,9 +1,3 @@
-import { FlotillaError } from "@flotilla/protocol";
-
-/** The package's name, for log lines and version reports. */
-export const PACKAGE_NAME = "@flotilla/node-agent";
-
-/** Placeholder guard used until the package's real API lands; proves the workspace wiring. */
-export function assertWired(): void {
-  if (!FlotillaError) throw new Error("protocol package not resolved");
-}
+export * from "./exec.js";
+export * from "./output.js";
+export * from "./run.js";

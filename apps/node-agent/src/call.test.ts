@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { type CallHandler, startCall } from "./call.js";
+import type { OutputChunk } from "./output.js";
+
+const base = { taskId: "t1", attempt: 1, batchWindowMs: 5 };
+
+describe("startCall", () => {
+  it("returns the handler's value and its log lines as stdout", async () => {
+    const chunks: OutputChunk[] = [];
+    const progress: Array<[number, string | undefined]> = [];
+    const handler: CallHandler = async (payload, ctx) => {
+      ctx.log(`hello ${ctx.taskId}#${ctx.attempt}`);
+      ctx.progress(150, "half");
+      return { echoed: payload };
+    };
+    const handle = startCall(handler, 42, {
+      ...base,
+      onOutput: (c) => chunks.push(c),
+      onProgress: (p, m) => progress.push([p, m]),
+    });
+    const result = await handle.done;
+    expect(result).toMatchObject({
+      outcome: "succeeded",
+      exitCode: null,
+      signal: null,
+      result: { echoed: 42 },
+    });
+    expect(chunks).toEqual([{ stream: "stdout", seq: 0, data: "hello t1#1\n" }]);
+    expect(progress).toEqual([[100, "half"]]);
+  });
+
+  it("turns a throw into E_HANDLER", async () => {
+    const sync = await startCall(
+      () => {
+        throw new Error("boom");
+      },
+      null,
+      base,
+    ).done;
+    expect(sync).toMatchObject({ outcome: "failed", error: { code: "E_HANDLER", message: "boom" } });
+    const rejected = await startCall(() => Promise.reject("nope"), null, base).done;
+    expect(rejected.error).toEqual({ code: "E_HANDLER", message: "nope" });
+  });
+
+  it("aborts the signal on timeout and on cancel", async () => {
+    let seen: AbortSignal | undefined;
+    const forever: CallHandler = (_payload, ctx) => {
+      seen = ctx.signal;
+      return new Promise(() => {});
+    };
+    const timedOut = await startCall(forever, null, { ...base, timeoutMs: 30 }).done;
+    expect(timedOut.outcome).toBe("timed_out");
+    expect(seen?.aborted).toBe(true);
+
+    const handle = startCall(forever, null, base);
+    setTimeout(() => handle.cancel(), 10);
+    expect((await handle.done).outcome).toBe("cancelled");
+    expect(seen?.aborted).toBe(true);
+  });
+});

@@ -1,0 +1,157 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ExecOptions, type ExecSpec, startExec } from "./exec.js";
+import type { OutputChunk } from "./output.js";
+
+async function run(spec: ExecSpec, options: ExecOptions = {}) {
+  const chunks: OutputChunk[] = [];
+  const handle = startExec(spec, { ...options, onOutput: (chunk) => chunks.push(chunk) });
+  const result = await handle.done;
+  const text = (stream: string) =>
+    chunks
+      .filter((c) => c.stream === stream)
+      .map((c) => c.data)
+      .join("");
+  return { result, chunks, stdout: text("stdout"), stderr: text("stderr") };
+}
+
+/** True while `pid` runs; a zombie (killed, not yet reaped by an init that may never reap) counts as dead. */
+async function processAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (process.platform !== "linux") return true;
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  return stat !== "" && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "flotilla-exec-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("startExec", () => {
+  it("delivers all output in order with one seq across both streams", async () => {
+    const { result, chunks, stdout } = await run({ argv: ["seq", "1", "100000"] });
+    expect(result.outcome).toBe("succeeded");
+    expect(result.exitCode).toBe(0);
+    const expected = `${Array.from({ length: 100_000 }, (_, i) => i + 1).join("\n")}\n`;
+    expect(stdout).toBe(expected);
+    expect(chunks.map((c) => c.seq)).toEqual(chunks.map((_, i) => i));
+    // Batched: far fewer chunks than lines, none above the split size.
+    expect(chunks.length).toBeLessThan(100);
+    for (const chunk of chunks) expect(chunk.data.length).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it("keeps the interleaving of stdout and stderr", async () => {
+    const { chunks, stdout, stderr } = await run({
+      shell: "echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2",
+    });
+    expect(stdout).toBe("out1\nout2\n");
+    expect(stderr).toBe("err1\n");
+    expect(chunks.map((c) => c.stream)).toEqual(["stdout", "stderr", "stdout"]);
+    expect(chunks.map((c) => c.seq)).toEqual([0, 1, 2]);
+  });
+
+  it("reports exit codes, cwd and env", async () => {
+    const failed = await run({ shell: "exit 3" });
+    expect(failed.result).toMatchObject({ outcome: "failed", exitCode: 3, signal: null });
+    const env = await run({ shell: 'echo "$FLOTILLA_X $(pwd)"', cwd: dir, env: { FLOTILLA_X: "hello" } });
+    expect(env.stdout.trim()).toBe(`hello ${dir}`);
+  });
+
+  it("reports a process killed by a signal", async () => {
+    const { result } = await run({ shell: "kill -9 $$" });
+    expect(result).toMatchObject({ outcome: "failed", exitCode: null, signal: "SIGKILL" });
+  });
+
+  it("kills the whole process group on timeout, grandchildren included", async () => {
+    const pidFile = join(dir, "grandchild.pid");
+    const started = performance.now();
+    const { result } = await run(
+      { shell: `sleep 30 & echo $! > ${pidFile}; wait` },
+      { timeoutMs: 300, killGraceMs: 1000 },
+    );
+    expect(result.outcome).toBe("timed_out");
+    expect(result.signal).toBe("SIGTERM");
+    expect(performance.now() - started).toBeLessThan(5000);
+    const grandchild = Number((await readFile(pidFile, "utf8")).trim());
+    expect(await processAlive(grandchild)).toBe(false);
+  });
+
+  it("escalates to SIGKILL when SIGTERM is ignored", async () => {
+    const handle = startExec({ shell: "trap '' TERM; echo ready; sleep 30" }, { killGraceMs: 200 });
+    await new Promise((r) => setTimeout(r, 200));
+    handle.cancel();
+    const result = await handle.done;
+    expect(result).toMatchObject({ outcome: "cancelled", signal: "SIGKILL" });
+  });
+
+  it("cancels a run", async () => {
+    const handle = startExec({ argv: ["sleep", "30"] });
+    setTimeout(() => handle.cancel(), 100);
+    const result = await handle.done;
+    expect(result).toMatchObject({ outcome: "cancelled", exitCode: null, signal: "SIGTERM" });
+  });
+
+  it("does not wait for background processes left behind by a finished main process", async () => {
+    const started = performance.now();
+    const { result, stdout } = await run({ shell: "sleep 30 & echo done" });
+    expect(result.outcome).toBe("succeeded");
+    expect(stdout).toBe("done\n");
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
+  it("masks secret values, also when split across two writes", async () => {
+    const secret = "s3cr3t-value-123456";
+    const script = join(dir, "split.sh");
+    // printf in two parts with a pause: the two halves arrive in separate reads.
+    await writeFile(
+      script,
+      `printf 'a s3cr3t-va'; sleep 0.2; printf 'lue-123456 b\\n'; echo "$API_TOKEN" >&2\n`,
+    );
+    const { stdout, stderr, chunks } = await run(
+      { argv: ["/bin/sh", script] },
+      { baseEnv: { PATH: process.env.PATH ?? "", DEPLOY_SECRET: secret } },
+    );
+    expect(stdout).toBe("a *** b\n");
+    expect(chunks.some((c) => c.data.includes("s3cr3t"))).toBe(false);
+    expect(stderr).toBe("\n");
+    const fromTask = await run({ shell: 'echo "key=$API_TOKEN"', env: { API_TOKEN: "tok-abcdef" } });
+    expect(fromTask.stdout).toBe("key=***\n");
+  });
+
+  it("reports spawn errors as E_SPAWN", async () => {
+    const missing = await run({ argv: ["/nonexistent/program"] });
+    expect(missing.result.outcome).toBe("failed");
+    expect(missing.result.error?.code).toBe("E_SPAWN");
+    expect(missing.result.error?.message).toContain("no such program");
+
+    const notExecutable = join(dir, "plain.txt");
+    await writeFile(notExecutable, "x");
+    const denied = await run({ argv: [notExecutable] });
+    expect(denied.result.error).toMatchObject({ code: "E_SPAWN" });
+    expect(denied.result.error?.message).toContain("EACCES");
+
+    const badCwd = await run({ argv: ["true"], cwd: join(dir, "nope") });
+    expect(badCwd.result.error?.code).toBe("E_SPAWN");
+    expect(badCwd.result.error?.message).toContain("does not exist");
+  });
+
+  it.runIf(process.platform === "linux")("samples usage of a longer run", async () => {
+    const { result } = await run(
+      { shell: "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done" },
+      { usageSampleMs: 20 },
+    );
+    expect(result.usage).toBeDefined();
+    expect(result.usage?.maxRssBytes).toBeGreaterThan(0);
+    expect((result.usage?.userCpuMs ?? 0) + (result.usage?.systemCpuMs ?? 0)).toBeGreaterThan(0);
+  });
+});
