@@ -1,0 +1,273 @@
+import { randomUUID } from "node:crypto";
+import type { z } from "zod";
+import { FlotillaError } from "./errors.js";
+import { fastPaths } from "./fast-path.js";
+import {
+  isMessageType,
+  MESSAGE_SCHEMAS,
+  type Message,
+  type MessageFields,
+  type MessageOf,
+  type MessageType,
+} from "./messages.js";
+import { PROTOCOL_VERSION } from "./primitives.js";
+
+/** The default largest frame {@link decode} reads: 1 MiB. */
+export const DEFAULT_MAX_BYTES = 1024 * 1024;
+
+/** The codes a frame can fail with. */
+export const PROTOCOL_ERROR_CODES = [
+  "E_TOO_LARGE",
+  "E_BAD_JSON",
+  "E_SCHEMA",
+  "E_UNKNOWN_TYPE",
+  "E_VERSION",
+] as const;
+/** A code a frame can fail with. */
+export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
+
+/** What a {@link ProtocolError} says about where the frame went wrong. */
+export interface ProtocolErrorDetails extends Record<string, unknown> {
+  /** The failing path, dot-separated (`spec.argv.0`); `""` for the frame as a whole. */
+  path: string;
+  /** The frame's `type` when it had a readable one. */
+  type?: string;
+}
+
+/** A frame or record that could not be read: a {@link FlotillaError} with a protocol code and a path. */
+export type ProtocolError = FlotillaError & {
+  readonly code: ProtocolErrorCode;
+  readonly details: ProtocolErrorDetails;
+};
+
+/** The raw forms a frame arrives in: text, a buffer, an ArrayBuffer, or `ws` fragments. */
+export type RawFrame = string | Buffer | ArrayBuffer | Buffer[];
+
+/** Options of {@link decode} and {@link decodeRecord}. */
+export interface DecodeOptions {
+  /** Largest accepted size in UTF-8 bytes, checked before parsing. Default {@link DEFAULT_MAX_BYTES}. */
+  maxBytes?: number;
+}
+
+/** The outcome of {@link decode}: never throws on bad input. */
+export type DecodeResult = { ok: true; message: Message } | { ok: false; error: ProtocolError };
+
+/** The outcome of {@link decodeRecord}. */
+export type RecordResult<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
+
+function protocolError(
+  code: ProtocolErrorCode,
+  message: string,
+  details: ProtocolErrorDetails,
+  cause?: unknown,
+): ProtocolError {
+  const options = cause === undefined ? { details } : { details, cause };
+  return new FlotillaError(code, message, options) as ProtocolError;
+}
+
+/** Size in UTF-8 bytes, counting only when the UTF-16 length leaves the answer open. */
+function exceedsBytes(raw: RawFrame, maxBytes: number): number | undefined {
+  let size: number;
+  if (typeof raw === "string") {
+    // Each UTF-16 unit is 1..3 UTF-8 bytes, so most frames are decided without counting.
+    if (raw.length > maxBytes) return raw.length;
+    if (raw.length * 3 <= maxBytes) return undefined;
+    size = Buffer.byteLength(raw, "utf8");
+  } else if (Array.isArray(raw)) {
+    size = 0;
+    for (const part of raw) size += part.byteLength;
+  } else {
+    size = raw.byteLength;
+  }
+  return size > maxBytes ? size : undefined;
+}
+
+function toText(raw: RawFrame): string {
+  if (typeof raw === "string") return raw;
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString("utf8");
+  if (raw instanceof ArrayBuffer) return Buffer.from(raw).toString("utf8");
+  return raw.toString("utf8");
+}
+
+/** Reads the JSON of a frame, or says why it cannot. */
+function parseJson(
+  raw: RawFrame,
+  maxBytes: number,
+): { ok: true; value: unknown } | { ok: false; error: ProtocolError } {
+  const size = exceedsBytes(raw, maxBytes);
+  if (size !== undefined) {
+    return {
+      ok: false,
+      error: protocolError("E_TOO_LARGE", `frame is ${size} bytes, more than the limit of ${maxBytes}`, {
+        path: "",
+        size,
+        limit: maxBytes,
+      }),
+    };
+  }
+  try {
+    return { ok: true, value: JSON.parse(toText(raw)) };
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return {
+      ok: false,
+      error: protocolError("E_BAD_JSON", `frame is not valid JSON: ${reason}`, { path: "" }, cause),
+    };
+  }
+}
+
+/** Joins a zod issue path the way the wire reports it: `spec.argv.0`. */
+function joinPath(path: readonly PropertyKey[]): string {
+  return path.map((key) => String(key)).join(".");
+}
+
+/** Turns the first zod issue into a readable {@link ProtocolError} (the full list is in `details.issues`). */
+function schemaError(error: z.ZodError, label: string, type: string | undefined): ProtocolError {
+  const first = error.issues[0];
+  const path = first === undefined ? "" : joinPath(first.path);
+  const where = path === "" ? label : `${label}: ${path}`;
+  const details: ProtocolErrorDetails = {
+    path,
+    issues: error.issues.map((issue) => ({
+      path: joinPath(issue.path),
+      message: issue.message,
+      code: issue.code,
+    })),
+  };
+  if (type !== undefined) details.type = type;
+  return protocolError("E_SCHEMA", `${where}: ${first?.message ?? "invalid"}`, details);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks a parsed frame: version, then type, then the type's schema. Heartbeats and output chunks try a
+ * hand-written fast path first; anything it does not accept goes through zod, so errors read the same.
+ */
+export function validateMessage(value: unknown): DecodeResult {
+  if (!isPlainObject(value)) {
+    return {
+      ok: false,
+      error: protocolError("E_SCHEMA", "a message must be a JSON object", { path: "" }),
+    };
+  }
+  const version = value.v;
+  const type = value.type;
+  if (version !== undefined && version !== PROTOCOL_VERSION) {
+    const details: ProtocolErrorDetails = { path: "v", version };
+    if (typeof type === "string") details.type = type;
+    return {
+      ok: false,
+      error: protocolError(
+        "E_VERSION",
+        `protocol version ${JSON.stringify(version)} is not supported; this side speaks ${PROTOCOL_VERSION}`,
+        details,
+      ),
+    };
+  }
+  if (typeof type !== "string") {
+    return {
+      ok: false,
+      error: protocolError("E_SCHEMA", "a message needs a string `type`", { path: "type" }),
+    };
+  }
+  if (!isMessageType(type)) {
+    return {
+      ok: false,
+      error: protocolError("E_UNKNOWN_TYPE", `unknown message type ${JSON.stringify(type)}`, {
+        path: "type",
+        type,
+      }),
+    };
+  }
+  const fast = fastPaths[type]?.(value);
+  if (fast !== undefined) return { ok: true, message: fast };
+  const parsed = MESSAGE_SCHEMAS[type].safeParse(value);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  return { ok: false, error: schemaError(parsed.error, type, type) };
+}
+
+/**
+ * Reads one frame. Size is checked on bytes before parsing; bad input is returned as a
+ * {@link ProtocolError}, never thrown.
+ *
+ * @example
+ * const result = decode(frame);
+ * if (!result.ok) return send(createMessage("error", { ...result.error.toJSON() }, { from: "coordinator" }));
+ * if (result.message.type === "task.output") print(result.message.data);
+ */
+export function decode(raw: RawFrame, options: DecodeOptions = {}): DecodeResult {
+  const json = parseJson(raw, options.maxBytes ?? DEFAULT_MAX_BYTES);
+  if (!json.ok) return json;
+  return validateMessage(json.value);
+}
+
+/** {@link decode}, throwing the {@link ProtocolError} instead of returning it. */
+export function decodeOrThrow(raw: RawFrame, options: DecodeOptions = {}): Message {
+  const result = decode(raw, options);
+  if (!result.ok) throw result.error;
+  return result.message;
+}
+
+/** Writes a message as a frame. Fills nothing in: build messages with {@link createMessage}. */
+export function encode(message: Message): string {
+  return JSON.stringify(message);
+}
+
+/** Where {@link createMessage} gets the envelope from. */
+export interface CreateMessageOptions {
+  /** The sender: a node id, `"coordinator"` or a client id. */
+  from: string;
+  /** The message id; by default a fresh one from `newId`. */
+  id?: string;
+  /** Makes message ids. Default: `crypto.randomUUID`. */
+  newId?: () => string;
+  /** The clock, epoch ms. Default: `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Builds a message: the envelope (`v`, `id`, `timestamp`, `from`) around `fields`, checked against the
+ * type's schema so defaults (such as `spec.priority`) are applied. A message that does not validate is a
+ * bug in the sender, so this throws an `E_SCHEMA` {@link FlotillaError}.
+ */
+export function createMessage<T extends MessageType>(
+  type: T,
+  fields: MessageFields<T>,
+  options: CreateMessageOptions,
+): MessageOf<T> {
+  const now = options.now ?? Date.now;
+  const candidate = {
+    ...fields,
+    v: PROTOCOL_VERSION,
+    type,
+    id: options.id ?? (options.newId ?? randomUUID)(),
+    timestamp: new Date(now()).toISOString(),
+    from: options.from,
+  };
+  const result = validateMessage(candidate);
+  if (!result.ok) throw result.error;
+  return result.message as MessageOf<T>;
+}
+
+/**
+ * Checks a record read back from Redis. A string is parsed as JSON first (within `maxBytes`); anything else is
+ * checked as it is.
+ */
+export function decodeRecord<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  options: DecodeOptions = {},
+): RecordResult<z.output<S>> {
+  let input = value;
+  if (typeof value === "string") {
+    const json = parseJson(value, options.maxBytes ?? DEFAULT_MAX_BYTES);
+    if (!json.ok) return json;
+    input = json.value;
+  }
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, error: schemaError(parsed.error, "record", undefined) };
+}

@@ -1,0 +1,103 @@
+/**
+ * Redis names. The first group is the vocabulary other bridges already speak and must stay byte-for-byte
+ * the same; the second is Flotilla's own.
+ *
+ * Redis Cluster: a task's own keys carry the task id as a hash tag (`task:{t1}`, `task:{t1}:output`,
+ * `task:{t1}:events`) so they share a slot and can be read together. The Lua transitions also touch the
+ * shared queues, leases and indexes, which no per-task tag can co-locate; a fleet on Cluster therefore uses a
+ * hash-tagged prefix such as `{fleet}`: Redis hashes only the first `{…}` of a name, so every key of that
+ * fleet lands in one slot and the scripts stay atomic. Legacy names get no tags of their own, because other
+ * bridges compute them without.
+ */
+export interface RedisKeys {
+  /** The prefix as given (`""` for none). */
+  readonly prefix: string;
+  /** Pub/sub: broadcasts to every node. */
+  readonly general: string;
+  /** Pub/sub: system events. */
+  readonly events: string;
+  /** Pub/sub: nodes announcing themselves. */
+  readonly discoveryAnnounce: string;
+  /** Pub/sub: who-is-there queries. */
+  readonly discoveryQuery: string;
+  /** Pub/sub: answers to discovery queries. */
+  readonly discoveryResponse: string;
+  /** Pub/sub: one node's inbox. */
+  agentMessages(nodeId: string): string;
+  /** String with a TTL: present while the node is alive. */
+  agentHeartbeat(nodeId: string): string;
+  /** Set of live node ids. */
+  readonly agentsActive: string;
+  /** Hash: the node registry record (see `nodeRecordToHash`). */
+  agent(nodeId: string): string;
+  /** Pub/sub: task state changes (`task.event`). */
+  readonly taskUpdates: string;
+  /** Pub/sub: task failures. */
+  readonly taskFailures: string;
+  /** Hash: tasks per node. */
+  readonly taskDistribution: string;
+  /** Hash: the task record. */
+  task(taskId: string): string;
+  /** Stream: the task's output chunks. */
+  taskOutput(taskId: string): string;
+  /** List: the task's stored events. */
+  taskEvents(taskId: string): string;
+  /** String: idempotency key -> task id. */
+  idempotency(key: string): string;
+  /** Sorted set: a node's local queue. */
+  queue(nodeId: string): string;
+  /** Sorted set: tasks no node can take now. */
+  readonly waitingQueue: string;
+  /** Sorted set: leases scored by expiry. */
+  readonly leases: string;
+  /** Set: tasks running on a node. */
+  running(nodeId: string): string;
+  /** Sorted set: dead-lettered tasks. */
+  readonly dlq: string;
+  /** Sorted set: every task, scored by createdAt. */
+  readonly tasksAll: string;
+  /** String/hash: a node's circuit breaker state. */
+  breaker(nodeId: string): string;
+  /** Counter for task ids. */
+  readonly taskSeq: string;
+}
+
+/**
+ * Builds the Redis names of one fleet. With prefix `"p"` every name is `"p:" + name`, so two fleets can share
+ * a Redis.
+ */
+export function createKeys(prefix = ""): RedisKeys {
+  const name = prefix === "" ? (key: string) => key : (key: string) => `${prefix}:${key}`;
+  return {
+    prefix,
+    general: name("agents:general"),
+    events: name("agents:events"),
+    discoveryAnnounce: name("agents:discovery:announce"),
+    discoveryQuery: name("agents:discovery:query"),
+    discoveryResponse: name("agents:discovery:response"),
+    agentMessages: (nodeId) => name(`agent:${nodeId}:messages`),
+    agentHeartbeat: (nodeId) => name(`agent:${nodeId}:heartbeat`),
+    agentsActive: name("agents:active"),
+    agent: (nodeId) => name(`agent:${nodeId}`),
+    taskUpdates: name("events:tasks:updates"),
+    taskFailures: name("events:errors:task_failures"),
+    taskDistribution: name("metrics:task_distribution"),
+    task: (taskId) => name(`task:{${taskId}}`),
+    taskOutput: (taskId) => name(`task:{${taskId}}:output`),
+    taskEvents: (taskId) => name(`task:{${taskId}}:events`),
+    idempotency: (key) => name(`idem:${key}`),
+    queue: (nodeId) => {
+      // `queue:waiting` is the shared waiting set; a node of that name would silently share it.
+      if (nodeId === "waiting")
+        throw new RangeError('a node cannot be named "waiting": queue:waiting is reserved');
+      return name(`queue:${nodeId}`);
+    },
+    waitingQueue: name("queue:waiting"),
+    leases: name("leases"),
+    running: (nodeId) => name(`running:${nodeId}`),
+    dlq: name("dlq"),
+    tasksAll: name("tasks:all"),
+    breaker: (nodeId) => name(`breaker:${nodeId}`),
+    taskSeq: name("seq:tasks"),
+  };
+}
