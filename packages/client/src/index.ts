@@ -1,9 +1,7 @@
-import { FlotillaError } from "@flotilla/protocol";
-
-/** The package's name, for log lines and version reports. */
-export const PACKAGE_NAME = "@flotilla/client";
-
-/** Placeholder guard used until the package's real API lands; proves the workspace wiring. */
-export function assertWired(): void {
-  if (!FlotillaError) throw new Error("protocol package not resolved");
-}
+export { type ErrorCode, FlotillaError, isFlotillaError } from "@flotilla/protocol";
+export { type BackoffOptions, fullJitterDelay } from "./backoff.js";
+export type { DlqApi, FleetEvent, RequestOptions, TaskUpdate } from "./client.js";
+export { type ConnectOptions, clientEndpoint, connect, FlotillaClient } from "./client.js";
+export type { ReconnectOptions, WebSocketFactory, WebSocketLike } from "./connection.js";
+export { type TaskHandle, type TaskResult, toResult, type WatchOptions } from "./task-handle.js";
+export * from "./wire.js";

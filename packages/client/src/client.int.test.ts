@@ -1,0 +1,259 @@
+import { isFlotillaError } from "@flotilla/protocol";
+import { afterEach, describe, expect, it } from "vitest";
+import { type ConnectOptions, connect, type FlotillaClient } from "./client.js";
+import { FakeCoordinator, type FakeCoordinatorOptions, localRunner } from "./testing.js";
+import type { OutputChunk } from "./wire.js";
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(
+  fakeOptions: FakeCoordinatorOptions = {},
+  clientOptions: Partial<ConnectOptions> = {},
+): Promise<{ fake: FakeCoordinator; client: FlotillaClient }> {
+  const fake = await FakeCoordinator.start(fakeOptions);
+  cleanups.push(() => fake.close());
+  const client = await connect({ url: fake.url, reconnect: { baseMs: 10, maxMs: 40 }, ...clientOptions });
+  cleanups.push(() => client.close());
+  return { fake, client };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe("FlotillaClient against a coordinator double", () => {
+  it("submits a command, streams its output and reports the exit code", async () => {
+    const { client } = await setup({ runner: localRunner });
+    const handle = await client.submit({
+      kind: "exec",
+      argv: ["sh", "-c", "echo out; echo err >&2; exit 3"],
+    });
+    expect(handle.duplicate).toBe(false);
+    const chunks: OutputChunk[] = [];
+    for await (const chunk of handle.output()) chunks.push(chunk);
+    const text = (stream: string) =>
+      chunks
+        .filter((chunk) => chunk.stream === stream)
+        .map((chunk) => chunk.data)
+        .join("");
+    expect(text("stdout")).toBe("out\n");
+    expect(text("stderr")).toBe("err\n");
+    const result = await handle.result();
+    expect(result).toMatchObject({ state: "failed", exitCode: 3 });
+  });
+
+  it("adds an idempotency key so a resent submit is recognised", async () => {
+    const { fake, client } = await setup();
+    await client.submit({ kind: "exec", argv: ["true"] });
+    const spec = fake.received.find((message) => message.type === "task.submit")?.spec as {
+      idempotencyKey?: string;
+    };
+    expect(spec.idempotencyKey).toMatch(new RegExp(`^${client.clientId}:`));
+    const again = await client.submit({ kind: "exec", argv: ["true"], idempotencyKey: "k1" });
+    const twice = await client.submit({ kind: "exec", argv: ["true"], idempotencyKey: "k1" });
+    expect(twice.id).toBe(again.id);
+    expect(twice.duplicate).toBe(true);
+  });
+
+  it("resumes output after a dropped connection with no chunk lost or repeated", async () => {
+    const { fake, client } = await setup();
+    const handle = await client.submit({ kind: "exec", argv: ["long"] });
+    fake.setState(handle.id, "running", { node: "n1" });
+    const received: number[] = [];
+    const reading = (async () => {
+      for await (const chunk of handle.output()) received.push(Number(chunk.data));
+    })();
+    for (let i = 0; i < 5; i++) fake.output(handle.id, "stdout", String(i));
+    await until(() => received.length === 5, "first chunks");
+    fake.dropClients();
+    // Output produced while the client is away is stored and must be replayed.
+    for (let i = 5; i < 10; i++) fake.output(handle.id, "stdout", String(i));
+    await until(() => client.connected && received.length === 10, "replayed chunks");
+    for (let i = 10; i < 15; i++) fake.output(handle.id, "stdout", String(i));
+    fake.setState(handle.id, "succeeded", { exitCode: 0 });
+    await reading;
+    expect(received).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    const watches = fake.received.filter((message) => message.type === "task.watch");
+    expect(watches.map((message) => message.fromSeq)).toEqual([0, 5]);
+  });
+
+  it("survives a coordinator restart mid-stream", async () => {
+    const { fake, client } = await setup();
+    const handle = await client.submit({ kind: "exec", argv: ["long"] });
+    const received: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of handle.output()) received.push(chunk.data);
+    })();
+    fake.output(handle.id, "stdout", "a");
+    await until(() => received.length === 1, "first chunk");
+    await fake.stop();
+    fake.output(handle.id, "stderr", "b");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await fake.listen();
+    fake.output(handle.id, "stdout", "c");
+    await until(() => received.length === 3, "all chunks");
+    fake.setState(handle.id, "succeeded", { exitCode: 0 });
+    await reading;
+    expect(received).toEqual(["a", "b", "c"]);
+  });
+
+  it("lets independent subscribers start at their own sequence numbers", async () => {
+    const { fake, client } = await setup();
+    const record = fake.addTask({ kind: "exec", argv: ["x"] }, "running");
+    for (let i = 0; i < 4; i++) fake.output(record.id, "stdout", String(i));
+    const late = client.watch(record.id, { fromSeq: 2 });
+    const all = client.watch(record.id);
+    const collect = async (iterable: AsyncIterable<OutputChunk>) => {
+      const seqs: number[] = [];
+      for await (const chunk of iterable) seqs.push(chunk.seq);
+      return seqs;
+    };
+    const lateSeqs = collect(late.output());
+    const allSeqs = collect(all.output());
+    await until(
+      () => fake.received.filter((message) => message.type === "task.watch").length === 2,
+      "watches",
+    );
+    fake.output(record.id, "stdout", "4");
+    fake.setState(record.id, "succeeded", { exitCode: 0 });
+    expect(await lateSeqs).toEqual([2, 3, 4]);
+    expect(await allSeqs).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("gives the result of a task that finished before anyone watched", async () => {
+    const { fake, client } = await setup();
+    const record = fake.addTask({ kind: "exec", argv: ["x"] }, "queued");
+    fake.setState(record.id, "failed", { exitCode: null, signal: "SIGKILL" });
+    const result = await client.watch(record.id).result();
+    expect(result).toMatchObject({ state: "failed", exitCode: null, signal: "SIGKILL" });
+  });
+
+  it("reports wire errors as typed FlotillaErrors", async () => {
+    const { client } = await setup();
+    const error = await client.task("nope").catch((caught: unknown) => caught);
+    expect(isFlotillaError(error)).toBe(true);
+    expect(error).toMatchObject({ code: "E_NOT_FOUND", message: "no task nope" });
+    await expect(client.drain("ghost")).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+  });
+
+  it("times a request out when no reply comes", async () => {
+    const { client } = await setup(
+      { intercept: (message) => message.type === "nodes.list" },
+      { requestTimeoutMs: 100 },
+    );
+    const started = Date.now();
+    await expect(client.nodes()).rejects.toMatchObject({
+      code: "E_COORDINATOR_UNAVAILABLE",
+      details: { request: "nodes.list", timeoutMs: 100 },
+    });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    // The session is still usable afterwards.
+    await expect(client.tasks()).resolves.toEqual([]);
+  });
+
+  it("holds requests while disconnected and sends them after the reconnect", async () => {
+    const { fake, client } = await setup();
+    await fake.stop();
+    await until(() => !client.connected, "disconnect");
+    const pending = client.nodes();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    fake.nodes = [
+      {
+        id: "n1",
+        host: "box",
+        os: "linux",
+        arch: "x64",
+        slotsTotal: 4,
+        slotsUsed: 1,
+        load1: 0.5,
+        status: "ready",
+        health: "healthy",
+        breaker: "closed",
+        draining: false,
+        labels: {},
+        capabilities: ["docker"],
+        queued: 0,
+      },
+    ];
+    await fake.listen();
+    await expect(pending).resolves.toHaveLength(1);
+  });
+
+  it("fails a non-idempotent request whose connection drops before the reply", async () => {
+    const { fake, client } = await setup({ intercept: (message) => message.type === "broadcast" });
+    const sent = client.broadcast("hello");
+    await until(() => fake.received.some((message) => message.type === "broadcast"), "broadcast sent");
+    fake.dropClients();
+    await expect(sent).rejects.toMatchObject({ code: "E_COORDINATOR_UNAVAILABLE" });
+  });
+
+  it("rejects a wrong token at once without retrying", async () => {
+    const fake = await FakeCoordinator.start({ token: "right" });
+    cleanups.push(() => fake.close());
+    const started = Date.now();
+    await expect(connect({ url: fake.url, token: "wrong" })).rejects.toMatchObject({
+      code: "E_UNAUTHORIZED",
+      message: expect.stringContaining("token rejected by coordinator"),
+    });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    const client = await connect({ url: fake.url, token: "right" });
+    client.close();
+  });
+
+  it("says when nothing answers", async () => {
+    const fake = await FakeCoordinator.start();
+    const url = fake.url;
+    await fake.close();
+    await expect(
+      connect({ url, connectTimeoutMs: 200, reconnect: { baseMs: 10, maxMs: 20 } }),
+    ).rejects.toMatchObject({ code: "E_COORDINATOR_UNAVAILABLE", message: expect.stringContaining(url) });
+  });
+
+  it("streams fleet events and renews the subscription after a reconnect", async () => {
+    const { fake, client } = await setup();
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const event of client.events()) {
+        seen.push(String(event.message));
+        if (seen.length === 2) return;
+      }
+    })();
+    await until(() => fake.received.some((message) => message.type === "events.watch"), "events.watch");
+    await client.broadcast("one");
+    fake.dropClients();
+    await until(
+      () => fake.received.filter((message) => message.type === "events.watch").length === 2,
+      "rewatch",
+    );
+    await client.broadcast("two");
+    await reading;
+    expect(seen).toEqual(["one", "two"]);
+  });
+
+  it("drives the dead-letter queue, drain and cancel", async () => {
+    const { fake, client } = await setup();
+    const record = fake.addTask({ kind: "exec", argv: ["x"] }, "dead_lettered");
+    fake.dlq = [{ taskId: record.id, attempts: 3, reason: "node died", at: 1 }];
+    expect(await client.dlq.list()).toHaveLength(1);
+    expect(await client.dlq.get(record.id)).toMatchObject({ taskId: record.id, attempts: 3 });
+    await client.dlq.retry(record.id);
+    expect(fake.task(record.id)?.state).toBe("queued");
+    expect(await client.dlq.purge()).toMatchObject({ ok: true });
+    const running = await client.submit({ kind: "exec", argv: ["sleep"] });
+    const events: string[] = [];
+    const reading = (async () => {
+      for await (const event of running.events()) events.push(event.state);
+    })();
+    await running.cancel();
+    await reading;
+    expect(events).toContain("cancelled");
+    await expect(running.cancel()).rejects.toMatchObject({ code: "E_CONFLICT" });
+  });
+});

@@ -1,0 +1,529 @@
+import { randomUUID } from "node:crypto";
+import { errorFromWire, FlotillaError } from "@flotilla/protocol";
+import { Channel } from "./channel.js";
+import { Connection, type ReconnectOptions, unreachable, type WebSocketFactory } from "./connection.js";
+import type { Resequencer } from "./resequencer.js";
+import { createTaskHandle, type TaskHandle, type WatchOptions } from "./task-handle.js";
+import {
+  type DlqEntry,
+  isTerminalState,
+  type NodeSummary,
+  type OutputChunk,
+  readFrame,
+  type TaskEvent,
+  type TaskFilter,
+  type TaskRecord,
+  type TaskSpec,
+  type WireMessage,
+} from "./wire.js";
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** The coordinator, e.g. `ws://127.0.0.1:7420`; `/v1/client` is appended unless the path is given. */
+  url: string;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** This client's id on the wire (`from`); a random one by default. */
+  clientId?: string;
+  /** Reconnect policy, or false to fail on the first lost connection. */
+  reconnect?: ReconnectOptions | false;
+  /** How long a request waits for its reply, including time spent waiting for a reconnect (default 30000). */
+  requestTimeoutMs?: number;
+  /** How long {@link connect} waits for the first connection (default 10000). */
+  connectTimeoutMs?: number;
+  /** Ping period for detecting dead sockets (default 15000). */
+  pingIntervalMs?: number;
+  /** Socket factory; `ws` by default. */
+  WebSocket?: WebSocketFactory;
+  /** Clock for message timestamps and give-up timing. */
+  clock?: () => number;
+  /** Uniform random source in [0, 1) for backoff jitter. */
+  random?: () => number;
+}
+
+/** One update of a watched task, in wire order. */
+export type TaskUpdate = { kind: "event"; event: TaskEvent } | { kind: "output"; chunk: OutputChunk };
+
+/** A message pushed to `events()` subscribers: task events, broadcasts, node changes. */
+export type FleetEvent = WireMessage;
+
+/** Dead-letter queue operations. */
+export interface DlqApi {
+  list(): Promise<DlqEntry[]>;
+  get(taskId: string): Promise<Record<string, unknown>>;
+  retry(taskId: string): Promise<Record<string, unknown>>;
+  /** Purges one entry, or the whole queue without an id. */
+  purge(taskId?: string): Promise<Record<string, unknown>>;
+}
+
+/** Per-call request options. */
+export interface RequestOptions {
+  /** Overrides the client's request timeout. */
+  timeoutMs?: number;
+}
+
+/** @internal a subscriber to one task's updates, with its own resume point. */
+export interface TaskConsumer {
+  readonly sequencer: Resequencer<OutputChunk>;
+  readonly seenEvents: Set<string>;
+  deliver(update: TaskUpdate): void;
+  end(): void;
+  fail(error: FlotillaError): void;
+}
+
+interface Pending {
+  readonly type: string;
+  readonly frame: string;
+  /** Safe to send again after a lost connection (the coordinator dedupes or it has no effect). */
+  readonly resend: boolean;
+  sent: boolean;
+  readonly timer: NodeJS.Timeout;
+  resolve(message: WireMessage): void;
+  reject(error: FlotillaError): void;
+}
+
+const CLIENT_PATH = "/v1/client";
+
+/** Adds the client endpoint's path to a bare coordinator URL. */
+export function clientEndpoint(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = CLIENT_PATH;
+  return parsed.toString();
+}
+
+/**
+ * A session with the coordinator. Requests are matched to replies by message id; while the connection is
+ * down they wait for the reconnect (up to their timeout). Task watches resume after a reconnect from the
+ * last sequence number each subscriber has seen, so no output chunk is missed and none is seen twice.
+ */
+export class FlotillaClient {
+  /** This client's id on the wire. */
+  readonly clientId: string;
+  /** Dead-letter queue operations. */
+  readonly dlq: DlqApi;
+  readonly #connection: Connection;
+  readonly #pending = new Map<string, Pending>();
+  readonly #watches = new Map<string, Set<TaskConsumer>>();
+  readonly #fleetSubscribers = new Set<Channel<FleetEvent>>();
+  readonly #requestTimeoutMs: number;
+  readonly #clock: () => number;
+  #closedError: FlotillaError | undefined;
+  #closed = false;
+  #firstOpen: { resolve: () => void; reject: (error: FlotillaError) => void } | undefined;
+  #messageCount = 0;
+
+  /** Use {@link connect}; the constructor does not open a socket. */
+  constructor(options: ConnectOptions) {
+    this.clientId = options.clientId ?? `client-${randomUUID().slice(0, 8)}`;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.#clock = options.clock ?? Date.now;
+    const reconnect =
+      options.reconnect === false
+        ? false
+        : {
+            baseMs: options.reconnect?.baseMs ?? 100,
+            maxMs: options.reconnect?.maxMs ?? 5_000,
+            giveUpAfterMs: options.reconnect?.giveUpAfterMs ?? 300_000,
+          };
+    this.#connection = new Connection(
+      {
+        url: clientEndpoint(options.url),
+        token: options.token,
+        reconnect,
+        pingIntervalMs: options.pingIntervalMs ?? 15_000,
+        createSocket: options.WebSocket,
+        clock: this.#clock,
+        random: options.random ?? Math.random,
+      },
+      {
+        onOpen: () => this.#onOpen(),
+        onFrame: (raw) => this.#onFrame(raw),
+        onDown: () => this.#onDown(),
+        onClosed: (error) => this.#onClosed(error),
+      },
+    );
+    this.dlq = {
+      list: async () => (await this.request<{ entries: DlqEntry[] }>("dlq.list", {})).entries,
+      get: (taskId) => this.request("dlq.get", { taskId }),
+      retry: (taskId) => this.request("dlq.retry", { taskId }),
+      purge: (taskId) => this.request("dlq.purge", taskId === undefined ? {} : { taskId }),
+    };
+  }
+
+  /** @internal opens the first socket and waits for it (used by {@link connect}). */
+  async open(timeoutMs: number, url: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#firstOpen = undefined;
+        this.close();
+        reject(unreachable(url, `no connection within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#firstOpen = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.#connection.start();
+    });
+  }
+
+  /** Whether a socket is open right now. */
+  get connected(): boolean {
+    return this.#connection.isOpen;
+  }
+
+  /**
+   * Submits a task. Resolves once the coordinator has persisted it (`task.accepted`). An idempotency key
+   * is added when the spec has none, so a submit resent after a lost connection is not run twice.
+   */
+  async submit(spec: TaskSpec, options: RequestOptions = {}): Promise<TaskHandle> {
+    const withKey: TaskSpec =
+      spec.idempotencyKey === undefined
+        ? { ...spec, idempotencyKey: `${this.clientId}:${randomUUID()}` }
+        : spec;
+    const accepted = await this.#send("task.submit", { spec: withKey }, true, options);
+    const taskId = String(accepted.taskId);
+    return createTaskHandle(this, taskId, accepted.duplicate === true);
+  }
+
+  /** A handle on an existing task, to follow its output from `fromSeq` (default 0). */
+  watch(taskId: string, options: WatchOptions = {}): TaskHandle {
+    return createTaskHandle(this, taskId, false, options);
+  }
+
+  /** One task's record. */
+  async task(taskId: string, options: RequestOptions = {}): Promise<TaskRecord> {
+    return await this.request<TaskRecord>("task.get", { taskId }, options);
+  }
+
+  /** Tasks matching `filter`. */
+  async tasks(filter: TaskFilter = {}, options: RequestOptions = {}): Promise<TaskRecord[]> {
+    return (await this.request<{ tasks: TaskRecord[] }>("tasks.list", { ...filter }, options)).tasks;
+  }
+
+  /** The fleet's nodes. */
+  async nodes(options: RequestOptions = {}): Promise<NodeSummary[]> {
+    return (await this.request<{ nodes: NodeSummary[] }>("nodes.list", {}, options)).nodes;
+  }
+
+  /** Cancels a task: the node stops its whole process group. */
+  async cancel(taskId: string, reason?: string): Promise<Record<string, unknown>> {
+    return await this.request("task.cancel", reason === undefined ? { taskId } : { taskId, reason });
+  }
+
+  /** Stops placing new work on a node; running tasks finish. */
+  async drain(nodeId: string): Promise<Record<string, unknown>> {
+    return await this.request("node.drain", { nodeId });
+  }
+
+  /** Lets a drained node take work again. */
+  async undrain(nodeId: string): Promise<Record<string, unknown>> {
+    return await this.request("node.undrain", { nodeId });
+  }
+
+  /** Sends a message to every agent (and every other listener on `agents:general`). */
+  async broadcast(message: string, data?: unknown): Promise<Record<string, unknown>> {
+    // Not resent after a lost connection: a broadcast that did go out would be delivered twice.
+    const reply = await this.#send("broadcast", data === undefined ? { message } : { message, data }, false);
+    return asRecord(reply.result);
+  }
+
+  /**
+   * Fleet events as the coordinator pushes them (task state changes, broadcasts, node changes). The
+   * subscription is renewed after every reconnect; events while disconnected are not replayed.
+   */
+  events(): AsyncIterable<FleetEvent> {
+    const channel: Channel<FleetEvent> = new Channel(() => this.#fleetSubscribers.delete(channel));
+    if (this.#closed) {
+      channel.fail(this.#closedError ?? closedError());
+      return channel;
+    }
+    const first = this.#fleetSubscribers.size === 0;
+    this.#fleetSubscribers.add(channel);
+    if (first && this.#connection.isOpen) this.#watchFleet();
+    return channel;
+  }
+
+  /** Sends a request and resolves with its reply's `result`; rejects with the coordinator's error. */
+  async request<R = Record<string, unknown>>(
+    type: string,
+    fields: Record<string, unknown>,
+    options: RequestOptions = {},
+  ): Promise<R> {
+    const reply = await this.#send(type, fields, isIdempotent(type), options);
+    return reply.result as R;
+  }
+
+  /** Drops the socket as if the network failed (the client reconnects); for tests and recovery. */
+  dropConnection(): void {
+    this.#connection.drop();
+  }
+
+  /** Closes the session: pending requests and streams fail with E_COORDINATOR_UNAVAILABLE. */
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** @internal registers a task subscriber and asks the coordinator for updates from its `nextSeq`. */
+  addConsumer(taskId: string, consumer: TaskConsumer): void {
+    if (this.#closed) {
+      consumer.fail(this.#closedError ?? closedError());
+      return;
+    }
+    let consumers = this.#watches.get(taskId);
+    if (!consumers) {
+      consumers = new Set();
+      this.#watches.set(taskId, consumers);
+    }
+    consumers.add(consumer);
+    // Each new subscriber asks from its own point; the others drop the replayed chunks by seq.
+    if (this.#connection.isOpen) this.#watchTask(taskId, consumer.sequencer.nextSeq);
+  }
+
+  /** @internal unregisters a task subscriber; the last one out unwatches. */
+  removeConsumer(taskId: string, consumer: TaskConsumer): void {
+    const consumers = this.#watches.get(taskId);
+    if (!consumers?.delete(consumer) || consumers.size > 0) return;
+    this.#watches.delete(taskId);
+    if (this.#connection.isOpen) this.#send("task.unwatch", { taskId }, false).catch(() => {});
+  }
+
+  #watchTask(taskId: string, fromSeq: number): void {
+    this.#send("task.watch", { taskId, fromSeq }, false).catch((error: FlotillaError) => {
+      // A lost connection is healed by the re-watch on reconnect; anything else ends the subscribers.
+      if (error.code === "E_COORDINATOR_UNAVAILABLE" && !this.#closed) return;
+      const consumers = this.#watches.get(taskId);
+      this.#watches.delete(taskId);
+      for (const consumer of consumers ?? []) consumer.fail(error);
+    });
+  }
+
+  #watchFleet(): void {
+    this.#send("events.watch", {}, false).catch((error: FlotillaError) => {
+      if (error.code === "E_COORDINATOR_UNAVAILABLE" && !this.#closed) return;
+      for (const channel of this.#fleetSubscribers) channel.fail(error);
+    });
+  }
+
+  #send(
+    type: string,
+    fields: Record<string, unknown>,
+    resend: boolean,
+    options: RequestOptions = {},
+  ): Promise<WireMessage> {
+    if (this.#closed) return Promise.reject(this.#closedError ?? closedError());
+    this.#messageCount += 1;
+    const id = `${this.clientId}-${this.#messageCount}`;
+    const frame = JSON.stringify({
+      v: 1,
+      type,
+      id,
+      timestamp: new Date(this.#clock()).toISOString(),
+      from: this.clientId,
+      ...fields,
+    });
+    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+    return new Promise<WireMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(
+          new FlotillaError(
+            "E_COORDINATOR_UNAVAILABLE",
+            `no reply to ${type} within ${timeoutMs} ms — check that the coordinator is running and reachable`,
+            { details: { request: type, timeoutMs } },
+          ),
+        );
+      }, timeoutMs);
+      const pending: Pending = { type, frame, resend, sent: false, timer, resolve, reject };
+      this.#pending.set(id, pending);
+      pending.sent = this.#connection.send(frame);
+    });
+  }
+
+  #onOpen(): void {
+    this.#firstOpen?.resolve();
+    this.#firstOpen = undefined;
+    // Subscriptions first, so pushes resume before anything else is answered.
+    for (const [taskId, consumers] of this.#watches) {
+      let fromSeq = Number.POSITIVE_INFINITY;
+      for (const consumer of consumers) fromSeq = Math.min(fromSeq, consumer.sequencer.nextSeq);
+      this.#watchTask(taskId, Number.isFinite(fromSeq) ? fromSeq : 0);
+    }
+    if (this.#fleetSubscribers.size > 0) this.#watchFleet();
+    for (const pending of this.#pending.values()) {
+      if (!pending.sent) pending.sent = this.#connection.send(pending.frame);
+    }
+  }
+
+  #onDown(): void {
+    for (const [id, pending] of this.#pending) {
+      if (!pending.sent) continue;
+      if (pending.resend) {
+        pending.sent = false;
+        continue;
+      }
+      this.#pending.delete(id);
+      clearTimeout(pending.timer);
+      pending.reject(
+        new FlotillaError(
+          "E_COORDINATOR_UNAVAILABLE",
+          `the connection was lost before the reply to ${pending.type}; it may or may not have taken effect — check and retry`,
+          { details: { request: pending.type } },
+        ),
+      );
+    }
+  }
+
+  #onClosed(error: FlotillaError | undefined): void {
+    this.#closed = true;
+    this.#closedError = error;
+    const failure = error ?? closedError();
+    this.#firstOpen?.reject(failure);
+    this.#firstOpen = undefined;
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(failure);
+    }
+    this.#pending.clear();
+    for (const consumers of this.#watches.values()) {
+      for (const consumer of consumers) consumer.fail(failure);
+    }
+    this.#watches.clear();
+    for (const channel of this.#fleetSubscribers) channel.fail(failure);
+    this.#fleetSubscribers.clear();
+  }
+
+  #onFrame(raw: string): void {
+    const message = readFrame(raw);
+    if (!message) return;
+    const replyTo = typeof message.replyTo === "string" ? message.replyTo : undefined;
+    if (
+      replyTo !== undefined &&
+      (message.type === "reply" || message.type === "error" || message.type === "task.accepted")
+    ) {
+      const pending = this.#pending.get(replyTo);
+      if (!pending) return;
+      this.#pending.delete(replyTo);
+      clearTimeout(pending.timer);
+      if (message.type === "error") {
+        pending.reject(errorFromWire(wireErrorOf(message)));
+      } else {
+        pending.resolve(message);
+      }
+      return;
+    }
+    if (message.type === "task.output") this.#onOutput(message);
+    else if (message.type === "task.event") this.#onTaskEvent(message);
+    if (message.type !== "task.output") {
+      for (const channel of this.#fleetSubscribers) channel.push(message);
+    }
+  }
+
+  #onOutput(message: WireMessage): void {
+    const consumers = this.#watches.get(String(message.taskId));
+    if (!consumers || typeof message.seq !== "number") return;
+    const chunk: OutputChunk = {
+      taskId: String(message.taskId),
+      stream: message.stream === "stderr" ? "stderr" : "stdout",
+      seq: message.seq,
+      data: typeof message.data === "string" ? message.data : "",
+    };
+    if (typeof message.epoch === "number") chunk.epoch = message.epoch;
+    for (const consumer of consumers) {
+      for (const ready of consumer.sequencer.accept(chunk))
+        consumer.deliver({ kind: "output", chunk: ready });
+    }
+  }
+
+  #onTaskEvent(message: WireMessage): void {
+    const taskId = String(message.taskId);
+    const consumers = this.#watches.get(taskId);
+    if (!consumers) return;
+    const event = toTaskEvent(message);
+    // Events carry no seq: a re-watch may replay them, so one is known by what it says.
+    const key = `${event.state}|${event.attempt}|${event.epoch ?? ""}|${event.at}`;
+    const terminal = isTerminalState(event.state);
+    for (const consumer of [...consumers]) {
+      // Output held behind a gap goes out before the end: the task will produce no more.
+      if (terminal) {
+        for (const chunk of consumer.sequencer.flush()) consumer.deliver({ kind: "output", chunk });
+      }
+      if (!consumer.seenEvents.has(key)) {
+        consumer.seenEvents.add(key);
+        consumer.deliver({ kind: "event", event });
+      }
+      if (terminal) consumer.end();
+    }
+    if (terminal) this.#watches.delete(taskId);
+  }
+}
+
+/**
+ * Connects to a coordinator and resolves once the first socket is open. Rejects with `E_UNAUTHORIZED`
+ * when the token is refused and `E_COORDINATOR_UNAVAILABLE` when nothing answers in time.
+ */
+export async function connect(options: ConnectOptions): Promise<FlotillaClient> {
+  const client = new FlotillaClient(options);
+  await client.open(options.connectTimeoutMs ?? 10_000, options.url);
+  return client;
+}
+
+const IDEMPOTENT = new Set([
+  "task.submit",
+  "task.get",
+  "tasks.list",
+  "nodes.list",
+  "task.cancel",
+  "node.drain",
+  "node.undrain",
+  "dlq.list",
+  "dlq.get",
+]);
+
+function isIdempotent(type: string): boolean {
+  return IDEMPOTENT.has(type);
+}
+
+function closedError(): FlotillaError {
+  return new FlotillaError("E_COORDINATOR_UNAVAILABLE", "the client is closed — connect again");
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : { value };
+}
+
+function wireErrorOf(message: WireMessage): {
+  code: string;
+  message: string;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+} {
+  const wire: { code: string; message: string; retryable?: boolean; details?: Record<string, unknown> } = {
+    code: typeof message.code === "string" ? message.code : "E_INTERNAL",
+    message: typeof message.message === "string" ? message.message : "the coordinator reported an error",
+  };
+  if (typeof message.retryable === "boolean") wire.retryable = message.retryable;
+  if (typeof message.details === "object" && message.details !== null) {
+    wire.details = message.details as Record<string, unknown>;
+  }
+  return wire;
+}
+
+function toTaskEvent(message: WireMessage): TaskEvent {
+  const event: TaskEvent = {
+    taskId: String(message.taskId),
+    state: String(message.state) as TaskEvent["state"],
+    at: typeof message.at === "number" ? message.at : 0,
+    attempt: typeof message.attempt === "number" ? message.attempt : 1,
+  };
+  if (typeof message.previous === "string") event.previous = message.previous as TaskEvent["state"];
+  if (typeof message.node === "string") event.node = message.node;
+  if (typeof message.epoch === "number") event.epoch = message.epoch;
+  if (typeof message.reason === "string") event.reason = message.reason;
+  return event;
+}

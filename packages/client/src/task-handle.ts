@@ -1,0 +1,148 @@
+import { errorFromWire, type FlotillaError } from "@flotilla/protocol";
+import { Channel } from "./channel.js";
+import type { FlotillaClient, TaskConsumer, TaskUpdate } from "./client.js";
+import { Resequencer } from "./resequencer.js";
+import {
+  isTerminalState,
+  type OutputChunk,
+  type TaskEvent,
+  type TaskRecord,
+  type TaskState,
+} from "./wire.js";
+
+/** Where to start following a task. */
+export interface WatchOptions {
+  /** First output sequence number wanted (default 0: everything). */
+  fromSeq?: number;
+}
+
+/** How a task ended. */
+export interface TaskResult {
+  id: string;
+  state: TaskState;
+  /** The process's exit code; null when it died of a signal or never ran. */
+  exitCode: number | null;
+  /** The signal that ended the process, e.g. "SIGKILL". */
+  signal: string | null;
+  durationMs?: number;
+  /** What a `call` task returned. */
+  result?: unknown;
+  /** Why the task did not succeed, when the coordinator said. */
+  error?: FlotillaError;
+  /** The full record. */
+  record: TaskRecord;
+}
+
+/** A submitted or watched task. Each iterator is an independent subscriber with its own resume point. */
+export interface TaskHandle {
+  readonly id: string;
+  /** True when the submit matched an earlier one by idempotency key. */
+  readonly duplicate: boolean;
+  /** State changes and output interleaved in the order they arrived; ends after the terminal event. */
+  updates(options?: WatchOptions): AsyncIterable<TaskUpdate>;
+  /** State changes; ends after the terminal event. */
+  events(): AsyncIterable<TaskEvent>;
+  /** Output chunks in seq order, none missed and none twice across reconnects. */
+  output(options?: WatchOptions): AsyncIterable<OutputChunk>;
+  /** Resolves when the task reaches a terminal state. */
+  result(): Promise<TaskResult>;
+  /** Asks the coordinator to cancel the task. */
+  cancel(reason?: string): Promise<void>;
+}
+
+/** Sequence numbers beyond any real output: a subscriber that wants no output replayed. */
+const NO_OUTPUT = Number.MAX_SAFE_INTEGER;
+
+/** @internal builds the handle the client returns from `submit` and `watch`. */
+export function createTaskHandle(
+  client: FlotillaClient,
+  id: string,
+  duplicate: boolean,
+  defaults: WatchOptions = {},
+): TaskHandle {
+  let result: Promise<TaskResult> | undefined;
+
+  const subscribe = (fromSeq: number): Channel<TaskUpdate> => {
+    const consumer: TaskConsumer = {
+      sequencer: new Resequencer(fromSeq),
+      seenEvents: new Set(),
+      deliver: (update) => channel.push(update),
+      end: () => channel.end(),
+      fail: (error) => channel.fail(error),
+    };
+    const channel: Channel<TaskUpdate> = new Channel(() => client.removeConsumer(id, consumer));
+    client.addConsumer(id, consumer);
+    return channel;
+  };
+
+  const handle: TaskHandle = {
+    id,
+    duplicate,
+    updates: (options = {}) => subscribe(options.fromSeq ?? defaults.fromSeq ?? 0),
+    events: () =>
+      filter(subscribe(NO_OUTPUT), (update) => (update.kind === "event" ? update.event : undefined)),
+    output: (options = {}) =>
+      filter(subscribe(options.fromSeq ?? defaults.fromSeq ?? 0), (update) =>
+        update.kind === "output" ? update.chunk : undefined,
+      ),
+    result: () => {
+      result ??= waitForResult(client, id, subscribe(NO_OUTPUT));
+      return result;
+    },
+    cancel: async (reason) => {
+      await client.cancel(id, reason);
+    },
+  };
+  return handle;
+}
+
+async function* filter<T>(
+  source: AsyncIterable<TaskUpdate>,
+  pick: (update: TaskUpdate) => T | undefined,
+): AsyncIterable<T> {
+  for await (const update of source) {
+    const value = pick(update);
+    if (value !== undefined) yield value;
+  }
+}
+
+async function waitForResult(
+  client: FlotillaClient,
+  id: string,
+  updates: Channel<TaskUpdate>,
+): Promise<TaskResult> {
+  // The task may have finished before this subscription: look it up too, whichever says "done" first wins.
+  const iterator = updates[Symbol.asyncIterator]();
+  const finished = (async () => {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      if (next.value.kind === "event" && isTerminalState(next.value.event.state)) return;
+    }
+  })();
+  // A failed subscription surfaces through `await finished` below, or not at all when the lookup won.
+  finished.catch(() => {});
+  try {
+    const current = await client.task(id);
+    if (isTerminalState(current.state)) return toResult(current);
+    await finished;
+    return toResult(await client.task(id));
+  } finally {
+    await iterator.return?.();
+  }
+}
+
+/** Reads a task's outcome from its record. */
+export function toResult(record: TaskRecord): TaskResult {
+  const outcome: TaskResult = {
+    id: record.id,
+    state: record.state,
+    exitCode: record.exitCode ?? null,
+    signal: record.signal ?? null,
+    record,
+  };
+  if (record.durationMs !== undefined) outcome.durationMs = record.durationMs;
+  if (record.result !== undefined) outcome.result = record.result;
+  if (record.error !== undefined) outcome.error = errorFromWire(record.error);
+  return outcome;
+}

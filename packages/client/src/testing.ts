@@ -1,0 +1,424 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { type WebSocket, WebSocketServer } from "ws";
+import {
+  type DlqEntry,
+  isTerminalState,
+  type NodeSummary,
+  readFrame,
+  type TaskRecord,
+  type TaskSpec,
+  type TaskState,
+  type WireMessage,
+} from "./wire.js";
+
+/**
+ * A stand-in coordinator speaking the client half of the wire contract, for tests of the SDK, the CLI and
+ * anything built on them. Tasks live in memory (they survive `restart()`, as Redis would); what happens
+ * to a submitted task is up to the `runner`.
+ */
+export interface FakeCoordinatorOptions {
+  /** Required bearer token; none by default. */
+  token?: string;
+  /** Port to listen on (default: a free one). */
+  port?: number;
+  /** Drives a task after it is accepted, e.g. {@link localRunner}. */
+  runner?: (task: TaskRecord, fake: FakeCoordinator) => void;
+  /** Answers a request itself: return true when handled (used to simulate slow or odd coordinators). */
+  intercept?: (message: WireMessage, socket: WebSocket, fake: FakeCoordinator) => boolean;
+  clock?: () => number;
+}
+
+type TimelineEntry =
+  | { kind: "event"; frame: WireMessage }
+  | { kind: "output"; seq: number; frame: WireMessage };
+
+interface FakeTask {
+  record: TaskRecord;
+  timeline: TimelineEntry[];
+  nextSeq: number;
+  watchers: Set<WebSocket>;
+  process?: ChildProcess;
+}
+
+/** A test double of the coordinator's client endpoint, on a real WebSocket server. */
+export class FakeCoordinator {
+  /** Every frame received from clients, in order. */
+  readonly received: WireMessage[] = [];
+  /** What `nodes.list` answers. */
+  nodes: NodeSummary[] = [];
+  /** What `dlq.list` answers. */
+  dlq: DlqEntry[] = [];
+  readonly #tasks = new Map<string, FakeTask>();
+  readonly #sockets = new Set<WebSocket>();
+  readonly #eventWatchers = new Set<WebSocket>();
+  readonly #options: FakeCoordinatorOptions;
+  readonly #clock: () => number;
+  #server: Server | undefined;
+  #wss: WebSocketServer | undefined;
+  #port: number;
+  #taskCount = 0;
+  #messageCount = 0;
+
+  private constructor(options: FakeCoordinatorOptions) {
+    this.#options = options;
+    this.#port = options.port ?? 0;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Starts a fake coordinator on loopback. */
+  static async start(options: FakeCoordinatorOptions = {}): Promise<FakeCoordinator> {
+    const fake = new FakeCoordinator(options);
+    await fake.listen();
+    return fake;
+  }
+
+  /** `ws://127.0.0.1:<port>`: what a client is given as its URL. */
+  get url(): string {
+    return `ws://127.0.0.1:${this.#port}`;
+  }
+
+  /** Number of open client sockets. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /** A stored task, or undefined. */
+  task(taskId: string): TaskRecord | undefined {
+    return this.#tasks.get(taskId)?.record;
+  }
+
+  /** All stored tasks. */
+  tasks(): TaskRecord[] {
+    return [...this.#tasks.values()].map((task) => task.record);
+  }
+
+  /** Adds a task directly (as if submitted earlier). */
+  addTask(spec: TaskSpec, state: TaskState = "queued"): TaskRecord {
+    this.#taskCount += 1;
+    const now = this.#clock();
+    const record: TaskRecord = {
+      id: `t-${this.#taskCount}`,
+      spec,
+      state,
+      attempt: 1,
+      epoch: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.#tasks.set(record.id, { record, timeline: [], nextSeq: 0, watchers: new Set() });
+    return record;
+  }
+
+  /** Moves a task to `state` and pushes a `task.event` to its watchers. */
+  setState(taskId: string, state: TaskState, fields: Partial<TaskRecord> & { reason?: string } = {}): void {
+    const task = this.#need(taskId);
+    const previous = task.record.state;
+    const { reason, ...rest } = fields;
+    Object.assign(task.record, rest, { state, updatedAt: this.#clock() });
+    if (state === "waiting" && reason !== undefined) task.record.waitingReason = reason;
+    const event: Record<string, unknown> = {
+      taskId,
+      state,
+      previous,
+      at: this.#clock(),
+      attempt: task.record.attempt,
+      epoch: task.record.epoch,
+    };
+    if (task.record.node !== undefined) event.node = task.record.node;
+    if (reason !== undefined) event.reason = reason;
+    const frame = this.#frame("task.event", event);
+    task.timeline.push({ kind: "event", frame });
+    for (const socket of task.watchers) socket.send(JSON.stringify(frame));
+    for (const socket of this.#eventWatchers) socket.send(JSON.stringify(frame));
+    if (isTerminalState(state)) task.watchers.clear();
+  }
+
+  /** Appends output to a task (next seq) and pushes it to its watchers. */
+  output(taskId: string, stream: "stdout" | "stderr", data: string): number {
+    const task = this.#need(taskId);
+    const seq = task.nextSeq;
+    task.nextSeq += 1;
+    const frame = this.#frame("task.output", { taskId, epoch: task.record.epoch, stream, seq, data });
+    task.timeline.push({ kind: "output", seq, frame });
+    for (const socket of task.watchers) socket.send(JSON.stringify(frame));
+    return seq;
+  }
+
+  /** Pushes any message to clients that called `events.watch`. */
+  pushFleetEvent(type: string, fields: Record<string, unknown>): void {
+    const frame = JSON.stringify(this.#frame(type, fields));
+    for (const socket of this.#eventWatchers) socket.send(frame);
+  }
+
+  /** Terminates every client socket abruptly (as a network failure would). */
+  dropClients(): void {
+    for (const socket of this.#sockets) socket.terminate();
+  }
+
+  /** Stops listening and drops every client; tasks are kept. */
+  async stop(): Promise<void> {
+    this.dropClients();
+    this.#sockets.clear();
+    this.#eventWatchers.clear();
+    for (const task of this.#tasks.values()) task.watchers.clear();
+    const server = this.#server;
+    this.#server = undefined;
+    this.#wss?.close();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Starts listening again on the same port. */
+  async listen(): Promise<void> {
+    const wss = new WebSocketServer({ noServer: true });
+    const server = createServer((_request, response) => {
+      response.writeHead(404).end();
+    });
+    server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!request.url?.startsWith("/v1/client")) {
+        socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
+        return;
+      }
+      const token = this.#options.token;
+      if (token !== undefined && request.headers.authorization !== `Bearer ${token}`) {
+        socket.end("HTTP/1.1 401 Unauthorized\r\n\r\n");
+        return;
+      }
+      wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.#port, "127.0.0.1", () => resolve());
+    });
+    this.#port = (server.address() as AddressInfo).port;
+    this.#server = server;
+    this.#wss = wss;
+  }
+
+  /** Stops, kills processes started by {@link localRunner}. */
+  async close(): Promise<void> {
+    for (const task of this.#tasks.values()) {
+      if (task.process?.pid !== undefined && task.process.exitCode === null)
+        killGroup(task.process, "SIGKILL");
+    }
+    await this.stop();
+  }
+
+  #accept(socket: WebSocket): void {
+    this.#sockets.add(socket);
+    socket.on("close", () => {
+      this.#sockets.delete(socket);
+      this.#eventWatchers.delete(socket);
+      for (const task of this.#tasks.values()) task.watchers.delete(socket);
+    });
+    socket.on("message", (data) => {
+      const message = readFrame(String(data));
+      if (!message) return;
+      this.received.push(message);
+      if (this.#options.intercept?.(message, socket, this)) return;
+      this.#handle(message, socket);
+    });
+  }
+
+  #handle(message: WireMessage, socket: WebSocket): void {
+    const reply = (result: unknown): void => {
+      socket.send(JSON.stringify(this.#frame("reply", { replyTo: message.id, result })));
+    };
+    const fail = (code: string, text: string): void => {
+      socket.send(JSON.stringify(this.#frame("error", { replyTo: message.id, code, message: text })));
+    };
+    const taskId = String(message.taskId);
+    const known = this.#tasks.get(taskId);
+    switch (message.type) {
+      case "task.submit": {
+        const spec = message.spec as TaskSpec;
+        const existing = [...this.#tasks.values()].find(
+          (task) =>
+            spec.idempotencyKey !== undefined && task.record.spec.idempotencyKey === spec.idempotencyKey,
+        );
+        const record = existing?.record ?? this.addTask(spec, "accepted");
+        socket.send(
+          JSON.stringify(
+            this.#frame("task.accepted", {
+              replyTo: message.id,
+              taskId: record.id,
+              duplicate: existing !== undefined,
+              state: record.state,
+            }),
+          ),
+        );
+        if (!existing) this.#options.runner?.(record, this);
+        return;
+      }
+      case "task.get":
+        if (known) reply(known.record);
+        else fail("E_NOT_FOUND", `no task ${taskId}`);
+        return;
+      case "tasks.list":
+        reply({
+          tasks: this.tasks().filter(
+            (task) =>
+              (message.state === undefined || task.state === message.state) &&
+              (message.node === undefined || task.node === message.node),
+          ),
+        });
+        return;
+      case "nodes.list":
+        reply({ nodes: this.nodes });
+        return;
+      case "task.cancel":
+        if (!known) fail("E_NOT_FOUND", `no task ${taskId}`);
+        else if (isTerminalState(known.record.state)) fail("E_CONFLICT", `task ${taskId} already finished`);
+        else {
+          reply({ ok: true });
+          if (known.process?.pid !== undefined) killGroup(known.process, "SIGTERM");
+          else this.setState(taskId, "cancelled");
+        }
+        return;
+      case "task.watch": {
+        if (!known) {
+          fail("E_NOT_FOUND", `no task ${taskId}`);
+          return;
+        }
+        reply({ ok: true });
+        const fromSeq = typeof message.fromSeq === "number" ? message.fromSeq : 0;
+        let last: WireMessage | undefined;
+        for (const entry of known.timeline) {
+          if (entry.kind === "output" && entry.seq < fromSeq) continue;
+          socket.send(JSON.stringify(entry.frame));
+          if (entry.kind === "output") last = entry.frame;
+        }
+        // The real coordinator may send a chunk twice around the replay/live switch; so does this one.
+        if (last && !isTerminalState(known.record.state)) socket.send(JSON.stringify(last));
+        if (!isTerminalState(known.record.state)) known.watchers.add(socket);
+        return;
+      }
+      case "task.unwatch":
+        known?.watchers.delete(socket);
+        reply({ ok: true });
+        return;
+      case "events.watch":
+        this.#eventWatchers.add(socket);
+        reply({ ok: true });
+        return;
+      case "node.drain":
+      case "node.undrain": {
+        const node = this.nodes.find((candidate) => candidate.id === message.nodeId);
+        if (!node) {
+          fail("E_NOT_FOUND", `no node ${String(message.nodeId)}`);
+          return;
+        }
+        node.draining = message.type === "node.drain";
+        reply(node);
+        return;
+      }
+      case "broadcast":
+        this.pushFleetEvent("broadcast", { message: message.message, data: message.data });
+        reply({ ok: true });
+        return;
+      case "dlq.list":
+        reply({ entries: this.dlq });
+        return;
+      case "dlq.get":
+      case "dlq.retry": {
+        const entry = this.dlq.find((candidate) => candidate.taskId === taskId);
+        if (!entry) {
+          fail("E_NOT_FOUND", `no dead-lettered task ${taskId}`);
+          return;
+        }
+        if (message.type === "dlq.retry") {
+          this.dlq = this.dlq.filter((candidate) => candidate !== entry);
+          if (known) this.setState(taskId, "queued");
+        }
+        reply({ ...entry, task: known?.record });
+        return;
+      }
+      case "dlq.purge": {
+        const before = this.dlq.length;
+        this.dlq = message.taskId === undefined ? [] : this.dlq.filter((entry) => entry.taskId !== taskId);
+        reply({ ok: true, purged: before - this.dlq.length });
+        return;
+      }
+      default:
+        fail("E_UNKNOWN_TYPE", `unknown request ${message.type}`);
+    }
+  }
+
+  #need(taskId: string): FakeTask {
+    const task = this.#tasks.get(taskId);
+    if (!task) throw new Error(`fake coordinator: no task ${taskId}`);
+    return task;
+  }
+
+  #frame(type: string, fields: Record<string, unknown>): WireMessage {
+    this.#messageCount += 1;
+    return {
+      v: 1,
+      type,
+      id: `coordinator-${this.#messageCount}-${randomUUID().slice(0, 8)}`,
+      timestamp: new Date(this.#clock()).toISOString(),
+      from: "coordinator",
+      ...fields,
+    };
+  }
+
+  /** @internal used by {@link localRunner}. */
+  attachProcess(taskId: string, child: ChildProcess): void {
+    this.#need(taskId).process = child;
+  }
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * A runner that executes `exec` tasks on this machine in their own process group and streams their
+ * output, so a client sees what it would see from a real node. Cancel stops the whole group.
+ */
+export function localRunner(task: TaskRecord, fake: FakeCoordinator): void {
+  const spec = task.spec;
+  if (spec.kind !== "exec") {
+    fake.setState(task.id, "failed", { error: { code: "E_HANDLER", message: "no handlers here" } });
+    return;
+  }
+  fake.setState(task.id, "queued");
+  const argv = spec.argv ?? ["/bin/sh", "-c", spec.shell ?? "true"];
+  const [command, ...args] = argv;
+  const started = Date.now();
+  const child = spawn(command ?? "true", args, {
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...spec.env },
+    ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+  });
+  fake.attachProcess(task.id, child);
+  fake.setState(task.id, "running", { node: "fake-node", startedAt: started });
+  child.on("error", (error) => {
+    fake.setState(task.id, "failed", {
+      exitCode: null,
+      signal: null,
+      error: { code: "E_SPAWN", message: error.message },
+    });
+  });
+  child.stdout?.on("data", (data: Buffer) => fake.output(task.id, "stdout", data.toString("utf8")));
+  child.stderr?.on("data", (data: Buffer) => fake.output(task.id, "stderr", data.toString("utf8")));
+  child.on("close", (code, signal) => {
+    const current = fake.task(task.id);
+    if (current === undefined || isTerminalState(current.state)) return;
+    const state: TaskState = signal === "SIGTERM" ? "cancelled" : code === 0 ? "succeeded" : "failed";
+    fake.setState(task.id, state, {
+      exitCode: code,
+      signal,
+      durationMs: Date.now() - started,
+      finishedAt: Date.now(),
+    });
+  });
+}
