@@ -1,0 +1,303 @@
+import type { FlotillaError } from "@flotilla/protocol";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TestCoordinator } from "../test/test-coordinator.js";
+import { type Agent, type AgentOptions, createAgent } from "./agent.js";
+import type { Fingerprint } from "./fingerprint.js";
+
+const fingerprint: Fingerprint = {
+  os: "linux",
+  distro: "Debian GNU/Linux",
+  release: "12",
+  arch: "x64",
+  cpuModel: "test cpu",
+  cores: 4,
+  memoryBytes: 8e9,
+  freeDiskBytes: 50e9,
+  docker: { available: false },
+};
+
+let coordinator: TestCoordinator;
+const agents: Agent[] = [];
+
+function agent(options: Partial<AgentOptions> = {}): Agent {
+  const created = createAgent({
+    coordinatorUrl: coordinator.url,
+    token: coordinator.token,
+    id: "node-a",
+    slots: 2,
+    fingerprint,
+    logger: pino({ level: "silent" }),
+    killGraceMs: 500,
+    shutdownGraceMs: 5_000,
+    connectTimeoutMs: 3_000,
+    stealIdleMs: 60_000,
+    ...options,
+  });
+  agents.push(created);
+  return created;
+}
+
+let nextTask = 0;
+function assign(spec: Record<string, unknown>, epoch = 1): string {
+  const taskId = `t${++nextTask}`;
+  coordinator.send("task.assign", { taskId, epoch, attempt: 1, spec: spec as never });
+  return taskId;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeEach(async () => {
+  coordinator = await TestCoordinator.start();
+});
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((a) => a.stop({ now: true })));
+  await coordinator.close();
+});
+
+describe("agent session", () => {
+  it("says hello, is welcomed and heartbeats at the welcome's interval", async () => {
+    const a = agent({ labels: { gpu: "true", zone: "desk" }, handlers: { echo: async (p) => p } });
+    await a.start();
+    expect(a.connected).toBe(true);
+    const hello = await coordinator.waitFor("agent.hello");
+    expect(hello.from).toBe("node-a");
+    expect(hello.node).toMatchObject({
+      id: "node-a",
+      slots: 2,
+      labels: { gpu: "true", zone: "desk" },
+      fingerprint,
+    });
+    expect(hello.node.capabilities).toEqual(["gpu", "light", "linux", "x64"]);
+    expect(hello.handlers).toEqual(["echo"]);
+    expect(hello.running).toEqual([]);
+    await coordinator.waitFor("heartbeat", () => coordinator.all("heartbeat").length >= 3, 2_000);
+    const beat = coordinator.all("heartbeat")[0];
+    expect(beat).toMatchObject({ status: "ready", capabilities: hello.node.capabilities, running: [] });
+    expect(beat?.load).toMatchObject({ slotsUsed: 0, slotsTotal: 2 });
+  });
+
+  it("accepts, streams output in seq order and finishes exactly once", async () => {
+    await agent().start();
+    const taskId = assign({ kind: "exec", shell: "echo one; echo two >&2; exit 4" });
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    expect(finish).toMatchObject({ epoch: 1, outcome: "failed", exitCode: 4, signal: null });
+    const accept = coordinator.all("task.accept");
+    expect(accept.map((m) => m.taskId)).toEqual([taskId]);
+    const output = coordinator.all("task.output").filter((m) => m.taskId === taskId);
+    expect(output.map((m) => m.seq)).toEqual(output.map((_, i) => i));
+    expect(output.map((m) => `${m.stream}:${m.data}`).join("")).toBe("stdout:one\nstderr:two\n");
+    // accept comes before output, output before finish.
+    const order = coordinator.received.filter((m) => "taskId" in m && m.taskId === taskId).map((m) => m.type);
+    expect(order[0]).toBe("task.accept");
+    expect(order.at(-1)).toBe("task.finish");
+    await sleep(100);
+    expect(coordinator.all("task.finish")).toHaveLength(1);
+  });
+
+  it("never runs more than its slots and rejects the rest with E_QUEUE_FULL", async () => {
+    const a = agent({ slots: 2 });
+    await a.start();
+    const ids = [1, 2, 3].map(() => assign({ kind: "exec", argv: ["sleep", "0.3"] }));
+    const rejected = await coordinator.waitFor("task.reject");
+    expect(rejected).toMatchObject({ taskId: ids[2], code: "E_QUEUE_FULL" });
+    expect(a.slotsUsed).toBe(2);
+    await coordinator.waitFor("heartbeat", (m) => m.status === "busy");
+    await coordinator.waitFor("task.finish", (m) => m.taskId === ids[1]);
+    await coordinator.waitFor("task.finish", (m) => m.taskId === ids[0]);
+    expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual(ids.slice(0, 2));
+  });
+
+  it("runs call handlers and rejects unknown ones with E_HANDLER", async () => {
+    await agent({
+      handlers: {
+        add: async (payload, ctx) => {
+          ctx.log("adding");
+          ctx.progress(50);
+          const { a, b } = payload as { a: number; b: number };
+          return a + b;
+        },
+      },
+    }).start();
+    const ok = assign({ kind: "call", handler: "add", payload: { a: 2, b: 3 } });
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === ok);
+    expect(finish).toMatchObject({ outcome: "succeeded", result: 5 });
+    expect(await coordinator.waitFor("task.progress")).toMatchObject({ taskId: ok, percent: 50 });
+    expect(coordinator.all("task.output")).toMatchObject([
+      { taskId: ok, stream: "stdout", data: "adding\n" },
+    ]);
+    const missing = assign({ kind: "call", handler: "nope" });
+    expect(await coordinator.waitFor("task.reject")).toMatchObject({ taskId: missing, code: "E_HANDLER" });
+  });
+
+  it("reports spawn failures as a failed finish with E_SPAWN", async () => {
+    await agent().start();
+    const taskId = assign({ kind: "exec", argv: ["/no/such/binary"] });
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    expect(finish).toMatchObject({ outcome: "failed", exitCode: null, error: { code: "E_SPAWN" } });
+  });
+
+  it("cancels a run on task.cancel", async () => {
+    await agent().start();
+    const taskId = assign({ kind: "exec", argv: ["sleep", "30"] });
+    await coordinator.waitFor("task.accept");
+    coordinator.send("task.cancel", { taskId, epoch: 1 });
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    expect(finish).toMatchObject({ outcome: "cancelled", signal: "SIGTERM" });
+  });
+
+  it("kills a run at once when the coordinator says its epoch is stale", async () => {
+    const a = agent();
+    await a.start();
+    const taskId = assign({ kind: "exec", shell: "while true; do echo tick; sleep 0.05; done" }, 3);
+    const first = await coordinator.waitFor("task.output", (m) => m.taskId === taskId);
+    coordinator.send("error", {
+      replyTo: first.id,
+      code: "E_STALE_EPOCH",
+      message: "lease moved",
+      details: { taskId, epoch: 3 },
+    });
+    await sleep(50);
+    expect(a.slotsUsed).toBe(0);
+    const count = coordinator.received.length;
+    await sleep(250);
+    const after = coordinator.received.slice(count).filter((m) => "taskId" in m && m.taskId === taskId);
+    expect(after).toEqual([]);
+  });
+
+  it("keeps runs across a reconnect and sends the buffered output and finish after the welcome", async () => {
+    await agent({ reconnectBaseMs: 20 }).start();
+    const taskId = assign({ kind: "exec", shell: "sleep 0.3; echo done" });
+    await coordinator.waitFor("task.accept");
+    coordinator.dropConnection();
+    const hellos = () => coordinator.all("agent.hello").length;
+    await coordinator.waitFor("agent.hello", () => hellos() === 2);
+    const secondHello = coordinator.all("agent.hello")[1];
+    expect(secondHello?.running).toEqual([{ taskId, epoch: 1 }]);
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    expect(finish.outcome).toBe("succeeded");
+    expect(coordinator.all("task.output").map((m) => m.data)).toEqual(["done\n"]);
+  });
+
+  it("flushes a finish that happened while disconnected, and only for kept runs", async () => {
+    const a = agent({ reconnectBaseMs: 400, reconnectCapMs: 400, random: () => 1 });
+    await a.start();
+    const kept = assign({ kind: "exec", shell: "sleep 0.1; echo kept" });
+    const dropped = assign({ kind: "exec", shell: "sleep 0.1; echo dropped" });
+    await coordinator.waitFor("task.accept", (m) => m.taskId === dropped);
+    coordinator.dropConnection();
+    coordinator.received.length = 0;
+    coordinator.welcome = (hello) => ({
+      nodeId: hello.node.id,
+      heartbeatIntervalMs: 50,
+      deadAfterMs: 1_000,
+      keep: hello.running.filter((r) => r.taskId === kept),
+      kill: hello.running.filter((r) => r.taskId !== kept),
+    });
+    const hello = await coordinator.waitFor("agent.hello");
+    // Both runs finished while the agent was offline; it still holds their results.
+    expect(hello.running.map((r) => r.taskId).sort()).toEqual([kept, dropped].sort());
+    await coordinator.waitFor("task.finish", (m) => m.taskId === kept);
+    await sleep(100);
+    expect(coordinator.all("task.finish").map((m) => m.taskId)).toEqual([kept]);
+    expect(coordinator.all("task.output").map((m) => m.data)).toEqual(["kept\n"]);
+  });
+
+  it("kills runs the welcome lists in kill, sending nothing for them", async () => {
+    const a = agent({ reconnectBaseMs: 20 });
+    await a.start();
+    const taskId = assign({ kind: "exec", shell: "sleep 0.2; echo late" });
+    await coordinator.waitFor("task.accept");
+    coordinator.welcome = (hello) => ({
+      nodeId: hello.node.id,
+      heartbeatIntervalMs: 50,
+      deadAfterMs: 1_000,
+      keep: [],
+      kill: hello.running,
+    });
+    coordinator.dropConnection();
+    await coordinator.waitFor("agent.hello", () => coordinator.all("agent.hello").length === 2);
+    expect(coordinator.all("agent.hello")[1]?.running).toEqual([{ taskId, epoch: 1 }]);
+    await sleep(400);
+    expect(a.slotsUsed).toBe(0);
+    expect(coordinator.all("task.finish")).toEqual([]);
+    expect(coordinator.all("task.output")).toEqual([]);
+  });
+
+  it("asks to steal work when idle, at most every stealIntervalMs", async () => {
+    await agent({ stealIdleMs: 50, stealIntervalMs: 200 }).start();
+    const first = await coordinator.waitFor("steal.request");
+    expect(first.freeSlots).toBe(2);
+    await sleep(300);
+    expect(coordinator.all("steal.request").length).toBeLessThanOrEqual(3);
+  });
+
+  it("drains on stop: offline heartbeat, E_DRAINING for new and leftover work, then bye", async () => {
+    const a = agent({ shutdownGraceMs: 300 });
+    await a.start();
+    const quick = assign({ kind: "exec", shell: "sleep 0.1; echo quick" });
+    const slow = assign({ kind: "exec", argv: ["sleep", "30"] });
+    await coordinator.waitFor("task.accept", (m) => m.taskId === slow);
+    const stopping = a.stop();
+    await coordinator.waitFor("heartbeat", (m) => m.status === "offline");
+    const late = assign({ kind: "exec", argv: ["true"] });
+    expect(await coordinator.waitFor("task.reject", (m) => m.taskId === late)).toMatchObject({
+      code: "E_DRAINING",
+    });
+    await stopping;
+    expect(await coordinator.waitFor("task.finish", (m) => m.taskId === quick)).toMatchObject({
+      outcome: "succeeded",
+    });
+    expect(coordinator.all("task.reject").find((m) => m.taskId === slow)).toMatchObject({
+      code: "E_DRAINING",
+    });
+    expect(coordinator.all("task.finish").map((m) => m.taskId)).toEqual([quick]);
+    const types = coordinator.received.map((m) => m.type);
+    expect(types.at(-1)).toBe("agent.bye");
+  });
+
+  it("a second stop cuts the grace period short", async () => {
+    const a = agent({ shutdownGraceMs: 10_000, killGraceMs: 10_000 });
+    await a.start();
+    assign({ kind: "exec", shell: "trap '' TERM; sleep 30" });
+    await coordinator.waitFor("task.accept");
+    const started = Date.now();
+    const first = a.stop();
+    await sleep(100);
+    await a.stop({ now: true });
+    await first;
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(coordinator.all("agent.bye")).toHaveLength(1);
+  });
+
+  it("rejects start with E_UNAUTHORIZED when the token is wrong", async () => {
+    const a = agent({ token: "wrong" });
+    const error = (await a.start().catch((e: unknown) => e)) as FlotillaError;
+    expect(error.code).toBe("E_UNAUTHORIZED");
+    expect(error.message).toBe("token rejected by coordinator");
+    expect(coordinator.received).toEqual([]);
+  });
+
+  it("rejects start with E_COORDINATOR_UNAVAILABLE when nothing answers", async () => {
+    const url = coordinator.url;
+    await coordinator.close();
+    coordinator = await TestCoordinator.start();
+    const a = agent({ coordinatorUrl: url, connectTimeoutMs: 300, reconnectBaseMs: 20 });
+    const started = Date.now();
+    const error = (await a.start().catch((e: unknown) => e)) as FlotillaError;
+    expect(error.code).toBe("E_COORDINATOR_UNAVAILABLE");
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it("stops reconnecting and reports a fatal error when the token is rejected later", async () => {
+    let fatal: FlotillaError | undefined;
+    const a = agent({ reconnectBaseMs: 20, onFatal: (e) => (fatal = e) });
+    await a.start();
+    const port = new URL(coordinator.url).port;
+    await coordinator.close();
+    coordinator = await TestCoordinator.startOn(Number(port), "rotated");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fatal?.code).toBe("E_UNAUTHORIZED");
+    expect(a.connected).toBe(false);
+  });
+});
