@@ -52,10 +52,8 @@ describe("FlotillaClient against a coordinator double", () => {
   it("adds an idempotency key so a resent submit is recognised", async () => {
     const { fake, client } = await setup();
     await client.submit({ kind: "exec", argv: ["true"] });
-    const spec = fake.received.find((message) => message.type === "task.submit")?.spec as {
-      idempotencyKey?: string;
-    };
-    expect(spec.idempotencyKey).toMatch(new RegExp(`^${client.clientId}:`));
+    const spec = fake.requests("task.submit")[0]?.spec;
+    expect(spec?.idempotencyKey).toMatch(new RegExp(`^${client.clientId}:`));
     const again = await client.submit({ kind: "exec", argv: ["true"], idempotencyKey: "k1" });
     const twice = await client.submit({ kind: "exec", argv: ["true"], idempotencyKey: "k1" });
     expect(twice.id).toBe(again.id);
@@ -80,7 +78,7 @@ describe("FlotillaClient against a coordinator double", () => {
     fake.setState(handle.id, "succeeded", { exitCode: 0 });
     await reading;
     expect(received).toEqual(Array.from({ length: 15 }, (_, i) => i));
-    const watches = fake.received.filter((message) => message.type === "task.watch");
+    const watches = fake.requests("task.watch");
     expect(watches.map((message) => message.fromSeq)).toEqual([0, 5]);
   });
 
@@ -141,6 +139,15 @@ describe("FlotillaClient against a coordinator double", () => {
     expect(isFlotillaError(error)).toBe(true);
     expect(error).toMatchObject({ code: "E_NOT_FOUND", message: "no task nope" });
     await expect(client.drain("ghost")).rejects.toMatchObject({ code: "E_NOT_FOUND" });
+  });
+
+  it("checks a spec before sending it", async () => {
+    const { fake, client } = await setup();
+    await expect(client.submit({ kind: "exec", argv: ["echo", "a\u0000b"] })).rejects.toMatchObject({
+      code: "E_SCHEMA",
+      details: { path: "spec.argv.1" },
+    });
+    expect(fake.requests("task.submit")).toHaveLength(0);
   });
 
   it("times a request out when no reply comes", async () => {
@@ -221,7 +228,7 @@ describe("FlotillaClient against a coordinator double", () => {
     const seen: string[] = [];
     const reading = (async () => {
       for await (const event of client.events()) {
-        seen.push(String(event.message));
+        if (event.type === "broadcast") seen.push(event.message);
         if (seen.length === 2) return;
       }
     })();

@@ -1,21 +1,21 @@
 import { randomUUID } from "node:crypto";
-import { errorFromWire, FlotillaError } from "@flotilla/protocol";
+import {
+  createMessage,
+  decode,
+  FlotillaError,
+  isTerminalState,
+  type Message,
+  type MessageFields,
+  type MessageOf,
+  type MessageType,
+  type TaskRecord,
+  type TaskSpecInput,
+} from "@flotilla/protocol";
 import { Channel } from "./channel.js";
 import { Connection, type ReconnectOptions, unreachable, type WebSocketFactory } from "./connection.js";
 import type { Resequencer } from "./resequencer.js";
-import { createTaskHandle, type TaskHandle, type WatchOptions } from "./task-handle.js";
-import {
-  type DlqEntry,
-  isTerminalState,
-  type NodeSummary,
-  type OutputChunk,
-  readFrame,
-  type TaskEvent,
-  type TaskFilter,
-  type TaskRecord,
-  type TaskSpec,
-  type WireMessage,
-} from "./wire.js";
+import { createTaskHandle, fromWireError, type TaskHandle, type WatchOptions } from "./task-handle.js";
+import type { DlqEntry, FleetEvent, NodeView, OutputChunk, TaskEvent, TaskFilter } from "./wire.js";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -43,9 +43,6 @@ export interface ConnectOptions {
 
 /** One update of a watched task, in wire order. */
 export type TaskUpdate = { kind: "event"; event: TaskEvent } | { kind: "output"; chunk: OutputChunk };
-
-/** A message pushed to `events()` subscribers: task events, broadcasts, node changes. */
-export type FleetEvent = WireMessage;
 
 /** Dead-letter queue operations. */
 export interface DlqApi {
@@ -78,7 +75,7 @@ interface Pending {
   readonly resend: boolean;
   sent: boolean;
   readonly timer: NodeJS.Timeout;
-  resolve(message: WireMessage): void;
+  resolve(message: Message): void;
   reject(error: FlotillaError): void;
 }
 
@@ -181,14 +178,16 @@ export class FlotillaClient {
    * Submits a task. Resolves once the coordinator has persisted it (`task.accepted`). An idempotency key
    * is added when the spec has none, so a submit resent after a lost connection is not run twice.
    */
-  async submit(spec: TaskSpec, options: RequestOptions = {}): Promise<TaskHandle> {
-    const withKey: TaskSpec =
+  async submit(spec: TaskSpecInput, options: RequestOptions = {}): Promise<TaskHandle> {
+    const withKey: TaskSpecInput =
       spec.idempotencyKey === undefined
         ? { ...spec, idempotencyKey: `${this.clientId}:${randomUUID()}` }
         : spec;
     const accepted = await this.#send("task.submit", { spec: withKey }, true, options);
-    const taskId = String(accepted.taskId);
-    return createTaskHandle(this, taskId, accepted.duplicate === true);
+    if (accepted.type !== "task.accepted") {
+      throw new FlotillaError("E_INTERNAL", `the coordinator answered task.submit with ${accepted.type}`);
+    }
+    return createTaskHandle(this, accepted.taskId, accepted.duplicate);
   }
 
   /** A handle on an existing task, to follow its output from `fromSeq` (default 0). */
@@ -207,8 +206,8 @@ export class FlotillaClient {
   }
 
   /** The fleet's nodes. */
-  async nodes(options: RequestOptions = {}): Promise<NodeSummary[]> {
-    return (await this.request<{ nodes: NodeSummary[] }>("nodes.list", {}, options)).nodes;
+  async nodes(options: RequestOptions = {}): Promise<NodeView[]> {
+    return (await this.request<{ nodes: NodeView[] }>("nodes.list", {}, options)).nodes;
   }
 
   /** Cancels a task: the node stops its whole process group. */
@@ -230,7 +229,7 @@ export class FlotillaClient {
   async broadcast(message: string, data?: unknown): Promise<Record<string, unknown>> {
     // Not resent after a lost connection: a broadcast that did go out would be delivered twice.
     const reply = await this.#send("broadcast", data === undefined ? { message } : { message, data }, false);
-    return asRecord(reply.result);
+    return asRecord(reply.type === "reply" ? reply.result : undefined);
   }
 
   /**
@@ -250,13 +249,13 @@ export class FlotillaClient {
   }
 
   /** Sends a request and resolves with its reply's `result`; rejects with the coordinator's error. */
-  async request<R = Record<string, unknown>>(
-    type: string,
-    fields: Record<string, unknown>,
+  async request<R = Record<string, unknown>, T extends MessageType = MessageType>(
+    type: T,
+    fields: MessageFields<T>,
     options: RequestOptions = {},
   ): Promise<R> {
     const reply = await this.#send(type, fields, isIdempotent(type), options);
-    return reply.result as R;
+    return (reply.type === "reply" ? reply.result : reply) as R;
   }
 
   /** Drops the socket as if the network failed (the client reconnects); for tests and recovery. */
@@ -310,25 +309,24 @@ export class FlotillaClient {
     });
   }
 
-  #send(
-    type: string,
-    fields: Record<string, unknown>,
+  #send<T extends MessageType>(
+    type: T,
+    fields: MessageFields<T>,
     resend: boolean,
     options: RequestOptions = {},
-  ): Promise<WireMessage> {
+  ): Promise<Message> {
     if (this.#closed) return Promise.reject(this.#closedError ?? closedError());
     this.#messageCount += 1;
     const id = `${this.clientId}-${this.#messageCount}`;
-    const frame = JSON.stringify({
-      v: 1,
-      type,
-      id,
-      timestamp: new Date(this.#clock()).toISOString(),
-      from: this.clientId,
-      ...fields,
-    });
+    let frame: string;
+    try {
+      // createMessage validates: a bad spec fails here with the path of the bad field, not on the server.
+      frame = JSON.stringify(createMessage(type, fields, { from: this.clientId, id, now: this.#clock }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
-    return new Promise<WireMessage>((resolve, reject) => {
+    return new Promise<Message>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(
@@ -399,52 +397,58 @@ export class FlotillaClient {
   }
 
   #onFrame(raw: string): void {
-    const message = readFrame(raw);
-    if (!message) return;
-    const replyTo = typeof message.replyTo === "string" ? message.replyTo : undefined;
-    if (
-      replyTo !== undefined &&
-      (message.type === "reply" || message.type === "error" || message.type === "task.accepted")
-    ) {
-      const pending = this.#pending.get(replyTo);
-      if (!pending) return;
-      this.#pending.delete(replyTo);
-      clearTimeout(pending.timer);
-      if (message.type === "error") {
-        pending.reject(errorFromWire(wireErrorOf(message)));
-      } else {
-        pending.resolve(message);
+    const decoded = decode(raw);
+    if (!decoded.ok) {
+      // A malformed answer still ends its request, with the reason, instead of a timeout later.
+      const replyTo = replyToOf(raw);
+      const pending = replyTo === undefined ? undefined : this.#pending.get(replyTo);
+      if (replyTo !== undefined && pending) {
+        this.#pending.delete(replyTo);
+        clearTimeout(pending.timer);
+        pending.reject(decoded.error);
       }
       return;
     }
-    if (message.type === "task.output") this.#onOutput(message);
-    else if (message.type === "task.event") this.#onTaskEvent(message);
-    if (message.type !== "task.output") {
-      for (const channel of this.#fleetSubscribers) channel.push(message);
+    const message = decoded.message;
+    if (message.type === "reply" || message.type === "task.accepted" || message.type === "error") {
+      const pending = message.replyTo === undefined ? undefined : this.#pending.get(message.replyTo);
+      if (message.replyTo !== undefined && pending) {
+        this.#pending.delete(message.replyTo);
+        clearTimeout(pending.timer);
+        if (message.type === "error") pending.reject(fromWireError(message));
+        else pending.resolve(message);
+        return;
+      }
+      if (message.type !== "error") return;
     }
+    if (message.type === "task.output") {
+      this.#onOutput(message);
+      return;
+    }
+    if (message.type === "task.event") this.#onTaskEvent(message);
+    for (const channel of this.#fleetSubscribers) channel.push(message);
   }
 
-  #onOutput(message: WireMessage): void {
-    const consumers = this.#watches.get(String(message.taskId));
-    if (!consumers || typeof message.seq !== "number") return;
+  #onOutput(message: MessageOf<"task.output">): void {
+    const consumers = this.#watches.get(message.taskId);
+    if (!consumers) return;
     const chunk: OutputChunk = {
-      taskId: String(message.taskId),
-      stream: message.stream === "stderr" ? "stderr" : "stdout",
+      taskId: message.taskId,
+      stream: message.stream,
       seq: message.seq,
-      data: typeof message.data === "string" ? message.data : "",
+      data: message.data,
+      epoch: message.epoch,
     };
-    if (typeof message.epoch === "number") chunk.epoch = message.epoch;
     for (const consumer of consumers) {
       for (const ready of consumer.sequencer.accept(chunk))
         consumer.deliver({ kind: "output", chunk: ready });
     }
   }
 
-  #onTaskEvent(message: WireMessage): void {
-    const taskId = String(message.taskId);
-    const consumers = this.#watches.get(taskId);
+  #onTaskEvent(message: MessageOf<"task.event">): void {
+    const consumers = this.#watches.get(message.taskId);
     if (!consumers) return;
-    const event = toTaskEvent(message);
+    const { v: _v, type: _type, id: _id, timestamp: _timestamp, from: _from, ...event } = message;
     // Events carry no seq: a re-watch may replay them, so one is known by what it says.
     const key = `${event.state}|${event.attempt}|${event.epoch ?? ""}|${event.at}`;
     const terminal = isTerminalState(event.state);
@@ -455,11 +459,11 @@ export class FlotillaClient {
       }
       if (!consumer.seenEvents.has(key)) {
         consumer.seenEvents.add(key);
-        consumer.deliver({ kind: "event", event });
+        consumer.deliver({ kind: "event", event: event satisfies TaskEvent });
       }
       if (terminal) consumer.end();
     }
-    if (terminal) this.#watches.delete(taskId);
+    if (terminal) this.#watches.delete(message.taskId);
   }
 }
 
@@ -497,33 +501,13 @@ function asRecord(value: unknown): Record<string, unknown> {
   return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : { value };
 }
 
-function wireErrorOf(message: WireMessage): {
-  code: string;
-  message: string;
-  retryable?: boolean;
-  details?: Record<string, unknown>;
-} {
-  const wire: { code: string; message: string; retryable?: boolean; details?: Record<string, unknown> } = {
-    code: typeof message.code === "string" ? message.code : "E_INTERNAL",
-    message: typeof message.message === "string" ? message.message : "the coordinator reported an error",
-  };
-  if (typeof message.retryable === "boolean") wire.retryable = message.retryable;
-  if (typeof message.details === "object" && message.details !== null) {
-    wire.details = message.details as Record<string, unknown>;
+function replyToOf(raw: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(raw);
+    const replyTo =
+      typeof value === "object" && value !== null ? (value as { replyTo?: unknown }).replyTo : undefined;
+    return typeof replyTo === "string" ? replyTo : undefined;
+  } catch {
+    return undefined;
   }
-  return wire;
-}
-
-function toTaskEvent(message: WireMessage): TaskEvent {
-  const event: TaskEvent = {
-    taskId: String(message.taskId),
-    state: String(message.state) as TaskEvent["state"],
-    at: typeof message.at === "number" ? message.at : 0,
-    attempt: typeof message.attempt === "number" ? message.attempt : 1,
-  };
-  if (typeof message.previous === "string") event.previous = message.previous as TaskEvent["state"];
-  if (typeof message.node === "string") event.node = message.node;
-  if (typeof message.epoch === "number") event.epoch = message.epoch;
-  if (typeof message.reason === "string") event.reason = message.reason;
-  return event;
 }

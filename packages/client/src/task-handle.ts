@@ -1,14 +1,15 @@
-import { errorFromWire, type FlotillaError } from "@flotilla/protocol";
+import {
+  errorFromWire,
+  type FlotillaError,
+  isTerminalState,
+  type TaskRecord,
+  type TaskState,
+  type WireError,
+} from "@flotilla/protocol";
 import { Channel } from "./channel.js";
 import type { FlotillaClient, TaskConsumer, TaskUpdate } from "./client.js";
 import { Resequencer } from "./resequencer.js";
-import {
-  isTerminalState,
-  type OutputChunk,
-  type TaskEvent,
-  type TaskRecord,
-  type TaskState,
-} from "./wire.js";
+import type { OutputChunk, TaskEvent } from "./wire.js";
 
 /** Where to start following a task. */
 export interface WatchOptions {
@@ -134,15 +135,23 @@ async function waitForResult(
 
 /** Reads a task's outcome from its record. */
 export function toResult(record: TaskRecord): TaskResult {
-  const outcome: TaskResult = {
-    id: record.id,
-    state: record.state,
-    exitCode: record.exitCode ?? null,
-    signal: record.signal ?? null,
-    record,
-  };
+  const outcome: TaskResult = { id: record.id, state: record.state, exitCode: null, signal: null, record };
+  if (!("finishedAt" in record)) return outcome;
+  outcome.exitCode = record.exitCode ?? null;
+  outcome.signal = record.signal ?? null;
   if (record.durationMs !== undefined) outcome.durationMs = record.durationMs;
   if (record.result !== undefined) outcome.result = record.result;
-  if (record.error !== undefined) outcome.error = errorFromWire(record.error);
+  if (record.error !== undefined) outcome.error = fromWireError(record.error);
   return outcome;
+}
+
+/** Rebuilds a {@link FlotillaError} from a wire error, leaving out absent optional fields. */
+export function fromWireError(wire: WireError): FlotillaError {
+  const { code, message, retryable, details } = wire;
+  return errorFromWire({
+    code,
+    message,
+    ...(retryable === undefined ? {} : { retryable }),
+    ...(details === undefined ? {} : { details }),
+  });
 }

@@ -3,17 +3,20 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { type WebSocket, WebSocketServer } from "ws";
 import {
-  type DlqEntry,
+  createMessage,
+  decode,
   isTerminalState,
-  type NodeSummary,
-  readFrame,
+  type Message,
+  type MessageFields,
+  type MessageOf,
+  type MessageType,
   type TaskRecord,
-  type TaskSpec,
+  type TaskSpecInput,
   type TaskState,
-  type WireMessage,
-} from "./wire.js";
+} from "@flotilla/protocol";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { DlqEntry, NodeView } from "./wire.js";
 
 /**
  * A stand-in coordinator speaking the client half of the wire contract, for tests of the SDK, the CLI and
@@ -28,13 +31,11 @@ export interface FakeCoordinatorOptions {
   /** Drives a task after it is accepted, e.g. {@link localRunner}. */
   runner?: (task: TaskRecord, fake: FakeCoordinator) => void;
   /** Answers a request itself: return true when handled (used to simulate slow or odd coordinators). */
-  intercept?: (message: WireMessage, socket: WebSocket, fake: FakeCoordinator) => boolean;
+  intercept?: (message: Message, socket: WebSocket, fake: FakeCoordinator) => boolean;
   clock?: () => number;
 }
 
-type TimelineEntry =
-  | { kind: "event"; frame: WireMessage }
-  | { kind: "output"; seq: number; frame: WireMessage };
+type TimelineEntry = { kind: "event"; frame: string } | { kind: "output"; seq: number; frame: string };
 
 interface FakeTask {
   record: TaskRecord;
@@ -47,9 +48,9 @@ interface FakeTask {
 /** A test double of the coordinator's client endpoint, on a real WebSocket server. */
 export class FakeCoordinator {
   /** Every frame received from clients, in order. */
-  readonly received: WireMessage[] = [];
+  readonly received: Message[] = [];
   /** What `nodes.list` answers. */
-  nodes: NodeSummary[] = [];
+  nodes: NodeView[] = [];
   /** What `dlq.list` answers. */
   dlq: DlqEntry[] = [];
   readonly #tasks = new Map<string, FakeTask>();
@@ -96,19 +97,29 @@ export class FakeCoordinator {
     return [...this.#tasks.values()].map((task) => task.record);
   }
 
+  /** The requests of one type received so far. */
+  requests<T extends MessageType>(type: T): MessageOf<T>[] {
+    return this.received.filter((message): message is MessageOf<T> => message.type === type);
+  }
+
   /** Adds a task directly (as if submitted earlier). */
-  addTask(spec: TaskSpec, state: TaskState = "queued"): TaskRecord {
+  addTask(spec: TaskSpecInput, state: TaskState = "queued"): TaskRecord {
     this.#taskCount += 1;
     const now = this.#clock();
-    const record: TaskRecord = {
+    // Records here are kept loosely: a test moves them between states at will.
+    const record = {
       id: `t-${this.#taskCount}`,
-      spec,
+      spec: { priority: "normal", ...spec },
       state,
       attempt: 1,
       epoch: 1,
+      node: "fake-node",
       createdAt: now,
       updatedAt: now,
-    };
+      queuedAt: now,
+      startedAt: now,
+      ...(isTerminalState(state) ? { finishedAt: now } : {}),
+    } as TaskRecord;
     this.#tasks.set(record.id, { record, timeline: [], nextSeq: 0, watchers: new Set() });
     return record;
   }
@@ -118,22 +129,27 @@ export class FakeCoordinator {
     const task = this.#need(taskId);
     const previous = task.record.state;
     const { reason, ...rest } = fields;
-    Object.assign(task.record, rest, { state, updatedAt: this.#clock() });
-    if (state === "waiting" && reason !== undefined) task.record.waitingReason = reason;
-    const event: Record<string, unknown> = {
+    const now = this.#clock();
+    Object.assign(
+      task.record,
+      rest,
+      { state, updatedAt: now },
+      isTerminalState(state) ? { finishedAt: now } : {},
+    );
+    if (state === "waiting" && reason !== undefined) Object.assign(task.record, { waitingReason: reason });
+    const frame = this.#frame("task.event", {
       taskId,
       state,
       previous,
-      at: this.#clock(),
+      at: now,
       attempt: task.record.attempt,
       epoch: task.record.epoch,
-    };
-    if (task.record.node !== undefined) event.node = task.record.node;
-    if (reason !== undefined) event.reason = reason;
-    const frame = this.#frame("task.event", event);
+      ...(task.record.node === undefined ? {} : { node: task.record.node }),
+      ...(reason === undefined ? {} : { reason }),
+    });
     task.timeline.push({ kind: "event", frame });
-    for (const socket of task.watchers) socket.send(JSON.stringify(frame));
-    for (const socket of this.#eventWatchers) socket.send(JSON.stringify(frame));
+    for (const socket of task.watchers) socket.send(frame);
+    for (const socket of this.#eventWatchers) socket.send(frame);
     if (isTerminalState(state)) task.watchers.clear();
   }
 
@@ -144,13 +160,13 @@ export class FakeCoordinator {
     task.nextSeq += 1;
     const frame = this.#frame("task.output", { taskId, epoch: task.record.epoch, stream, seq, data });
     task.timeline.push({ kind: "output", seq, frame });
-    for (const socket of task.watchers) socket.send(JSON.stringify(frame));
+    for (const socket of task.watchers) socket.send(frame);
     return seq;
   }
 
   /** Pushes any message to clients that called `events.watch`. */
-  pushFleetEvent(type: string, fields: Record<string, unknown>): void {
-    const frame = JSON.stringify(this.#frame(type, fields));
+  pushFleetEvent<T extends MessageType>(type: T, fields: MessageFields<T>): void {
+    const frame = this.#frame(type, fields);
     for (const socket of this.#eventWatchers) socket.send(frame);
   }
 
@@ -215,40 +231,43 @@ export class FakeCoordinator {
       for (const task of this.#tasks.values()) task.watchers.delete(socket);
     });
     socket.on("message", (data) => {
-      const message = readFrame(String(data));
-      if (!message) return;
+      const decoded = decode(String(data));
+      if (!decoded.ok) {
+        socket.send(this.#frame("error", decoded.error.toJSON()));
+        return;
+      }
+      const message = decoded.message;
       this.received.push(message);
       if (this.#options.intercept?.(message, socket, this)) return;
       this.#handle(message, socket);
     });
   }
 
-  #handle(message: WireMessage, socket: WebSocket): void {
+  #handle(message: Message, socket: WebSocket): void {
+    const replyTo = message.id ?? "";
     const reply = (result: unknown): void => {
-      socket.send(JSON.stringify(this.#frame("reply", { replyTo: message.id, result })));
+      socket.send(this.#frame("reply", { replyTo, result }));
     };
     const fail = (code: string, text: string): void => {
-      socket.send(JSON.stringify(this.#frame("error", { replyTo: message.id, code, message: text })));
+      socket.send(this.#frame("error", { replyTo, code, message: text }));
     };
-    const taskId = String(message.taskId);
+    const taskId = "taskId" in message && typeof message.taskId === "string" ? message.taskId : "";
     const known = this.#tasks.get(taskId);
     switch (message.type) {
       case "task.submit": {
-        const spec = message.spec as TaskSpec;
+        const spec = message.spec;
         const existing = [...this.#tasks.values()].find(
           (task) =>
             spec.idempotencyKey !== undefined && task.record.spec.idempotencyKey === spec.idempotencyKey,
         );
         const record = existing?.record ?? this.addTask(spec, "accepted");
         socket.send(
-          JSON.stringify(
-            this.#frame("task.accepted", {
-              replyTo: message.id,
-              taskId: record.id,
-              duplicate: existing !== undefined,
-              state: record.state,
-            }),
-          ),
+          this.#frame("task.accepted", {
+            replyTo,
+            taskId: record.id,
+            duplicate: existing !== undefined,
+            state: record.state,
+          }),
         );
         if (!existing) this.#options.runner?.(record, this);
         return;
@@ -261,6 +280,7 @@ export class FakeCoordinator {
         reply({
           tasks: this.tasks().filter(
             (task) =>
+              message.type === "tasks.list" &&
               (message.state === undefined || task.state === message.state) &&
               (message.node === undefined || task.node === message.node),
           ),
@@ -284,15 +304,15 @@ export class FakeCoordinator {
           return;
         }
         reply({ ok: true });
-        const fromSeq = typeof message.fromSeq === "number" ? message.fromSeq : 0;
-        let last: WireMessage | undefined;
+        const fromSeq = message.type === "task.watch" ? (message.fromSeq ?? 0) : 0;
+        let last: string | undefined;
         for (const entry of known.timeline) {
           if (entry.kind === "output" && entry.seq < fromSeq) continue;
-          socket.send(JSON.stringify(entry.frame));
+          socket.send(entry.frame);
           if (entry.kind === "output") last = entry.frame;
         }
         // The real coordinator may send a chunk twice around the replay/live switch; so does this one.
-        if (last && !isTerminalState(known.record.state)) socket.send(JSON.stringify(last));
+        if (last && !isTerminalState(known.record.state)) socket.send(last);
         if (!isTerminalState(known.record.state)) known.watchers.add(socket);
         return;
       }
@@ -306,9 +326,10 @@ export class FakeCoordinator {
         return;
       case "node.drain":
       case "node.undrain": {
-        const node = this.nodes.find((candidate) => candidate.id === message.nodeId);
+        const nodeId = message.nodeId;
+        const node = this.nodes.find((candidate) => candidate.id === nodeId);
         if (!node) {
-          fail("E_NOT_FOUND", `no node ${String(message.nodeId)}`);
+          fail("E_NOT_FOUND", `no node ${nodeId}`);
           return;
         }
         node.draining = message.type === "node.drain";
@@ -338,7 +359,7 @@ export class FakeCoordinator {
       }
       case "dlq.purge": {
         const before = this.dlq.length;
-        this.dlq = message.taskId === undefined ? [] : this.dlq.filter((entry) => entry.taskId !== taskId);
+        this.dlq = taskId === "" ? [] : this.dlq.filter((entry) => entry.taskId !== taskId);
         reply({ ok: true, purged: before - this.dlq.length });
         return;
       }
@@ -353,16 +374,11 @@ export class FakeCoordinator {
     return task;
   }
 
-  #frame(type: string, fields: Record<string, unknown>): WireMessage {
+  /** Builds and validates an outgoing frame, so the double never sends what the contract forbids. */
+  #frame<T extends MessageType>(type: T, fields: MessageFields<T>): string {
     this.#messageCount += 1;
-    return {
-      v: 1,
-      type,
-      id: `coordinator-${this.#messageCount}-${randomUUID().slice(0, 8)}`,
-      timestamp: new Date(this.#clock()).toISOString(),
-      from: "coordinator",
-      ...fields,
-    };
+    const id = `coordinator-${this.#messageCount}-${randomUUID().slice(0, 8)}`;
+    return JSON.stringify(createMessage(type, fields, { from: "coordinator", id, now: this.#clock }));
   }
 
   /** @internal used by {@link localRunner}. */
