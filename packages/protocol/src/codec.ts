@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { z } from "zod";
+import { z } from "zod";
 import { FlotillaError } from "./errors.js";
-import { fastPaths } from "./fast-path.js";
 import {
   isMessageType,
   MESSAGE_SCHEMAS,
@@ -142,10 +141,26 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+type AnyMessageSchema = (typeof MESSAGE_SCHEMAS)[MessageType];
+
+const compiledSchemas = new Map<MessageType, AnyMessageSchema>();
+
 /**
- * Checks a parsed frame: version, then type, then the type's schema. Heartbeats and output chunks try a
- * hand-written fast path first; anything it does not accept goes through zod, so errors read the same.
+ * The type's schema, compiled by `z.compile` on first use. Plain zod reads a heartbeat at about 195k/s here,
+ * under the 300k/s budget; the compiled clone runs the same checks as flat generated code and falls back to
+ * the ordinary parser whenever input is invalid, so results and error messages are zod's own. Compiling
+ * lazily keeps importing the package cheap for clients that only ever see a few types.
  */
+function schemaFor(type: MessageType): AnyMessageSchema {
+  let schema = compiledSchemas.get(type);
+  if (schema === undefined) {
+    schema = z.compile(MESSAGE_SCHEMAS[type]) as AnyMessageSchema;
+    compiledSchemas.set(type, schema);
+  }
+  return schema;
+}
+
+/** Checks a parsed frame: version first (a newer peer may use types we lack), then type, then schema. */
 export function validateMessage(value: unknown): DecodeResult {
   if (!isPlainObject(value)) {
     return {
@@ -182,9 +197,7 @@ export function validateMessage(value: unknown): DecodeResult {
       }),
     };
   }
-  const fast = fastPaths[type]?.(value);
-  if (fast !== undefined) return { ok: true, message: fast };
-  const parsed = MESSAGE_SCHEMAS[type].safeParse(value);
+  const parsed = schemaFor(type).safeParse(value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return { ok: false, error: schemaError(parsed.error, type, type) };
 }
