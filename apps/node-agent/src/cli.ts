@@ -1,0 +1,283 @@
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { FlotillaError, isFlotillaError } from "@flotilla/protocol";
+import type { Logger } from "pino";
+import { type Agent, type AgentOptions, createAgent } from "./agent.js";
+import { renderService, type ServiceFile } from "./service.js";
+
+/** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  /** Writes one line for people (stdout). */
+  out: (line: string) => void;
+  /** Writes one line about a failure (stderr). */
+  err: (line: string) => void;
+  /** Registers a handler for SIGTERM and SIGINT (default: none, for tests). */
+  onStopSignal?: (handler: () => void) => void;
+  makeAgent?: (options: AgentOptions) => Agent;
+  logger?: Logger;
+  /** For install-service. */
+  platform?: NodeJS.Platform;
+  nodePath?: string;
+  scriptPath?: string;
+  homeDir?: string;
+  isRoot?: boolean;
+  cwd?: string;
+  writeServiceFile?: (file: ServiceFile) => Promise<void>;
+}
+
+/** The usage text of `flotilla-agent --help`. */
+export const USAGE = `Usage: flotilla-agent [install-service [--dry-run]] --coordinator ws://host:port --token <t> [options]
+
+Connects this machine to a Flotilla coordinator and runs the tasks it is given.
+
+Options:
+  --coordinator <url>       coordinator address, ws://host:port      (env FLOTILLA_COORDINATOR)
+  --token <t>               shared secret for the coordinator         (env FLOTILLA_TOKEN)
+  --token-file <path>       read the token from a file instead
+  --id <name>               node id (default: the hostname)           (env FLOTILLA_NODE_ID)
+  --label k=v               a label; repeatable. k=true also becomes a capability (heavy=true, docker=true)
+  --slots <n>               tasks run at once (default: CPU cores)
+  --heartbeat-ms <n>        heartbeat period until the coordinator sets one (default 1000)
+  --connect-timeout-ms <n>  give up starting when the coordinator cannot be reached (default 10000)
+  -h, --help                show this help
+
+Commands:
+  install-service           install as a launchd agent (macOS) or systemd unit (Linux) with these flags
+    --dry-run               print the service file instead of writing it
+
+Example:
+  flotilla-agent --coordinator ws://build-box.local:7420 --token-file ~/.flotilla/token --id mac-mini --label gpu=true
+`;
+
+/** Runtime settings resolved from flags and environment. */
+interface AgentSettings {
+  coordinatorUrl: string;
+  token: string;
+  tokenFile: string | undefined;
+  id: string | undefined;
+  labels: Record<string, string>;
+  slots: number | undefined;
+  heartbeatIntervalMs: number | undefined;
+  connectTimeoutMs: number | undefined;
+}
+
+const OPTIONS = {
+  coordinator: { type: "string" },
+  token: { type: "string" },
+  "token-file": { type: "string" },
+  id: { type: "string" },
+  label: { type: "string", multiple: true },
+  slots: { type: "string" },
+  "heartbeat-ms": { type: "string" },
+  "connect-timeout-ms": { type: "string" },
+  "dry-run": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new FlotillaError("E_CONFIG", `--${flag} must be a whole number >= 1`);
+  return n;
+}
+
+async function resolveSettings(
+  values: ReturnType<typeof parse>["values"],
+  io: CliIo,
+): Promise<AgentSettings> {
+  const coordinatorUrl = values.coordinator ?? io.env.FLOTILLA_COORDINATOR;
+  if (coordinatorUrl === undefined || coordinatorUrl === "") {
+    throw new FlotillaError("E_CONFIG", "no coordinator given: pass --coordinator ws://host:port");
+  }
+  if (!/^wss?:\/\//.test(coordinatorUrl)) {
+    throw new FlotillaError(
+      "E_CONFIG",
+      `--coordinator must start with ws:// or wss://, got ${coordinatorUrl}`,
+    );
+  }
+  const tokenFile = values["token-file"] === undefined ? undefined : resolve(values["token-file"]);
+  let token = values.token ?? io.env.FLOTILLA_TOKEN;
+  if (tokenFile !== undefined) {
+    token = await readFile(tokenFile, "utf8").then(
+      (text) => text.trim(),
+      () => {
+        throw new FlotillaError("E_CONFIG", `cannot read token file ${tokenFile}`);
+      },
+    );
+  }
+  if (token === undefined || token === "") {
+    throw new FlotillaError("E_CONFIG", "no token given: pass --token, --token-file or set FLOTILLA_TOKEN");
+  }
+  const labels: Record<string, string> = {};
+  for (const label of values.label ?? []) {
+    const eq = label.indexOf("=");
+    if (eq <= 0) throw new FlotillaError("E_CONFIG", `--label must look like key=value, got ${label}`);
+    labels[label.slice(0, eq)] = label.slice(eq + 1);
+  }
+  return {
+    coordinatorUrl,
+    token,
+    tokenFile,
+    id: values.id ?? io.env.FLOTILLA_NODE_ID,
+    labels,
+    slots: positiveInt("slots", values.slots),
+    heartbeatIntervalMs: positiveInt("heartbeat-ms", values["heartbeat-ms"]),
+    connectTimeoutMs: positiveInt("connect-timeout-ms", values["connect-timeout-ms"]),
+  };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+/** The flags a service is started with: the settings again, minus the token unless it is in a file. */
+function serviceArgs(settings: AgentSettings): string[] {
+  const args = ["--coordinator", settings.coordinatorUrl];
+  if (settings.tokenFile !== undefined) args.push("--token-file", settings.tokenFile);
+  if (settings.id !== undefined) args.push("--id", settings.id);
+  for (const [k, v] of Object.entries(settings.labels)) args.push("--label", `${k}=${v}`);
+  if (settings.slots !== undefined) args.push("--slots", String(settings.slots));
+  if (settings.heartbeatIntervalMs !== undefined)
+    args.push("--heartbeat-ms", String(settings.heartbeatIntervalMs));
+  return args;
+}
+
+/** Builds the service file for the current flags. */
+export function serviceFileFor(settings: AgentSettings, io: CliIo): ServiceFile {
+  const env: Record<string, string> = { PATH: io.env.PATH ?? "/usr/local/bin:/usr/bin:/bin" };
+  if (settings.tokenFile === undefined) env.FLOTILLA_TOKEN = settings.token;
+  return renderService({
+    platform: io.platform ?? process.platform,
+    nodePath: io.nodePath ?? process.execPath,
+    scriptPath: io.scriptPath ?? resolve(process.argv[1] ?? "flotilla-agent"),
+    args: serviceArgs(settings),
+    env,
+    workingDirectory: io.cwd ?? process.cwd(),
+    homeDir: io.homeDir ?? homedir(),
+    isRoot: io.isRoot ?? process.getuid?.() === 0,
+    // Drain grace (30 s) plus the SIGTERM -> SIGKILL grace of leftover tasks (10 s) plus a margin.
+    stopTimeoutSeconds: 45,
+  });
+}
+
+function describeFailure(error: FlotillaError, settings: AgentSettings | undefined): string {
+  const where = settings?.coordinatorUrl ?? "the coordinator";
+  switch (error.code) {
+    case "E_UNAUTHORIZED":
+      return `token rejected by coordinator at ${where}: check --token, --token-file or FLOTILLA_TOKEN`;
+    case "E_COORDINATOR_UNAVAILABLE":
+      return `cannot reach coordinator at ${where}: is it running and is the address right?`;
+    default:
+      return error.message;
+  }
+}
+
+/** "linux, x64, heavy, docker, gpu": the deciding capabilities first, in the order people say them. */
+function capabilitySummary(agent: Agent): string {
+  const first = ["macos", "linux", agent.fingerprint?.arch ?? "", "heavy", "light", "docker"];
+  const caps = agent.capabilities;
+  return [...first.filter((c) => caps.includes(c)), ...caps.filter((c) => !first.includes(c))].join(", ");
+}
+
+/**
+ * Runs the agent command line and resolves with the exit code. Every failure is one line on stderr
+ * starting with `flotilla-agent:`; no stack traces for things a user can fix.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.err(`flotilla-agent: ${error instanceof Error ? error.message : String(error)} (see --help)`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const [command, ...extra] = parsed.positionals;
+  if ((command !== undefined && command !== "install-service") || extra.length > 0) {
+    io.err(`flotilla-agent: unknown command ${[command, ...extra].join(" ")} (see --help)`);
+    return 2;
+  }
+  let settings: AgentSettings | undefined;
+  try {
+    settings = await resolveSettings(parsed.values, io);
+    if (command === "install-service")
+      return await installService(settings, parsed.values["dry-run"] === true, io);
+    return await runAgent(settings, io);
+  } catch (error) {
+    const failure = isFlotillaError(error) ? error : new FlotillaError("E_INTERNAL", String(error));
+    io.err(`flotilla-agent: ${describeFailure(failure, settings)}`);
+    return failure.code === "E_CONFIG" ? 2 : 1;
+  }
+}
+
+async function installService(settings: AgentSettings, dryRun: boolean, io: CliIo): Promise<number> {
+  const file = serviceFileFor(settings, io);
+  if (dryRun) {
+    io.out(`# ${file.path}`);
+    io.out(file.content);
+    return 0;
+  }
+  const write = io.writeServiceFile ?? writeServiceFile;
+  await write(file).catch((error: unknown) => {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new FlotillaError("E_CONFIG", `cannot write ${file.path} (${reason}); try sudo or --dry-run`);
+  });
+  io.out(`wrote ${file.path}; start it with:`);
+  for (const line of file.activate) io.out(`  ${line}`);
+  return 0;
+}
+
+async function writeServiceFile(file: ServiceFile): Promise<void> {
+  const { mkdir, writeFile, chmod } = await import("node:fs/promises");
+  const { dirname } = await import("node:path");
+  await mkdir(dirname(file.path), { recursive: true });
+  await writeFile(file.path, file.content, { mode: file.mode });
+  await chmod(file.path, file.mode);
+}
+
+async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
+  let settle!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => {
+    settle = resolve;
+  });
+  const options: AgentOptions = {
+    coordinatorUrl: settings.coordinatorUrl,
+    token: settings.token,
+    labels: settings.labels,
+    onFatal: (error) => {
+      io.err(`flotilla-agent: ${describeFailure(error, settings)}`);
+      settle(1);
+    },
+  };
+  if (settings.id !== undefined) options.id = settings.id;
+  if (settings.slots !== undefined) options.slots = settings.slots;
+  if (settings.heartbeatIntervalMs !== undefined) options.heartbeatIntervalMs = settings.heartbeatIntervalMs;
+  if (settings.connectTimeoutMs !== undefined) options.connectTimeoutMs = settings.connectTimeoutMs;
+  if (io.logger !== undefined) options.logger = io.logger;
+  const agent = (io.makeAgent ?? createAgent)(options);
+
+  let signals = 0;
+  io.onStopSignal?.(() => {
+    signals++;
+    if (signals === 1) {
+      io.err(`flotilla-agent: stopping: letting running tasks finish (signal again to cancel them now)`);
+      void agent.stop().then(() => settle(0));
+    } else {
+      void agent.stop({ now: true });
+    }
+  });
+
+  await agent.start();
+  const slots = agent.slots;
+  io.out(
+    `flotilla-agent ${agent.id} ready: connected to ${settings.coordinatorUrl} (${slots} slot${slots === 1 ? "" : "s"}; ${capabilitySummary(agent)})`,
+  );
+  return exited;
+}
