@@ -1,0 +1,184 @@
+import type { Constraint, NeedValue, NodeView, Requirements } from "../types.js";
+
+/** Result of {@link checkEligibility}. */
+export type Eligibility = { eligible: true } | { eligible: false; reasons: string[] };
+
+/** A node that cannot take a task, with every reason why. */
+export interface RejectedNode {
+  nodeId: string;
+  reasons: string[];
+}
+
+/** Options of the eligibility checks. */
+export interface EligibilityOptions {
+  /** Also require a free slot now (default false: a node with a queue can take work while busy). */
+  requireFreeSlot?: boolean;
+  /** Accept unhealthy, draining or breaker-open nodes (default false; for "could it ever run there"). */
+  ignoreHealth?: boolean;
+}
+
+const NUMERIC_ATTRS = new Set(["cores", "memoryBytes", "freeDiskBytes"]);
+const PLAIN_ATTRS = new Set(["os", "arch", "cores", "memoryBytes", "docker", "freeDiskBytes"]);
+
+/**
+ * Looks up an attribute by name: a machine attribute (`os`, `arch`, `cores`, `memoryBytes`, `docker`,
+ * `freeDiskBytes`), a label (`label.<key>` or a plain key present in the labels), or a capability name
+ * (true when listed). Undefined when the node has no such thing.
+ */
+export function nodeAttribute(node: NodeView, attr: string): NeedValue | undefined {
+  if (PLAIN_ATTRS.has(attr)) return node.attributes[attr as keyof typeof node.attributes] as NeedValue;
+  if (attr.startsWith("label.")) return node.attributes.labels[attr.slice(6)];
+  const label = node.attributes.labels[attr];
+  if (label !== undefined) return label;
+  return node.capabilities.includes(attr) ? true : undefined;
+}
+
+function truthy(value: NeedValue | undefined): boolean {
+  return value !== undefined && value !== false && value !== 0 && value !== "" && value !== "false";
+}
+
+function looseEquals(actual: NeedValue | undefined, expected: NeedValue): boolean {
+  if (actual === undefined) return false;
+  if (typeof expected === "boolean") return truthy(actual) === expected;
+  if (typeof actual === "number" || typeof expected === "number") return Number(actual) === Number(expected);
+  return String(actual).toLowerCase() === String(expected).toLowerCase();
+}
+
+function show(value: NeedValue | readonly NeedValue[] | undefined): string {
+  if (value === undefined) return "nothing";
+  return Array.isArray(value) ? `[${value.join(", ")}]` : String(value);
+}
+
+/** Why a constraint fails on a node, or undefined when it holds. */
+export function constraintFailure(node: NodeView, constraint: Constraint): string | undefined {
+  const actual = nodeAttribute(node, constraint.attr);
+  const expected = constraint.value;
+  const single = Array.isArray(expected) ? expected[0] : (expected as NeedValue | undefined);
+  let holds: boolean;
+  switch (constraint.op) {
+    case "exists":
+      holds = actual !== undefined && actual !== false;
+      break;
+    case "eq":
+      holds = single !== undefined && looseEquals(actual, single);
+      break;
+    case "neq":
+      holds = single === undefined || !looseEquals(actual, single);
+      break;
+    case "in": {
+      const options = Array.isArray(expected) ? expected : expected === undefined ? [] : [expected];
+      holds = options.some((option: NeedValue) => looseEquals(actual, option));
+      break;
+    }
+    default: {
+      const have = Number(actual);
+      const want = Number(single);
+      if (actual === undefined || Number.isNaN(have) || Number.isNaN(want)) {
+        holds = false;
+      } else if (constraint.op === "gt") holds = have > want;
+      else if (constraint.op === "gte") holds = have >= want;
+      else if (constraint.op === "lt") holds = have < want;
+      else holds = have <= want;
+    }
+  }
+  if (holds) return undefined;
+  return `${constraint.attr} ${constraint.op} ${show(expected)} (has ${show(actual)})`;
+}
+
+/** Why a `needs` entry fails on a node, or undefined when it holds. Numbers on numeric attributes are minimums. */
+export function needFailure(node: NodeView, name: string, wanted: NeedValue): string | undefined {
+  const actual = nodeAttribute(node, name);
+  if (typeof wanted === "boolean") {
+    return truthy(actual) === wanted ? undefined : `${name}=${wanted} (has ${show(actual ?? false)})`;
+  }
+  if (typeof wanted === "number" && NUMERIC_ATTRS.has(name)) {
+    return Number(actual) >= wanted ? undefined : `${name}>=${wanted} (has ${show(actual)})`;
+  }
+  return looseEquals(actual, wanted) ? undefined : `${name}=${wanted} (has ${show(actual)})`;
+}
+
+/**
+ * Whether `node` can take a task with these requirements, and if not, every reason (for the user's error
+ * message). Checks health (healthy, not draining, breaker not open), needs, constraints and resources.
+ */
+export function checkEligibility(
+  requirements: Requirements,
+  node: NodeView,
+  options: EligibilityOptions = {},
+): Eligibility {
+  let reasons: string[] | undefined;
+  const fail = (reason: string): void => {
+    if (reasons === undefined) reasons = [reason];
+    else reasons.push(reason);
+  };
+  if (!options.ignoreHealth) {
+    if (!node.healthy) fail("unhealthy");
+    if (node.draining === true) fail("draining");
+    if (node.breaker === "open") fail("circuit breaker open");
+  }
+  const needs = requirements.needs;
+  if (needs !== undefined) {
+    for (const name in needs) {
+      const failure = needFailure(node, name, needs[name] as NeedValue);
+      if (failure !== undefined) fail(failure);
+    }
+  }
+  const constraints = requirements.constraints;
+  if (constraints !== undefined) {
+    for (const constraint of constraints) {
+      const failure = constraintFailure(node, constraint);
+      if (failure !== undefined) fail(failure);
+    }
+  }
+  const slots = requirements.slots ?? 1;
+  if (slots > node.slotsTotal) fail(`needs ${slots} slots (has ${node.slotsTotal})`);
+  else if (options.requireFreeSlot && node.slotsUsed + slots > node.slotsTotal) fail("no free slot");
+  if (requirements.memoryBytes !== undefined) {
+    const free = node.freeMemoryBytes ?? node.attributes.memoryBytes;
+    if (requirements.memoryBytes > free)
+      fail(`needs ${requirements.memoryBytes} bytes of memory (has ${free})`);
+  }
+  return reasons === undefined ? { eligible: true } : { eligible: false, reasons };
+}
+
+/** Splits `nodes` into those that can take the task and those that cannot, with reasons. */
+export function eligibleNodes(
+  requirements: Requirements,
+  nodes: readonly NodeView[],
+  options: EligibilityOptions = {},
+): { eligible: NodeView[]; rejected: RejectedNode[] } {
+  const eligible: NodeView[] = [];
+  const rejected: RejectedNode[] = [];
+  for (const node of nodes) {
+    const result = checkEligibility(requirements, node, options);
+    if (result.eligible) eligible.push(node);
+    else rejected.push({ nodeId: node.id, reasons: result.reasons });
+  }
+  return { eligible, rejected };
+}
+
+/** The requirements as a short list, e.g. `docker=true, os=linux, cores>=8`. */
+export function describeRequirements(requirements: Requirements): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(requirements.needs ?? {})) {
+    parts.push(
+      typeof value === "number" && NUMERIC_ATTRS.has(name) ? `${name}>=${value}` : `${name}=${value}`,
+    );
+  }
+  for (const constraint of requirements.constraints ?? []) {
+    parts.push(`${constraint.attr} ${constraint.op} ${show(constraint.value)}`);
+  }
+  return parts.join(", ");
+}
+
+/**
+ * One sentence for a user whose task has nowhere to go, e.g.
+ * `no healthy node with docker=true (mac-1: docker=true (has false); linux-1: unhealthy)`.
+ */
+export function describeUnmet(rejected: readonly RejectedNode[], requirements?: Requirements): string {
+  const wanted = requirements === undefined ? "" : describeRequirements(requirements);
+  const head = wanted === "" ? "no healthy node can take the task" : `no healthy node with ${wanted}`;
+  if (rejected.length === 0) return `${head}: no nodes are registered`;
+  const perNode = rejected.map((node) => `${node.nodeId}: ${node.reasons.join(", ")}`);
+  return `${head} (${perNode.join("; ")})`;
+}

@@ -1,0 +1,68 @@
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { type DeadlineEntry, EdfQueue } from "./edf.js";
+
+describe("EdfQueue", () => {
+  test.prop(
+    [
+      fc.array(
+        fc.record({
+          gap: fc.integer({ min: 0, max: 50 }),
+          estimatedMs: fc.integer({ min: 1, max: 40 }),
+          slack: fc.integer({ min: 0, max: 200 }),
+        }),
+        { maxLength: 120 },
+      ),
+    ],
+    { numRuns: 150 },
+  )("admitted tasks meet their deadlines when estimates hold", (specs) => {
+    const queue = new EdfQueue<DeadlineEntry>();
+    const arrivals = [] as { at: number; task: DeadlineEntry }[];
+    let at = 0;
+    specs.forEach((spec, i) => {
+      at += spec.gap;
+      arrivals.push({
+        at,
+        task: { id: `t${i}`, estimatedMs: spec.estimatedMs, deadlineAt: at + spec.estimatedMs + spec.slack },
+      });
+    });
+    // Event loop: the server runs one task at a time, exactly as long as estimated.
+    let now = 0;
+    let serverFreeAt = 0;
+    let next = 0;
+    const misses: string[] = [];
+    while (next < arrivals.length || queue.size > 0) {
+      const arrival = arrivals[next];
+      if (arrival !== undefined && (queue.size === 0 || arrival.at <= serverFreeAt)) {
+        now = Math.max(now, arrival.at);
+        const admission = queue.submit(arrival.task, arrival.at);
+        if (!admission.admitted) expect(admission.reason).toMatch(/deadline/);
+        next++;
+        continue;
+      }
+      now = Math.max(now, serverFreeAt);
+      const task = queue.pop(now) as DeadlineEntry;
+      serverFreeAt = now + task.estimatedMs;
+      if (serverFreeAt > task.deadlineAt) misses.push(task.id);
+      queue.complete(serverFreeAt);
+    }
+    expect(misses).toEqual([]);
+  });
+
+  it("refuses with a reason instead of running late", () => {
+    const queue = new EdfQueue<DeadlineEntry>();
+    expect(queue.submit({ id: "a", estimatedMs: 100, deadlineAt: 150 }, 0)).toMatchObject({
+      admitted: true,
+      expectedFinishAt: 100,
+    });
+    const own = queue.submit({ id: "b", estimatedMs: 100, deadlineAt: 180 }, 0);
+    expect(own).toMatchObject({ admitted: false, code: "E_ADMISSION", wouldMiss: "b", lateByMs: 20 });
+    const other = queue.submit({ id: "c", estimatedMs: 100, deadlineAt: 90 }, 0);
+    expect(other).toMatchObject({ admitted: false, wouldMiss: "c" });
+    const squeezes = queue.submit({ id: "d", estimatedMs: 60, deadlineAt: 60 }, 0);
+    expect(squeezes).toMatchObject({ admitted: false, wouldMiss: "a" });
+    expect(queue.peek()?.id).toBe("a");
+    expect(queue.remove("a")?.id).toBe("a");
+    expect(queue.size).toBe(0);
+  });
+});
