@@ -1,3 +1,4 @@
+export * from "./catalog.js";
 export * from "./codec.js";
 export * from "./errors.js";
 export * from "./keys.js";

@@ -40,7 +40,8 @@ export const EpochSchema = z.int().min(1);
 /** A string that may reach `execve` or the environment: a NUL byte would silently truncate it there. */
 export const NulFreeStringSchema = z
   .string()
-  .regex(/^[^\0]*$/, { message: "must not contain NUL bytes (\\0)" });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting NUL is the point; \x00 reads the same in every regex dialect a bridge may use.
+  .regex(/^[^\x00]*$/, { message: "must not contain NUL bytes (\\0)" });
 
 /** A capability name such as `docker`, `linux`, `heavy`. */
 export const CapabilitySchema = z.string().min(1).max(128);

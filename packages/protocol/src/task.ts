@@ -158,7 +158,10 @@ export const ExecTaskSpecSchema = z
     cwd: NulFreeStringSchema.min(1).optional(),
     env: z
       .record(
-        z.string().regex(/^[^=\0]+$/, { message: "environment names must be non-empty, without '=' or NUL" }),
+        z
+          .string()
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting NUL is the point.
+          .regex(/^[^=\x00]+$/, { message: "environment names must be non-empty, without '=' or NUL" }),
         NulFreeStringSchema,
       )
       .optional(),
