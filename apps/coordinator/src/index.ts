@@ -1,9 +1,2 @@
-import { FlotillaError } from "@flotilla/protocol";
-
-/** The package's name, for log lines and version reports. */
-export const PACKAGE_NAME = "@flotilla/coordinator";
-
-/** Placeholder guard used until the package's real API lands; proves the workspace wiring. */
-export function assertWired(): void {
-  if (!FlotillaError) throw new Error("protocol package not resolved");
-}
+export { type Coordinator, createCoordinator, publicTask } from "./coordinator.js";
+export type { CoordinatorOptions } from "./options.js";

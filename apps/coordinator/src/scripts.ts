@@ -33,6 +33,11 @@ export class ScriptRunner {
 
   constructor(private readonly redis: Redis) {}
 
+  /** Loads every script into Redis so the first calls need no fallback. */
+  async preload(): Promise<void> {
+    for (const script of Object.values(this.scripts)) await this.redis.script("LOAD", script.source);
+  }
+
   async run(name: ScriptName, keys: readonly string[], args: readonly ScriptArgument[]): Promise<unknown> {
     const script = this.scripts[name];
     if (keys.length !== script.numberOfKeys) {

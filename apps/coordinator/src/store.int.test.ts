@@ -83,7 +83,7 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
       to: "running",
       now: 11,
     });
-    expect(start).toEqual({ ok: true, epoch: 1, attempt: 1 });
+    expect(start).toMatchObject({ ok: true, epoch: 1, attempt: 1 });
     // node declared dead: epoch bumped, task requeued on another node
     const requeue = await store.transition("c1", {
       from: ["leased", "running"],
@@ -96,7 +96,13 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
       attemptRecord: { attempt: 1, node: "n3", reason: "node dead", at: 12 },
       now: 12,
     });
-    expect(requeue).toEqual({ ok: true, epoch: 2, attempt: 1 });
+    expect(requeue).toMatchObject({ ok: true, epoch: 2, attempt: 1 });
+    expect(JSON.parse((requeue as { eventJson: string }).eventJson)).toMatchObject({
+      state: "queued",
+      previous: "running",
+      node: "n4",
+      reason: "node n3 dead",
+    });
     expect(await store.appendOutput("c1", 1, [{ seq: 0, stream: "stdout", data: "late" }])).toBe(false);
     const late = await store.transition("c1", {
       expectedEpoch: 1,
@@ -148,7 +154,7 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     await store.lease("v", 1, 5);
     const moved = await store.steal("v", "thief", ["d1", "d2", "d3"], 6);
     expect(moved).toEqual(["d2", "d3"]);
-    expect(await redis.zrange(keys.queue("thief"), 0, -1, "WITHSCORES")).toEqual(["d2", "2", "d3", "3"]);
+    expect(await redis.zrange(keys.queue("thief"), "0", "-1", "WITHSCORES")).toEqual(["d2", "2", "d3", "3"]);
     expect((await store.getTask("d2"))?.node).toBe("thief");
   });
 });

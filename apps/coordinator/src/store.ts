@@ -38,6 +38,8 @@ export interface Lease {
   epoch: number;
   attempt: number;
   specJson: string;
+  /** The `leased` state-change event as stored (JSON). */
+  eventJson: string;
 }
 
 /** Where a submitted task goes first. */
@@ -45,7 +47,7 @@ export type SubmitTarget = { node: string } | { waitingReason: string };
 
 /** Result of {@link TaskStore.transition}. */
 export type TransitionResult =
-  | { ok: true; epoch: number; attempt: number }
+  | { ok: true; epoch: number; attempt: number; eventJson: string }
   | { ok: false; reason: "stale_epoch"; epoch: number }
   | { ok: false; reason: "wrong_state"; state: string }
   | { ok: false; reason: "not_found" };
@@ -88,6 +90,11 @@ export class TaskStore {
     this.scripts = new ScriptRunner(redis);
     this.taskTemplate = keys.task(TEMPLATE_ID);
     this.eventsTemplate = keys.taskEvents(TEMPLATE_ID);
+  }
+
+  /** Loads the Lua scripts into Redis (after connecting, and after Redis restarts). */
+  async preload(): Promise<void> {
+    await this.scripts.preload();
   }
 
   /** Persists a new task and queues it, or returns the task that already holds its idempotency key. */
@@ -140,12 +147,13 @@ export class TaskStore {
       [node, count, now, this.taskTemplate, this.eventsTemplate, this.keys.taskUpdates(), EVENTS_CAP],
     )) as (string | number)[];
     const leases: Lease[] = [];
-    for (let i = 0; i + 3 < flat.length; i += 4) {
+    for (let i = 0; i + 4 < flat.length; i += 5) {
       leases.push({
         taskId: String(flat[i]),
         epoch: Number(flat[i + 1]),
         attempt: Number(flat[i + 2]),
         specJson: String(flat[i + 3]),
+        eventJson: String(flat[i + 4]),
       });
     }
     return leases;
@@ -175,10 +183,10 @@ export class TaskStore {
         EVENTS_CAP,
         ...flat,
       ],
-    )) as number[];
+    )) as (number | string)[];
     switch (reply[0]) {
       case 1:
-        return { ok: true, epoch: Number(reply[1]), attempt: Number(reply[2]) };
+        return { ok: true, epoch: Number(reply[1]), attempt: Number(reply[2]), eventJson: String(reply[3]) };
       case -1:
         return { ok: false, reason: "stale_epoch", epoch: Number(reply[1]) };
       case -2:
@@ -238,12 +246,12 @@ export class TaskStore {
 
   /** The newest tasks first. */
   async recentTaskIds(limit: number): Promise<string[]> {
-    return await this.redis.zrevrange(this.keys.allTasks(), 0, limit - 1);
+    return await this.redis.zrevrange(this.keys.allTasks(), "0", String(limit - 1));
   }
 
   /** Queued task ids of a node, in dispatch order. */
   async queuedIds(node: string, limit = -1): Promise<string[]> {
-    return await this.redis.zrange(this.keys.queue(node), 0, limit < 0 ? -1 : limit - 1);
+    return await this.redis.zrange(this.keys.queue(node), "0", String(limit < 0 ? -1 : limit - 1));
   }
 
   /** Queue lengths of several nodes in one round trip. */

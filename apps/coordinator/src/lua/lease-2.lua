@@ -13,14 +13,14 @@
   ARGV[6] updates channel
   ARGV[7] events list cap
 
-  Returns a flat list: id, epoch, attempt, spec JSON for each leased task. Entries that are no longer
+  Returns a flat list: id, epoch, attempt, spec JSON, event JSON for each leased task. Entries that are no longer
   queued on this node (cancelled, moved) are dropped from the queue and skipped.
 ]]
 local leased = {}
 local want = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local cap = tonumber(ARGV[7])
-while #leased < want * 4 do
+while #leased < want * 5 do
   local popped = redis.call("ZPOPMIN", KEYS[1], 1)
   if #popped == 0 then break end
   local id = popped[1]
@@ -41,7 +41,8 @@ while #leased < want * 4 do
     leased[#leased + 1] = epoch
     leased[#leased + 1] = attempt
     leased[#leased + 1] = current[3]
-    if #leased >= want * 4 then break end
+    leased[#leased + 1] = event
+    if #leased >= want * 5 then break end
   end
 end
 return leased

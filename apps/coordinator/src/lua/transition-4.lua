@@ -23,7 +23,7 @@
   ARGV[13] events list cap
   ARGV[14..] field, value pairs to set on the task hash ("" value deletes the field)
 
-  Returns {1, newEpoch, attempt} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
+  Returns {1, newEpoch, attempt, eventJson} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
   the task is not in an allowed state, {-3} when the task does not exist.
 ]]
 local current = redis.call("HMGET", KEYS[1], "state", "epoch", "attempt", "node", "attempts")
@@ -70,4 +70,4 @@ local encoded = cjson.encode(event)
 redis.call("RPUSH", KEYS[4], encoded)
 redis.call("LTRIM", KEYS[4], -tonumber(ARGV[13]), -1)
 redis.call("PUBLISH", ARGV[10], encoded)
-return {1, epoch, attempt}
+return {1, epoch, attempt, encoded}

@@ -1,0 +1,175 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { isFlotillaError } from "@flotilla/protocol";
+import { STRATEGY_NAMES } from "@flotilla/scheduler";
+import { type Logger, pino } from "pino";
+import { type Coordinator, createCoordinator } from "./coordinator.js";
+import type { CoordinatorOptions } from "./options.js";
+
+/** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Registers a handler for SIGTERM/SIGINT (none in tests). */
+  onStopSignal?: (handler: () => void) => void;
+  logger?: Logger;
+  /** Resolves when the coordinator should stop (tests); by default the stop signal decides. */
+  makeCoordinator?: (options: CoordinatorOptions) => Coordinator;
+}
+
+/** The usage text of `flotilla-coordinator --help`. */
+export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
+
+Runs the coordinator of a Flotilla fleet: agents and clients connect to it over WebSocket; all state is in Redis.
+
+Options:
+  --redis <url>             Redis holding the fleet's state          (env FLOTILLA_REDIS_URL, default redis://127.0.0.1:6379)
+  --port <n>                port to listen on                        (env FLOTILLA_PORT, default 7420)
+  --host <addr>             interface to listen on (default 0.0.0.0)
+  --token <t>               fleet token for agents and clients       (env FLOTILLA_TOKEN)
+  --token-file <path>       read the fleet token from a file instead
+  --node-token id=token     a token only node <id> may use; repeatable
+  --prefix <p>              Redis key prefix, so two fleets can share one Redis
+  --heartbeat-ms <n>        agent heartbeat period (default 1000; existing bridges use 30000)
+  --dead-after-ms <n>       an agent silent this long is dead (default 5000; existing bridges use 90000)
+  --strategy <name>         ${STRATEGY_NAMES.join(" | ")} (default least_loaded)
+  --load-threshold <x>      avoid nodes whose 1-minute load is at or above this (default 3.0)
+  --fallback-node <id>      the coordinator's own node, used when every node is over the threshold
+  --log-level <level>       fatal | error | warn | info | debug (default info)
+  -h, --help                show this help
+
+Example:
+  flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
+`;
+
+const OPTIONS = {
+  redis: { type: "string" },
+  port: { type: "string" },
+  host: { type: "string" },
+  token: { type: "string" },
+  "token-file": { type: "string" },
+  "node-token": { type: "string", multiple: true },
+  prefix: { type: "string" },
+  "heartbeat-ms": { type: "string" },
+  "dead-after-ms": { type: "string" },
+  strategy: { type: "string" },
+  "load-threshold": { type: "string" },
+  "fallback-node": { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+class UsageError extends Error {}
+
+function number(
+  flag: string,
+  value: string | undefined,
+  { integer = true, min = 0 } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed)) || parsed < min) {
+    throw new UsageError(
+      `--${flag} wants ${integer ? "a whole number" : "a number"} >= ${min}, got "${value}"`,
+    );
+  }
+  return parsed;
+}
+
+/** Parses flags and environment into coordinator options. */
+export async function resolveCoordinatorOptions(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+): Promise<CoordinatorOptions | "help"> {
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: false; args: string[] }>
+  >;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: false, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const values = parsed.values;
+  if (values.help) return "help";
+  let token = values.token ?? env.FLOTILLA_TOKEN;
+  if (values["token-file"] !== undefined) {
+    try {
+      token = (await readFile(values["token-file"], "utf8")).trim();
+    } catch (error) {
+      throw new UsageError(`cannot read --token-file ${values["token-file"]}: ${(error as Error).message}`);
+    }
+  }
+  if (!token) throw new UsageError("a token is required: --token <t>, --token-file <path> or FLOTILLA_TOKEN");
+  const nodeTokens: Record<string, string> = {};
+  for (const pair of values["node-token"] ?? []) {
+    const at = pair.indexOf("=");
+    if (at <= 0 || at === pair.length - 1) throw new UsageError(`--node-token wants id=token, got "${pair}"`);
+    nodeTokens[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const strategy = values.strategy;
+  if (strategy !== undefined && !(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
+    throw new UsageError(`--strategy must be one of ${STRATEGY_NAMES.join(", ")}`);
+  }
+  const options: CoordinatorOptions = {
+    redisUrl: values.redis ?? env.FLOTILLA_REDIS_URL ?? "redis://127.0.0.1:6379",
+    token,
+    nodeTokens,
+  };
+  const port = number("port", values.port ?? env.FLOTILLA_PORT);
+  if (port !== undefined) {
+    if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+    options.port = port;
+  }
+  if (values.host !== undefined) options.host = values.host;
+  if (values.prefix !== undefined) options.prefix = values.prefix;
+  const heartbeat = number("heartbeat-ms", values["heartbeat-ms"], { min: 10 });
+  if (heartbeat !== undefined) options.heartbeatIntervalMs = heartbeat;
+  const deadAfter = number("dead-after-ms", values["dead-after-ms"], { min: 20 });
+  if (deadAfter !== undefined) options.deadAfterMs = deadAfter;
+  if (strategy !== undefined) options.strategy = strategy;
+  const threshold = number("load-threshold", values["load-threshold"], { integer: false });
+  if (threshold !== undefined) options.loadThreshold = threshold;
+  if (values["fallback-node"] !== undefined) options.fallbackNode = values["fallback-node"];
+  options.logger = pino(
+    { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
+    pino.destination(2),
+  );
+  return options;
+}
+
+/** Runs the coordinator until a stop signal; returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let options: CoordinatorOptions | "help";
+  try {
+    options = await resolveCoordinatorOptions(argv, io.env);
+  } catch (error) {
+    io.err(`flotilla-coordinator: ${(error as Error).message} (see --help)`);
+    return 2;
+  }
+  if (options === "help") {
+    io.out(USAGE);
+    return 0;
+  }
+  if (io.logger) options.logger = io.logger;
+  const coordinator = (io.makeCoordinator ?? createCoordinator)(options);
+  try {
+    await coordinator.start();
+  } catch (error) {
+    const text = isFlotillaError(error) ? error.message : (error as Error).message;
+    io.err(`flotilla-coordinator: ${text}`);
+    return 1;
+  }
+  io.out(`flotilla-coordinator ready: listening on ${coordinator.url} (Redis ${redact(options.redisUrl)})`);
+  await new Promise<void>((resolve) => {
+    if (io.onStopSignal) io.onStopSignal(resolve);
+  });
+  io.out("flotilla-coordinator: stopping (finishing in-flight Redis writes)");
+  await coordinator.stop();
+  return 0;
+}
+
+/** A Redis URL without its password, for log lines. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+}

@@ -1,0 +1,1949 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import {
+  decode,
+  decodeRecord,
+  FlotillaError,
+  type Message,
+  type MessageFields,
+  type MessageOf,
+  type MessageType,
+  type NodeInfo,
+  nodeRecordToHash,
+  type RawFrame,
+  type TaskSpec,
+  TaskSpecSchema,
+  toFlotillaError,
+  type WireError,
+} from "@flotilla/protocol";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { WebSocket, WebSocketServer } from "ws";
+import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
+import { BreakerRegistry } from "./breakers.js";
+import { type FleetNode, newFleetNode, toNodeView } from "./fleet.js";
+import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
+import { CoordinatorMetrics } from "./metrics.js";
+import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { type Placement, Router } from "./router.js";
+import { type StoredTask, TaskStore, type Transition } from "./store.js";
+
+/** A running coordinator. */
+export interface Coordinator {
+  /** Connects to Redis, recovers state, and starts listening. Rejects with a clear error when Redis is down. */
+  start(): Promise<void>;
+  /** Stops accepting, finishes in-flight Redis writes, closes every connection. */
+  stop(): Promise<void>;
+  /** The port it listens on (after `start`). */
+  readonly port: number;
+  /** `ws://host:port` for agents and clients (after `start`). */
+  readonly url: string;
+  /** Test and demo access to internals that are otherwise only visible through Redis and metrics. */
+  readonly inspect: {
+    nodes(): readonly FleetNode[];
+    metrics(): Promise<string>;
+  };
+}
+
+type Role = "agent" | "client";
+
+interface Session {
+  readonly socket: WebSocket;
+  readonly role: Role;
+  readonly principal: Principal;
+  readonly label: string;
+  nodeId: string | undefined;
+  violations: number;
+  watching: Set<string>;
+  watchesEvents: boolean;
+}
+
+interface LeaseInfo {
+  node: string;
+  epoch: number;
+  attempt: number;
+  spec: TaskSpec;
+  leasedAt: number;
+  startedAt: number | undefined;
+}
+
+/** Watchers of one task; live frames wait in `pending` while stored output is replayed. */
+interface TaskWatch {
+  session: Session;
+  replaying: boolean;
+  pending: string[];
+}
+
+const ACTIVE_STATES = ["leased", "running"] as const;
+const TERMINAL = new Set(["succeeded", "failed", "timed_out", "cancelled", "dead_lettered", "expired"]);
+const AGENT_TYPES = new Set<MessageType>([
+  "agent.hello",
+  "heartbeat",
+  "agent.bye",
+  "task.accept",
+  "task.reject",
+  "task.output",
+  "task.progress",
+  "task.finish",
+  "steal.request",
+  "discovery.query",
+  "broadcast",
+  "direct",
+]);
+const CLIENT_TYPES = new Set<MessageType>([
+  "task.submit",
+  "task.cancel",
+  "task.watch",
+  "task.unwatch",
+  "task.get",
+  "tasks.list",
+  "nodes.list",
+  "events.watch",
+  "node.drain",
+  "node.undrain",
+  "broadcast",
+  "direct",
+  "dlq.list",
+  "dlq.get",
+  "dlq.retry",
+  "dlq.purge",
+  "discovery.query",
+]);
+/** Node faults retry this many attempts in all unless the task says otherwise. */
+const DEFAULT_FAULT_ATTEMPTS = 3;
+const DEFAULT_BACKOFF_MS = 200;
+const DEFAULT_MAX_BACKOFF_MS = 30_000;
+
+/** Builds a coordinator. Nothing happens until `start()`. */
+export function createCoordinator(options: CoordinatorOptions): Coordinator {
+  return new CoordinatorServer(options);
+}
+
+class CoordinatorServer implements Coordinator {
+  private readonly options: ResolvedOptions;
+  private readonly keys: CoordinatorKeys;
+  private readonly authority: TokenAuthority;
+  private readonly log;
+  private redis: Redis | undefined;
+  private subscriber: Redis | undefined;
+  private store: TaskStore | undefined;
+  private server: Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private readonly nodes = new Map<string, FleetNode>();
+  private readonly agentSessions = new Map<string, Session>();
+  private readonly sessions = new Set<Session>();
+  private readonly leases = new Map<string, LeaseInfo>();
+  private readonly watchers = new Map<string, Set<TaskWatch>>();
+  private readonly dispatching = new Map<string, "busy" | "again">();
+  private readonly submittedAt = new Map<string, number>();
+  private readonly taskChains = new Map<string, Promise<void>>();
+  private readonly breakers: BreakerRegistry;
+  private readonly router: Router;
+  private readonly metrics = new CoordinatorMetrics();
+  private timers: NodeJS.Timeout[] = [];
+  private messageCounter = 0;
+  private taskCounter = 0;
+  private stopping = false;
+  private inflightWrites = new Set<Promise<unknown>>();
+  private listeningPort = 0;
+  private lastWaitingSweep = 0;
+
+  constructor(options: CoordinatorOptions) {
+    this.options = resolveOptions(options, pino({ level: "silent" }));
+    this.log = this.options.logger;
+    this.keys = coordinatorKeys(this.options.prefix);
+    this.authority = new TokenAuthority(this.options.token, this.options.nodeTokens);
+    this.breakers = new BreakerRegistry();
+    const routerOptions: ConstructorParameters<typeof Router>[0] = {
+      strategy: this.options.strategy,
+      loadThreshold: this.options.loadThreshold,
+      random: this.options.random,
+    };
+    if (this.options.fallbackNode !== undefined) routerOptions.fallbackNode = this.options.fallbackNode;
+    this.router = new Router(routerOptions);
+  }
+
+  get port(): number {
+    return this.listeningPort;
+  }
+
+  get url(): string {
+    const host =
+      this.options.host === "0.0.0.0" || this.options.host === "::" ? "127.0.0.1" : this.options.host;
+    return `ws://${host}:${this.listeningPort}`;
+  }
+
+  readonly inspect = {
+    nodes: (): readonly FleetNode[] => [...this.nodes.values()],
+    metrics: (): Promise<string> => this.metrics.render(),
+  };
+
+  // ---- lifecycle ----
+
+  async start(): Promise<void> {
+    const now = this.options.clock;
+    this.redis = new Redis(this.options.redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: null,
+      enableOfflineQueue: true,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+    });
+    let lastRedisError = "";
+    this.redis.on("error", (error) => {
+      lastRedisError = error.message;
+      this.log.warn({ err: error.message }, "redis connection problem");
+    });
+    this.redis.on("reconnecting", () => this.log.warn("redis: reconnecting"));
+    this.redis.on("ready", () => this.log.info("redis: ready"));
+    try {
+      await withTimeout(this.redis.connect(), 5000, `cannot reach Redis at ${this.options.redisUrl}`);
+      await this.redis.ping();
+    } catch (error) {
+      this.redis.disconnect();
+      const why = lastRedisError || message(error);
+      throw new FlotillaError(
+        "E_REDIS_UNAVAILABLE",
+        `cannot reach Redis at ${this.options.redisUrl}: ${why}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    this.store = new TaskStore(this.redis, this.keys.store, {
+      idempotencyTtlSeconds: this.options.idempotencyTtlSeconds,
+      outputCap: this.options.outputCap,
+    });
+    await this.store.preload();
+    this.redis.on("ready", () => this.guard(this.db.preload()));
+    await this.recover(now());
+    await this.subscribeBridges();
+
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxFrameBytes });
+    this.server = createServer((request, response) => {
+      this.handleHttp(request, response).catch((error: unknown) => {
+        this.log.error({ err: message(error) }, "http handler failed");
+        if (!response.headersSent) sendJson(response, 500, { code: "E_INTERNAL", message: "internal error" });
+      });
+    });
+    this.server.on("upgrade", (request, socket, head) => this.handleUpgrade(request, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      const server = this.server as Server;
+      server.once("error", reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const address = this.server.address();
+    this.listeningPort = typeof address === "object" && address !== null ? address.port : this.options.port;
+    this.timers.push(setInterval(() => this.guard(this.sweep()), this.options.sweepIntervalMs));
+    this.timers.push(setInterval(() => this.guard(this.rebalance()), this.options.rebalanceIntervalMs));
+    this.timers.push(setInterval(() => this.guard(this.writeFleetMetrics()), 5000));
+    for (const timer of this.timers) timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections?.();
+    });
+    for (const session of this.sessions) session.socket.terminate();
+    this.wss?.close();
+    await Promise.allSettled([...this.inflightWrites]);
+    this.subscriber?.disconnect();
+    if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
+  }
+
+  /** Runs background work, logging instead of crashing, and tracks it so `stop()` can wait for it. */
+  private guard(work: Promise<unknown>): void {
+    this.inflightWrites.add(work);
+    work
+      .catch((error: unknown) => this.log.error({ err: message(error) }, "background step failed"))
+      .finally(() => this.inflightWrites.delete(work));
+  }
+
+  private get db(): TaskStore {
+    if (!this.store) throw new FlotillaError("E_INTERNAL", "coordinator not started");
+    return this.store;
+  }
+
+  private get redisClient(): Redis {
+    if (!this.redis) throw new FlotillaError("E_INTERNAL", "coordinator not started");
+    return this.redis;
+  }
+
+  /** Rebuilds the in-memory picture from Redis after a start or restart. */
+  private async recover(now: number): Promise<void> {
+    const redis = this.redisClient;
+    const ids = await redis.smembers(this.keys.redis.agentsActive);
+    for (const id of ids) {
+      const hash = await redis.hgetall(this.keys.redis.agent(id));
+      if (hash.type !== undefined && hash.type !== "flotilla") continue;
+      const node = newFleetNode(id, now);
+      node.host = hash.host ?? id;
+      node.slots = Number(hash.slots ?? 1) || 1;
+      try {
+        node.capabilities = JSON.parse(hash.capabilities ?? "[]") as string[];
+        node.labels = JSON.parse(hash.labels ?? "{}") as Record<string, string>;
+        if (hash.fingerprint) node.fingerprint = JSON.parse(hash.fingerprint) as NodeInfo["fingerprint"];
+      } catch {
+        this.log.warn({ node: id }, "unreadable registry record; waiting for the agent's hello");
+      }
+      node.draining = hash.draining === "true";
+      this.nodes.set(id, node);
+      const breaker = await redis.get(this.keys.redis.breaker(id));
+      if (breaker) this.breakers.restore(id, breaker);
+    }
+    const depths = await this.db.queueDepths([...this.nodes.keys()]);
+    for (const [id, depth] of depths) {
+      const node = this.nodes.get(id);
+      if (node) node.queued = depth;
+    }
+    for (const node of this.nodes.values()) {
+      const running = await this.db.runningIds(node.id);
+      node.inflight = running.length;
+    }
+    if (this.nodes.size > 0) {
+      this.log.info(
+        { nodes: [...this.nodes.keys()] },
+        "recovered fleet from Redis; waiting for agents to reconnect",
+      );
+    }
+  }
+
+  // ---- HTTP ----
+
+  private async handleHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? "/", "http://coordinator");
+    if (request.method === "GET" && url.pathname === "/healthz") {
+      const redisOk = this.redis?.status === "ready";
+      sendJson(response, redisOk ? 200 : 503, {
+        ok: redisOk,
+        redis: this.redis?.status ?? "none",
+        nodes: [...this.nodes.values()].filter((node) => node.health === "healthy").length,
+      });
+      return;
+    }
+    if (request.method === "GET" && url.pathname === "/metrics") {
+      this.refreshGauges();
+      response.writeHead(200, { "content-type": this.metrics.contentType });
+      response.end(await this.metrics.render());
+      return;
+    }
+    if (url.pathname.startsWith("/v1/tasks")) {
+      if (this.authority.authenticate(bearerToken(request)) === undefined) {
+        sendJson(response, 401, { code: "E_UNAUTHORIZED", message: "missing or wrong bearer token" });
+        return;
+      }
+      if (request.method === "POST" && url.pathname === "/v1/tasks") {
+        const body = await readBody(request, this.options.maxFrameBytes);
+        if (body === undefined) {
+          sendJson(response, 413, {
+            code: "E_TOO_LARGE",
+            message: `body over ${this.options.maxFrameBytes} bytes`,
+          });
+          return;
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(body);
+        } catch {
+          sendJson(response, 400, { code: "E_BAD_JSON", message: "the body is not valid JSON" });
+          return;
+        }
+        const candidate =
+          typeof json === "object" && json !== null && "spec" in json
+            ? (json as { spec: unknown }).spec
+            : json;
+        const parsed = decodeRecord(TaskSpecSchema, candidate);
+        if (!parsed.ok) {
+          sendJson(response, 400, parsed.error.toJSON());
+          return;
+        }
+        try {
+          const accepted = await this.submit(parsed.value, "http");
+          sendJson(response, accepted.duplicate ? 200 : 202, accepted);
+        } catch (error) {
+          const failure = toFlotillaError(error);
+          sendJson(response, statusFor(failure.code), failure.toJSON());
+        }
+        return;
+      }
+      const match = /^\/v1\/tasks\/([^/]+)$/.exec(url.pathname);
+      if (request.method === "GET" && match?.[1]) {
+        const task = await this.db.getTask(decodeURIComponent(match[1]));
+        if (!task) sendJson(response, 404, { code: "E_NOT_FOUND", message: "no such task" });
+        else sendJson(response, 200, publicTask(task));
+        return;
+      }
+    }
+    sendJson(response, 404, {
+      code: "E_NOT_FOUND",
+      message: `no route for ${request.method} ${url.pathname}`,
+    });
+  }
+
+  // ---- WebSocket sessions ----
+
+  private handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(request.url ?? "/", "http://coordinator");
+    const role: Role | undefined =
+      url.pathname === "/v1/agent" ? "agent" : url.pathname === "/v1/client" ? "client" : undefined;
+    if (role === undefined || this.stopping) {
+      rejectUpgrade(
+        socket,
+        role === undefined ? 404 : 503,
+        role === undefined ? "Not Found" : "Service Unavailable",
+      );
+      return;
+    }
+    const principal = this.authority.authenticate(bearerToken(request));
+    if (principal === undefined || (role === "client" && principal.kind !== "fleet")) {
+      rejectUpgrade(socket, 401, "Unauthorized");
+      return;
+    }
+    this.wss?.handleUpgrade(request, socket, head, (ws) => {
+      const session: Session = {
+        socket: ws,
+        role,
+        principal,
+        label: `${role}-${(++this.messageCounter).toString(36)}`,
+        nodeId: undefined,
+        violations: 0,
+        watching: new Set(),
+        watchesEvents: false,
+      };
+      this.sessions.add(session);
+      ws.on("message", (data: RawFrame) => this.onFrame(session, data));
+      ws.on("close", () => this.onClose(session));
+      ws.on("error", (error) =>
+        this.log.debug({ err: error.message, session: session.label }, "socket error"),
+      );
+    });
+  }
+
+  private onFrame(session: Session, data: RawFrame): void {
+    const result = decode(data, { maxBytes: this.options.maxFrameBytes });
+    if (!result.ok) {
+      this.violation(session, result.error, undefined);
+      return;
+    }
+    const frame = result.message;
+    const allowed = session.role === "agent" ? AGENT_TYPES : CLIENT_TYPES;
+    if (!allowed.has(frame.type)) {
+      this.violation(
+        session,
+        new FlotillaError("E_UNKNOWN_TYPE", `${session.role}s may not send ${frame.type}`, {
+          details: { type: frame.type },
+        }),
+        frame.id,
+      );
+      return;
+    }
+    if (session.role === "agent" && frame.type !== "agent.hello") {
+      if (session.nodeId === undefined) {
+        this.violation(session, new FlotillaError("E_UNAUTHORIZED", "send agent.hello first"), frame.id);
+        return;
+      }
+      if (frame.from !== session.nodeId) {
+        this.violation(
+          session,
+          new FlotillaError(
+            "E_UNAUTHORIZED",
+            `this connection speaks for ${session.nodeId}, not ${frame.from}`,
+          ),
+          frame.id,
+        );
+        return;
+      }
+    }
+    const run = (): Promise<void> =>
+      this.handle(session, frame).catch((error: unknown) => {
+        const failure = toFlotillaError(error);
+        if (failure.code === "E_INTERNAL")
+          this.log.error({ err: failure.message, type: frame.type }, "handler failed");
+        this.sendError(session, failure, frame.id);
+      });
+    // Frames about one run (accept, output, finish) are applied in the order the agent sent them; frames
+    // about different tasks proceed concurrently, so Redis round trips overlap.
+    const taskId = session.role === "agent" && "taskId" in frame ? frame.taskId : undefined;
+    let work: Promise<void>;
+    if (taskId === undefined) {
+      work = run();
+    } else {
+      const previous = this.taskChains.get(taskId);
+      work = previous ? previous.then(run) : run();
+      this.taskChains.set(taskId, work);
+      void work.finally(() => {
+        if (this.taskChains.get(taskId) === work) this.taskChains.delete(taskId);
+      });
+    }
+    this.inflightWrites.add(work);
+    void work.finally(() => this.inflightWrites.delete(work));
+  }
+
+  private violation(session: Session, error: FlotillaError, replyTo: string | undefined): void {
+    session.violations += 1;
+    this.metrics.violations.inc({ code: error.code });
+    this.sendError(session, error, replyTo);
+    if (session.violations >= this.options.maxViolations) {
+      this.log.warn(
+        { session: session.label, violations: session.violations },
+        "closing a misbehaving connection",
+      );
+      session.socket.close(1008, "too many protocol violations");
+    }
+  }
+
+  private onClose(session: Session): void {
+    this.sessions.delete(session);
+    for (const taskId of session.watching) this.unwatch(session, taskId);
+    if (session.role !== "agent" || session.nodeId === undefined) return;
+    if (this.agentSessions.get(session.nodeId) !== session) return;
+    this.agentSessions.delete(session.nodeId);
+    const node = this.nodes.get(session.nodeId);
+    if (!node || node.health === "dead") return;
+    node.health = "suspect";
+    node.disconnectedAt = this.options.clock();
+    this.log.warn({ node: node.id }, "agent connection closed: node suspect");
+  }
+
+  private async handle(session: Session, frame: Message): Promise<void> {
+    switch (frame.type) {
+      case "agent.hello":
+        return await this.onHello(session, frame);
+      case "heartbeat":
+        return await this.onHeartbeat(session, frame);
+      case "agent.bye":
+        return this.onBye(session);
+      case "task.accept":
+        return await this.onAccept(session, frame);
+      case "task.reject":
+        return await this.onReject(session, frame);
+      case "task.output":
+        return await this.onOutput(session, frame);
+      case "task.progress":
+        return this.onProgress(frame);
+      case "task.finish":
+        return await this.onFinish(session, frame);
+      case "steal.request":
+        return await this.steal(session.nodeId as string);
+      case "task.submit": {
+        const accepted = await this.submit(frame.spec, frame.from);
+        this.send(session, "task.accepted", {
+          replyTo: frame.id,
+          taskId: accepted.taskId,
+          duplicate: accepted.duplicate,
+          state: accepted.state as MessageOf<"task.accepted">["state"],
+        });
+        return;
+      }
+      case "task.cancel":
+        return this.reply(
+          session,
+          frame.id,
+          await this.cancel(frame.taskId, frame.reason ?? "cancelled by request"),
+        );
+      case "task.watch":
+        return await this.watch(session, frame.taskId, frame.fromSeq ?? 0, frame.id);
+      case "task.unwatch":
+        this.unwatch(session, frame.taskId);
+        return this.reply(session, frame.id, { ok: true });
+      case "task.get": {
+        const task = await this.db.getTask(frame.taskId);
+        if (!task) throw new FlotillaError("E_NOT_FOUND", `no task ${frame.taskId}`);
+        return this.reply(session, frame.id, publicTask(task));
+      }
+      case "tasks.list":
+        return this.reply(session, frame.id, { tasks: await this.listTasks(frame) });
+      case "nodes.list":
+        return this.reply(session, frame.id, { nodes: this.nodeSummaries() });
+      case "events.watch":
+        session.watchesEvents = true;
+        return this.reply(session, frame.id, { ok: true });
+      case "node.drain":
+      case "node.undrain":
+        return this.reply(
+          session,
+          frame.id,
+          await this.setDraining(frame.nodeId, frame.type === "node.drain"),
+        );
+      case "broadcast":
+        return this.reply(session, frame.id, await this.broadcast(frame.message, frame.data, frame.from));
+      case "direct":
+        return this.reply(
+          session,
+          frame.id,
+          await this.direct(frame.to, frame.message, frame.data, frame.from),
+        );
+      case "discovery.query":
+        return this.send(session, "discovery.response", {
+          replyTo: frame.id,
+          nodes: this.discoverySummaries(frame.want?.capabilities),
+        });
+      case "dlq.list":
+        return this.reply(session, frame.id, { entries: await this.dlqList() });
+      case "dlq.get": {
+        const task = await this.db.getTask(frame.taskId);
+        if (task?.state !== "dead_lettered")
+          throw new FlotillaError("E_NOT_FOUND", `${frame.taskId} is not dead-lettered`);
+        return this.reply(session, frame.id, publicTask(task));
+      }
+      case "dlq.retry":
+        return this.reply(session, frame.id, await this.dlqRetry(frame.taskId));
+      case "dlq.purge":
+        return this.reply(session, frame.id, await this.dlqPurge(frame.taskId));
+      default:
+        throw new FlotillaError("E_UNKNOWN_TYPE", `unexpected ${frame.type}`);
+    }
+  }
+
+  // ---- sending ----
+
+  private frame<T extends MessageType>(type: T, fields: MessageFields<T>): string {
+    this.messageCounter += 1;
+    return JSON.stringify({
+      v: 1,
+      type,
+      id: `c${this.messageCounter.toString(36)}`,
+      timestamp: new Date(this.options.clock()).toISOString(),
+      from: "coordinator",
+      ...fields,
+    });
+  }
+
+  private send<T extends MessageType>(session: Session, type: T, fields: MessageFields<T>): void {
+    if (session.socket.readyState === WebSocket.OPEN) session.socket.send(this.frame(type, fields));
+  }
+
+  private sendRaw(session: Session, frame: string): void {
+    if (session.socket.readyState === WebSocket.OPEN) session.socket.send(frame);
+  }
+
+  private reply(session: Session, replyTo: string, result: unknown): void {
+    this.send(session, "reply", { replyTo, result });
+  }
+
+  private sendError(session: Session, error: FlotillaError, replyTo: string | undefined): void {
+    const wire = error.toJSON();
+    const fields: MessageFields<"error"> = {
+      code: wire.code,
+      message: wire.message,
+      retryable: wire.retryable,
+    };
+    if (replyTo !== undefined) fields.replyTo = replyTo;
+    if (wire.details !== undefined) fields.details = wire.details;
+    this.send(session, "error", fields);
+  }
+
+  /** Wraps a stored event (JSON from a Lua script) as a `task.event` frame without re-encoding it. */
+  private eventFrame(eventJson: string): string {
+    this.messageCounter += 1;
+    const envelope = `{"v":1,"type":"task.event","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
+      this.options.clock(),
+    ).toISOString()}","from":"coordinator",`;
+    return envelope + eventJson.slice(1);
+  }
+
+  private emitEvent(taskId: string, eventJson: string, terminal: boolean): void {
+    const frame = this.eventFrame(eventJson);
+    const watches = this.watchers.get(taskId);
+    if (watches) {
+      for (const watch of watches) {
+        if (watch.replaying) watch.pending.push(frame);
+        else this.sendRaw(watch.session, frame);
+      }
+      if (terminal) {
+        for (const watch of watches) if (!watch.replaying) watch.session.watching.delete(taskId);
+        const remaining = [...watches].filter((watch) => watch.replaying);
+        if (remaining.length === 0) this.watchers.delete(taskId);
+        else this.watchers.set(taskId, new Set(remaining));
+      }
+    }
+    for (const session of this.sessions) if (session.watchesEvents) this.sendRaw(session, frame);
+  }
+
+  // ---- agents ----
+
+  private async onHello(session: Session, hello: MessageOf<"agent.hello">): Promise<void> {
+    const info = hello.node;
+    if (hello.from !== info.id) {
+      throw new FlotillaError("E_UNAUTHORIZED", `hello from ${hello.from} describes node ${info.id}`);
+    }
+    if (!this.authority.mayActAsNode(session.principal, info.id)) {
+      this.violation(
+        session,
+        new FlotillaError("E_UNAUTHORIZED", `this token may not speak for node ${info.id}`),
+        hello.id,
+      );
+      session.socket.close(1008, "token does not match node");
+      return;
+    }
+    const now = this.options.clock();
+    const previous = this.agentSessions.get(info.id);
+    if (previous && previous !== session) {
+      this.agentSessions.delete(info.id);
+      previous.socket.close(4000, "replaced by a newer connection of the same node");
+    }
+    let node = this.nodes.get(info.id);
+    const wasDead = node?.health === "dead";
+    if (!node) {
+      node = newFleetNode(info.id, now);
+      this.nodes.set(info.id, node);
+    }
+    node.host = info.host;
+    node.version = info.version;
+    node.fingerprint = info.fingerprint;
+    node.labels = info.labels;
+    node.capabilities = info.capabilities;
+    node.slots = info.slots;
+    node.handlers = new Set(hello.handlers);
+    node.lastHeartbeatAt = now;
+    node.disconnectedAt = undefined;
+    node.status = "ready";
+    session.nodeId = info.id;
+    this.agentSessions.set(info.id, session);
+
+    // Which of the runs the agent still holds are valid? Redis decides.
+    const keep: { taskId: string; epoch: number }[] = [];
+    const kill: { taskId: string; epoch: number }[] = [];
+    const reported = new Map(hello.running.map((run) => [run.taskId, run.epoch]));
+    const stored = await this.db.getTasks([
+      ...new Set([...reported.keys(), ...(await this.db.runningIds(info.id))]),
+    ]);
+    const storedById = new Map(stored.map((task) => [task.id, task]));
+    for (const [taskId, epoch] of reported) {
+      const task = storedById.get(taskId);
+      const valid =
+        task !== undefined &&
+        task.node === info.id &&
+        task.epoch === epoch &&
+        (ACTIVE_STATES as readonly string[]).includes(task.state);
+      if (valid && task) {
+        keep.push({ taskId, epoch });
+        if (!this.leases.has(taskId)) {
+          this.leases.set(taskId, {
+            node: info.id,
+            epoch,
+            attempt: task.attempt,
+            spec: task.spec as TaskSpec,
+            leasedAt: Number(task.fields.leasedAt ?? now),
+            startedAt: task.fields.startedAt ? Number(task.fields.startedAt) : undefined,
+          });
+        }
+      } else {
+        kill.push({ taskId, epoch });
+      }
+    }
+    node.health = "healthy";
+    this.send(session, "agent.welcome", {
+      nodeId: info.id,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      deadAfterMs: this.options.deadAfterMs,
+      keep,
+      kill,
+    });
+    // Leases Redis holds for this node that the agent no longer has: lost in a crash. Requeue them.
+    for (const task of stored) {
+      if (
+        task.node === info.id &&
+        (ACTIVE_STATES as readonly string[]).includes(task.state) &&
+        !reported.has(task.id)
+      ) {
+        await this.requeueLost(task, info.id, "the agent restarted without this run", now);
+      }
+    }
+    node.inflight = this.countLeases(info.id);
+    await this.writeRegistry(node, now);
+    await this.redisClient.publish(
+      this.keys.redis.discoveryAnnounce,
+      JSON.stringify({
+        from: info.id,
+        type: "discovery.announce",
+        timestamp: new Date(now).toISOString(),
+        node: this.summary(node),
+      }),
+    );
+    await this.publishFleetEvent(wasDead ? "node.rejoined" : "node.joined", info.id, now, {});
+    this.log.info(
+      { node: info.id, slots: info.slots, kept: keep.length, killed: kill.length },
+      "agent joined",
+    );
+    this.lastWaitingSweep = 0;
+    await this.dispatch(info.id);
+  }
+
+  private async onHeartbeat(session: Session, beat: MessageOf<"heartbeat">): Promise<void> {
+    const node = this.nodes.get(session.nodeId as string);
+    if (!node) return;
+    const now = this.options.clock();
+    node.lastHeartbeatAt = now;
+    node.capabilities = beat.capabilities;
+    node.status = beat.status;
+    if (beat.load) node.load = beat.load;
+    if (node.health === "suspect" && this.agentSessions.get(node.id) === session) node.health = "healthy";
+    const redis = this.redisClient;
+    const legacy = JSON.stringify({
+      from: node.id,
+      type: "heartbeat",
+      timestamp: beat.timestamp,
+      capabilities: beat.capabilities,
+      status: beat.status,
+      ...(beat.load ? { load: beat.load } : {}),
+    });
+    await redis
+      .multi()
+      .set(this.keys.redis.agentHeartbeat(node.id), legacy, "PX", this.options.deadAfterMs)
+      .hset(this.keys.redis.agent(node.id), "last_seen", new Date(now).toISOString(), "status", beat.status)
+      .sadd(this.keys.redis.agentsActive, node.id)
+      .exec();
+    if (beat.status === "ready" && node.inflight < node.slots) await this.dispatch(node.id);
+  }
+
+  private onBye(session: Session): void {
+    const node = this.nodes.get(session.nodeId as string);
+    if (!node) return;
+    node.status = "offline";
+    node.draining = true;
+    this.log.info({ node: node.id }, "agent said goodbye");
+  }
+
+  private async onAccept(session: Session, accept: MessageOf<"task.accept">): Promise<void> {
+    const now = this.options.clock();
+    const result = await this.db.transition(accept.taskId, {
+      expectedEpoch: accept.epoch,
+      from: ["leased"],
+      to: "running",
+      fields: { startedAt: now },
+      now,
+    });
+    if (!result.ok) {
+      if (result.reason === "stale_epoch" || result.reason === "not_found")
+        this.fence(session, accept.taskId, accept.epoch);
+      else if (result.state !== "running") this.fence(session, accept.taskId, accept.epoch);
+      return;
+    }
+    const lease = this.leases.get(accept.taskId);
+    if (lease && lease.epoch === accept.epoch) lease.startedAt = now;
+    this.emitEvent(accept.taskId, result.eventJson, false);
+  }
+
+  /** Tells an agent its lease on a run is gone: kill it and send nothing more. */
+  private fence(session: Session, taskId: string, epoch: number): void {
+    this.metrics.fenced.inc();
+    this.sendError(
+      session,
+      new FlotillaError(
+        "E_STALE_EPOCH",
+        `the lease on ${taskId} (epoch ${epoch}) is no longer valid: stop the run`,
+        {
+          details: { taskId, epoch },
+        },
+      ),
+      undefined,
+    );
+  }
+
+  private async onReject(session: Session, reject: MessageOf<"task.reject">): Promise<void> {
+    const nodeId = session.nodeId as string;
+    const now = this.options.clock();
+    const task = await this.db.getTask(reject.taskId);
+    if (!task || task.epoch !== reject.epoch) return;
+    const exclude = reject.code === "E_QUEUE_FULL" ? undefined : nodeId;
+    const placement = this.place(task.spec as TaskSpec, now, exclude);
+    const result = await this.db.transition(reject.taskId, {
+      expectedEpoch: reject.epoch,
+      from: ["leased", "running"],
+      ...this.placementChange(placement, now),
+      source: { kind: "set", key: this.keys.store.running(nodeId) },
+      bumpEpoch: true,
+      attemptDelta: -1,
+      reason: `rejected by ${nodeId}: ${reject.reason}`,
+      now,
+    });
+    this.releaseLease(reject.taskId, reject.epoch);
+    if (result.ok) {
+      this.afterPlacement(placement);
+      this.emitEvent(reject.taskId, result.eventJson, false);
+    }
+    if (reject.code === "E_HANDLER" || reject.code === "E_SPAWN") this.nodeFault(nodeId, now, reject.reason);
+  }
+
+  private async onOutput(session: Session, output: MessageOf<"task.output">): Promise<void> {
+    const ok = await this.db.appendOutput(output.taskId, output.epoch, [output]);
+    if (!ok) {
+      this.fence(session, output.taskId, output.epoch);
+      return;
+    }
+    const watches = this.watchers.get(output.taskId);
+    if (!watches || watches.size === 0) return;
+    const frame = this.frame("task.output", {
+      taskId: output.taskId,
+      epoch: output.epoch,
+      stream: output.stream,
+      seq: output.seq,
+      data: output.data,
+    });
+    for (const watch of watches) {
+      if (watch.replaying) watch.pending.push(frame);
+      else this.sendRaw(watch.session, frame);
+    }
+  }
+
+  private onProgress(progress: MessageOf<"task.progress">): void {
+    const watches = this.watchers.get(progress.taskId);
+    if (!watches) return;
+    const fields: MessageFields<"task.progress"> = { taskId: progress.taskId, epoch: progress.epoch };
+    if (progress.percent !== undefined) fields.percent = progress.percent;
+    if (progress.message !== undefined) fields.message = progress.message;
+    const frame = this.frame("task.progress", fields);
+    for (const watch of watches) if (!watch.replaying) this.sendRaw(watch.session, frame);
+  }
+
+  private async onFinish(session: Session, finish: MessageOf<"task.finish">): Promise<void> {
+    const nodeId = session.nodeId as string;
+    const now = this.options.clock();
+    let lease = this.leases.get(finish.taskId);
+    if (!lease || lease.epoch !== finish.epoch) {
+      const task = await this.db.getTask(finish.taskId);
+      if (!task || task.epoch !== finish.epoch || task.node !== nodeId) {
+        this.fence(session, finish.taskId, finish.epoch);
+        return;
+      }
+      lease = {
+        node: nodeId,
+        epoch: task.epoch,
+        attempt: task.attempt,
+        spec: task.spec as TaskSpec,
+        leasedAt: Number(task.fields.leasedAt ?? now),
+        startedAt: undefined,
+      };
+    }
+    const spec = lease.spec;
+    const nodeFault = finish.error?.code === "E_SPAWN";
+    const retryOnExit =
+      finish.outcome === "failed" &&
+      finish.exitCode !== null &&
+      spec.retry?.retryOn?.includes(finish.exitCode) === true;
+    const retryable = finish.outcome === "failed" && (nodeFault || retryOnExit);
+    const maxAttempts = spec.retry?.maxAttempts ?? (nodeFault ? DEFAULT_FAULT_ATTEMPTS : 1);
+    const fields: Record<string, string | number> = {
+      finishedAt: now,
+      exitCode: finish.exitCode ?? "",
+      signal: finish.signal ?? "",
+      durationMs: finish.durationMs,
+    };
+    if (finish.usage) fields.usage = JSON.stringify(finish.usage);
+    if (finish.result !== undefined) fields.result = JSON.stringify(finish.result);
+    if (finish.error) fields.error = JSON.stringify(finish.error);
+    const reason =
+      finish.error?.message ??
+      (finish.exitCode !== null ? `exit code ${finish.exitCode}` : `signal ${finish.signal}`);
+    const source = { kind: "set" as const, key: this.keys.store.running(nodeId) };
+    let change: Transition;
+    if (retryable && lease.attempt < maxAttempts) {
+      const backoff = this.backoffMs(spec, lease.attempt);
+      change = {
+        expectedEpoch: finish.epoch,
+        from: ["leased", "running"],
+        to: "waiting",
+        node: null,
+        source,
+        target: { key: this.keys.store.delayed(), score: now + backoff },
+        fields: { waitingReason: `retrying in ${backoff} ms after: ${reason}`, waitingIn: "delayed" },
+        attemptRecord: { attempt: lease.attempt, node: nodeId, reason, at: now },
+        reason: `attempt ${lease.attempt} failed (${reason}); retrying`,
+        now,
+      };
+    } else {
+      const to = retryable ? "dead_lettered" : finish.outcome;
+      change = {
+        expectedEpoch: finish.epoch,
+        from: ["leased", "running"],
+        to,
+        source,
+        fields,
+        reason: to === "succeeded" ? "" : reason,
+        now,
+      };
+      if (to === "dead_lettered") {
+        change.target = { key: this.keys.store.deadLetters(), score: now };
+        change.attemptRecord = { attempt: lease.attempt, node: nodeId, reason, at: now };
+      }
+    }
+    const result = await this.db.transition(finish.taskId, change);
+    if (!result.ok) {
+      if (result.reason === "stale_epoch") this.fence(session, finish.taskId, finish.epoch);
+      this.releaseLease(finish.taskId, finish.epoch);
+      return;
+    }
+    this.releaseLease(finish.taskId, finish.epoch);
+    const node = this.nodes.get(nodeId);
+    if (node) {
+      node.stats.finished += 1;
+      if (finish.outcome === "succeeded" || finish.outcome === "failed") {
+        node.ewmaRunMs =
+          node.ewmaRunMs === undefined ? finish.durationMs : node.ewmaRunMs * 0.8 + finish.durationMs * 0.2;
+      }
+    }
+    if (nodeFault) this.nodeFault(nodeId, now, reason);
+    else this.nodeSuccess(nodeId, now);
+    this.metrics.finished.inc({ outcome: change.to });
+    if (change.to === "waiting") this.metrics.retries.inc();
+    this.emitEvent(finish.taskId, result.eventJson, TERMINAL.has(change.to));
+    if (nodeFault || change.to === "dead_lettered") {
+      await this.recordFailure(finish.taskId, nodeId, reason, now);
+    }
+    await this.dispatch(nodeId);
+  }
+
+  private backoffMs(spec: TaskSpec, attempt: number): number {
+    const base = spec.retry?.backoffMs ?? DEFAULT_BACKOFF_MS;
+    const cap = spec.retry?.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    const exponential = Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
+    // "Equal jitter": at least half the backoff, so retries never stampede yet never wait too little.
+    return Math.round(exponential / 2 + (exponential / 2) * this.options.random());
+  }
+
+  private releaseLease(taskId: string, epoch: number): void {
+    const lease = this.leases.get(taskId);
+    if (!lease || lease.epoch !== epoch) return;
+    this.leases.delete(taskId);
+    const node = this.nodes.get(lease.node);
+    if (node) node.inflight = Math.max(0, node.inflight - 1);
+  }
+
+  private countLeases(nodeId: string): number {
+    let count = 0;
+    for (const lease of this.leases.values()) if (lease.node === nodeId) count += 1;
+    return count;
+  }
+
+  private nodeFault(nodeId: string, now: number, reason: string): void {
+    const before = this.breakers.state(nodeId);
+    this.breakers.recordFault(nodeId, now);
+    this.breakerChanged(nodeId, before, reason);
+  }
+
+  private nodeSuccess(nodeId: string, now: number): void {
+    const before = this.breakers.state(nodeId);
+    this.breakers.recordSuccess(nodeId, now);
+    this.breakerChanged(nodeId, before, "probe succeeded");
+  }
+
+  private breakerChanged(nodeId: string, before: string, reason: string): void {
+    const after = this.breakers.state(nodeId);
+    if (after === before) return;
+    this.log.warn({ node: nodeId, from: before, to: after, reason }, "circuit breaker changed");
+    const now = this.options.clock();
+    this.guard(
+      this.redisClient
+        .multi()
+        .set(this.keys.redis.breaker(nodeId), this.breakers.serialise(nodeId))
+        .hset(this.keys.redis.agent(nodeId), "breaker", after)
+        .exec(),
+    );
+    this.guard(this.publishFleetEvent("node.breaker", nodeId, now, { from: before, to: after, reason }));
+  }
+
+  // ---- routing and dispatch ----
+
+  private place(spec: TaskSpec, now: number, exclude?: string): Placement {
+    const views = [];
+    for (const node of this.nodes.values()) {
+      if (node.id === exclude) continue;
+      views.push({ node, view: toNodeView(node, this.breakers.routingState(node.id, now)) });
+    }
+    return this.router.place(spec, views, now);
+  }
+
+  /** The transition fields that put a task where `placement` says. */
+  private placementChange(
+    placement: Placement,
+    now: number,
+  ): Pick<Transition, "to" | "node" | "target" | "fields"> {
+    if (placement.kind === "node") {
+      return {
+        to: "queued",
+        node: placement.node,
+        target: { key: this.keys.store.queue(placement.node), score: placement.score },
+        fields: { queuedAt: now, waitingReason: "", waitingIn: "", score: placement.score },
+      };
+    }
+    return {
+      to: "waiting",
+      node: null,
+      target: { key: this.keys.store.waiting(), score: now },
+      fields: { waitingReason: placement.reason, waitingIn: "waiting" },
+    };
+  }
+
+  private afterPlacement(placement: Placement): void {
+    if (placement.kind !== "node") return;
+    const node = this.nodes.get(placement.node);
+    if (node) node.queued += 1;
+    this.guard(this.dispatch(placement.node));
+  }
+
+  private newTaskId(now: number): string {
+    this.taskCounter = (this.taskCounter + 1) % 1_679_616;
+    const random = Math.floor(this.options.random() * 1_679_616);
+    return `t-${now.toString(36)}-${this.taskCounter.toString(36).padStart(4, "0")}${random.toString(36).padStart(4, "0")}`;
+  }
+
+  /** Validates, persists (one Lua script) and queues a task; resolves only once Redis has it. */
+  async submit(
+    spec: TaskSpec,
+    submitter: string,
+  ): Promise<{ taskId: string; duplicate: boolean; state: string }> {
+    if (this.stopping)
+      throw new FlotillaError("E_DRAINING", "the coordinator is shutting down; submit again shortly");
+    const now = this.options.clock();
+    if (spec.deadlineAt !== undefined && spec.deadlineAt <= now) {
+      throw new FlotillaError("E_ADMISSION", "the deadline has already passed", {
+        details: { deadlineAt: spec.deadlineAt },
+      });
+    }
+    const id = this.newTaskId(now);
+    const placement = this.place(spec, now);
+    const maxWaitMs = spec.maxWaitMs ?? this.options.defaultMaxWaitMs;
+    const fields: Record<string, string | number> = {
+      id,
+      spec: JSON.stringify(spec),
+      state: placement.kind === "node" ? "queued" : "waiting",
+      priority: spec.priority,
+      epoch: 0,
+      attempt: 0,
+      maxAttempts: spec.retry?.maxAttempts ?? DEFAULT_FAULT_ATTEMPTS,
+      createdAt: now,
+      updatedAt: now,
+      submitter: spec.submitter ?? submitter,
+      maxWaitAt: now + maxWaitMs,
+    };
+    if (spec.ttlMs !== undefined) fields.expiresAt = now + spec.ttlMs;
+    const event: Record<string, unknown> = { taskId: id, state: fields.state, at: now, attempt: 0, epoch: 0 };
+    let score = now;
+    if (placement.kind === "node") {
+      fields.node = placement.node;
+      fields.queuedAt = now;
+      fields.score = placement.score;
+      score = placement.score;
+      event.node = placement.node;
+    } else {
+      fields.waitingReason = placement.reason;
+      fields.waitingIn = "waiting";
+      event.reason = placement.reason;
+    }
+    const eventJson = JSON.stringify(event);
+    const write = this.db.submit({
+      id,
+      fields,
+      idempotencyKey: spec.idempotencyKey,
+      target: placement.kind === "node" ? { node: placement.node } : { waitingReason: placement.reason },
+      score,
+      event: eventJson,
+      now,
+    });
+    this.inflightWrites.add(write);
+    const accepted = await write.finally(() => this.inflightWrites.delete(write));
+    this.metrics.submitted.inc({ priority: spec.priority, duplicate: String(accepted.duplicate) });
+    if (!accepted.duplicate) {
+      this.submittedAt.set(id, now);
+      this.emitEvent(id, eventJson, false);
+      this.afterPlacement(placement);
+    }
+    return accepted;
+  }
+
+  /** Leases what the node has room for and pushes assignments; at most one dispatch per node at a time. */
+  private async dispatch(nodeId: string): Promise<void> {
+    const state = this.dispatching.get(nodeId);
+    if (state !== undefined) {
+      this.dispatching.set(nodeId, "again");
+      return;
+    }
+    this.dispatching.set(nodeId, "busy");
+    try {
+      for (;;) {
+        this.dispatching.set(nodeId, "busy");
+        await this.dispatchOnce(nodeId);
+        if (this.dispatching.get(nodeId) !== "again") break;
+      }
+    } finally {
+      this.dispatching.delete(nodeId);
+    }
+  }
+
+  private async dispatchOnce(nodeId: string): Promise<void> {
+    const node = this.nodes.get(nodeId);
+    const session = this.agentSessions.get(nodeId);
+    if (!node || !session || node.health !== "healthy" || node.draining || this.stopping) return;
+    const now = this.options.clock();
+    let free = node.slots - node.inflight;
+    if (free <= 0) return;
+    const admitted = this.breakers.admits(nodeId, now);
+    if (admitted === "none") return;
+    if (admitted === "probe") free = 1;
+    const leases = await this.db.lease(nodeId, free, now);
+    if (leases.length === 0) {
+      node.queued = 0;
+      if (admitted === "all") await this.steal(nodeId);
+      return;
+    }
+    if (admitted === "probe") this.breakers.probeStarted(nodeId, now);
+    node.queued = Math.max(0, node.queued - leases.length);
+    for (const lease of leases) {
+      const spec = JSON.parse(lease.specJson) as TaskSpec;
+      this.leases.set(lease.taskId, {
+        node: nodeId,
+        epoch: lease.epoch,
+        attempt: lease.attempt,
+        spec,
+        leasedAt: now,
+        startedAt: undefined,
+      });
+      node.inflight += 1;
+      const submitted = this.submittedAt.get(lease.taskId);
+      if (submitted !== undefined) {
+        this.metrics.dispatchLatency.observe((now - submitted) / 1000);
+        this.metrics.queueLatency.record(now - submitted);
+        this.submittedAt.delete(lease.taskId);
+      }
+      this.messageCounter += 1;
+      // The spec goes out exactly as stored: no parse/serialise round trip on the hot path.
+      const frame = `{"v":1,"type":"task.assign","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
+        now,
+      ).toISOString()}","from":"coordinator","taskId":${JSON.stringify(lease.taskId)},"epoch":${lease.epoch},"attempt":${
+        lease.attempt
+      },"spec":${lease.specJson}}`;
+      this.sendRaw(session, frame);
+      this.emitEvent(lease.taskId, lease.eventJson, false);
+    }
+  }
+
+  /**
+   * Work stealing: `thiefId` has free slots and an empty queue; move up to half of what it can run from the
+   * most loaded eligible node's queue (one Lua script), then dispatch.
+   */
+  private async steal(thiefId: string): Promise<void> {
+    const thief = this.nodes.get(thiefId);
+    if (thief?.health !== "healthy" || thief.draining || thief.inflight >= thief.slots) return;
+    const now = this.options.clock();
+    const candidates = [...this.nodes.values()]
+      .filter((node) => node.id !== thiefId && node.queued > 0)
+      .sort((a, b) => b.queued - a.queued)
+      .slice(0, 3);
+    if (candidates.length === 0) return;
+    const victims = [];
+    for (const victim of candidates) {
+      const ids = await this.db.queuedIds(victim.id, 64);
+      const tasks = await this.db.getTasks(ids);
+      victims.push({ victim, tasks });
+    }
+    const plan = this.router.planSteal(
+      toNodeView(thief, this.breakers.routingState(thiefId, now)),
+      victims.map(({ victim, tasks }) => ({
+        node: toNodeView(victim, this.breakers.routingState(victim.id, now)),
+        tasks: tasks.map((task) => ({
+          id: task.id,
+          spec: task.spec as TaskSpec,
+          enqueuedAt: task.createdAt,
+        })),
+      })),
+      thief.slots - thief.inflight,
+    );
+    if (!plan) return;
+    const moved = await this.db.steal(plan.victim, thiefId, plan.taskIds, now);
+    if (moved.length === 0) return;
+    const victim = this.nodes.get(plan.victim);
+    if (victim) victim.queued = Math.max(0, victim.queued - moved.length);
+    thief.queued += moved.length;
+    thief.stats.steals += moved.length;
+    this.metrics.steals.inc(moved.length);
+    this.log.debug({ thief: thiefId, victim: plan.victim, moved: moved.length }, "stole queued work");
+    await this.dispatch(thiefId);
+  }
+
+  /** Periodic rebalance: migrates queued work from overloaded nodes to nodes with room. */
+  private async rebalance(): Promise<void> {
+    for (const node of this.nodes.values()) {
+      if (node.health === "healthy" && !node.draining && node.inflight < node.slots && node.queued === 0) {
+        await this.steal(node.id);
+      }
+    }
+    // Queued work on draining nodes goes elsewhere.
+    for (const node of this.nodes.values()) {
+      if (node.draining && node.queued > 0) await this.evacuateQueue(node.id, "node draining");
+    }
+  }
+
+  // ---- failure detection, retries, waiting work ----
+
+  private async sweep(): Promise<void> {
+    const now = this.options.clock();
+    for (const node of this.nodes.values()) {
+      if (node.health === "dead") continue;
+      const closedTooLong =
+        node.disconnectedAt !== undefined && now - node.disconnectedAt >= this.options.suspectGraceMs;
+      const silentTooLong = now - node.lastHeartbeatAt >= this.options.deadAfterMs;
+      if (closedTooLong || silentTooLong) {
+        await this.declareDead(
+          node,
+          closedTooLong ? "connection closed and not back" : "missed heartbeats",
+          now,
+        );
+      }
+    }
+    await this.promoteDelayed(now);
+    if (now - this.lastWaitingSweep >= 1000) {
+      this.lastWaitingSweep = now;
+      await this.sweepWaiting(now);
+    }
+  }
+
+  private async declareDead(node: FleetNode, why: string, now: number): Promise<void> {
+    node.health = "dead";
+    node.status = "offline";
+    const detectMs = now - (node.disconnectedAt ?? node.lastHeartbeatAt);
+    this.metrics.detections.observe(detectMs / 1000);
+    const session = this.agentSessions.get(node.id);
+    if (session) {
+      this.agentSessions.delete(node.id);
+      session.socket.terminate();
+    }
+    this.log.warn({ node: node.id, why, detectMs }, "node declared dead; requeueing its work");
+    const redis = this.redisClient;
+    await redis
+      .multi()
+      .srem(this.keys.redis.agentsActive, node.id)
+      .hset(this.keys.redis.agent(node.id), "status", "offline")
+      .del(this.keys.redis.agentHeartbeat(node.id))
+      .exec();
+    await this.publishFleetEvent("node.dead", node.id, now, { why, detectMs });
+    const running = await this.db.runningIds(node.id);
+    if (running.length > 0) this.nodeFault(node.id, now, `lost ${running.length} lease(s): ${why}`);
+    const tasks = await this.db.getTasks(running);
+    for (const task of tasks) await this.requeueLost(task, node.id, `node ${node.id} died (${why})`, now);
+    node.inflight = 0;
+    await this.evacuateQueue(node.id, `node ${node.id} died`);
+  }
+
+  /** A leased or running task whose node lost it: retry elsewhere, or dead-letter after the last attempt. */
+  private async requeueLost(task: StoredTask, nodeId: string, reason: string, now: number): Promise<void> {
+    const spec = task.spec as TaskSpec;
+    const maxAttempts = spec.retry?.maxAttempts ?? DEFAULT_FAULT_ATTEMPTS;
+    const source = { kind: "set" as const, key: this.keys.store.running(nodeId) };
+    const attemptRecord = { attempt: Math.max(1, task.attempt), node: nodeId, reason, at: now };
+    let change: Transition;
+    let placement: Placement | undefined;
+    if (task.fields.cancelRequested === "1") {
+      change = {
+        from: ["leased", "running"],
+        to: "cancelled",
+        source,
+        fields: { finishedAt: now },
+        reason,
+        now,
+      };
+    } else if (task.attempt >= maxAttempts) {
+      change = {
+        from: ["leased", "running"],
+        to: "dead_lettered",
+        source,
+        target: { key: this.keys.store.deadLetters(), score: now },
+        fields: { finishedAt: now, error: JSON.stringify({ code: "E_NODE_UNAVAILABLE", message: reason }) },
+        attemptRecord,
+        reason,
+        now,
+      };
+    } else {
+      placement = this.place(spec, now, nodeId);
+      change = {
+        from: ["leased", "running"],
+        ...this.placementChange(placement, now),
+        source,
+        attemptRecord,
+        reason,
+        now,
+      };
+    }
+    change.expectedEpoch = task.epoch;
+    change.bumpEpoch = true;
+    const result = await this.db.transition(task.id, change);
+    this.releaseLease(task.id, task.epoch);
+    if (!result.ok) return;
+    this.metrics.requeued.inc();
+    const node = this.nodes.get(nodeId);
+    if (node) node.stats.reroutes += 1;
+    this.emitEvent(task.id, result.eventJson, TERMINAL.has(change.to));
+    await this.recordFailure(task.id, nodeId, reason, now);
+    if (placement) this.afterPlacement(placement);
+  }
+
+  /** Moves every queued task of a node to other nodes (or the waiting list). */
+  private async evacuateQueue(nodeId: string, reason: string): Promise<void> {
+    const now = this.options.clock();
+    const ids = await this.db.queuedIds(nodeId);
+    const tasks = await this.db.getTasks(ids);
+    for (const task of tasks) {
+      const placement = this.place(task.spec as TaskSpec, now, nodeId);
+      const result = await this.db.transition(task.id, {
+        from: ["queued"],
+        ...this.placementChange(placement, now),
+        source: { kind: "zset", key: this.keys.store.queue(nodeId) },
+        reason,
+        now,
+      });
+      if (!result.ok) continue;
+      this.metrics.migrations.inc();
+      this.emitEvent(task.id, result.eventJson, false);
+      this.afterPlacement(placement);
+    }
+    const node = this.nodes.get(nodeId);
+    if (node) node.queued = await this.redisClient.zcard(this.keys.store.queue(nodeId));
+  }
+
+  /** Retries whose backoff is over go back to routing. */
+  private async promoteDelayed(now: number): Promise<void> {
+    const due = await this.db.dueIds(this.keys.store.delayed(), now, 200);
+    if (due.length === 0) return;
+    for (const task of await this.db.getTasks(due)) {
+      const placement = this.place(task.spec as TaskSpec, now);
+      const result = await this.db.transition(task.id, {
+        from: ["waiting"],
+        ...this.placementChange(placement, now),
+        source: { kind: "zset", key: this.keys.store.delayed() },
+        reason: "retry backoff over",
+        now,
+      });
+      if (result.ok) {
+        this.emitEvent(task.id, result.eventJson, false);
+        this.afterPlacement(placement);
+      }
+    }
+  }
+
+  /** Tasks no node could take: place them now if possible, fail them after their maxWait. */
+  private async sweepWaiting(now: number): Promise<void> {
+    const ids = await this.db.dueIds(this.keys.store.waiting(), Number.POSITIVE_INFINITY, 500);
+    if (ids.length === 0) return;
+    for (const task of await this.db.getTasks(ids)) {
+      const placement = this.place(task.spec as TaskSpec, now);
+      const source = { kind: "zset" as const, key: this.keys.store.waiting() };
+      if (placement.kind === "waiting" && now >= Number(task.fields.maxWaitAt ?? Number.POSITIVE_INFINITY)) {
+        const error: WireError = {
+          code: "E_NODE_UNAVAILABLE",
+          message: `no node could run this task within its maxWait: ${placement.reason}`,
+          retryable: true,
+        };
+        const result = await this.db.transition(task.id, {
+          from: ["waiting"],
+          to: "failed",
+          source,
+          fields: { finishedAt: now, error: JSON.stringify(error) },
+          reason: error.message,
+          now,
+        });
+        if (result.ok) this.emitEvent(task.id, result.eventJson, true);
+        continue;
+      }
+      if (placement.kind === "waiting") {
+        if (placement.reason !== task.fields.waitingReason) {
+          await this.redisClient.hset(this.keys.store.task(task.id), "waitingReason", placement.reason);
+        }
+        continue;
+      }
+      const result = await this.db.transition(task.id, {
+        from: ["waiting"],
+        ...this.placementChange(placement, now),
+        source,
+        reason: "a capable node is available",
+        now,
+      });
+      if (result.ok) {
+        this.emitEvent(task.id, result.eventJson, false);
+        this.afterPlacement(placement);
+      }
+    }
+  }
+
+  private async recordFailure(taskId: string, nodeId: string, reason: string, now: number): Promise<void> {
+    const entry = JSON.stringify({
+      taskId,
+      node: nodeId,
+      reason,
+      at: now,
+      timestamp: new Date(now).toISOString(),
+    });
+    await this.redisClient
+      .multi()
+      .rpush(this.keys.redis.taskFailures, entry)
+      .ltrim(this.keys.redis.taskFailures, -10_000, -1)
+      .publish(this.keys.redis.taskFailures, entry)
+      .exec();
+  }
+
+  private async publishFleetEvent(
+    type: string,
+    nodeId: string,
+    now: number,
+    extra: Record<string, unknown>,
+  ): Promise<void> {
+    const event = JSON.stringify({
+      from: "coordinator",
+      type,
+      node: nodeId,
+      timestamp: new Date(now).toISOString(),
+      ...extra,
+    });
+    await this.redisClient.publish(this.keys.redis.events, event);
+    for (const session of this.sessions) {
+      if (session.watchesEvents)
+        this.send(session, "broadcast", { message: type, data: JSON.parse(event) as unknown });
+    }
+  }
+
+  // ---- client operations ----
+
+  private async cancel(taskId: string, reason: string): Promise<unknown> {
+    const now = this.options.clock();
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const task = await this.db.getTask(taskId);
+      if (!task) throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
+      if (TERMINAL.has(task.state)) {
+        throw new FlotillaError("E_CONFLICT", `task ${taskId} already ended: ${task.state}`, {
+          details: { state: task.state },
+        });
+      }
+      if (task.state === "queued" || task.state === "waiting") {
+        const sourceKey =
+          task.state === "queued" && task.node
+            ? this.keys.store.queue(task.node)
+            : task.fields.waitingIn === "delayed"
+              ? this.keys.store.delayed()
+              : this.keys.store.waiting();
+        const result = await this.db.transition(taskId, {
+          from: [task.state],
+          to: "cancelled",
+          source: { kind: "zset", key: sourceKey },
+          fields: { finishedAt: now, error: JSON.stringify({ code: "E_CANCELLED", message: reason }) },
+          reason,
+          now,
+        });
+        if (result.ok) {
+          if (task.state === "queued" && task.node) {
+            const node = this.nodes.get(task.node);
+            if (node) node.queued = Math.max(0, node.queued - 1);
+          }
+          this.emitEvent(taskId, result.eventJson, true);
+          return { ok: true, state: "cancelled" };
+        }
+        continue;
+      }
+      // Leased or running: the agent kills the process group and reports "cancelled".
+      await this.redisClient.hset(this.keys.store.task(taskId), "cancelRequested", "1");
+      const session = task.node ? this.agentSessions.get(task.node) : undefined;
+      if (session) this.send(session, "task.cancel", { taskId, epoch: task.epoch, reason });
+      return { ok: true, state: "cancelling" };
+    }
+    throw new FlotillaError("E_CONFLICT", `task ${taskId} kept changing state; try again`);
+  }
+
+  private async watch(session: Session, taskId: string, fromSeq: number, requestId: string): Promise<void> {
+    const task = await this.db.getTask(taskId);
+    if (!task) throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
+    const watch: TaskWatch = { session, replaying: true, pending: [] };
+    let set = this.watchers.get(taskId);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(taskId, set);
+    }
+    set.add(watch);
+    session.watching.add(taskId);
+    this.reply(session, requestId, { ok: true, state: task.state });
+    const chunks = await this.db.readOutput(taskId, fromSeq);
+    for (const chunk of chunks) {
+      this.send(session, "task.output", {
+        taskId,
+        epoch: task.epoch,
+        stream: chunk.stream,
+        seq: chunk.seq,
+        data: chunk.data,
+      });
+    }
+    // The current state, read after the replay so a task that ended meanwhile is reported as ended.
+    const current = (await this.db.getTask(taskId)) ?? task;
+    const latest = await this.redisClient.lindex(this.keys.store.taskEvents(taskId), -1);
+    const eventJson =
+      latest ??
+      JSON.stringify({ taskId, state: current.state, at: current.updatedAt, attempt: current.attempt });
+    this.sendRaw(session, this.eventFrame(eventJson));
+    for (const frame of watch.pending) this.sendRaw(session, frame);
+    watch.pending = [];
+    watch.replaying = false;
+    if (TERMINAL.has(current.state)) this.unwatch(session, taskId);
+  }
+
+  private unwatch(session: Session, taskId: string): void {
+    session.watching.delete(taskId);
+    const set = this.watchers.get(taskId);
+    if (!set) return;
+    for (const watch of set) if (watch.session === session) set.delete(watch);
+    if (set.size === 0) this.watchers.delete(taskId);
+  }
+
+  private async listTasks(filter: MessageOf<"tasks.list">): Promise<unknown[]> {
+    const limit = filter.limit ?? 50;
+    const ids = await this.db.recentTaskIds(filter.state || filter.node ? Math.max(limit * 20, 1000) : limit);
+    const tasks = await this.db.getTasks(ids);
+    return tasks
+      .filter((task) => (filter.state ? task.state === filter.state : true))
+      .filter((task) => (filter.node ? task.node === filter.node : true))
+      .slice(0, limit)
+      .map(publicTask);
+  }
+
+  private summary(node: FleetNode): {
+    id: string;
+    host: string;
+    capabilities: string[];
+    status: "ready" | "busy" | "offline";
+  } {
+    return {
+      id: node.id,
+      host: node.host,
+      capabilities: node.capabilities,
+      status: node.health === "dead" ? "offline" : node.status,
+    };
+  }
+
+  private discoverySummaries(
+    capabilities: readonly string[] | undefined,
+  ): ReturnType<CoordinatorServer["summary"]>[] {
+    return [...this.nodes.values()]
+      .filter((node) => node.health !== "dead")
+      .filter((node) => (capabilities ?? []).every((capability) => node.capabilities.includes(capability)))
+      .map((node) => this.summary(node));
+  }
+
+  private nodeSummaries(): unknown[] {
+    const now = this.options.clock();
+    return [...this.nodes.values()].map((node) => ({
+      id: node.id,
+      host: node.host,
+      os: node.fingerprint?.os ?? "unknown",
+      arch: node.fingerprint?.arch ?? "unknown",
+      slotsTotal: node.slots,
+      slotsUsed: node.inflight,
+      load1: node.load?.load1 ?? 0,
+      status: node.health === "dead" ? "offline" : node.status,
+      health: node.health,
+      breaker: this.breakers.routingState(node.id, now),
+      draining: node.draining,
+      labels: node.labels,
+      capabilities: node.capabilities,
+      queued: node.queued,
+      stats: node.stats,
+    }));
+  }
+
+  private async setDraining(nodeId: string, draining: boolean): Promise<unknown> {
+    const node = this.nodes.get(nodeId);
+    if (!node) throw new FlotillaError("E_NOT_FOUND", `no node ${nodeId} in the fleet`);
+    node.draining = draining;
+    await this.redisClient.hset(this.keys.redis.agent(nodeId), "draining", String(draining));
+    await this.publishFleetEvent(
+      draining ? "node.drained" : "node.undrained",
+      nodeId,
+      this.options.clock(),
+      {},
+    );
+    if (draining) await this.evacuateQueue(nodeId, `node ${nodeId} drained`);
+    else {
+      this.lastWaitingSweep = 0;
+      await this.dispatch(nodeId);
+    }
+    return { ok: true, nodeId, draining };
+  }
+
+  private async broadcast(text: string, data: unknown, from: string): Promise<unknown> {
+    const now = this.options.clock();
+    const payload = JSON.stringify({
+      from,
+      type: "broadcast",
+      timestamp: new Date(now).toISOString(),
+      message: text,
+      data,
+    });
+    const receivers = await this.redisClient.publish(this.keys.redis.general, payload);
+    let agents = 0;
+    for (const session of this.agentSessions.values()) {
+      this.send(session, "broadcast", data === undefined ? { message: text } : { message: text, data });
+      agents += 1;
+    }
+    return { ok: true, agents, redisSubscribers: receivers };
+  }
+
+  private async direct(to: string, text: string, data: unknown, from: string): Promise<unknown> {
+    const now = this.options.clock();
+    const payload = JSON.stringify({
+      from,
+      to,
+      type: "direct",
+      timestamp: new Date(now).toISOString(),
+      message: text,
+      data,
+    });
+    await this.redisClient.publish(this.keys.redis.agentMessages(to), payload);
+    const session = this.agentSessions.get(to);
+    if (session)
+      this.send(session, "direct", data === undefined ? { to, message: text } : { to, message: text, data });
+    return { ok: true, delivered: session !== undefined };
+  }
+
+  private async dlqList(): Promise<unknown[]> {
+    const ids = await this.redisClient.zrevrange(this.keys.store.deadLetters(), "0", "999");
+    const tasks = await this.db.getTasks(ids);
+    return tasks.map((task) => {
+      const attempts = parseJson<{ reason?: string }[]>(task.fields.attempts) ?? [];
+      return {
+        taskId: task.id,
+        attempts: attempts.length,
+        reason: attempts.at(-1)?.reason ?? "unknown",
+        at: task.updatedAt,
+      };
+    });
+  }
+
+  private async dlqRetry(taskId: string): Promise<unknown> {
+    const task = await this.db.getTask(taskId);
+    if (task?.state !== "dead_lettered")
+      throw new FlotillaError("E_NOT_FOUND", `${taskId} is not dead-lettered`);
+    const now = this.options.clock();
+    const placement = this.place(task.spec as TaskSpec, now);
+    const result = await this.db.transition(taskId, {
+      from: ["dead_lettered"],
+      ...this.placementChange(placement, now),
+      source: { kind: "zset", key: this.keys.store.deadLetters() },
+      attemptDelta: -task.attempt,
+      reason: "requeued from the dead-letter queue",
+      now,
+    });
+    if (!result.ok) throw new FlotillaError("E_CONFLICT", `${taskId} changed meanwhile`);
+    this.emitEvent(taskId, result.eventJson, false);
+    this.afterPlacement(placement);
+    return { ok: true, taskId, state: placement.kind === "node" ? "queued" : "waiting" };
+  }
+
+  private async dlqPurge(taskId: string | undefined): Promise<unknown> {
+    const redis = this.redisClient;
+    const ids =
+      taskId === undefined ? await redis.zrange(this.keys.store.deadLetters(), "0", "-1") : [taskId];
+    let purged = 0;
+    for (const id of ids) {
+      const removed = await redis.zrem(this.keys.store.deadLetters(), id);
+      if (removed === 0) continue;
+      await redis.del(
+        this.keys.store.task(id),
+        this.keys.store.taskOutput(id),
+        this.keys.store.taskEvents(id),
+      );
+      await redis.zrem(this.keys.store.allTasks(), id);
+      purged += 1;
+    }
+    if (taskId !== undefined && purged === 0)
+      throw new FlotillaError("E_NOT_FOUND", `${taskId} is not dead-lettered`);
+    return { ok: true, purged };
+  }
+
+  // ---- Redis registry and bridges ----
+
+  private async writeRegistry(node: FleetNode, now: number): Promise<void> {
+    const record: Parameters<typeof nodeRecordToHash>[0] = {
+      id: node.id,
+      host: node.host,
+      type: "flotilla",
+      capabilities: node.capabilities,
+      lastSeenAt: now,
+      version: node.version,
+      slots: node.slots,
+      labels: node.labels,
+      status: node.status,
+      draining: node.draining,
+      breaker: this.breakers.routingState(node.id, now),
+    };
+    if (node.fingerprint) record.fingerprint = node.fingerprint;
+    await this.redisClient
+      .multi()
+      .del(this.keys.redis.agent(node.id))
+      .hset(this.keys.redis.agent(node.id), nodeRecordToHash(record))
+      .sadd(this.keys.redis.agentsActive, node.id)
+      .set(
+        this.keys.redis.agentHeartbeat(node.id),
+        JSON.stringify({
+          from: node.id,
+          type: "heartbeat",
+          timestamp: new Date(now).toISOString(),
+          capabilities: node.capabilities,
+          status: node.status,
+        }),
+        "PX",
+        this.options.deadAfterMs,
+      )
+      .exec();
+  }
+
+  /** Answers discovery queries that bridges publish on Redis. */
+  private async subscribeBridges(): Promise<void> {
+    const subscriber = this.redisClient.duplicate();
+    this.subscriber = subscriber;
+    subscriber.on("error", (error) =>
+      this.log.debug({ err: error.message }, "subscriber connection problem"),
+    );
+    await subscriber.subscribe(this.keys.redis.discoveryQuery);
+    subscriber.on("message", (channel, raw) => {
+      if (channel !== this.keys.redis.discoveryQuery) return;
+      const query = parseJson<{ id?: string; from?: string; want?: { capabilities?: string[] } }>(raw);
+      const response = JSON.stringify({
+        from: "coordinator",
+        type: "discovery.response",
+        timestamp: new Date(this.options.clock()).toISOString(),
+        replyTo: query?.id ?? query?.from ?? "",
+        nodes: this.discoverySummaries(query?.want?.capabilities),
+      });
+      this.guard(this.redisClient.publish(this.keys.redis.discoveryResponse, response));
+    });
+  }
+
+  // ---- metrics ----
+
+  private refreshGauges(): void {
+    const now = this.options.clock();
+    this.metrics.observeNodes(
+      [...this.nodes.values()].map((node) => ({
+        id: node.id,
+        load1: node.load?.load1 ?? 0,
+        slotsUsed: node.inflight,
+        slotsTotal: node.slots,
+        queued: node.queued,
+        healthy: node.health === "healthy",
+        breakerOpen: this.breakers.routingState(node.id, now) === "open",
+      })),
+    );
+  }
+
+  private async writeFleetMetrics(): Promise<void> {
+    this.refreshGauges();
+    const kpis = this.metrics.fleetKpis([...this.nodes.values()].filter((node) => node.health === "healthy"));
+    const flat: Record<string, string> = {};
+    for (const [key, value] of Object.entries(kpis)) flat[key] = String(value);
+    for (const node of this.nodes.values()) flat[`tasks:${node.id}`] = String(node.stats.finished);
+    flat.updated_at = new Date(this.options.clock()).toISOString();
+    await this.redisClient.hset(this.keys.redis.taskDistribution, flat);
+  }
+}
+
+// ---- helpers ----
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function parseJson<T>(raw: string | undefined): T | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} (no answer in ${ms} ms)`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A task record as clients see it: the stored hash with its JSON fields decoded. */
+export function publicTask(task: StoredTask): Record<string, unknown> {
+  const hash = task.fields;
+  const record: Record<string, unknown> = {
+    id: task.id,
+    spec: task.spec,
+    state: task.state,
+    attempt: task.attempt,
+    epoch: task.epoch,
+    createdAt: task.createdAt,
+    updatedAt: task.updatedAt,
+  };
+  if (task.node) record.node = task.node;
+  for (const field of ["queuedAt", "startedAt", "finishedAt", "durationMs", "migrations"]) {
+    if (hash[field] !== undefined && hash[field] !== "") record[field] = Number(hash[field]);
+  }
+  if (hash.exitCode !== undefined) record.exitCode = hash.exitCode === "" ? null : Number(hash.exitCode);
+  if (hash.signal !== undefined) record.signal = hash.signal === "" ? null : hash.signal;
+  for (const field of ["usage", "result", "error", "attempts"]) {
+    const value = parseJson<unknown>(hash[field]);
+    if (value !== undefined) record[field] = value;
+  }
+  if (hash.waitingReason) record.waitingReason = hash.waitingReason;
+  if (hash.submitter) record.submitter = hash.submitter;
+  return record;
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+function statusFor(code: string): number {
+  switch (code) {
+    case "E_NOT_FOUND":
+      return 404;
+    case "E_UNAUTHORIZED":
+      return 401;
+    case "E_CONFLICT":
+      return 409;
+    case "E_DRAINING":
+    case "E_REDIS_UNAVAILABLE":
+      return 503;
+    case "E_INTERNAL":
+      return 500;
+    default:
+      return 400;
+  }
+}
+
+async function readBody(request: IncomingMessage, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) return undefined;
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}

@@ -1,0 +1,88 @@
+import type { Fingerprint, NodeLoad, NodeStatus } from "@flotilla/protocol";
+import type { NodeView } from "@flotilla/scheduler";
+import { handlerCapability } from "./router.js";
+
+/** How the coordinator sees a node's liveness. */
+export type NodeHealth = "healthy" | "suspect" | "dead";
+
+/** The coordinator's in-memory picture of one node; Redis holds the durable part. */
+export interface FleetNode {
+  id: string;
+  host: string;
+  version: string;
+  fingerprint: Fingerprint | undefined;
+  labels: Record<string, string>;
+  capabilities: string[];
+  handlers: Set<string>;
+  slots: number;
+  /** Tasks leased to or running on the node, as the coordinator counts them. */
+  inflight: number;
+  /** Tasks in the node's Redis queue, as the coordinator counts them. */
+  queued: number;
+  load: NodeLoad | undefined;
+  status: NodeStatus;
+  health: NodeHealth;
+  draining: boolean;
+  lastHeartbeatAt: number;
+  /** When its connection closed; the failure detector declares it dead after the suspect grace. */
+  disconnectedAt: number | undefined;
+  /** Smoothed run time of tasks on this node (ms). */
+  ewmaRunMs: number | undefined;
+  /** Per-node counters for listings and the demo summary. */
+  stats: { finished: number; steals: number; reroutes: number };
+}
+
+/** A node the coordinator learns about for the first time (hello, or recovery from Redis). */
+export function newFleetNode(id: string, now: number): FleetNode {
+  return {
+    id,
+    host: id,
+    version: "unknown",
+    fingerprint: undefined,
+    labels: {},
+    capabilities: [],
+    handlers: new Set(),
+    slots: 1,
+    inflight: 0,
+    queued: 0,
+    load: undefined,
+    status: "offline",
+    health: "suspect",
+    draining: false,
+    lastHeartbeatAt: now,
+    disconnectedAt: now,
+    ewmaRunMs: undefined,
+    stats: { finished: 0, steals: 0, reroutes: 0 },
+  };
+}
+
+/** The view of a node that @flotilla/scheduler's placement and strategies take. */
+export function toNodeView(node: FleetNode, breaker: "closed" | "open" | "half_open"): NodeView {
+  const fingerprint = node.fingerprint;
+  const view: NodeView = {
+    id: node.id,
+    capabilities:
+      node.handlers.size === 0
+        ? node.capabilities
+        : [...node.capabilities, ...[...node.handlers].map(handlerCapability)],
+    attributes: {
+      os: fingerprint?.os ?? "unknown",
+      arch: fingerprint?.arch ?? "unknown",
+      cores: fingerprint?.cores ?? node.slots,
+      memoryBytes: fingerprint?.memoryBytes ?? 0,
+      docker: fingerprint?.docker.available ?? node.capabilities.includes("docker"),
+      freeDiskBytes: fingerprint?.freeDiskBytes ?? 0,
+      labels: node.labels,
+    },
+    slotsTotal: node.slots,
+    slotsUsed: node.inflight,
+    queued: node.queued,
+    load1: node.load?.load1 ?? 0,
+    healthy: node.health === "healthy",
+    draining: node.draining,
+    breaker,
+  };
+  if (node.ewmaRunMs !== undefined) view.ewmaRunMs = node.ewmaRunMs;
+  if (node.load?.memoryFreeBytes !== undefined) view.freeMemoryBytes = node.load.memoryFreeBytes;
+  return view;
+}

@@ -1,0 +1,31 @@
+import { createKeys, type RedisKeys } from "@flotilla/protocol";
+import type { StoreKeys } from "./store.js";
+
+/** The fleet's Redis names (from @flotilla/protocol) plus the store's view of them. */
+export interface CoordinatorKeys {
+  readonly redis: RedisKeys;
+  readonly store: StoreKeys;
+}
+
+/** Builds every name the coordinator uses for one fleet prefix. */
+export function coordinatorKeys(prefix: string): CoordinatorKeys {
+  const redis = createKeys(prefix);
+  // Retries waiting out their backoff: not a node queue, so it lives outside the `queue:` namespace.
+  const delayed = prefix === "" ? "tasks:delayed" : `${prefix}:tasks:delayed`;
+  return {
+    redis,
+    store: {
+      task: redis.task,
+      taskEvents: redis.taskEvents,
+      taskOutput: redis.taskOutput,
+      idempotency: redis.idempotency,
+      queue: redis.queue,
+      running: redis.running,
+      waiting: () => redis.waitingQueue,
+      delayed: () => delayed,
+      deadLetters: () => redis.dlq,
+      allTasks: () => redis.tasksAll,
+      taskUpdates: () => redis.taskUpdates,
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import type { Logger } from "pino";
+
+/** Settings of a coordinator. Only `redisUrl` and `token` are required. */
+export interface CoordinatorOptions {
+  /** Redis holding the fleet's state, e.g. `redis://127.0.0.1:6379`. */
+  redisUrl: string;
+  /** Fleet token: clients and agents present it as `Authorization: Bearer <token>`. */
+  token: string;
+  /** Per-node tokens: a node listed here can only connect with its own token. */
+  nodeTokens?: Record<string, string>;
+  /** Key prefix so two fleets can share one Redis ("" = none). */
+  prefix?: string;
+  /** TCP port (default 7420; 0 picks a free one). */
+  port?: number;
+  /** Interface to listen on (default all interfaces). */
+  host?: string;
+  /** Agents heartbeat this often (default 1 s; existing bridges use 30 s). */
+  heartbeatIntervalMs?: number;
+  /** An agent silent this long is dead (default 5 s; existing bridges use 90 s). */
+  deadAfterMs?: number;
+  /** An agent whose connection closed and did not come back within this is dead (default 1 s). */
+  suspectGraceMs?: number;
+  /** How often the failure detector, retry timer and waiting list are swept (default 250 ms). */
+  sweepIntervalMs?: number;
+  /** Default strategy for general work (default `least_loaded`). */
+  strategy?: string;
+  /** Nodes whose 1-minute load average is at or above this are avoided (default 3.0). */
+  loadThreshold?: number;
+  /** The coordinator's own node: where general work goes when every node is over the threshold. */
+  fallbackNode?: string;
+  /** Frames larger than this are refused and the connection closed with 1009 (default 1 MiB). */
+  maxFrameBytes?: number;
+  /** How long a task no node can run waits before failing with E_NODE_UNAVAILABLE (default 5 min). */
+  defaultMaxWaitMs?: number;
+  /** Protocol violations a connection may make before it is closed with 1008 (default 20). */
+  maxViolations?: number;
+  /** How often queued work is rebalanced from overloaded to underloaded nodes (default 2 s). */
+  rebalanceIntervalMs?: number;
+  /** Entries kept per task output stream (default 10,000 chunks). */
+  outputCap?: number;
+  /** How long an idempotency key is remembered (default 24 h). */
+  idempotencyTtlSeconds?: number;
+  /** Structured logger (pino); a silent one by default. */
+  logger?: Logger;
+  /** Clock, injectable for tests. */
+  clock?: () => number;
+  /** Randomness, injectable for tests. */
+  random?: () => number;
+}
+
+/** Options with every default filled in. */
+export type ResolvedOptions = Required<Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger">> & {
+  fallbackNode: string | undefined;
+  nodeTokens: Record<string, string>;
+  logger: Logger;
+};
+
+/** Fills in defaults and checks ranges. */
+export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logger): ResolvedOptions {
+  const resolved: ResolvedOptions = {
+    redisUrl: options.redisUrl,
+    token: options.token,
+    nodeTokens: options.nodeTokens ?? {},
+    prefix: options.prefix ?? "",
+    port: options.port ?? 7420,
+    host: options.host ?? "0.0.0.0",
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+    deadAfterMs: options.deadAfterMs ?? 5000,
+    suspectGraceMs: options.suspectGraceMs ?? 1000,
+    sweepIntervalMs: options.sweepIntervalMs ?? 250,
+    strategy: options.strategy ?? "least_loaded",
+    loadThreshold: options.loadThreshold ?? 3,
+    fallbackNode: options.fallbackNode,
+    maxFrameBytes: options.maxFrameBytes ?? 1024 * 1024,
+    defaultMaxWaitMs: options.defaultMaxWaitMs ?? 5 * 60_000,
+    maxViolations: options.maxViolations ?? 20,
+    rebalanceIntervalMs: options.rebalanceIntervalMs ?? 2000,
+    outputCap: options.outputCap ?? 10_000,
+    idempotencyTtlSeconds: options.idempotencyTtlSeconds ?? 24 * 3600,
+    logger: options.logger ?? fallbackLogger,
+    clock: options.clock ?? Date.now,
+    random: options.random ?? Math.random,
+  };
+  if (!resolved.token)
+    throw new RangeError("a fleet token is required (--token, --token-file or FLOTILLA_TOKEN)");
+  if (resolved.deadAfterMs <= resolved.heartbeatIntervalMs) {
+    throw new RangeError("deadAfterMs must be longer than heartbeatIntervalMs");
+  }
+  if (resolved.port < 0 || resolved.port > 65535)
+    throw new RangeError(`port ${resolved.port} is out of range`);
+  return resolved;
+}

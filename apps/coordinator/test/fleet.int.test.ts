@@ -1,0 +1,239 @@
+import { execFileSync } from "node:child_process";
+import { isFlotillaError } from "@flotilla/client";
+import { waitFor } from "@flotilla/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { startFleet, type TestFleet, testFingerprint } from "./fleet.js";
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+function redisCli(port: number, ...args: string[]): string {
+  return execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
+}
+
+describe("a fleet of real agents behind a real coordinator and Redis", () => {
+  let fleet: TestFleet;
+
+  beforeAll(async () => {
+    fleet = await startFleet();
+    await fleet.addAgent({ id: "coord-node", slots: 2, labels: { role: "coordinator" } });
+    await fleet.addAgent({
+      id: "linux-box",
+      slots: 2,
+      labels: { heavy: "true", docker: "true" },
+      fingerprint: testFingerprint({ cores: 16, docker: { available: true, version: "27.0" } }),
+    });
+    await fleet.addAgent({
+      id: "laptop",
+      slots: 1,
+      labels: { light: "true", tier: "laptop" },
+      fingerprint: testFingerprint({ os: "darwin", arch: "arm64" }),
+      handlers: {
+        double: async (payload) => (payload as number) * 2,
+        fail: async () => {
+          throw new Error("handler says no");
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await fleet?.dispose();
+  });
+
+  it("runs a command and streams its output in order with its exit code", async () => {
+    const client = await fleet.client();
+    const handle = await client.submit({
+      kind: "exec",
+      shell: "for i in $(seq 1 500); do echo line $i; done; exit 3",
+    });
+    const chunks = await collect(handle.output());
+    const text = chunks.map((chunk) => chunk.data).join("");
+    expect(text.split("\n").filter(Boolean)).toEqual(Array.from({ length: 500 }, (_, i) => `line ${i + 1}`));
+    const result = await handle.result();
+    expect(result.state).toBe("failed");
+    expect(result.exitCode).toBe(3);
+  });
+
+  it("routes by explicit label needs and by needs inferred from the command", async () => {
+    const client = await fleet.client();
+    const light = await (
+      await client.submit({ kind: "exec", argv: ["true"], needs: { tier: "laptop" } })
+    ).result();
+    expect(light.record.node).toBe("laptop");
+    const docker = await (
+      await client.submit({ kind: "exec", shell: "docker --version >/dev/null 2>&1; true" })
+    ).result();
+    expect(docker.record.node).toBe("linux-box");
+    const make = await (await client.submit({ kind: "exec", argv: ["make", "--version"] })).result();
+    expect(make.record.node).toBe("linux-box");
+  });
+
+  it("keeps an unsatisfiable task waiting with the reason, then fails it with E_NODE_UNAVAILABLE", async () => {
+    const client = await fleet.client();
+    const handle = await client.submit({
+      kind: "exec",
+      argv: ["true"],
+      needs: { gpu: true },
+      maxWaitMs: 1500,
+    });
+    const waiting = await client.task(handle.id);
+    expect(waiting.state).toBe("waiting");
+    expect((waiting as { waitingReason?: string }).waitingReason).toMatch(/no healthy node with gpu=true/);
+    const result = await handle.result();
+    expect(result.state).toBe("failed");
+    expect(result.error?.code).toBe("E_NODE_UNAVAILABLE");
+    expect(result.error?.message).toMatch(/gpu/);
+  });
+
+  it("kills the whole process group on timeout and on cancel", async () => {
+    const client = await fleet.client();
+    const marker = `flotilla-test-${Date.now()}`;
+    const timed = await client.submit({
+      kind: "exec",
+      shell: `sleep 30 & echo $! > /tmp/${marker}.timeout; wait`,
+      timeoutMs: 500,
+      needs: { role: "coordinator" },
+    });
+    const timedResult = await timed.result();
+    expect(timedResult.state).toBe("timed_out");
+    const pid = Number(execFileSync("cat", [`/tmp/${marker}.timeout`], { encoding: "utf8" }));
+    await waitFor(() => !isAlive(pid), { what: "the background sleep to die" });
+
+    const cancelled = await client.submit({
+      kind: "exec",
+      shell: `sleep 30 & echo $! > /tmp/${marker}.cancel; wait`,
+    });
+    await waitFor(async () => (await client.task(cancelled.id)).state === "running", { what: "running" });
+    await waitFor(() => {
+      try {
+        return execFileSync("cat", [`/tmp/${marker}.cancel`], { encoding: "utf8" }).trim() !== "";
+      } catch {
+        return false;
+      }
+    });
+    await cancelled.cancel();
+    const cancelledResult = await cancelled.result();
+    expect(cancelledResult.state).toBe("cancelled");
+    const child = Number(execFileSync("cat", [`/tmp/${marker}.cancel`], { encoding: "utf8" }));
+    await waitFor(() => !isAlive(child), { what: "the cancelled group to die" });
+  });
+
+  it("never runs more than a node's slots at once", async () => {
+    const client = await fleet.client();
+    const handles = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        client.submit({ kind: "exec", argv: ["sleep", "0.3"], needs: { tier: "laptop" } }),
+      ),
+    );
+    const results = await Promise.all(handles.map((handle) => handle.result()));
+    const spans = results.map((result) => ({
+      start: Number((result.record as { startedAt?: number }).startedAt),
+      end: Number((result.record as { finishedAt?: number }).finishedAt),
+    }));
+    for (const span of spans) {
+      const overlapping = spans.filter((other) => other.start < span.end && span.start < other.end).length;
+      expect(overlapping).toBe(1); // the laptop has one slot: only itself overlaps
+    }
+  });
+
+  it("routes call tasks to the node that serves the handler and returns its result", async () => {
+    const client = await fleet.client();
+    const result = await (await client.submit({ kind: "call", handler: "double", payload: 21 })).result();
+    expect(result.state).toBe("succeeded");
+    expect(result.result).toBe(42);
+    expect(result.record.node).toBe("laptop");
+    const failed = await (await client.submit({ kind: "call", handler: "fail" })).result();
+    expect(failed.state).toBe("failed");
+    expect(failed.error?.code).toBe("E_HANDLER");
+  });
+
+  it("answers duplicate idempotency keys with the first task", async () => {
+    const client = await fleet.client();
+    const first = await client.submit({ kind: "exec", argv: ["true"], idempotencyKey: "same-key" });
+    const second = await client.submit({ kind: "exec", argv: ["true"], idempotencyKey: "same-key" });
+    expect(second.id).toBe(first.id);
+    expect(second.duplicate).toBe(true);
+  });
+
+  it("rejects a wrong token at the upgrade with 401", async () => {
+    const status = await new Promise<number>((resolve) => {
+      const socket = new WebSocket(`${fleet.coordinator.url}/v1/client`, {
+        headers: { authorization: "Bearer wrong" },
+      });
+      socket.on("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
+      socket.on("open", () => resolve(101));
+    });
+    expect(status).toBe(401);
+    await expect(
+      (async () => {
+        const { connect } = await import("@flotilla/client");
+        await connect({
+          url: fleet.coordinator.url,
+          token: "wrong",
+          reconnect: false,
+          connectTimeoutMs: 2000,
+        });
+      })(),
+    ).rejects.toSatisfy((error: unknown) => isFlotillaError(error) && error.code === "E_UNAUTHORIZED");
+  });
+
+  it("accepts work over HTTP for curl users", async () => {
+    const response = await fetch(`${fleet.coordinator.url.replace("ws:", "http:")}/v1/tasks`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${fleet.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ kind: "exec", argv: ["echo", "hi"] }),
+    });
+    expect(response.status).toBe(202);
+    const body = (await response.json()) as { taskId: string };
+    const client = await fleet.client();
+    const result = await client.watch(body.taskId).result();
+    expect(result.state).toBe("succeeded");
+    const bad = await fetch(`${fleet.coordinator.url.replace("ws:", "http:")}/v1/tasks`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${fleet.token}` },
+      body: JSON.stringify({ kind: "exec", argv: ["bad\u0000arg"] }),
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { code: string }).code).toBe("E_SCHEMA");
+  });
+
+  it("keeps the registry where redis-cli (or any bridge) can read it", async () => {
+    const port = fleet.redis.port;
+    expect(redisCli(port, "SMEMBERS", "agents:active").split("\n").sort()).toEqual([
+      "coord-node",
+      "laptop",
+      "linux-box",
+    ]);
+    expect(redisCli(port, "HGET", "agent:linux-box", "host")).not.toBe("");
+    expect(JSON.parse(redisCli(port, "HGET", "agent:linux-box", "capabilities"))).toContain("docker");
+    expect(Number(redisCli(port, "PTTL", "agent:laptop:heartbeat"))).toBeGreaterThan(0);
+    const heartbeat = JSON.parse(redisCli(port, "GET", "agent:laptop:heartbeat")) as Record<string, unknown>;
+    expect(heartbeat).toMatchObject({
+      from: "laptop",
+      type: "heartbeat",
+      status: expect.stringMatching(/ready|busy/),
+    });
+    expect(new Date(String(heartbeat.timestamp)).toISOString()).toBe(heartbeat.timestamp);
+  });
+
+  it("serves health and Prometheus metrics", async () => {
+    const base = fleet.coordinator.url.replace("ws:", "http:");
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain("flotilla_tasks_submitted_total");
+    expect(metrics).toContain('flotilla_node_slots{node="linux-box",kind="total"} 2');
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

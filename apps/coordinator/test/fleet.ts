@@ -1,0 +1,85 @@
+import { connect, type FlotillaClient } from "@flotilla/client";
+import { type Agent, type AgentOptions, createAgent } from "@flotilla/node-agent";
+import type { Fingerprint } from "@flotilla/protocol";
+import { type RedisServer, startRedis } from "@flotilla/testing";
+import { pino } from "pino";
+import { type Coordinator, createCoordinator } from "../src/index.js";
+import type { CoordinatorOptions } from "../src/options.js";
+
+/** A fingerprint for in-process agents, so tests do not depend on the machine they run on. */
+export function testFingerprint(overrides: Partial<Fingerprint> = {}): Fingerprint {
+  return {
+    os: "linux",
+    distro: "Debian",
+    release: "12",
+    arch: "x64",
+    cpuModel: "test cpu",
+    cores: 2,
+    memoryBytes: 8 * 1024 ** 3,
+    freeDiskBytes: 100 * 1024 ** 3,
+    docker: { available: false },
+    ...overrides,
+  };
+}
+
+/** A whole fleet in one process: a private redis-server, a coordinator, agents and clients. */
+export interface TestFleet {
+  redis: RedisServer;
+  coordinator: Coordinator;
+  token: string;
+  agents: Agent[];
+  clients: FlotillaClient[];
+  addAgent(options: Partial<AgentOptions> & { id: string }): Promise<Agent>;
+  client(): Promise<FlotillaClient>;
+  dispose(): Promise<void>;
+}
+
+const silent = pino({ level: "silent" });
+
+export async function startFleet(options: Partial<CoordinatorOptions> = {}): Promise<TestFleet> {
+  const redis = await startRedis();
+  const token = "test-token";
+  const coordinator = createCoordinator({
+    redisUrl: redis.url,
+    token,
+    port: 0,
+    host: "127.0.0.1",
+    logger: silent,
+    ...options,
+  });
+  await coordinator.start();
+  const fleet: TestFleet = {
+    redis,
+    coordinator,
+    token,
+    agents: [],
+    clients: [],
+    async addAgent(agentOptions) {
+      const agent = createAgent({
+        coordinatorUrl: coordinator.url,
+        token,
+        slots: 2,
+        logger: silent,
+        fingerprint: testFingerprint(),
+        killGraceMs: 1000,
+        shutdownGraceMs: 1000,
+        ...agentOptions,
+      });
+      await agent.start();
+      fleet.agents.push(agent);
+      return agent;
+    },
+    async client() {
+      const client = await connect({ url: coordinator.url, token });
+      fleet.clients.push(client);
+      return client;
+    },
+    async dispose() {
+      for (const client of fleet.clients) client.close();
+      await Promise.allSettled(fleet.agents.map((agent) => agent.stop({ now: true })));
+      await coordinator.stop();
+      await redis.dispose();
+    },
+  };
+  return fleet;
+}
