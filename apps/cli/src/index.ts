@@ -1,9 +1,15 @@
-import { FlotillaError } from "@flotilla/protocol";
-
-/** The package's name, for log lines and version reports. */
-export const PACKAGE_NAME = "@flotilla/cli";
-
-/** Placeholder guard used until the package's real API lands; proves the workspace wiring. */
-export function assertWired(): void {
-  if (!FlotillaError) throw new Error("protocol package not resolved");
-}
+export {
+  type CliIo,
+  type CommandContext,
+  type CommandSpec,
+  commandHelp,
+  mainHelp,
+  type OptionSpec,
+  type OutputStream,
+  runMain,
+  VERSION,
+} from "./cli.js";
+export { COMMANDS } from "./commands/index.js";
+export { formatDuration, parseDuration } from "./duration.js";
+export { EXIT, exitCodeForError, exitCodeForResult, formatError } from "./exit-codes.js";
+export { DEFAULT_URL, resolveSettings, type Setting, type SettingSource, type Settings } from "./settings.js";

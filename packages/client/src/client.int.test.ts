@@ -1,4 +1,5 @@
 import { isFlotillaError } from "@flotilla/protocol";
+import { waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ConnectOptions, connect, type FlotillaClient } from "./client.js";
 import { FakeCoordinator, type FakeCoordinatorOptions, localRunner } from "./testing.js";
@@ -18,14 +19,6 @@ async function setup(
   const client = await connect({ url: fake.url, reconnect: { baseMs: 10, maxMs: 40 }, ...clientOptions });
   cleanups.push(() => client.close());
   return { fake, client };
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe("FlotillaClient against a coordinator double", () => {
@@ -69,11 +62,11 @@ describe("FlotillaClient against a coordinator double", () => {
       for await (const chunk of handle.output()) received.push(Number(chunk.data));
     })();
     for (let i = 0; i < 5; i++) fake.output(handle.id, "stdout", String(i));
-    await until(() => received.length === 5, "first chunks");
+    await waitFor(() => received.length === 5, { what: "first chunks" });
     fake.dropClients();
     // Output produced while the client is away is stored and must be replayed.
     for (let i = 5; i < 10; i++) fake.output(handle.id, "stdout", String(i));
-    await until(() => client.connected && received.length === 10, "replayed chunks");
+    await waitFor(() => client.connected && received.length === 10, { what: "replayed chunks" });
     for (let i = 10; i < 15; i++) fake.output(handle.id, "stdout", String(i));
     fake.setState(handle.id, "succeeded", { exitCode: 0 });
     await reading;
@@ -90,13 +83,13 @@ describe("FlotillaClient against a coordinator double", () => {
       for await (const chunk of handle.output()) received.push(chunk.data);
     })();
     fake.output(handle.id, "stdout", "a");
-    await until(() => received.length === 1, "first chunk");
+    await waitFor(() => received.length === 1, { what: "first chunk" });
     await fake.stop();
     fake.output(handle.id, "stderr", "b");
     await new Promise((resolve) => setTimeout(resolve, 50));
     await fake.listen();
     fake.output(handle.id, "stdout", "c");
-    await until(() => received.length === 3, "all chunks");
+    await waitFor(() => received.length === 3, { what: "all chunks" });
     fake.setState(handle.id, "succeeded", { exitCode: 0 });
     await reading;
     expect(received).toEqual(["a", "b", "c"]);
@@ -115,9 +108,9 @@ describe("FlotillaClient against a coordinator double", () => {
     };
     const lateSeqs = collect(late.output());
     const allSeqs = collect(all.output());
-    await until(
+    await waitFor(
       () => fake.received.filter((message) => message.type === "task.watch").length === 2,
-      "watches",
+      { what: "watches" },
     );
     fake.output(record.id, "stdout", "4");
     fake.setState(record.id, "succeeded", { exitCode: 0 });
@@ -168,7 +161,7 @@ describe("FlotillaClient against a coordinator double", () => {
   it("holds requests while disconnected and sends them after the reconnect", async () => {
     const { fake, client } = await setup();
     await fake.stop();
-    await until(() => !client.connected, "disconnect");
+    await waitFor(() => !client.connected, { what: "disconnect" });
     const pending = client.nodes();
     await new Promise((resolve) => setTimeout(resolve, 50));
     fake.nodes = [
@@ -196,7 +189,9 @@ describe("FlotillaClient against a coordinator double", () => {
   it("fails a non-idempotent request whose connection drops before the reply", async () => {
     const { fake, client } = await setup({ intercept: (message) => message.type === "broadcast" });
     const sent = client.broadcast("hello");
-    await until(() => fake.received.some((message) => message.type === "broadcast"), "broadcast sent");
+    await waitFor(() => fake.received.some((message) => message.type === "broadcast"), {
+      what: "broadcast sent",
+    });
     fake.dropClients();
     await expect(sent).rejects.toMatchObject({ code: "E_COORDINATOR_UNAVAILABLE" });
   });
@@ -232,12 +227,14 @@ describe("FlotillaClient against a coordinator double", () => {
         if (seen.length === 2) return;
       }
     })();
-    await until(() => fake.received.some((message) => message.type === "events.watch"), "events.watch");
+    await waitFor(() => fake.received.some((message) => message.type === "events.watch"), {
+      what: "events.watch",
+    });
     await client.broadcast("one");
     fake.dropClients();
-    await until(
+    await waitFor(
       () => fake.received.filter((message) => message.type === "events.watch").length === 2,
-      "rewatch",
+      { what: "rewatch" },
     );
     await client.broadcast("two");
     await reading;

@@ -1,0 +1,231 @@
+import { hostname, userInfo } from "node:os";
+import { type TaskHandle, toResult } from "@flotilla/client";
+import {
+  type ExecTaskSpec,
+  FlotillaError,
+  isTerminalState,
+  PRIORITIES,
+  type Priority,
+  type TaskSpecInput,
+} from "@flotilla/protocol";
+import type { CommandContext, CommandSpec, OptionSpec } from "../cli.js";
+import { parseDuration } from "../duration.js";
+import { EXIT, exitCodeForResult } from "../exit-codes.js";
+import { json } from "../format.js";
+import { describeWait, Progress } from "../progress.js";
+
+const SPEC_OPTIONS: Record<string, OptionSpec> = {
+  needs: {
+    type: "string",
+    multiple: true,
+    value: "k=v",
+    description: "required capability or attribute (k alone means k=true)",
+  },
+  priority: { type: "string", value: "P", description: `one of ${PRIORITIES.join(", ")} (default normal)` },
+  deadline: { type: "string", value: "DUR", description: "finish within this long from now, e.g. 5m" },
+  timeout: { type: "string", value: "DUR", description: "kill the command after this long, e.g. 10m" },
+  node: { type: "string", value: "NAME", description: "run on this node only" },
+  retries: { type: "string", value: "N", description: "retry up to N times on node failure (default 0)" },
+  cwd: { type: "string", value: "DIR", description: "working directory on the node" },
+  env: { type: "string", multiple: true, value: "K=V", description: "environment variable for the command" },
+  shell: { type: "boolean", description: "run the command line through the node's shell (sh -c)" },
+};
+
+/** Reads `k=v` pairs; `k` alone is `true`, numbers stay strings unless they look like numbers. */
+function parseNeeds(entries: readonly string[]): Record<string, string | number | boolean> {
+  const needs: Record<string, string | number | boolean> = {};
+  for (const entry of entries) {
+    const [key, value] = entry.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!key)
+      throw invalid(
+        `--needs ${JSON.stringify(entry)} has no name`,
+        "write --needs docker or --needs os=linux",
+      );
+    if (value === undefined || value === "true") needs[key] = true;
+    else if (value === "false") needs[key] = false;
+    else if (/^-?\d+(\.\d+)?$/.test(value)) needs[key] = Number(value);
+    else needs[key] = value;
+  }
+  return needs;
+}
+
+function parseEnv(entries: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of entries) {
+    const [key, value] = entry.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!key || value === undefined)
+      throw invalid(`--env ${JSON.stringify(entry)} is not K=V`, "write --env NAME=value");
+    env[key] = value;
+  }
+  return env;
+}
+
+function invalid(what: string, todo: string): FlotillaError {
+  return new FlotillaError("E_INVALID_ARGUMENT", `${what} — ${todo}`);
+}
+
+function durationOption(context: CommandContext, name: string): number | undefined {
+  const text = context.values[name];
+  if (typeof text !== "string") return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    throw invalid(
+      `--${name} ${JSON.stringify(text)} is not a duration`,
+      "write it like 500ms, 90s, 5m or 2h",
+    );
+  }
+  return ms;
+}
+
+/** Builds the task spec from `run`/`submit` flags and the command after `--`. */
+export function specFromFlags(context: CommandContext): TaskSpecInput {
+  const values = context.values;
+  const argv = [...context.args];
+  const spec: ExecTaskSpec | Omit<ExecTaskSpec, "priority"> =
+    values.shell === true ? { kind: "exec", shell: argv.join(" ") } : { kind: "exec", argv };
+  const result: TaskSpecInput = { ...spec };
+  const needs = values.needs;
+  if (Array.isArray(needs) && needs.length > 0) result.needs = parseNeeds(needs);
+  if (typeof values.priority === "string") {
+    if (!(PRIORITIES as readonly string[]).includes(values.priority)) {
+      throw invalid(
+        `--priority ${JSON.stringify(values.priority)} is not a priority`,
+        `use ${PRIORITIES.join(", ")}`,
+      );
+    }
+    result.priority = values.priority as Priority;
+  }
+  const deadline = durationOption(context, "deadline");
+  if (deadline !== undefined) result.deadlineAt = context.now() + deadline;
+  const timeout = durationOption(context, "timeout");
+  if (timeout !== undefined) result.timeoutMs = timeout;
+  if (typeof values.node === "string") result.node = values.node;
+  if (typeof values.retries === "string") {
+    const retries = Number(values.retries);
+    if (!Number.isInteger(retries) || retries < 0 || retries > 99) {
+      throw invalid(
+        `--retries ${JSON.stringify(values.retries)} is not a count`,
+        "give a whole number from 0 to 99",
+      );
+    }
+    result.retry = { maxAttempts: retries + 1 };
+  }
+  if (typeof values.cwd === "string" && result.kind === "exec") result.cwd = values.cwd;
+  const env = values.env;
+  if (Array.isArray(env) && env.length > 0 && result.kind === "exec") result.env = parseEnv(env);
+  result.submitter = submitter();
+  return result;
+}
+
+function submitter(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`.slice(0, 128);
+  } catch {
+    return hostname().slice(0, 128);
+  }
+}
+
+/** How long `run` waits for the remote task to stop after Ctrl-C before giving up on its last output. */
+const CANCEL_GRACE_MS = 5_000;
+
+/** Streams a task to the terminal and resolves with the exit code `run` should end with. */
+async function follow(context: CommandContext, handle: TaskHandle): Promise<number> {
+  const progress = new Progress(context.io.stderr, context.now);
+  const updates = handle.updates()[Symbol.asyncIterator]();
+  let interrupted = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const stopListening = context.onInterrupt(() => {
+    progress.clear();
+    if (interrupted) {
+      // A second Ctrl-C: stop waiting for the remote side.
+      void updates.return?.();
+      return;
+    }
+    interrupted = true;
+    context.err(`flotilla: cancelling ${handle.id}… (Ctrl-C again to stop waiting)\n`);
+    handle.cancel("interrupted (Ctrl-C)").catch(() => {});
+    graceTimer = setTimeout(() => void updates.return?.(), CANCEL_GRACE_MS);
+  });
+  try {
+    for (let next = await updates.next(); !next.done; next = await updates.next()) {
+      const update = next.value;
+      if (update.kind === "output") {
+        progress.clear();
+        (update.chunk.stream === "stderr" ? context.io.stderr : context.io.stdout).write(update.chunk.data);
+        continue;
+      }
+      if (isTerminalState(update.event.state)) break;
+      const wait = describeWait(update.event);
+      if (wait === undefined) progress.clear();
+      else progress.show(wait);
+    }
+  } finally {
+    clearTimeout(graceTimer);
+    progress.clear();
+    stopListening();
+    await updates.return?.();
+  }
+  if (interrupted) return EXIT.INTERRUPTED;
+  const client = await context.client();
+  const result = toResult(await client.task(handle.id));
+  if (result.state !== "succeeded" && result.state !== "failed") {
+    const why = result.error ? `: ${result.error.message}` : "";
+    context.err(`flotilla: task ${handle.id} ${result.state.replace("_", " ")}${why}\n`);
+  } else if (result.exitCode === null && result.signal === null && result.error) {
+    context.err(`flotilla: task ${handle.id} failed: ${result.error.message}\n`);
+  }
+  return exitCodeForResult(result);
+}
+
+async function submitFromFlags(context: CommandContext): Promise<TaskHandle> {
+  const spec = specFromFlags(context);
+  const client = await context.client();
+  return await client.submit(spec);
+}
+
+/** `flotilla run`. */
+export const runCommand: CommandSpec = {
+  name: "run",
+  summary: "run a command on the fleet, streaming its output, and exit with its exit code",
+  usage: "flotilla run [options] -- CMD [ARGS...]",
+  options: {
+    ...SPEC_OPTIONS,
+    detach: { type: "boolean", short: "d", description: "print the task id and return" },
+  },
+  args: { min: 1, max: Number.POSITIVE_INFINITY },
+  command: true,
+  details: `Remote stdout goes to stdout and stderr to stderr, in order. Ctrl-C cancels the remote task (its
+whole process group) and exits 130. While the task waits for a node, a progress line on stderr says why.`,
+  examples: [
+    "flotilla run -- make -j8",
+    "flotilla run --needs docker --timeout 20m -- docker build -t app .",
+    "flotilla run --priority high --env CI=1 --cwd ~/src/app -- npm test",
+  ],
+  async run(context) {
+    const handle = await submitFromFlags(context);
+    if (context.values.detach === true) {
+      context.out(`${handle.id}\n`);
+      return EXIT.OK;
+    }
+    return await follow(context, handle);
+  },
+};
+
+/** `flotilla submit`. */
+export const submitCommand: CommandSpec = {
+  name: "submit",
+  summary: "queue a command and print its task id (like run --detach)",
+  usage: "flotilla submit [options] [--json] -- CMD [ARGS...]",
+  options: { ...SPEC_OPTIONS, json: { type: "boolean", description: "print {taskId, duplicate} as JSON" } },
+  args: { min: 1, max: Number.POSITIVE_INFINITY },
+  command: true,
+  examples: [
+    "flotilla submit --needs heavy -- cargo build --release",
+    "id=$(flotilla submit -- ./nightly.sh)",
+  ],
+  async run(context) {
+    const handle = await submitFromFlags(context);
+    context.out(context.json ? json({ taskId: handle.id, duplicate: handle.duplicate }) : `${handle.id}\n`);
+    return EXIT.OK;
+  },
+};
