@@ -1,13 +1,21 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type ExecOptions, type ExecSpec, startExec } from "./exec.js";
 import type { OutputChunk } from "./output.js";
+import { inlineSpawner, type Spawner, WorkerSpawner } from "./spawner.js";
+
+const workerSpawner = new WorkerSpawner();
+const spawners: Array<[string, Spawner]> = [
+  ["worker thread", workerSpawner],
+  ["inline", inlineSpawner],
+];
+let spawner: Spawner = workerSpawner;
 
 async function run(spec: ExecSpec, options: ExecOptions = {}) {
   const chunks: OutputChunk[] = [];
-  const handle = startExec(spec, { ...options, onOutput: (chunk) => chunks.push(chunk) });
+  const handle = startExec(spec, { spawner, ...options, onOutput: (chunk) => chunks.push(chunk) });
   const result = await handle.done;
   const text = (stream: string) =>
     chunks
@@ -35,9 +43,14 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
+  await workerSpawner.close();
 });
 
-describe("startExec", () => {
+describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
+  beforeEach(() => {
+    spawner = current;
+  });
+
   it("delivers all output in order with one seq across both streams", async () => {
     const { result, chunks, stdout } = await run({ argv: ["seq", "1", "100000"] });
     expect(result.outcome).toBe("succeeded");
@@ -87,7 +100,7 @@ describe("startExec", () => {
   });
 
   it("escalates to SIGKILL when SIGTERM is ignored", async () => {
-    const handle = startExec({ shell: "trap '' TERM; echo ready; sleep 30" }, { killGraceMs: 200 });
+    const handle = startExec({ shell: "trap '' TERM; echo ready; sleep 30" }, { spawner, killGraceMs: 200 });
     await new Promise((r) => setTimeout(r, 200));
     handle.cancel();
     const result = await handle.done;
@@ -95,7 +108,7 @@ describe("startExec", () => {
   });
 
   it("cancels a run", async () => {
-    const handle = startExec({ argv: ["sleep", "30"] });
+    const handle = startExec({ argv: ["sleep", "30"] }, { spawner });
     setTimeout(() => handle.cancel(), 100);
     const result = await handle.done;
     expect(result).toMatchObject({ outcome: "cancelled", exitCode: null, signal: "SIGTERM" });
@@ -139,6 +152,9 @@ describe("startExec", () => {
     const denied = await run({ argv: [notExecutable] });
     expect(denied.result.error).toMatchObject({ code: "E_SPAWN" });
     expect(denied.result.error?.message).toContain("EACCES");
+
+    const nul = await run({ argv: ["echo", "a\0b"] });
+    expect(nul.result.error?.code).toBe("E_SPAWN");
 
     const badCwd = await run({ argv: ["true"], cwd: join(dir, "nope") });
     expect(badCwd.result.error?.code).toBe("E_SPAWN");

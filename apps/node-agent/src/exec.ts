@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 import { OutputBatcher, type OutputStream, StreamRedactor, secretValues } from "./output.js";
@@ -11,6 +10,7 @@ import {
   type RunUsage,
   type StopReason,
 } from "./run.js";
+import { defaultSpawner, type Spawner, type SpawnFailure } from "./spawner.js";
 
 /** The command of an `exec` task: exactly one of `argv` or `shell`. */
 export interface ExecSpec {
@@ -30,6 +30,8 @@ export interface ExecOptions extends RunOptions {
   batchWindowMs?: number;
   /** How often `/proc` is sampled for usage on Linux (default 250 ms; 0 turns sampling off). */
   usageSampleMs?: number;
+  /** Where processes are started (default: the shared worker-thread spawner, off the event loop). */
+  spawner?: Spawner;
 }
 
 /** How long the pipes may stay open after the main process exited before they are torn down. */
@@ -69,104 +71,81 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
   });
 
   const command = spec.argv ?? ["/bin/sh", "-c", spec.shell ?? ""];
-  const [file, ...args] = command;
-  let child: ChildProcess;
-  try {
-    child = spawn(file ?? "", args, {
-      cwd: spec.cwd,
-      env,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-  } catch (error) {
-    // Synchronous throws are argument errors (e.g. a NUL byte); report them like any spawn failure.
-    queueMicrotask(() => finishWithSpawnError(error));
-    return { done, cancel: () => {}, kill: () => {} };
-  }
-
-  const pid = child.pid;
-  const usage = startUsageSampler(pid, options.usageSampleMs ?? 250);
-
-  function signalGroup(signal: NodeJS.Signals): void {
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // ESRCH: the group is already gone, which is what we wanted.
+  const [file = "", ...args] = command;
+  const spawner = options.spawner ?? defaultSpawner();
+  let usage: UsageSampler | undefined;
+  let exitCode: number | null = null;
+  let exitSignal: string | null = null;
+  let drainTimer: NodeJS.Timeout | undefined;
+  const pipes = new Map<OutputStream, { decoder: StringDecoder; redactor: StreamRedactor }>();
+  const pipe = (stream: OutputStream) => {
+    let state = pipes.get(stream);
+    if (state === undefined) {
+      state = { decoder: new StringDecoder("utf8"), redactor: new StreamRedactor(secrets) };
+      pipes.set(stream, state);
     }
-  }
+    return state;
+  };
+
+  const child = spawner.spawn(
+    { file, args, env, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }) },
+    {
+      onSpawn: (pid) => {
+        if (!finished) usage = startUsageSampler(pid, options.usageSampleMs ?? 250);
+      },
+      onData: (stream, bytes) => {
+        const state = pipe(stream);
+        batcher.push(stream, state.redactor.write(state.decoder.write(bytes as Buffer)));
+      },
+      onExit: (code, signal) => {
+        exitCode = code;
+        exitSignal = signal;
+        usage?.stop();
+        // The main process is gone: anything it left in its group is killed so it cannot hold the pipes open.
+        child.signalGroup("SIGKILL");
+        drainTimer = setTimeout(() => child.closePipes(), PIPE_DRAIN_MS);
+      },
+      onClose: () => {
+        clearTimeout(drainTimer);
+        for (const [stream, state] of pipes) batcher.push(stream, state.redactor.write(state.decoder.end()));
+        for (const [stream, state] of pipes) batcher.push(stream, state.redactor.end());
+        batcher.flush();
+        const result: RunResult = {
+          outcome: stopReason ?? (exitCode === 0 ? "succeeded" : "failed"),
+          exitCode,
+          signal: exitSignal,
+          durationMs: Math.round(clock() - startedAt),
+        };
+        const measured = usage?.result();
+        if (measured !== undefined) result.usage = measured;
+        finish(result);
+      },
+      onError: (failure) => finishWithSpawnError(failure),
+    },
+  );
 
   function stop(reason: StopReason): void {
     if (finished || stopReason !== undefined) return;
     stopReason = reason;
-    signalGroup("SIGTERM");
-    graceTimer = setTimeout(() => signalGroup("SIGKILL"), killGraceMs);
-    graceTimer.unref();
+    child.signalGroup("SIGTERM");
+    graceTimer = setTimeout(() => child.signalGroup("SIGKILL"), killGraceMs);
   }
 
   if (options.timeoutMs !== undefined) {
     timeoutTimer = setTimeout(() => stop("timed_out"), options.timeoutMs);
   }
 
-  const pipes: Array<{ stream: OutputStream; decoder: StringDecoder; redactor: StreamRedactor }> = [];
-  for (const stream of ["stdout", "stderr"] as const) {
-    const readable = child[stream];
-    if (readable === null) continue;
-    const state = { stream, decoder: new StringDecoder("utf8"), redactor: new StreamRedactor(secrets) };
-    pipes.push(state);
-    readable.on("data", (bytes: Buffer) => {
-      batcher.push(stream, state.redactor.write(state.decoder.write(bytes)));
-    });
-  }
-
-  child.on("error", (error) => {
-    // With a pid the process started, and a later error is only a failed kill: the exit still comes.
-    if (pid === undefined) finishWithSpawnError(error);
-  });
-
-  let exitCode: number | null = null;
-  let exitSignal: NodeJS.Signals | null = null;
-  child.on("exit", (code, signal) => {
-    exitCode = code;
-    exitSignal = signal;
-    usage.stop();
-    // The main process is gone: anything it left in its group is killed so it cannot hold the pipes open.
-    signalGroup("SIGKILL");
-    const drain = setTimeout(() => {
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-    }, PIPE_DRAIN_MS);
-    drain.unref();
-    child.once("close", () => clearTimeout(drain));
-  });
-
-  child.on("close", () => {
-    if (pid === undefined) return;
-    for (const pipe of pipes) batcher.push(pipe.stream, pipe.redactor.write(pipe.decoder.end()));
-    for (const pipe of pipes) batcher.push(pipe.stream, pipe.redactor.end());
-    batcher.flush();
-    const result: RunResult = {
-      outcome: stopReason ?? (exitCode === 0 ? "succeeded" : "failed"),
-      exitCode,
-      signal: exitSignal,
-      durationMs: Math.round(clock() - startedAt),
-    };
-    const measured = usage.result();
-    if (measured !== undefined) result.usage = measured;
-    finish(result);
-  });
-
   function finish(result: RunResult): void {
     if (finished) return;
     finished = true;
     clearTimeout(timeoutTimer);
     clearTimeout(graceTimer);
-    usage.stop();
+    usage?.stop();
     resolveDone(result);
   }
 
-  function finishWithSpawnError(error: unknown): void {
-    void describeSpawnError(error, command, spec.cwd).then((message) =>
+  function finishWithSpawnError(failure: SpawnFailure): void {
+    void describeSpawnError(failure, command, spec.cwd).then((message) =>
       finish({
         outcome: "failed",
         exitCode: null,
@@ -185,18 +164,18 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
       killedSilently = true;
       batcher.discard();
       stopReason ??= "cancelled";
-      signalGroup("SIGKILL");
+      child.signalGroup("SIGKILL");
     },
   };
 }
 
 /** Turns a spawn failure into one line that says which part was wrong: the program or the directory. */
 async function describeSpawnError(
-  error: unknown,
+  failure: SpawnFailure,
   command: string[],
   cwd: string | undefined,
 ): Promise<string> {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "unknown error";
+  const code = failure.code;
   const program = command[0] ?? "";
   if (cwd !== undefined) {
     const dir = await stat(cwd).catch(() => undefined);
@@ -205,8 +184,7 @@ async function describeSpawnError(
   }
   if (code === "ENOENT") return `cannot start ${program}: no such program (ENOENT)`;
   if (code === "EACCES") return `cannot start ${program}: permission denied (EACCES)`;
-  const detail = error instanceof Error ? error.message : String(error);
-  return `cannot start ${program}: ${detail}`;
+  return `cannot start ${program}: ${failure.message}`;
 }
 
 /** Linux's USER_HZ: /proc reports CPU times in these ticks; it is 100 on every mainstream kernel. */
@@ -218,13 +196,15 @@ const CLOCK_TICKS_PER_S = 100;
  * running or never waited for, is missed. No sample (a run shorter than one period, or no /proc) means no
  * usage is reported.
  */
-function startUsageSampler(
-  pid: number | undefined,
-  periodMs: number,
-): { stop(): void; result(): RunUsage | undefined } {
+interface UsageSampler {
+  stop(): void;
+  result(): RunUsage | undefined;
+}
+
+function startUsageSampler(pid: number, periodMs: number): UsageSampler {
   let last: RunUsage | undefined;
   let timer: NodeJS.Timeout | undefined;
-  if (pid !== undefined && periodMs > 0 && process.platform === "linux") {
+  if (periodMs > 0 && process.platform === "linux") {
     timer = setInterval(() => {
       void sampleProc(pid).then((sample) => {
         if (sample === undefined || timer === undefined) return;

@@ -20,6 +20,8 @@ export class TestCoordinator {
   private readonly server: WebSocketServer;
   private socket: WebSocket | undefined;
   private waiters: Array<() => void> = [];
+  /** Called with every received message, after it is recorded. */
+  onMessage: ((message: Message) => void) | undefined;
   /** Sent automatically in answer to every hello unless a test replaces it. */
   welcome: (hello: MessageOf<"agent.hello">) => MessageFields<"agent.welcome"> | undefined = (hello) => ({
     nodeId: hello.node.id,
@@ -40,6 +42,7 @@ export class TestCoordinator {
         const decoded = decode(data as Buffer);
         if (!decoded.ok) throw decoded.error;
         this.received.push(decoded.message);
+        this.onMessage?.(decoded.message);
         if (decoded.message.type === "agent.hello") {
           const fields = this.welcome(decoded.message);
           if (fields !== undefined) this.send("agent.welcome", fields);
