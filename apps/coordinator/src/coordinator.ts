@@ -430,7 +430,7 @@ class CoordinatorServer implements Coordinator {
   private onFrame(session: Session, data: RawFrame): void {
     const result = decode(data, { maxBytes: this.options.maxFrameBytes });
     if (!result.ok) {
-      this.violation(session, result.error, undefined);
+      this.violation(session, result.error, result.error.code === "E_BAD_JSON" ? undefined : frameId(data));
       return;
     }
     const frame = result.message;
@@ -1849,6 +1849,19 @@ class CoordinatorServer implements Coordinator {
 }
 
 // ---- helpers ----
+
+/** The `id` of a frame that parsed as JSON but failed validation, so the error can name its request. */
+function frameId(data: RawFrame): string | undefined {
+  try {
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString("utf8")
+      : Buffer.from(data as Buffer).toString("utf8");
+    const id = (JSON.parse(text) as { id?: unknown }).id;
+    return typeof id === "string" && id.length <= 128 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
