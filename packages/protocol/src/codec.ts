@@ -39,8 +39,11 @@ export type ProtocolError = FlotillaError & {
   readonly details: ProtocolErrorDetails;
 };
 
-/** The raw forms a frame arrives in: text, a buffer, an ArrayBuffer, or `ws` fragments. */
-export type RawFrame = string | Buffer | ArrayBuffer | Buffer[];
+/**
+ * The raw forms a frame arrives in: text, a `Buffer` (any `Uint8Array`), an `ArrayBuffer`, or the fragments
+ * `ws` hands over. Typed without Node's `Buffer` so consumers need no `@types/node`.
+ */
+export type RawFrame = string | Uint8Array | ArrayBuffer | Uint8Array[];
 
 /** Options of {@link decode} and {@link decodeRecord}. */
 export interface DecodeOptions {
@@ -84,8 +87,9 @@ function exceedsBytes(raw: RawFrame, maxBytes: number): number | undefined {
 function toText(raw: RawFrame): string {
   if (typeof raw === "string") return raw;
   if (Array.isArray(raw)) return Buffer.concat(raw).toString("utf8");
-  if (raw instanceof ArrayBuffer) return Buffer.from(raw).toString("utf8");
-  return raw.toString("utf8");
+  const bytes =
+    raw instanceof ArrayBuffer ? Buffer.from(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  return bytes.toString("utf8");
 }
 
 /** Reads the JSON of a frame, or says why it cannot. */
