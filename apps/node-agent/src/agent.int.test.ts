@@ -95,6 +95,18 @@ describe("agent session", () => {
     expect(coordinator.all("task.finish")).toHaveLength(1);
   });
 
+  it("keeps its token out of task environments and masks it in output", async () => {
+    process.env.FLOTILLA_TOKEN = coordinator.token;
+    try {
+      await agent().start();
+    } finally {
+      delete process.env.FLOTILLA_TOKEN;
+    }
+    const taskId = assign({ kind: "exec", shell: `echo "[$FLOTILLA_TOKEN] ${coordinator.token}"` });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    expect(coordinator.all("task.output").map((m) => m.data)).toEqual(["[] ***\n"]);
+  });
+
   it("never runs more than its slots and rejects the rest with E_QUEUE_FULL", async () => {
     const a = agent({ slots: 2 });
     await a.start();

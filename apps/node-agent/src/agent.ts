@@ -143,6 +143,8 @@ export function createAgent(options: AgentOptions): Agent {
   const reconnectBaseMs = options.reconnectBaseMs ?? 100;
   const reconnectCapMs = options.reconnectCapMs ?? 5_000;
   const endpoint = agentEndpoint(options.coordinatorUrl);
+  // Tasks inherit the agent's environment, but not its credential; the value is also masked in output.
+  const { FLOTILLA_TOKEN: _agentToken, ...taskBaseEnv } = process.env;
 
   let fingerprint = options.fingerprint;
   let capabilities: string[] = [];
@@ -295,7 +297,7 @@ export function createAgent(options: AgentOptions): Agent {
       ...(spec.env === undefined ? {} : { env: spec.env }),
       cwd: spec.cwd ?? options.workDir ?? process.cwd(),
     };
-    return startExec(execSpec, { ...common, killGraceMs });
+    return startExec(execSpec, { ...common, killGraceMs, baseEnv: taskBaseEnv, secrets: [options.token] });
   }
 
   function onAssign(message: MessageOf<"task.assign">): void {

@@ -147,7 +147,7 @@ function serviceArgs(settings: AgentSettings): string[] {
 }
 
 /** Builds the service file for the current flags. */
-export function serviceFileFor(settings: AgentSettings, io: CliIo): ServiceFile {
+function serviceFileFor(settings: AgentSettings, io: CliIo): ServiceFile {
   const env: Record<string, string> = { PATH: io.env.PATH ?? "/usr/local/bin:/usr/bin:/bin" };
   if (settings.tokenFile === undefined) env.FLOTILLA_TOKEN = settings.token;
   return renderService({
@@ -274,7 +274,13 @@ async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
     }
   });
 
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (error) {
+    // A signal during start stops the agent before its welcome: that is a clean exit, not a failure.
+    if (signals > 0) return exited;
+    throw error;
+  }
   const slots = agent.slots;
   io.out(
     `flotilla-agent ${agent.id} ready: connected to ${settings.coordinatorUrl} (${slots} slot${slots === 1 ? "" : "s"}; ${capabilitySummary(agent)})`,

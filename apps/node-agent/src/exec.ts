@@ -30,6 +30,8 @@ export interface ExecOptions extends RunOptions {
   batchWindowMs?: number;
   /** How often `/proc` is sampled for usage on Linux (default 250 ms; 0 turns sampling off). */
   usageSampleMs?: number;
+  /** More values to mask in the output, whatever their variable name (the agent's own token). */
+  secrets?: string[];
   /** Where processes are started (default: the shared worker-thread spawner, off the event loop). */
   spawner?: Spawner;
 }
@@ -51,7 +53,7 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const baseEnv = options.baseEnv ?? process.env;
   const env = { ...baseEnv, ...spec.env };
-  const secrets = secretValues(baseEnv, spec.env);
+  const secrets = secretValues(baseEnv, spec.env, extraSecrets(options.secrets));
   const onOutput = options.onOutput ?? (() => {});
   const batcher = new OutputBatcher({
     onChunk: (chunk) => {
@@ -167,6 +169,12 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
       child.signalGroup("SIGKILL");
     },
   };
+}
+
+/** Wraps bare secret values so {@link secretValues} treats them like secret-named variables. */
+function extraSecrets(values: string[] | undefined): Record<string, string> | undefined {
+  if (values === undefined) return undefined;
+  return Object.fromEntries(values.map((value, i) => [`EXTRA_${i}_SECRET`, value]));
 }
 
 /** Turns a spawn failure into one line that says which part was wrong: the program or the directory. */

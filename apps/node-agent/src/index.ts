@@ -1,7 +1,10 @@
 export * from "./agent.js";
 export * from "./call.js";
+export * from "./cli.js";
 export * from "./exec.js";
 export * from "./fingerprint.js";
 export * from "./output.js";
 export * from "./run.js";
+export * from "./service.js";
+export * from "./spawner.js";
 export { AGENT_VERSION } from "./version.js";
