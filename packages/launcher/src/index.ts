@@ -1,0 +1,4 @@
+export * from "./fleet.js";
+export * from "./ports.js";
+export * from "./process.js";
+export * from "./redis.js";

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "./ports.js";
+import { type Service, startService } from "./process.js";
+
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /** Port to listen on; a free one by default (a restart reuses it). */
+  port?: number;
+  /** The append-only file and its fsync policy; off by default. `everysec` can lose up to a second of
+   * writes on a machine crash; `always` loses none and costs a disk sync per write. */
+  appendOnly?: "everysec" | "always" | false;
+  /** The `redis-server` binary (default: from PATH). */
+  binary?: string;
+}
+
+/** A redis-server child process with its own data directory. */
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  readonly dir: string;
+  /** Kills the server with SIGKILL: a crash, not a shutdown. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory, so the AOF brings its data back. */
+  restart(): Promise<void>;
+  /** Stops it and removes its directory. */
+  dispose(): Promise<void>;
+}
+
+/** The line to show when there is no redis-server to start. */
+export const REDIS_MISSING_HINT =
+  "redis-server was not found on PATH: install it (macOS: brew install redis; Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL to a running Redis";
+
+/** Starts a private `redis-server` on a free loopback port in a temporary directory. */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), "flotilla-redis-"));
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir, "--logfile", ""];
+  if (options.appendOnly) args.push("--appendonly", "yes", "--appendfsync", options.appendOnly);
+  else args.push("--appendonly", "no");
+  let service: Service | undefined;
+  const launch = async (): Promise<void> => {
+    try {
+      service = await startService({
+        name: "redis-server",
+        command: options.binary ?? "redis-server",
+        args,
+        ready: /Ready to accept connections/,
+      });
+    } catch (error) {
+      if (String((error as Error).message).includes("ENOENT")) throw new Error(REDIS_MISSING_HINT);
+      throw error;
+    }
+  };
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    async kill() {
+      service?.signal("SIGKILL");
+      await service?.exited;
+    },
+    restart: launch,
+    async dispose() {
+      service?.signal("SIGKILL");
+      await service?.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
