@@ -12,6 +12,8 @@
  *                       sampled by perf_hooks.monitorEventLoopDelay at 1 ms resolution; inline_p99_ms and
  *                       raw_p99_ms: the same while spawning on the agent's thread, for comparison
  *   spawn_call_ms       how long one spawn call holds the agent's thread (its synchronous part)
+ *   fingerprint_ms      collectFingerprint() cold (first call: OS, CPU, memory, disk, docker) and warm
+ *                       (cached hardware; disk and docker asked again)
  *   agent_tasks_per_s   end to end through a real agent session: assign -> accept -> run -> finish over
  *                       WebSocket against an in-process coordinator double
  */
@@ -20,6 +22,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pino } from "pino";
 import { createAgent } from "../src/agent.js";
 import { startExec } from "../src/exec.js";
+import { collectFingerprint } from "../src/fingerprint.js";
 import { defaultSpawner, inlineSpawner, type Spawner } from "../src/spawner.js";
 import { TestCoordinator } from "../test/test-coordinator.js";
 
@@ -42,13 +45,20 @@ async function pool(count: number, concurrency: number, job: () => Promise<unkno
 /** Duration of the synchronous part of each spawn call: the time the event loop is really held. */
 const syncCostMs: Record<"raw" | "exec" | "inline", number[]> = { raw: [], exec: [], inline: [] };
 
+/**
+ * Plain spawn with the executor's stdio (two pipes, own group), finished on 'close'. With `stdio: "ignore"`
+ * and 'exit' the figure is meaningless here: libuv reaps a child that exits at once and runs the next spawn
+ * in the same loop phase, so timers starve for the whole run and the delay monitor records nothing.
+ */
 function rawSpawn(): Promise<void> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn("true", { stdio: "ignore" });
+    const child = spawn("true", { stdio: ["ignore", "pipe", "pipe"], detached: true });
     syncCostMs.raw.push(performance.now() - t0);
     child.on("error", reject);
-    child.on("exit", () => resolve());
+    child.stdout?.resume();
+    child.stderr?.resume();
+    child.on("close", () => resolve());
   });
 }
 
@@ -126,6 +136,15 @@ function percentile(values: number[], p: number): number {
   const value = sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
   return Math.round(value * 100) / 100;
 }
+
+// The fingerprint first, while nothing is cached: what an agent pays at start, then on every later call.
+const fp0 = performance.now();
+await collectFingerprint();
+const fpCold = performance.now() - fp0;
+const fp1 = performance.now();
+await collectFingerprint();
+const fpWarm = performance.now() - fp1;
+print({ bench: "fingerprint_ms", cold: Math.round(fpCold), warm: Math.round(fpWarm) });
 
 // Warm-up: the first spawns pay for loading and JIT.
 await pool(20, 4, rawSpawn);
