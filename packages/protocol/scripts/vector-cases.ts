@@ -520,4 +520,5 @@ export const VECTOR_CASES: VectorCase[] = [
   valid("reply", "list", { replyTo: "nodes.list-1", result: [summary] }, "coordinator"),
   valid("reply", "null", { replyTo: "dlq.purge-1", result: null }, "coordinator"),
   invalid("reply", "missing-reply-to", { result: 1 }, "replyTo"),
+  invalid("reply", "missing-result", { replyTo: "task.get-1" }, "result"),
 ];
