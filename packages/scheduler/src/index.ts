@@ -20,6 +20,8 @@ export * from "./queues/multilevel.js";
 export * from "./queues/score.js";
 export * from "./queues/wfq.js";
 export * from "./random.js";
+export * from "./sim/simulator.js";
+export * from "./sim/workloads.js";
 export * from "./stealing.js";
 export * from "./strategies/hash.js";
 export * from "./strategies/index.js";

@@ -83,6 +83,8 @@ export function planRebalance(input: RebalanceInput): Migration[] {
   }));
   const migrations: Migration[] = [];
   const exhausted = new Set<string>();
+  // A task moves at most once per plan: two hops would cost two transfers for one placement.
+  const migrated = new Set<TaskView>();
   while (migrations.length < maxMigrations) {
     let source: (typeof state)[number] | undefined;
     for (const entry of state) {
@@ -93,6 +95,7 @@ export function planRebalance(input: RebalanceInput): Migration[] {
     let moved = false;
     for (let i = source.queued.length - 1; i >= 0 && !moved; i--) {
       const task = source.queued[i] as TaskView;
+      if (migrated.has(task)) continue;
       let target: (typeof state)[number] | undefined;
       for (const entry of state) {
         if (entry === source || !canRun(entry.node, task)) continue;
@@ -106,6 +109,7 @@ export function planRebalance(input: RebalanceInput): Migration[] {
       source.count--;
       target.queued.push(task);
       target.count++;
+      migrated.add(task);
       migrations.push({ taskId: task.id, from: source.node.id, to: target.node.id });
       moved = true;
     }

@@ -42,6 +42,10 @@ export interface NodeView {
   ewmaRunMs?: number;
   /** Relative capacity for weighted strategies; defaults to `slotsTotal`. */
   weight?: number;
+  /** Relative speed (1 = reference machine), from a benchmark or observed run times. */
+  speed?: number;
+  /** Estimated work queued and still running on the node, in ms at reference speed. */
+  backlogMs?: number;
   /** Free memory for resource checks; when absent `attributes.memoryBytes` is used. */
   freeMemoryBytes?: number;
 }

@@ -22,11 +22,15 @@ const PLAIN_ATTRS = new Set(["os", "arch", "cores", "memoryBytes", "docker", "fr
 
 /**
  * Looks up an attribute by name: a machine attribute (`os`, `arch`, `cores`, `memoryBytes`, `docker`,
- * `freeDiskBytes`), a label (`label.<key>` or a plain key present in the labels), or a capability name
+ * `freeDiskBytes`; a boolean attribute that is false is still true when listed as a capability), a label (`label.<key>` or a plain key present in the labels), or a capability name
  * (true when listed). Undefined when the node has no such thing.
  */
 export function nodeAttribute(node: NodeView, attr: string): NeedValue | undefined {
-  if (PLAIN_ATTRS.has(attr)) return node.attributes[attr as keyof typeof node.attributes] as NeedValue;
+  if (PLAIN_ATTRS.has(attr)) {
+    const value = node.attributes[attr as keyof typeof node.attributes] as NeedValue;
+    // A node may advertise docker as a capability without the attribute set: either counts.
+    return value === false && node.capabilities.includes(attr) ? true : value;
+  }
   if (attr.startsWith("label.")) return node.attributes.labels[attr.slice(6)];
   const label = node.attributes.labels[attr];
   if (label !== undefined) return label;
@@ -49,52 +53,87 @@ function show(value: NeedValue | readonly NeedValue[] | undefined): string {
   return Array.isArray(value) ? `[${value.join(", ")}]` : String(value);
 }
 
-/** Why a constraint fails on a node, or undefined when it holds. */
-export function constraintFailure(node: NodeView, constraint: Constraint): string | undefined {
+/** Whether a constraint holds on a node. */
+export function constraintHolds(node: NodeView, constraint: Constraint): boolean {
   const actual = nodeAttribute(node, constraint.attr);
   const expected = constraint.value;
   const single = Array.isArray(expected) ? expected[0] : (expected as NeedValue | undefined);
-  let holds: boolean;
   switch (constraint.op) {
     case "exists":
-      holds = actual !== undefined && actual !== false;
-      break;
+      return actual !== undefined && actual !== false;
     case "eq":
-      holds = single !== undefined && looseEquals(actual, single);
-      break;
+      return single !== undefined && looseEquals(actual, single);
     case "neq":
-      holds = single === undefined || !looseEquals(actual, single);
-      break;
+      return single === undefined || !looseEquals(actual, single);
     case "in": {
-      const options = Array.isArray(expected) ? expected : expected === undefined ? [] : [expected];
-      holds = options.some((option: NeedValue) => looseEquals(actual, option));
-      break;
+      if (!Array.isArray(expected))
+        return expected !== undefined && looseEquals(actual, expected as NeedValue);
+      for (const option of expected as readonly NeedValue[]) if (looseEquals(actual, option)) return true;
+      return false;
     }
     default: {
+      if (actual === undefined) return false;
       const have = Number(actual);
       const want = Number(single);
-      if (actual === undefined || Number.isNaN(have) || Number.isNaN(want)) {
-        holds = false;
-      } else if (constraint.op === "gt") holds = have > want;
-      else if (constraint.op === "gte") holds = have >= want;
-      else if (constraint.op === "lt") holds = have < want;
-      else holds = have <= want;
+      if (Number.isNaN(have) || Number.isNaN(want)) return false;
+      if (constraint.op === "gt") return have > want;
+      if (constraint.op === "gte") return have >= want;
+      if (constraint.op === "lt") return have < want;
+      return have <= want;
     }
   }
-  if (holds) return undefined;
-  return `${constraint.attr} ${constraint.op} ${show(expected)} (has ${show(actual)})`;
 }
 
-/** Why a `needs` entry fails on a node, or undefined when it holds. Numbers on numeric attributes are minimums. */
-export function needFailure(node: NodeView, name: string, wanted: NeedValue): string | undefined {
+/** Why a constraint fails on a node, or undefined when it holds. */
+export function constraintFailure(node: NodeView, constraint: Constraint): string | undefined {
+  if (constraintHolds(node, constraint)) return undefined;
+  return `${constraint.attr} ${constraint.op} ${show(constraint.value)} (has ${show(nodeAttribute(node, constraint.attr))})`;
+}
+
+/** Whether a `needs` entry holds on a node. Numbers on numeric attributes are minimums. */
+export function needHolds(node: NodeView, name: string, wanted: NeedValue): boolean {
   const actual = nodeAttribute(node, name);
-  if (typeof wanted === "boolean") {
-    return truthy(actual) === wanted ? undefined : `${name}=${wanted} (has ${show(actual ?? false)})`;
+  if (typeof wanted === "boolean") return truthy(actual) === wanted;
+  if (typeof wanted === "number" && NUMERIC_ATTRS.has(name)) return Number(actual) >= wanted;
+  return looseEquals(actual, wanted);
+}
+
+/** Why a `needs` entry fails on a node, or undefined when it holds. */
+export function needFailure(node: NodeView, name: string, wanted: NeedValue): string | undefined {
+  if (needHolds(node, name, wanted)) return undefined;
+  const actual = nodeAttribute(node, name);
+  if (typeof wanted === "boolean") return `${name}=${wanted} (has ${show(actual ?? false)})`;
+  if (typeof wanted === "number" && NUMERIC_ATTRS.has(name))
+    return `${name}>=${wanted} (has ${show(actual)})`;
+  return `${name}=${wanted} (has ${show(actual)})`;
+}
+
+/**
+ * Whether `node` can take a task with these requirements: the same rules as {@link checkEligibility}
+ * without building reasons or allocating, for the placement hot path.
+ */
+export function isEligible(
+  requirements: Requirements,
+  node: NodeView,
+  options: EligibilityOptions = {},
+): boolean {
+  if (!options.ignoreHealth && (!node.healthy || node.draining === true || node.breaker === "open"))
+    return false;
+  const needs = requirements.needs;
+  if (needs !== undefined) {
+    for (const name in needs) if (!needHolds(node, name, needs[name] as NeedValue)) return false;
   }
-  if (typeof wanted === "number" && NUMERIC_ATTRS.has(name)) {
-    return Number(actual) >= wanted ? undefined : `${name}>=${wanted} (has ${show(actual)})`;
+  const constraints = requirements.constraints;
+  if (constraints !== undefined) {
+    for (const constraint of constraints) if (!constraintHolds(node, constraint)) return false;
   }
-  return looseEquals(actual, wanted) ? undefined : `${name}=${wanted} (has ${show(actual)})`;
+  const slots = requirements.slots ?? 1;
+  if (slots > node.slotsTotal) return false;
+  if (options.requireFreeSlot && node.slotsUsed + slots > node.slotsTotal) return false;
+  if (requirements.memoryBytes !== undefined) {
+    if (requirements.memoryBytes > (node.freeMemoryBytes ?? node.attributes.memoryBytes)) return false;
+  }
+  return true;
 }
 
 /**
@@ -141,7 +180,11 @@ export function checkEligibility(
   return reasons === undefined ? { eligible: true } : { eligible: false, reasons };
 }
 
-/** Splits `nodes` into those that can take the task and those that cannot, with reasons. */
+/**
+ * Splits `nodes` into those that can take the task and those that cannot, with reasons. The reasons of a
+ * rejected node are worked out on first read (they are only needed when the task cannot be placed), which
+ * keeps a decision over hundreds of nodes in microseconds.
+ */
 export function eligibleNodes(
   requirements: Requirements,
   nodes: readonly NodeView[],
@@ -150,11 +193,41 @@ export function eligibleNodes(
   const eligible: NodeView[] = [];
   const rejected: RejectedNode[] = [];
   for (const node of nodes) {
-    const result = checkEligibility(requirements, node, options);
-    if (result.eligible) eligible.push(node);
-    else rejected.push({ nodeId: node.id, reasons: result.reasons });
+    if (isEligible(requirements, node, options)) eligible.push(node);
+    else rejected.push(new LazyRejection(requirements, node, options));
   }
   return { eligible, rejected };
+}
+
+/**
+ * A rejected node whose reasons are computed on first read. A class rather than an object literal with a
+ * getter: V8 builds these an order of magnitude faster, which matters when most of 200 nodes are rejected.
+ */
+class LazyRejection implements RejectedNode {
+  readonly nodeId: string;
+  readonly #requirements: Requirements;
+  readonly #node: NodeView;
+  readonly #options: EligibilityOptions;
+  #reasons: string[] | undefined;
+
+  constructor(requirements: Requirements, node: NodeView, options: EligibilityOptions) {
+    this.nodeId = node.id;
+    this.#requirements = requirements;
+    this.#node = node;
+    this.#options = options;
+  }
+
+  get reasons(): string[] {
+    if (this.#reasons === undefined) {
+      const result = checkEligibility(this.#requirements, this.#node, this.#options);
+      this.#reasons = result.eligible ? [] : result.reasons;
+    }
+    return this.#reasons;
+  }
+
+  toJSON(): { nodeId: string; reasons: string[] } {
+    return { nodeId: this.nodeId, reasons: this.reasons };
+  }
 }
 
 /** The requirements as a short list, e.g. `docker=true, os=linux, cores>=8`. */

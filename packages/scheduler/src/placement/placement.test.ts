@@ -69,7 +69,7 @@ describe("checkEligibility", () => {
       sick,
     ]);
     expect(eligible.map((node) => node.id)).toEqual(["linux-1"]);
-    expect(rejected).toEqual([
+    expect(JSON.parse(JSON.stringify(rejected))).toEqual([
       {
         nodeId: "mac-1",
         reasons: [

@@ -91,38 +91,55 @@ export class BinaryHeap<T> {
     return order !== 0 ? order : (this.#seqs[i] as number) - (this.#seqs[j] as number);
   }
 
+  // Both sifts move a "hole" instead of swapping, writing each displaced entry once.
   #siftUp(start: number): void {
+    const values = this.#values;
+    const seqs = this.#seqs;
+    const compare = this.#compare;
+    const value = values[start] as T;
+    const seq = seqs[start] as number;
     let index = start;
     while (index > 0) {
       const parent = (index - 1) >> 1;
-      if (this.#before(index, parent) >= 0) break;
-      this.#swap(index, parent);
+      const parentValue = values[parent] as T;
+      const order = compare(value, parentValue);
+      if (order > 0 || (order === 0 && seq > (seqs[parent] as number))) break;
+      values[index] = parentValue;
+      seqs[index] = seqs[parent] as number;
       index = parent;
     }
+    values[index] = value;
+    seqs[index] = seq;
   }
 
   #siftDown(start: number): void {
-    const length = this.#values.length;
-    let index = start;
-    for (;;) {
-      const left = 2 * index + 1;
-      if (left >= length) break;
-      const right = left + 1;
-      const child = right < length && this.#before(right, left) < 0 ? right : left;
-      if (this.#before(child, index) >= 0) break;
-      this.#swap(index, child);
-      index = child;
-    }
-  }
-
-  #swap(i: number, j: number): void {
     const values = this.#values;
     const seqs = this.#seqs;
-    const value = values[i] as T;
-    values[i] = values[j] as T;
-    values[j] = value;
-    const seq = seqs[i] as number;
-    seqs[i] = seqs[j] as number;
-    seqs[j] = seq;
+    const compare = this.#compare;
+    const length = values.length;
+    const value = values[start] as T;
+    const seq = seqs[start] as number;
+    let index = start;
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= length) break;
+      let childValue = values[child] as T;
+      const right = child + 1;
+      if (right < length) {
+        const rightValue = values[right] as T;
+        const order = compare(rightValue, childValue);
+        if (order < 0 || (order === 0 && (seqs[right] as number) < (seqs[child] as number))) {
+          child = right;
+          childValue = rightValue;
+        }
+      }
+      const order = compare(childValue, value);
+      if (order > 0 || (order === 0 && (seqs[child] as number) > seq)) break;
+      values[index] = childValue;
+      seqs[index] = seqs[child] as number;
+      index = child;
+    }
+    values[index] = value;
+    seqs[index] = seq;
   }
 }

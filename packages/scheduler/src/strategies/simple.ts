@@ -101,8 +101,11 @@ export class CapacityStrategy implements BalancingStrategy {
 }
 
 /**
- * Performance-based: the node with the earliest expected completion, `(work ahead / slots + 1) × EWMA run
- * time`, so a node that runs this kind of work twice as fast gets about twice as much of it.
+ * Performance-based. When the task has an estimate and nodes report `backlogMs`, the node with the
+ * earliest expected finish, `(backlogMs / slots + estimatedMs) / speed`, where `speed` is the node's
+ * reported speed or, failing that, the fleet's mean EWMA run time over the node's own. Otherwise the node
+ * with the earliest expected start by count, `(tasks ahead per slot + 1) × EWMA run time`. Either way a node
+ * that runs work twice as fast gets about twice as much of it.
  */
 export class PerformanceStrategy implements BalancingStrategy {
   readonly name = "performance" as const;
@@ -112,7 +115,7 @@ export class PerformanceStrategy implements BalancingStrategy {
     this.#defaultRunMs = options.defaultRunMs;
   }
 
-  select(nodes: readonly NodeView[]): NodeView | undefined {
+  select(nodes: readonly NodeView[], task: TaskView): NodeView | undefined {
     let known = 0;
     let sum = 0;
     for (const node of nodes) {
@@ -121,11 +124,18 @@ export class PerformanceStrategy implements BalancingStrategy {
         sum += node.ewmaRunMs;
       }
     }
-    const fallback = this.#defaultRunMs ?? (known > 0 ? sum / known : 1);
+    const typicalRunMs = this.#defaultRunMs ?? (known > 0 ? sum / known : 1);
+    const estimate = task.estimatedMs;
+    if (estimate !== undefined) {
+      return pickMin(nodes, (node) => {
+        const speed = node.speed ?? typicalRunMs / (node.ewmaRunMs ?? typicalRunMs);
+        return ((node.backlogMs ?? 0) / Math.max(1, node.slotsTotal) + estimate) / speed;
+      });
+    }
     return pickMin(nodes, (node) => {
       const ahead =
         Math.max(0, node.slotsUsed + node.queued + 1 - node.slotsTotal) / Math.max(1, node.slotsTotal);
-      return (ahead + 1) * (node.ewmaRunMs ?? fallback);
+      return (ahead + 1) * (node.ewmaRunMs ?? typicalRunMs);
     });
   }
 }
