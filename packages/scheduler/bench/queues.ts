@@ -6,6 +6,7 @@ import {
   MultilevelQueue,
   type Priority,
   sampleExponential,
+  sampleNormal,
   seededRandom,
   WeightedFairQueue,
 } from "../src/index.js";
@@ -31,7 +32,7 @@ export function benchEdf(tasks = 50_000): void {
     arrivalAt += sampleExponential(random, meanMs / utilisation);
     const estimatedMs = sampleExponential(random, meanMs);
     const slack = 1.5 + random() * 6.5;
-    const error = Math.exp(0.1 * Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()));
+    const error = Math.exp(0.1 * sampleNormal(random));
     arrivals.push({
       at: arrivalAt,
       task: {

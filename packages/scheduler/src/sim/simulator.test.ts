@@ -1,9 +1,10 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { deadlineHitRatio } from "../metrics.js";
 import { seededRandom } from "../random.js";
 import { createStrategy } from "../strategies/index.js";
 import { makespanLowerBound, type SimNode, type SimTask, simulate } from "./simulator.js";
-import { batchWorkload, fleet } from "./workloads.js";
+import { batchWorkload, fleet, poissonWorkload } from "./workloads.js";
 
 describe("simulate", () => {
   it("is deterministic for the same inputs and seed", () => {
@@ -82,5 +83,44 @@ describe("simulate", () => {
       if (Number(finished.id.slice(1)) % 3 === 0) expect(dockerNodes.has(finished.node)).toBe(true);
     }
     expect(result.finished).toHaveLength(60);
+  });
+});
+
+describe("open arrivals with priorities and deadlines", () => {
+  it("runs critical work ahead and reports deadline outcomes under score ordering", () => {
+    const tasks = poissonWorkload(
+      {
+        count: 400,
+        meanGapMs: 300,
+        sizes: "exponential",
+        priorityMix: { critical: 0.1, high: 0.2, normal: 0.4, low: 0.3 },
+        deadlineShare: 0.2,
+        estimateErrorSigma: 0.2,
+      },
+      seededRandom(4),
+    );
+    const nodes = fleet(4, false);
+    const result = simulate({
+      nodes,
+      tasks,
+      strategy: createStrategy("least_loaded"),
+      stealing: true,
+      queueOrder: "score",
+    });
+    expect(result.finished).toHaveLength(400);
+    const byId = new Map(tasks.map((task) => [task.id, task]));
+    const wait = (priority: string) => {
+      const waits = result.finished
+        .filter((task) => byId.get(task.id)?.priority === priority)
+        .map((task) => task.startedAt - task.arrivalAt);
+      return waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length);
+    };
+    expect(wait("critical")).toBeLessThanOrEqual(wait("low"));
+    const withDeadline = result.finished.filter((task) => task.deadlineAt !== undefined) as {
+      finishedAt: number;
+      deadlineAt: number;
+    }[];
+    expect(withDeadline.length).toBeGreaterThan(40);
+    expect(deadlineHitRatio(withDeadline)).toBeGreaterThan(0.5);
   });
 });

@@ -2,6 +2,7 @@ import { ewmaStep } from "../ewma.js";
 import { LatencyHistogram } from "../metrics.js";
 import { checkEligibility } from "../placement/eligibility.js";
 import { BinaryHeap } from "../queues/heap.js";
+import { queueScore } from "../queues/score.js";
 import { seededRandom } from "../random.js";
 import { planSteal } from "../stealing.js";
 import type { BalancingStrategy } from "../strategies/strategy.js";
@@ -37,8 +38,11 @@ export interface SimTask {
   submitter?: string;
 }
 
-/** How a node orders its local queue. */
-export type QueueOrder = "fifo" | "longest_first";
+/**
+ * How a node orders its local queue: arrival order, longest estimate first (good for makespan), or by
+ * {@link queueScore} (critical first, aging, EDF for deadlines), as the coordinator's zsets do.
+ */
+export type QueueOrder = "fifo" | "longest_first" | "score";
 
 /** Options of {@link simulate}. */
 export interface SimOptions {
@@ -85,6 +89,8 @@ export interface SimResult {
 interface TaskState extends TaskView {
   sim: SimTask;
   estimatedMs: number;
+  /** Sort key of the local queue (lower runs first). */
+  rank: number;
 }
 
 interface NodeState {
@@ -136,7 +142,7 @@ const DEFAULT_ATTRIBUTES: NodeAttributes = {
  */
 export function simulate(options: SimOptions): SimResult {
   const random = seededRandom(options.seed ?? 1);
-  const longestFirst = options.queueOrder === "longest_first";
+  const order = options.queueOrder ?? "fifo";
   const stealOptions =
     options.stealing === true ? {} : options.stealing === false ? undefined : options.stealing;
   const events = new BinaryHeap<SimEvent>((a, b) => a.time - b.time || a.kind - b.kind);
@@ -189,12 +195,14 @@ export function simulate(options: SimOptions): SimResult {
       enqueuedAt: sim.arrivalAt,
       estimatedMs: sim.estimatedMs ?? sim.work,
       sim,
+      rank: 0,
     };
     if (sim.deadlineAt !== undefined) task.deadlineAt = sim.deadlineAt;
     if (sim.needs !== undefined) task.needs = sim.needs;
     if (sim.constraints !== undefined) task.constraints = sim.constraints;
     if (sim.affinityKey !== undefined) task.affinityKey = sim.affinityKey;
     if (sim.submitter !== undefined) task.submitter = sim.submitter;
+    task.rank = order === "longest_first" ? -task.estimatedMs : order === "score" ? queueScore(task) : 0;
     if (sim.needs !== undefined || sim.constraints !== undefined) anyRequirements = true;
     events.push({ time: sim.arrivalAt, kind: EventKind.Arrive, task });
   }
@@ -213,14 +221,10 @@ export function simulate(options: SimOptions): SimResult {
   };
 
   const enqueueOn = (node: NodeState, task: TaskState): void => {
-    if (longestFirst) {
-      // Keep the queue sorted by estimate, longest at the head; the tail holds what is cheapest to steal.
-      let index = node.queue.length;
-      while (index > 0 && (node.queue[index - 1] as TaskState).estimatedMs < task.estimatedMs) index--;
-      node.queue.splice(index, 0, task);
-    } else {
-      node.queue.push(task);
-    }
+    // Sorted insert by rank, stable; the tail holds what the node would run last (and what thieves take).
+    let index = node.queue.length;
+    while (index > 0 && (node.queue[index - 1] as TaskState).rank > task.rank) index--;
+    node.queue.splice(index, 0, task);
   };
 
   const candidates = (task: TaskState): NodeView[] => {

@@ -1,5 +1,5 @@
-import { sampleExponential, sampleLogNormal } from "../random.js";
-import type { RandomSource } from "../types.js";
+import { sampleExponential, sampleLogNormal, sampleNormal } from "../random.js";
+import type { Priority, RandomSource } from "../types.js";
 import type { SimNode, SimTask } from "./simulator.js";
 
 /** Task-size distributions used by the bench and tests. */
@@ -34,4 +34,46 @@ export function fleet(count: number, heterogeneous: boolean, slots = 1): SimNode
     speed: speeds[i % speeds.length] as number,
     slots,
   }));
+}
+
+/** Options of {@link poissonWorkload}. */
+export interface PoissonWorkloadOptions {
+  count: number;
+  /** Mean time between arrivals (ms). */
+  meanGapMs: number;
+  /** Task-size distribution (mean about 1000 ms). */
+  sizes: WorkloadKind;
+  /** Probability of each priority (default all normal). */
+  priorityMix?: Partial<Record<Priority, number>>;
+  /** Share of tasks with a deadline `arrival + work × slack`, slack uniform in `slack` (default none). */
+  deadlineShare?: number;
+  slack?: [number, number];
+  /** Relative error of estimates: estimate = work × exp(sigma × N(0,1)) (default 0: exact). */
+  estimateErrorSigma?: number;
+}
+
+/** An open arrival process: Poisson arrivals, mixed priorities, optional deadlines and estimate errors. */
+export function poissonWorkload(options: PoissonWorkloadOptions, random: RandomSource): SimTask[] {
+  const sizes = batchWorkload(options.sizes, options.count, random);
+  const mix = Object.entries(options.priorityMix ?? { normal: 1 }) as [Priority, number][];
+  const totalWeight = mix.reduce((sum, [, weight]) => sum + weight, 0);
+  const [slackLow, slackHigh] = options.slack ?? [2, 6];
+  let arrivalAt = 0;
+  return sizes.map((task) => {
+    arrivalAt += sampleExponential(random, options.meanGapMs);
+    let roll = random() * totalWeight;
+    let priority: Priority = "normal";
+    for (const [candidate, weight] of mix) {
+      priority = candidate;
+      roll -= weight;
+      if (roll < 0) break;
+    }
+    const shaped: SimTask = { ...task, arrivalAt, priority };
+    if (random() < (options.deadlineShare ?? 0)) {
+      shaped.deadlineAt = arrivalAt + task.work * (slackLow + random() * (slackHigh - slackLow));
+    }
+    const sigma = options.estimateErrorSigma ?? 0;
+    if (sigma > 0) shaped.estimatedMs = task.work * Math.exp(sigma * sampleNormal(random));
+    return shaped;
+  });
 }
