@@ -18,21 +18,31 @@ export interface EligibilityOptions {
 }
 
 const NUMERIC_ATTRS = new Set(["cores", "memoryBytes", "freeDiskBytes"]);
-const PLAIN_ATTRS = new Set(["os", "arch", "cores", "memoryBytes", "docker", "freeDiskBytes"]);
 
 /**
  * Looks up an attribute by name: a machine attribute (`os`, `arch`, `cores`, `memoryBytes`, `docker`,
- * `freeDiskBytes`; a boolean attribute that is false is still true when listed as a capability), a label (`label.<key>` or a plain key present in the labels), or a capability name
- * (true when listed). Undefined when the node has no such thing.
+ * `freeDiskBytes`), a label (`label.<key>` or a plain key present in the labels), or a capability name
+ * (true when listed). `docker` is also true when listed as a capability. Undefined when the node has no such
+ * thing.
  */
 export function nodeAttribute(node: NodeView, attr: string): NeedValue | undefined {
-  if (PLAIN_ATTRS.has(attr)) {
-    const value = node.attributes[attr as keyof typeof node.attributes] as NeedValue;
-    // A node may advertise docker as a capability without the attribute set: either counts.
-    return value === false && node.capabilities.includes(attr) ? true : value;
+  const attributes = node.attributes;
+  switch (attr) {
+    case "os":
+      return attributes.os;
+    case "arch":
+      return attributes.arch;
+    case "cores":
+      return attributes.cores;
+    case "memoryBytes":
+      return attributes.memoryBytes;
+    case "freeDiskBytes":
+      return attributes.freeDiskBytes;
+    case "docker":
+      return attributes.docker || node.capabilities.includes("docker");
   }
-  if (attr.startsWith("label.")) return node.attributes.labels[attr.slice(6)];
-  const label = node.attributes.labels[attr];
+  if (attr.startsWith("label.")) return attributes.labels[attr.slice(6)];
+  const label = attributes.labels[attr];
   if (label !== undefined) return label;
   return node.capabilities.includes(attr) ? true : undefined;
 }
@@ -42,10 +52,13 @@ function truthy(value: NeedValue | undefined): boolean {
 }
 
 function looseEquals(actual: NeedValue | undefined, expected: NeedValue): boolean {
+  if (actual === expected) return true;
   if (actual === undefined) return false;
   if (typeof expected === "boolean") return truthy(actual) === expected;
   if (typeof actual === "number" || typeof expected === "number") return Number(actual) === Number(expected);
-  return String(actual).toLowerCase() === String(expected).toLowerCase();
+  const have = String(actual);
+  const want = String(expected);
+  return have.length === want.length && have.toLowerCase() === want.toLowerCase();
 }
 
 function show(value: NeedValue | readonly NeedValue[] | undefined): string {
