@@ -47,6 +47,14 @@ function assign(spec: Record<string, unknown>, epoch = 1): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+
 beforeEach(async () => {
   coordinator = await TestCoordinator.start();
 });
@@ -110,7 +118,7 @@ describe("agent session", () => {
   it("never runs more than its slots and rejects the rest with E_QUEUE_FULL", async () => {
     const a = agent({ slots: 2 });
     await a.start();
-    const ids = [1, 2, 3].map(() => assign({ kind: "exec", argv: ["sleep", "0.3"] }));
+    const ids = [1, 2, 3].map(() => assign({ kind: "exec", argv: ["sleep", "1"] }));
     const rejected = await coordinator.waitFor("task.reject");
     expect(rejected).toMatchObject({ taskId: ids[2], code: "E_QUEUE_FULL" });
     expect(a.slotsUsed).toBe(2);
@@ -169,8 +177,9 @@ describe("agent session", () => {
       message: "lease moved",
       details: { taskId, epoch: 3 },
     });
-    await sleep(50);
-    expect(a.slotsUsed).toBe(0);
+    await waitUntil(() => a.slotsUsed === 0);
+    // Frames the agent wrote before it read the error may still be on their way.
+    await sleep(100);
     const count = coordinator.received.length;
     await sleep(250);
     const after = coordinator.received.slice(count).filter((m) => "taskId" in m && m.taskId === taskId);
@@ -230,8 +239,8 @@ describe("agent session", () => {
     coordinator.dropConnection();
     await coordinator.waitFor("agent.hello", () => coordinator.all("agent.hello").length === 2);
     expect(coordinator.all("agent.hello")[1]?.running).toEqual([{ taskId, epoch: 1 }]);
+    await waitUntil(() => a.slotsUsed === 0);
     await sleep(400);
-    expect(a.slotsUsed).toBe(0);
     expect(coordinator.all("task.finish")).toEqual([]);
     expect(coordinator.all("task.output")).toEqual([]);
   });
@@ -245,7 +254,7 @@ describe("agent session", () => {
   });
 
   it("drains on stop: offline heartbeat, E_DRAINING for new and leftover work, then bye", async () => {
-    const a = agent({ shutdownGraceMs: 300 });
+    const a = agent({ shutdownGraceMs: 1_500 });
     await a.start();
     const quick = assign({ kind: "exec", shell: "sleep 0.1; echo quick" });
     const slow = assign({ kind: "exec", argv: ["sleep", "30"] });
@@ -298,7 +307,7 @@ describe("agent session", () => {
     const started = Date.now();
     const error = (await a.start().catch((e: unknown) => e)) as FlotillaError;
     expect(error.code).toBe("E_COORDINATOR_UNAVAILABLE");
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it("stops reconnecting and reports a fatal error when the token is rejected later", async () => {

@@ -31,7 +31,7 @@ describe("collectFingerprint", () => {
     expect(first.docker).toEqual({ available: false });
     const started = performance.now();
     await collectFingerprint({ workDir: dir, dockerCommand: docker });
-    expect(performance.now() - started).toBeLessThan(500);
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
 
@@ -46,6 +46,6 @@ describe("dockerStatus", () => {
     const hung = await fakeDocker("hung", "exec sleep 30");
     const started = performance.now();
     expect(await dockerStatus(hung, 200)).toEqual({ available: false });
-    expect(performance.now() - started).toBeLessThan(1500);
+    expect(performance.now() - started).toBeLessThan(3_000);
   });
 });
