@@ -75,6 +75,27 @@ describe("planSteal", () => {
     expect(planSteal({ thief, victims: victims.slice(2), threshold: 2 })).toBeUndefined();
     expect(planSteal({ thief: { ...thief, healthy: false }, victims })).toBeUndefined();
   });
+
+  it("does not let a slow thief take work a fast victim would finish sooner", () => {
+    const tasks = [1, 2, 3, 4].map((i) => makeTask(`t${i}`, { estimatedMs: 1000 }));
+    const fastVictim = {
+      node: makeNode("fast", { speed: 4, slotsTotal: 1, slotsUsed: 1, backlogMs: 4500 }),
+      queued: tasks,
+    };
+    expect(planSteal({ thief: makeNode("slow", { speed: 1 }), victims: [fastVictim] })).toEqual({
+      victim: "fast",
+      tasks: [tasks[3]],
+    });
+    const nearlyDone = {
+      ...fastVictim,
+      queued: tasks.slice(0, 2),
+      node: { ...fastVictim.node, backlogMs: 2100 },
+    };
+    expect(planSteal({ thief: makeNode("slow", { speed: 1 }), victims: [nearlyDone] })).toBeUndefined();
+    expect(planSteal({ thief: makeNode("quick", { speed: 8 }), victims: [nearlyDone] })?.tasks).toEqual([
+      tasks[1],
+    ]);
+  });
 });
 
 describe("planRebalance", () => {

@@ -32,7 +32,9 @@ export function canRun(node: NodeView, task: TaskView): boolean {
  * Plans a steal for an idle node. The victim is the most loaded node (queued plus running, per slot) that
  * has at least `threshold` queued tasks the thief can run; the batch is up to half of those (at least one),
  * at most `maxBatch`, taken from the tail of the victim's queue so the victim keeps the work it would start
- * next. Only tasks the thief can run are ever chosen. Undefined when nothing is worth stealing.
+ * next. Only tasks the thief can run are ever chosen. When both nodes report `speed` and tasks carry
+ * `estimatedMs`, a task is taken only if the thief would finish it before the victim would (a slow node
+ * does not steal what a fast one is about to run). Undefined when nothing is worth stealing.
  */
 export function planSteal(input: StealInput): StealPlan | undefined {
   const { thief } = input;
@@ -48,7 +50,40 @@ export function planSteal(input: StealInput): StealPlan | undefined {
   }
   if (best === undefined) return undefined;
   const batch = Math.min(maxBatch, Math.max(1, Math.floor(best.runnable.length / 2)));
-  return { victim: best.victim.node.id, tasks: best.runnable.slice(best.runnable.length - batch) };
+  const victim = best.victim;
+  const worthIt = moveHelps(thief, victim);
+  const tasks: TaskView[] = [];
+  for (let i = best.runnable.length - 1; i >= 0 && tasks.length < batch; i--) {
+    const task = best.runnable[i] as TaskView;
+    if (worthIt(task)) tasks.push(task);
+  }
+  if (tasks.length === 0) return undefined;
+  return { victim: victim.node.id, tasks: tasks.reverse() };
+}
+
+/**
+ * When speeds and estimates are known, a task is worth stealing only if the idle thief would finish it
+ * before the victim would (the victim must first get through the work ahead of it). Without that
+ * information every runnable task is worth it.
+ */
+function moveHelps(thief: NodeView, victim: NodeQueue): (task: TaskView) => boolean {
+  const victimSpeed = victim.node.speed;
+  const thiefSpeed = thief.speed;
+  if (victimSpeed === undefined || thiefSpeed === undefined) return () => true;
+  const aheadOf = new Map<TaskView, number>();
+  let queuedMs = 0;
+  for (const task of victim.queued) {
+    aheadOf.set(task, queuedMs);
+    queuedMs += task.estimatedMs ?? 0;
+  }
+  const runningMs = Math.max(0, (victim.node.backlogMs ?? queuedMs) - queuedMs);
+  const victimRate = victimSpeed * Math.max(1, victim.node.slotsTotal);
+  return (task) => {
+    const estimate = task.estimatedMs;
+    if (estimate === undefined) return true;
+    const onVictim = (runningMs + (aheadOf.get(task) ?? 0)) / victimRate + estimate / victimSpeed;
+    return estimate / thiefSpeed < onVictim;
+  };
 }
 
 /** One planned move of a queued task. */
