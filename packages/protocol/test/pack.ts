@@ -3,12 +3,13 @@
  * install the tarball into a throw-away project the way an outside user would, then run Node and `tsc` there.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** The repository root, whose `tsc` type-checks consumers. */
+/** The repository root, whose `tsc` and `tsup` are used. */
 const repoRoot = join(import.meta.dirname, "..", "..", "..");
+const bin = (name: string) => join(repoRoot, "node_modules", ".bin", name);
 
 /** Runs a command; on failure the error says what it printed, so a broken package reads as such. */
 function run(command: string, args: string[], cwd: string): string {
@@ -39,14 +40,28 @@ export interface PackedProject {
   dispose(): void;
 }
 
-/** Builds `packageDir` with its `build` script, packs it, and installs the tarball into a fresh project. */
+/**
+ * Builds the package with its own tsup config straight into a staging directory and copies the published
+ * files next to it, so the check never rewrites the package's `dist/` while other suites may read it.
+ */
+function stage(packageDir: string, dir: string): string {
+  const staged = join(dir, "stage");
+  run(bin("tsup"), ["--out-dir", join(staged, "dist")], packageDir);
+  for (const entry of ["package.json", "README.md", "src", "schemas", "vectors"]) {
+    if (existsSync(join(packageDir, entry)))
+      cpSync(join(packageDir, entry), join(staged, entry), { recursive: true });
+  }
+  return staged;
+}
+
+/** Builds `packageDir` (into a stage, see {@link stage}), packs it, and installs the tarball into a fresh project. */
 export function packAndInstall(packageDir: string): PackedProject {
   const dir = mkdtempSync(join(tmpdir(), "flotilla-pack-"));
   try {
-    run("pnpm", ["run", "build"], packageDir);
+    const staged = stage(packageDir, dir);
     const packDir = join(dir, "tarball");
     mkdirSync(packDir);
-    run("pnpm", ["pack", "--pack-destination", packDir], packageDir);
+    run("pnpm", ["pack", "--pack-destination", packDir], staged);
     const tarball = readdirSync(packDir).find((name) => name.endsWith(".tgz"));
     if (tarball === undefined) throw new Error("pnpm pack wrote no tarball");
     const tarballPath = join(packDir, tarball);
@@ -86,7 +101,7 @@ export function packAndInstall(packageDir: string): PackedProject {
             files: ["consumer.ts"],
           }),
         );
-        return run(join(repoRoot, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], project);
+        return run(bin("tsc"), ["-p", "tsconfig.json"], project);
       },
       dispose: () => rmSync(dir, { recursive: true, force: true }),
     };
