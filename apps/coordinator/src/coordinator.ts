@@ -295,6 +295,8 @@ class CoordinatorServer implements Coordinator {
         this.log.warn({ node: id }, "unreadable registry record; waiting for the agent's hello");
       }
       node.draining = hash.draining === "true";
+      // Its agent has not reconnected yet: give it the heartbeat timeout to do so, not the suspect grace.
+      node.disconnectedAt = undefined;
       this.nodes.set(id, node);
       const breaker = await redis.get(this.keys.redis.breaker(id));
       if (breaker) this.breakers.restore(id, breaker);
@@ -955,7 +957,11 @@ class CoordinatorServer implements Coordinator {
         node: null,
         source,
         target: { key: this.keys.store.delayed(), score: now + backoff },
-        fields: { waitingReason: `retrying in ${backoff} ms after: ${reason}`, waitingIn: "delayed" },
+        fields: {
+          waitingReason: `retrying in ${backoff} ms after: ${reason}`,
+          waitingIn: "delayed",
+          avoidNode: nodeId,
+        },
         attemptRecord: { attempt: lease.attempt, node: nodeId, reason, at: now },
         reason: `attempt ${lease.attempt} failed (${reason}); retrying`,
         now,
@@ -1027,20 +1033,19 @@ class CoordinatorServer implements Coordinator {
   private nodeFault(nodeId: string, now: number, reason: string): void {
     const before = this.breakers.state(nodeId);
     this.breakers.recordFault(nodeId, now);
-    this.breakerChanged(nodeId, before, reason);
+    this.breakerChanged(nodeId, before, reason, now);
   }
 
   private nodeSuccess(nodeId: string, now: number): void {
     const before = this.breakers.state(nodeId);
     this.breakers.recordSuccess(nodeId, now);
-    this.breakerChanged(nodeId, before, "probe succeeded");
+    this.breakerChanged(nodeId, before, "probe succeeded", now);
   }
 
-  private breakerChanged(nodeId: string, before: string, reason: string): void {
+  private breakerChanged(nodeId: string, before: string, reason: string, now: number): void {
     const after = this.breakers.state(nodeId);
     if (after === before) return;
     this.log.warn({ node: nodeId, from: before, to: after, reason }, "circuit breaker changed");
-    const now = this.options.clock();
     this.guard(
       this.redisClient
         .multi()
@@ -1049,15 +1054,28 @@ class CoordinatorServer implements Coordinator {
         .exec(),
     );
     this.guard(this.publishFleetEvent("node.breaker", nodeId, now, { from: before, to: after, reason }));
+    // Open: no new work, so what is queued there goes to nodes that can run it.
+    if (after === "open") this.guard(this.evacuateQueue(nodeId, `circuit breaker of ${nodeId} open`));
   }
 
   // ---- routing and dispatch ----
 
-  private place(spec: TaskSpec, now: number, exclude?: string): Placement {
+  /**
+   * Chooses where a task goes. `avoid` is the node a retry or requeue comes from: another node is preferred,
+   * and the avoided one is used only when no other node can take the task.
+   */
+  private place(spec: TaskSpec, now: number, avoid?: string): Placement {
     const views = [];
     for (const node of this.nodes.values()) {
-      if (node.id === exclude) continue;
       views.push({ node, view: toNodeView(node, this.breakers.routingState(node.id, now)) });
+    }
+    if (avoid !== undefined) {
+      const elsewhere = this.router.place(
+        spec,
+        views.filter((entry) => entry.node.id !== avoid),
+        now,
+      );
+      if (elsewhere.kind === "node") return elsewhere;
     }
     return this.router.place(spec, views, now);
   }
@@ -1195,7 +1213,11 @@ class CoordinatorServer implements Coordinator {
       if (admitted === "all") await this.steal(nodeId);
       return;
     }
-    if (admitted === "probe") this.breakers.probeStarted(nodeId, now);
+    if (admitted === "probe") {
+      const before = this.breakers.state(nodeId);
+      this.breakers.probeStarted(nodeId, now);
+      this.breakerChanged(nodeId, before, "backoff over: one probe task", now);
+    }
     node.queued = Math.max(0, node.queued - leases.length);
     for (const lease of leases) {
       const spec = JSON.parse(lease.specJson) as TaskSpec;
@@ -1413,7 +1435,7 @@ class CoordinatorServer implements Coordinator {
     const due = await this.db.dueIds(this.keys.store.delayed(), now, 200);
     if (due.length === 0) return;
     for (const task of await this.db.getTasks(due)) {
-      const placement = this.place(task.spec as TaskSpec, now);
+      const placement = this.place(task.spec as TaskSpec, now, task.fields.avoidNode);
       const result = await this.db.transition(task.id, {
         from: ["waiting"],
         ...this.placementChange(placement, now),

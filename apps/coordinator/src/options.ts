@@ -18,9 +18,9 @@ export interface CoordinatorOptions {
   heartbeatIntervalMs?: number;
   /** An agent silent this long is dead (default 5 s; existing bridges use 90 s). */
   deadAfterMs?: number;
-  /** An agent whose connection closed and did not come back within this is dead (default 1 s). */
+  /** An agent whose connection closed and did not come back within this is dead (default 500 ms). */
   suspectGraceMs?: number;
-  /** How often the failure detector, retry timer and waiting list are swept (default 250 ms). */
+  /** How often the failure detector, retry timer and waiting list are swept (default 100 ms). */
   sweepIntervalMs?: number;
   /** Default strategy for general work (default `least_loaded`). */
   strategy?: string;
@@ -66,8 +66,8 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     host: options.host ?? "0.0.0.0",
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
     deadAfterMs: options.deadAfterMs ?? 5000,
-    suspectGraceMs: options.suspectGraceMs ?? 1000,
-    sweepIntervalMs: options.sweepIntervalMs ?? 250,
+    suspectGraceMs: options.suspectGraceMs ?? 500,
+    sweepIntervalMs: options.sweepIntervalMs ?? 100,
     strategy: options.strategy ?? "least_loaded",
     loadThreshold: options.loadThreshold ?? 3,
     fallbackNode: options.fallbackNode,

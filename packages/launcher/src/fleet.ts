@@ -26,6 +26,12 @@ export interface LocalAgentSpec {
   slots?: number;
   /** More flags for `flotilla-agent`. */
   args?: readonly string[];
+  /** Extra environment for this agent (and so for the tasks it runs). */
+  env?: Record<string, string>;
+  /** Runs this agent differently, e.g. inside a network namespace (`ip netns exec ns node …`). */
+  bin?: BinSpec;
+  /** The coordinator address as this agent reaches it (default: the fleet's loopback URL). */
+  coordinatorUrl?: string;
 }
 
 /** Options of {@link startLocalFleet}. */
@@ -41,6 +47,8 @@ export interface LocalFleetOptions {
   token?: string;
   /** Coordinator port (default: a free one). */
   port?: number;
+  /** Interface the coordinator listens on (default 127.0.0.1). */
+  host?: string;
   /** More flags for `flotilla-coordinator`. */
   coordinatorArgs?: readonly string[];
   /** Key prefix (default: one of its own, so a shared Redis is never disturbed). */
@@ -93,7 +101,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
         "--port",
         String(port),
         "--host",
-        "127.0.0.1",
+        options.host ?? "127.0.0.1",
         "--prefix",
         prefix,
         ...(options.coordinatorArgs ?? []),
@@ -117,20 +125,21 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       "--label",
       `${key}=${value}`,
     ]);
+    const bin = spec.bin ?? options.agentBin;
     const agent = await startService({
       name: `agent ${spec.id}`,
-      command: options.agentBin.command,
+      command: bin.command,
       args: [
-        ...options.agentBin.args,
+        ...bin.args,
         "--coordinator",
-        url,
+        spec.coordinatorUrl ?? url,
         "--id",
         spec.id,
         ...(spec.slots === undefined ? [] : ["--slots", String(spec.slots)]),
         ...labels,
         ...(spec.args ?? []),
       ],
-      env: { FLOTILLA_TOKEN: token },
+      env: { ...spec.env, FLOTILLA_TOKEN: token },
       ready: /ready: connected/,
       onLine: onLine(spec.id),
     });
