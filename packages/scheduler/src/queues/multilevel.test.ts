@@ -98,6 +98,21 @@ describe("MultilevelQueue", () => {
     expect(queue.size).toBe(0);
   });
 
+  it("survives a JSON round trip mid-stream", () => {
+    const queue = new MultilevelQueue<Entry>();
+    for (let id = 0; id < 30; id++) {
+      queue.push({
+        id,
+        priority: (["high", "normal", "low", "critical"] as const)[id % 4] as Priority,
+        enqueuedAt: id,
+      });
+    }
+    for (let i = 0; i < 7; i++) queue.dequeue(100);
+    const restored = MultilevelQueue.fromJSON<Entry>(JSON.parse(JSON.stringify(queue)));
+    const drain = (q: MultilevelQueue<Entry>) => Array.from({ length: 23 }, () => q.dequeue(200_000)?.id);
+    expect(drain(restored)).toEqual(drain(queue));
+  });
+
   it("rejects invalid weights", () => {
     expect(() => new MultilevelQueue({ weights: { critical: 1, high: 0, normal: 1, low: 1 } })).toThrow(
       RangeError,

@@ -34,6 +34,14 @@ export const DEFAULT_MULTILEVEL_CONFIG: MultilevelConfig = {
 
 const SHARED: readonly SharedPriority[] = ["high", "normal", "low"];
 
+/** Serialised {@link MultilevelQueue}: configuration, stride state and entries (oldest first per level). */
+export interface MultilevelQueueJSON<T> {
+  config: MultilevelConfig;
+  pass: Record<SharedPriority, number>;
+  virtualTime: number;
+  entries: T[];
+}
+
 const byEnqueuedAt = (a: PrioritisedEntry, b: PrioritisedEntry): number => a.enqueuedAt - b.enqueuedAt;
 
 /**
@@ -129,6 +137,30 @@ export class MultilevelQueue<T extends PrioritisedEntry> {
   /** Every queued entry, in no particular order. */
   entries(): T[] {
     return (["critical", ...SHARED] as const).flatMap((level) => [...this.#levels[level].values()]);
+  }
+
+  /**
+   * The queue as JSON-ready data. `Infinity` aging bounds do not survive `JSON.stringify` (they become
+   * null); {@link fromJSON} reads null back as Infinity.
+   */
+  toJSON(): MultilevelQueueJSON<T> {
+    return {
+      config: structuredClone(this.#config),
+      pass: { ...this.#pass },
+      virtualTime: this.#virtualTime,
+      entries: (["critical", ...SHARED] as const).flatMap((level) => this.#levels[level].toSortedArray()),
+    };
+  }
+
+  /** Restores a queue saved with {@link toJSON}; dispatch order and shares continue where they were. */
+  static fromJSON<T extends PrioritisedEntry>(json: MultilevelQueueJSON<T>): MultilevelQueue<T> {
+    const maxWaitMs = { ...json.config.maxWaitMs };
+    for (const level of SHARED) maxWaitMs[level] ??= Number.POSITIVE_INFINITY;
+    const queue = new MultilevelQueue<T>({ weights: json.config.weights, maxWaitMs });
+    for (const entry of json.entries) queue.#levels[entry.priority].push(entry);
+    Object.assign(queue.#pass, json.pass);
+    queue.#virtualTime = json.virtualTime;
+    return queue;
   }
 
   #overdueLevel(now: number): SharedPriority | undefined {
