@@ -52,7 +52,7 @@ describe("decode", () => {
     expect(wide.length).toBeLessThan(1000);
     const error = failure(wide, { maxBytes: 500 });
     expect(error.code).toBe("E_TOO_LARGE");
-    expect(error.details).toMatchObject({ path: "", limit: 500 });
+    expect(error.details).toMatchObject({ path: "", limit: 500, size: Buffer.byteLength(wide) });
     expect(failure("{".repeat(2 * 1024 * 1024)).code).toBe("E_TOO_LARGE");
     expect(failure([Buffer.alloc(300), Buffer.alloc(300)], { maxBytes: 500 }).code).toBe("E_TOO_LARGE");
   });
@@ -111,6 +111,13 @@ describe("createMessage and encode", () => {
       data: "hi\n",
     });
     expect(decodeOrThrow(encode(message))).toEqual(message);
+  });
+
+  it("makes a fresh UUID per message unless told otherwise", () => {
+    const first = createMessage("nodes.list", {}, { from: "cli" });
+    const second = createMessage("nodes.list", {}, { from: "cli" });
+    expect(first.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first.id).not.toBe(second.id);
   });
 
   it("takes an explicit id and throws on fields that would not decode", () => {

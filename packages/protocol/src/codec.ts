@@ -67,12 +67,11 @@ function protocolError(
   return new FlotillaError(code, message, options) as ProtocolError;
 }
 
-/** Size in UTF-8 bytes, counting only when the UTF-16 length leaves the answer open. */
+/** The frame's size in UTF-8 bytes when it exceeds `maxBytes`; counts only when the length leaves it open. */
 function exceedsBytes(raw: RawFrame, maxBytes: number): number | undefined {
   let size: number;
   if (typeof raw === "string") {
-    // Each UTF-16 unit is 1..3 UTF-8 bytes, so most frames are decided without counting.
-    if (raw.length > maxBytes) return raw.length;
+    // Each UTF-16 unit is 1..3 UTF-8 bytes, so a frame that fits is usually decided without counting.
     if (raw.length * 3 <= maxBytes) return undefined;
     size = Buffer.byteLength(raw, "utf8");
   } else if (Array.isArray(raw)) {
