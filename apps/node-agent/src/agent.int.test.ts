@@ -1,3 +1,6 @@
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { FlotillaError } from "@flotilla/protocol";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -20,13 +23,14 @@ const fingerprint: Fingerprint = {
 let coordinator: TestCoordinator;
 const agents: Agent[] = [];
 
-function agent(options: Partial<AgentOptions> = {}): Agent {
+/** An agent against the test coordinator; `measure` makes it fingerprint the real machine. */
+function agent({ measure = false, ...options }: Partial<AgentOptions> & { measure?: boolean } = {}): Agent {
   const created = createAgent({
     coordinatorUrl: coordinator.url,
     token: coordinator.token,
     id: "node-a",
     slots: 2,
-    fingerprint,
+    ...(measure ? {} : { fingerprint }),
     logger: pino({ level: "silent" }),
     killGraceMs: 500,
     shutdownGraceMs: 5_000,
@@ -320,5 +324,37 @@ describe("agent session", () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(fatal?.code).toBe("E_UNAUTHORIZED");
     expect(a.connected).toBe(false);
+  });
+
+  it("stops for good when another agent takes over its node id", async () => {
+    let fatal: FlotillaError | undefined;
+    const a = agent({ reconnectBaseMs: 20, onFatal: (e) => (fatal = e) });
+    await a.start();
+    coordinator.closeWith(4000, "replaced by a newer connection of the same node");
+    await waitUntil(() => fatal !== undefined);
+    expect(fatal?.code).toBe("E_CONFLICT");
+    await sleep(200);
+    expect(coordinator.all("agent.hello")).toHaveLength(1);
+  });
+
+  it("notices a docker engine that starts after the agent", async () => {
+    const bin = await mkdtemp(join(tmpdir(), "flotilla-docker-"));
+    const docker = join(bin, "docker");
+    await writeFile(docker, "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ""}`;
+    try {
+      const a = agent({ measure: true, fingerprintRefreshMs: 100, workDir: bin });
+      await a.start();
+      expect(a.capabilities).not.toContain("docker");
+      // Replaced by a rename, so a check running right now reads the old script or the new one whole.
+      await writeFile(`${docker}.new`, "#!/bin/sh\necho 27.3.1\n", { mode: 0o755 });
+      await rename(`${docker}.new`, docker);
+      await coordinator.waitFor("heartbeat", (m) => m.capabilities.includes("docker"));
+      expect(a.fingerprint?.docker).toEqual({ available: true, version: "27.3.1" });
+    } finally {
+      process.env.PATH = path;
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 });

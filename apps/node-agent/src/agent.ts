@@ -57,8 +57,13 @@ export interface AgentOptions {
   workDir?: string;
   /** JSON logger (default: pino to stderr). */
   logger?: Logger;
-  /** Skips measuring the machine (tests, or a caller that already has one). */
+  /** Skips measuring the machine (tests, or a caller that already has one); then it is never refreshed. */
   fingerprint?: Fingerprint;
+  /**
+   * How often free disk and docker are measured again, so a docker engine started after the agent shows up
+   * as a capability in the next heartbeat (default 60 s; 0 turns it off).
+   */
+  fingerprintRefreshMs?: number;
   /** Epoch-ms clock, for message timestamps and idle accounting (default `Date.now`). */
   clock?: () => number;
   /** Uniform [0, 1) source for backoff jitter (default `Math.random`). */
@@ -106,6 +111,11 @@ interface Run {
   outboxOutputBytes: number;
   droppedOutputBytes: number;
 }
+
+/** Close code of a connection refused on policy (token not valid for this node, protocol abuse). */
+const CLOSE_POLICY = 1008;
+/** Close code the coordinator uses when a newer connection of the same node replaced this one. */
+const CLOSE_REPLACED = 4000;
 
 /** Recent message ids of run messages, to find the run an `error` answers when it lacks details. */
 const SENT_INDEX_LIMIT = 4096;
@@ -159,6 +169,7 @@ export function createAgent(options: AgentOptions): Agent {
   let reconnectTimer: NodeJS.Timeout | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let stealTimer: NodeJS.Timeout | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
   let lastAssignAt = 0;
   let lastStealAt = Number.NEGATIVE_INFINITY;
   /** No new connections: set by a fatal error, a failed start, or the end of stop(). */
@@ -510,17 +521,47 @@ export function createAgent(options: AgentOptions): Agent {
     socket.on("error", (error) => {
       logger.debug({ err: error.message }, "connection error");
     });
-    socket.on("close", () => {
+    socket.on("close", (code, reasonBytes) => {
       if (ws !== socket) return;
       const wasWelcomed = welcomed;
       welcomed = false;
       clearInterval(heartbeatTimer);
-      if (wasWelcomed) logger.warn("connection to coordinator lost; reconnecting");
       if (closed || unauthorized) return;
+      const reason = reasonBytes.toString();
+      // Reconnecting would only repeat these: the coordinator refuses this identity, or another agent
+      // took it over (two agents configured with one id would otherwise evict each other forever).
+      if (code === CLOSE_POLICY) {
+        fail(new FlotillaError("E_UNAUTHORIZED", `coordinator closed the connection: ${reason || "policy"}`));
+        return;
+      }
+      if (code === CLOSE_REPLACED) {
+        fail(new FlotillaError("E_CONFLICT", `another agent connected as node ${id}; this one stops`));
+        return;
+      }
+      if (wasWelcomed) logger.warn({ code, reason }, "connection to coordinator lost; reconnecting");
       const delay = random() * Math.min(reconnectCapMs, reconnectBaseMs * 2 ** reconnectAttempt);
       reconnectAttempt++;
       reconnectTimer = setTimeout(connect, delay);
     });
+  }
+
+  function computeCapabilities(measured: Fingerprint): string[] {
+    return deriveCapabilities(
+      measured,
+      labels,
+      options.heavyCores === undefined ? {} : { heavyCores: options.heavyCores },
+    );
+  }
+
+  async function refreshFingerprint(): Promise<void> {
+    const measured = await collectFingerprint(
+      options.workDir === undefined ? {} : { workDir: options.workDir },
+    ).catch(() => undefined);
+    if (measured === undefined || closed) return;
+    const next = computeCapabilities(measured);
+    if (next.join() !== capabilities.join()) logger.info({ capabilities: next }, "capabilities changed");
+    fingerprint = measured;
+    capabilities = next;
   }
 
   async function start(): Promise<void> {
@@ -531,11 +572,7 @@ export function createAgent(options: AgentOptions): Agent {
     slots = options.slots ?? fingerprint.cores;
     if (!Number.isInteger(slots) || slots < 1)
       throw new FlotillaError("E_CONFIG", `slots must be >= 1, got ${slots}`);
-    capabilities = deriveCapabilities(
-      fingerprint,
-      labels,
-      options.heavyCores === undefined ? {} : { heavyCores: options.heavyCores },
-    );
+    capabilities = computeCapabilities(fingerprint);
     const welcome = new Promise<void>((resolve, reject) => {
       startWaiter = { resolve, reject };
     });
@@ -553,6 +590,11 @@ export function createAgent(options: AgentOptions): Agent {
       clearTimeout(deadline);
     }
     stealTimer = setInterval(maybeSteal, Math.max(10, Math.min(100, stealIdleMs)));
+    const refreshMs = options.fingerprintRefreshMs ?? 60_000;
+    if (options.fingerprint === undefined && refreshMs > 0) {
+      refreshTimer = setInterval(() => void refreshFingerprint(), refreshMs);
+      refreshTimer.unref();
+    }
   }
 
   async function drain(now: boolean): Promise<void> {
@@ -608,6 +650,7 @@ export function createAgent(options: AgentOptions): Agent {
       closed = true;
       clearInterval(heartbeatTimer);
       clearInterval(stealTimer);
+      clearInterval(refreshTimer);
       clearTimeout(reconnectTimer);
       const socket = ws;
       if (socket !== undefined && socket.readyState !== WebSocket.CLOSED) {

@@ -109,6 +109,11 @@ export class TestCoordinator {
     }
   }
 
+  /** Closes the agent's connection with a close code, as the coordinator does on policy or replacement. */
+  closeWith(code: number, reason: string): void {
+    this.socket?.close(code, reason);
+  }
+
   /** Cuts the agent's connection abruptly, as a network failure would. */
   dropConnection(): void {
     this.socket?.terminate();
