@@ -31,8 +31,14 @@ function toJsonSchema(schema: z.ZodType, title: string, description: string): Re
     unrepresentable: "any",
     override: (ctx) => {
       // A refinement does not survive conversion; spell out "exactly one of argv and shell" for bridges.
-      if (ctx.zodSchema === ExecTaskSpecSchema)
-        ctx.jsonSchema.oneOf = [{ required: ["argv"] }, { required: ["shell"] }];
+      // Each branch names its property as well as requiring it, which some validators need to see it.
+      if (ctx.zodSchema === ExecTaskSpecSchema) {
+        ctx.jsonSchema.oneOf = ["argv", "shell"].map((key) => ({
+          type: "object",
+          properties: { [key]: {} },
+          required: [key],
+        }));
+      }
     },
   }) as Record<string, unknown>;
   const { $schema, ...rest } = json;
