@@ -5,6 +5,7 @@ import {
   fleet,
   makespanLowerBound,
   type QueueOrder,
+  sampleNormal,
   seededRandom,
   simulate,
   type WorkloadKind,
@@ -13,13 +14,15 @@ import { emit, mean, percentile } from "./report.js";
 
 interface Variant {
   name: string;
+  /** Log-normal sigma of the error on each task's estimate (0 = exact). */
+  estimateErrorSigma?: number;
   strategy: () => BalancingStrategy;
   stealing: boolean;
   queueOrder: QueueOrder;
 }
 
 /**
- * The four routing set-ups compared. `steal` is the full design: each task goes to the node with the
+ * The routing set-ups compared (the four of the issue, plus `steal` with noisy estimates). `steal` is the full design: each task goes to the node with the
  * earliest expected finish (performance strategy on estimates), local queues run longest first, and idle
  * nodes steal half of the runnable tail of the most loaded queue.
  */
@@ -39,6 +42,14 @@ const VARIANTS: Variant[] = [
     strategy: () => createStrategy("performance"),
     stealing: true,
     queueOrder: "longest_first",
+  },
+  {
+    // The same with estimates off by a log-normal factor (sigma 0.5: often 1.6x too high or too low).
+    name: "steal_noisy_estimates",
+    strategy: () => createStrategy("performance"),
+    stealing: true,
+    queueOrder: "longest_first",
+    estimateErrorSigma: 0.5,
   },
 ];
 
@@ -60,6 +71,11 @@ export function benchMakespan(seeds = 200): void {
               nodeCount * TASKS_PER_NODE,
               seededRandom(seed * 7919 + nodeCount),
             );
+            const sigma = variant.estimateErrorSigma ?? 0;
+            if (sigma > 0) {
+              const noise = seededRandom(seed);
+              for (const task of tasks) task.estimatedMs = task.work * Math.exp(sigma * sampleNormal(noise));
+            }
             const result = simulate({
               nodes,
               tasks,
