@@ -119,6 +119,19 @@ describe("agent session", () => {
     expect(coordinator.all("task.output").map((m) => m.data)).toEqual(["[] ***\n"]);
   });
 
+  it("queues run messages in order behind a full socket", async () => {
+    // A 1-byte allowance: any unsent byte makes the next messages wait in the run's queue.
+    await agent({ maxSocketBufferBytes: 1 }).start();
+    const taskId = assign({ kind: "exec", argv: ["seq", "1", "1000000"] });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    const output = coordinator.all("task.output");
+    expect(output.map((m) => m.seq)).toEqual(output.map((_, i) => i));
+    const expected = `${Array.from({ length: 1_000_000 }, (_, i) => i + 1).join("\n")}\n`;
+    expect(output.map((m) => m.data).join("")).toBe(expected);
+    const types = coordinator.received.filter((m) => "taskId" in m && m.taskId === taskId).map((m) => m.type);
+    expect(types.at(-1)).toBe("task.finish");
+  });
+
   it("never runs more than its slots and rejects the rest with E_QUEUE_FULL", async () => {
     const a = agent({ slots: 2 });
     await a.start();

@@ -48,8 +48,13 @@ export interface AgentOptions {
   stealIdleMs?: number;
   /** Minimum time between two steal requests (default 500 ms). */
   stealIntervalMs?: number;
-  /** Output kept per task while disconnected; beyond it the oldest chunks are dropped (default 8 MiB). */
+  /**
+   * Output kept per task while disconnected or while the socket is full; beyond it the oldest chunks are
+   * dropped (default 8 MiB).
+   */
   maxBufferedOutputBytes?: number;
+  /** Unsent bytes the socket may hold before run messages queue in the agent instead (default 4 MiB). */
+  maxSocketBufferBytes?: number;
   /** Reconnect backoff: full jitter over `min(cap, base * 2^n)` (default 100 ms, 5 s). */
   reconnectBaseMs?: number;
   reconnectCapMs?: number;
@@ -150,6 +155,7 @@ export function createAgent(options: AgentOptions): Agent {
   const stealIdleMs = options.stealIdleMs ?? 200;
   const stealIntervalMs = options.stealIntervalMs ?? 500;
   const maxBufferedOutputBytes = options.maxBufferedOutputBytes ?? 8 * 1024 * 1024;
+  const maxSocketBufferBytes = options.maxSocketBufferBytes ?? 4 * 1024 * 1024;
   const reconnectBaseMs = options.reconnectBaseMs ?? 100;
   const reconnectCapMs = options.reconnectCapMs ?? 5_000;
   const endpoint = agentEndpoint(options.coordinatorUrl);
@@ -168,7 +174,7 @@ export function createAgent(options: AgentOptions): Agent {
   let reconnectAttempt = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
-  let stealTimer: NodeJS.Timeout | undefined;
+  let tickTimer: NodeJS.Timeout | undefined;
   let refreshTimer: NodeJS.Timeout | undefined;
   let lastAssignAt = 0;
   let lastStealAt = Number.NEGATIVE_INFINITY;
@@ -205,7 +211,8 @@ export function createAgent(options: AgentOptions): Agent {
   /** Sends a message about a run now, or keeps it for the next welcome when no session is open. */
   function sendForRun(run: Run, message: Message): void {
     if (run.silent) return;
-    if (welcomed && sendNow(message)) {
+    // Behind earlier queued messages of the run, or behind a full socket, it queues too: order is kept.
+    if (welcomed && run.outbox.length === 0 && socketHasRoom() && sendNow(message)) {
       rememberSent(message.id ?? "", run.taskId);
       return;
     }
@@ -220,10 +227,33 @@ export function createAgent(options: AgentOptions): Agent {
       if (run.droppedOutputBytes === 0) {
         logger.warn(
           { taskId: run.taskId, limitBytes: maxBufferedOutputBytes },
-          "output buffer full while disconnected: dropping the oldest output",
+          "output buffer full (disconnected or slow link): dropping the oldest output",
         );
       }
       run.droppedOutputBytes += dropped.data.length;
+    }
+  }
+
+  /** False while the socket holds more unsent bytes than allowed: the link is slower than the output. */
+  function socketHasRoom(): boolean {
+    return ws !== undefined && ws.bufferedAmount < maxSocketBufferBytes;
+  }
+
+  /**
+   * Sends queued run messages while the socket has room (all of them when `force`), and forgets runs
+   * that are over once their last message is out.
+   */
+  function flushOutboxes(force = false): void {
+    if (!welcomed) return;
+    for (const run of [...runs.values()]) {
+      while (run.outbox.length > 0 && (force || socketHasRoom())) {
+        const queued = run.outbox[0] as Message;
+        if (!sendNow(queued)) return;
+        run.outbox.shift();
+        if (queued.type === "task.output") run.outboxOutputBytes -= queued.data.length;
+        rememberSent(queued.id ?? "", run.taskId);
+      }
+      if (!run.active && run.outbox.length === 0) runs.delete(run.taskId);
     }
   }
 
@@ -388,17 +418,10 @@ export function createAgent(options: AgentOptions): Agent {
     for (const run of [...runs.values()]) {
       if (!keep.has(`${run.taskId}@${run.epoch}`)) {
         killSilently(run, "the coordinator did not keep its lease");
-        continue;
       }
-      const pending = run.outbox;
-      run.outbox = [];
-      run.outboxOutputBytes = 0;
-      for (const queued of pending) {
-        if (sendNow(queued)) rememberSent(queued.id ?? "", run.taskId);
-      }
-      if (!run.active) runs.delete(run.taskId);
     }
     welcomed = true;
+    flushOutboxes();
     reconnectAttempt = 0;
     lastAssignAt = clock();
     logger.info({ nodeId: message.nodeId, heartbeatIntervalMs }, "welcomed by coordinator");
@@ -424,6 +447,12 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   /** Asks for stolen work when slots have been free and nothing was assigned for a while. */
+  /** The 100 ms tick: drains queued run messages as the socket empties, and asks for work when idle. */
+  function tick(): void {
+    flushOutboxes();
+    maybeSteal();
+  }
+
   function maybeSteal(): void {
     if (!welcomed || draining) return;
     const free = slots - activeCount();
@@ -589,7 +618,7 @@ export function createAgent(options: AgentOptions): Agent {
     } finally {
       clearTimeout(deadline);
     }
-    stealTimer = setInterval(maybeSteal, Math.max(10, Math.min(100, stealIdleMs)));
+    tickTimer = setInterval(tick, Math.max(10, Math.min(100, stealIdleMs)));
     const refreshMs = options.fingerprintRefreshMs ?? 60_000;
     if (options.fingerprint === undefined && refreshMs > 0) {
       refreshTimer = setInterval(() => void refreshFingerprint(), refreshMs);
@@ -634,6 +663,7 @@ export function createAgent(options: AgentOptions): Agent {
         await run.handle.done;
       }),
     );
+    flushOutboxes(true);
     sendNow(build("agent.bye", { reason: "shutdown" }));
   }
 
@@ -649,7 +679,7 @@ export function createAgent(options: AgentOptions): Agent {
       if (!closed) await drain(stopOptions.now === true);
       closed = true;
       clearInterval(heartbeatTimer);
-      clearInterval(stealTimer);
+      clearInterval(tickTimer);
       clearInterval(refreshTimer);
       clearTimeout(reconnectTimer);
       const socket = ws;
