@@ -1166,6 +1166,7 @@ class CoordinatorServer implements Coordinator {
       score,
       event: eventJson,
       now,
+      expiresAt: spec.ttlMs === undefined ? undefined : now + spec.ttlMs,
     });
     this.inflightWrites.add(write);
     const accepted = await write.finally(() => this.inflightWrites.delete(write));
@@ -1322,6 +1323,7 @@ class CoordinatorServer implements Coordinator {
       }
     }
     await this.promoteDelayed(now);
+    await this.expireDue(now);
     if (now - this.lastWaitingSweep >= 1000) {
       this.lastWaitingSweep = now;
       await this.sweepWaiting(now);
@@ -1448,6 +1450,37 @@ class CoordinatorServer implements Coordinator {
         this.afterPlacement(placement);
       }
     }
+  }
+
+  /** Tasks whose TTL ran out before they were leased end as `expired`. */
+  private async expireDue(now: number): Promise<void> {
+    const due = await this.db.dueIds(this.keys.store.expiring(), now, 200);
+    if (due.length === 0) return;
+    for (const task of await this.db.getTasks(due)) {
+      const sourceKey =
+        task.state === "queued" && task.node
+          ? this.keys.store.queue(task.node)
+          : task.fields.waitingIn === "delayed"
+            ? this.keys.store.delayed()
+            : this.keys.store.waiting();
+      const reason = `not started within its TTL (${Number(task.fields.expiresAt) - task.createdAt} ms)`;
+      const result = await this.db.transition(task.id, {
+        from: ["queued", "waiting"],
+        to: "expired",
+        source: { kind: "zset", key: sourceKey },
+        fields: { finishedAt: now, error: JSON.stringify({ code: "E_TIMEOUT", message: reason }) },
+        reason,
+        now,
+      });
+      if (result.ok) {
+        if (task.state === "queued" && task.node) {
+          const node = this.nodes.get(task.node);
+          if (node) node.queued = Math.max(0, node.queued - 1);
+        }
+        this.emitEvent(task.id, result.eventJson, true);
+      }
+    }
+    await this.redisClient.zrem(this.keys.store.expiring(), ...due);
   }
 
   /** Tasks no node could take: place them now if possible, fail them after their maxWait. */

@@ -1,6 +1,6 @@
 import type { Fingerprint, NodeLoad, NodeStatus } from "@flotilla/protocol";
 import type { NodeView } from "@flotilla/scheduler";
-import { handlerCapability } from "./router.js";
+import { handlerCapability, nodeCapability } from "./router.js";
 
 /** How the coordinator sees a node's liveness. */
 export type NodeHealth = "healthy" | "suspect" | "dead";
@@ -61,10 +61,11 @@ export function toNodeView(node: FleetNode, breaker: "closed" | "open" | "half_o
   const fingerprint = node.fingerprint;
   const view: NodeView = {
     id: node.id,
-    capabilities:
-      node.handlers.size === 0
-        ? node.capabilities
-        : [...node.capabilities, ...[...node.handlers].map(handlerCapability)],
+    capabilities: [
+      ...node.capabilities,
+      nodeCapability(node.id),
+      ...[...node.handlers].map(handlerCapability),
+    ],
     attributes: {
       os: fingerprint?.os ?? "unknown",
       arch: fingerprint?.arch ?? "unknown",

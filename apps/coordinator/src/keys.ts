@@ -11,7 +11,7 @@ export interface CoordinatorKeys {
 export function coordinatorKeys(prefix: string): CoordinatorKeys {
   const redis = createKeys(prefix);
   // Retries waiting out their backoff: not a node queue, so it lives outside the `queue:` namespace.
-  const delayed = prefix === "" ? "tasks:delayed" : `${prefix}:tasks:delayed`;
+  const own = (name: string): string => (prefix === "" ? name : `${prefix}:${name}`);
   return {
     redis,
     store: {
@@ -22,7 +22,9 @@ export function coordinatorKeys(prefix: string): CoordinatorKeys {
       queue: redis.queue,
       running: redis.running,
       waiting: () => redis.waitingQueue,
-      delayed: () => delayed,
+      delayed: () => own("tasks:delayed"),
+      // Tasks with a TTL, by expiry time.
+      expiring: () => own("tasks:expiring"),
       deadLetters: () => redis.dlq,
       allTasks: () => redis.tasksAll,
       taskUpdates: () => redis.taskUpdates,

@@ -35,6 +35,11 @@ export function handlerCapability(handler: string): string {
   return `handler:${handler}`;
 }
 
+/** The capability only node `id` has: a task pinned with `node` needs it (so it is never stolen away). */
+export function nodeCapability(id: string): string {
+  return `node:${id}`;
+}
+
 /**
  * Every placement decision of the coordinator, made by @flotilla/scheduler: hard requirements (explicit
  * `needs` and `constraints`, plus needs inferred from the command), then the balancing strategy, then the
@@ -61,6 +66,7 @@ export class Router {
       Object.assign(needs, inferRequirements(spec.argv ?? spec.shell ?? "", this.rules));
     else needs[handlerCapability(spec.handler)] = true;
     Object.assign(needs, spec.needs ?? {});
+    if (spec.node !== undefined) needs[nodeCapability(spec.node)] = true;
     const requirements: Requirements = { needs };
     if (spec.constraints) requirements.constraints = spec.constraints;
     return requirements;

@@ -16,6 +16,7 @@ function testKeys(prefix: string): StoreKeys {
     delayed: () => p("queue:delayed"),
     deadLetters: () => p("dlq"),
     allTasks: () => p("tasks:all"),
+    expiring: () => p("tasks:expiring"),
     taskUpdates: () => p("events:tasks:updates"),
   };
 }

@@ -13,6 +13,7 @@ export interface StoreKeys {
   delayed(): string;
   deadLetters(): string;
   allTasks(): string;
+  expiring(): string;
   taskUpdates(): string;
 }
 
@@ -106,6 +107,7 @@ export class TaskStore {
     score: number;
     event: string;
     now: number;
+    expiresAt?: number | undefined;
   }): Promise<{ duplicate: boolean; taskId: string; state: string }> {
     const { id, target } = input;
     const hasKey = input.idempotencyKey !== undefined;
@@ -113,13 +115,14 @@ export class TaskStore {
     const flat: (string | number)[] = [];
     for (const [field, value] of Object.entries(input.fields)) flat.push(field, value);
     const reply = (await this.scripts.run(
-      "submit-5",
+      "submit-6",
       [
         this.keys.task(id),
         hasKey ? this.keys.idempotency(input.idempotencyKey as string) : this.keys.task(id),
         this.keys.allTasks(),
         queueKey,
         this.keys.taskEvents(id),
+        this.keys.expiring(),
       ],
       [
         id,
@@ -130,6 +133,7 @@ export class TaskStore {
         input.event,
         this.keys.taskUpdates(),
         this.taskTemplate,
+        input.expiresAt ?? "",
         ...flat,
       ],
     )) as [number, string, string?];

@@ -159,6 +159,55 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
     expect(second.duplicate).toBe(true);
   });
 
+  it("dead-letters a task after its last retryable attempt, then lists, inspects, requeues and purges it", async () => {
+    const client = await fleet.client();
+    const handle = await client.submit({
+      kind: "exec",
+      shell: "exit 7",
+      retry: { maxAttempts: 2, backoffMs: 50, retryOn: [7] },
+      needs: { role: "coordinator" },
+    });
+    const result = await handle.result();
+    expect(result.state).toBe("dead_lettered");
+    expect(result.record.attempts).toHaveLength(2);
+    const entries = await client.dlq.list();
+    expect(entries.find((entry) => entry.taskId === handle.id)).toMatchObject({ attempts: 2 });
+    expect(await client.dlq.get(handle.id)).toMatchObject({ id: handle.id, state: "dead_lettered" });
+    expect(await client.dlq.retry(handle.id)).toMatchObject({ ok: true });
+    const again = await client.watch(handle.id).result();
+    expect(again.state).toBe("dead_lettered");
+    expect(await client.dlq.purge(handle.id)).toMatchObject({ purged: 1 });
+    await expect(client.task(handle.id)).rejects.toSatisfy(
+      (error: unknown) => isFlotillaError(error) && error.code === "E_NOT_FOUND",
+    );
+  });
+
+  it("expires a task whose TTL runs out before it starts", async () => {
+    const client = await fleet.client();
+    const blockers = await Promise.all(
+      [1, 2].map(() => client.submit({ kind: "exec", argv: ["sleep", "1"], node: "coord-node" })),
+    );
+    const doomed = await client.submit({ kind: "exec", argv: ["true"], node: "coord-node", ttlMs: 300 });
+    const result = await doomed.result();
+    expect(result.state).toBe("expired");
+    expect(result.error?.message).toMatch(/TTL/);
+    await Promise.all(blockers.map((blocker) => blocker.result()));
+  });
+
+  it("drains a node (no new work, queue moved away) and undrains it", async () => {
+    const client = await fleet.client();
+    await client.drain("linux-box");
+    const listed = await client.nodes();
+    expect(listed.find((node) => node.id === "linux-box")?.draining).toBe(true);
+    const handle = await client.submit({ kind: "exec", argv: ["make", "--version"], maxWaitMs: 60_000 });
+    await waitFor(async () => (await client.task(handle.id)).state === "waiting", {
+      what: "waiting while drained",
+    });
+    await client.undrain("linux-box");
+    const result = await handle.result();
+    expect(result.record.node).toBe("linux-box");
+  });
+
   it("rejects a wrong token at the upgrade with 401", async () => {
     const status = await new Promise<number>((resolve) => {
       const socket = new WebSocket(`${fleet.coordinator.url}/v1/client`, {

@@ -6,6 +6,7 @@
   KEYS[3] all-tasks index        tasks:all (zset by createdAt)
   KEYS[4] target queue           queue:{node} or queue:waiting (zset by score)
   KEYS[5] task events list       task:{id}:events
+  KEYS[6] expiry index           tasks:expiring (zset by expiresAt)
 
   ARGV[1] task id
   ARGV[2] now (epoch ms)
@@ -15,7 +16,8 @@
   ARGV[6] event JSON (the "accepted"/"queued"/"waiting" event)
   ARGV[7] updates channel        events:tasks:updates
   ARGV[8] task key template     (task:{id} with the id written as "{{id}}")
-  ARGV[9..] field, value pairs of the task hash
+  ARGV[9] expiresAt (epoch ms), or "" when the task has no TTL
+  ARGV[10..] field, value pairs of the task hash
 
   Returns {0, id} when accepted, {1, existingId, existingState} for a duplicate idempotency key.
 ]]
@@ -31,13 +33,14 @@ if redis.call("EXISTS", KEYS[1]) == 1 then
 end
 
 local fields = {}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", KEYS[1], unpack(fields))
 if ARGV[3] == "1" then
   redis.call("SET", KEYS[2], ARGV[1], "EX", tonumber(ARGV[4]))
 end
 redis.call("ZADD", KEYS[3], tonumber(ARGV[2]), ARGV[1])
 redis.call("ZADD", KEYS[4], tonumber(ARGV[5]), ARGV[1])
+if ARGV[9] ~= "" then redis.call("ZADD", KEYS[6], tonumber(ARGV[9]), ARGV[1]) end
 redis.call("RPUSH", KEYS[5], ARGV[6])
 redis.call("PUBLISH", ARGV[7], ARGV[6])
 return {0, ARGV[1]}
