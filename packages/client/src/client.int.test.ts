@@ -108,10 +108,9 @@ describe("FlotillaClient against a coordinator double", () => {
     };
     const lateSeqs = collect(late.output());
     const allSeqs = collect(all.output());
-    await waitFor(
-      () => fake.received.filter((message) => message.type === "task.watch").length === 2,
-      { what: "watches" },
-    );
+    await waitFor(() => fake.received.filter((message) => message.type === "task.watch").length === 2, {
+      what: "watches",
+    });
     fake.output(record.id, "stdout", "4");
     fake.setState(record.id, "succeeded", { exitCode: 0 });
     expect(await lateSeqs).toEqual([2, 3, 4]);
@@ -232,10 +231,9 @@ describe("FlotillaClient against a coordinator double", () => {
     });
     await client.broadcast("one");
     fake.dropClients();
-    await waitFor(
-      () => fake.received.filter((message) => message.type === "events.watch").length === 2,
-      { what: "rewatch" },
-    );
+    await waitFor(() => fake.received.filter((message) => message.type === "events.watch").length === 2, {
+      what: "rewatch",
+    });
     await client.broadcast("two");
     await reading;
     expect(seen).toEqual(["one", "two"]);
