@@ -296,7 +296,7 @@ export function createAgent(options: AgentOptions): Agent {
     if (result.result !== undefined) fields.result = result.result;
     if (result.error !== undefined) fields.error = result.error;
     sendForRun(run, build("task.finish", fields));
-    if (run.outbox.length === 0) runs.delete(run.taskId);
+    if (run.outbox.length === 0 && runs.get(run.taskId) === run) runs.delete(run.taskId);
     logger.info(
       { taskId: run.taskId, outcome: result.outcome, durationMs: result.durationMs },
       "task finished",
