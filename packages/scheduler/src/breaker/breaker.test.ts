@@ -7,7 +7,11 @@ import { CountBreaker, type CountBreakerJSON } from "./count.js";
 const makers: [string, () => CircuitBreaker][] = [
   [
     "consecutive",
-    () => new ConsecutiveBreaker({ threshold: 2, backoff: { initialMs: 10, maxMs: 80, multiplier: 2 } }),
+    () =>
+      new ConsecutiveBreaker({
+        threshold: 2,
+        backoff: { initialMs: 10, maxMs: 80, multiplier: 2, probeTimeoutMs: 50 },
+      }),
   ],
   [
     "count",
@@ -16,7 +20,7 @@ const makers: [string, () => CircuitBreaker][] = [
         windowSize: 4,
         minimumCalls: 2,
         failureRatio: 0.5,
-        backoff: { initialMs: 10, maxMs: 80, multiplier: 2 },
+        backoff: { initialMs: 10, maxMs: 80, multiplier: 2, probeTimeoutMs: 50 },
       }),
   ],
 ];
@@ -33,25 +37,37 @@ describe.each(makers)("%s breaker", (_name, make) => {
     (ops) => {
       const breaker = make();
       let now = 0;
-      let probesOut = 0;
+      // Probes admitted since the breaker last entered half-open.
+      let probes = 0;
+      breaker.onStateChange((change) => {
+        if (change.to === "half_open") probes = 0;
+      });
       for (const op of ops) {
         if (op.kind === "wait") now += op.by;
         else if (op.kind === "acquire") {
-          const before = breaker.state;
           const admitted = breaker.tryAcquireProbe(now);
-          if (admitted && before !== "closed") probesOut++;
-          if (breaker.state === "half_open") expect(probesOut).toBeLessThanOrEqual(1);
+          if (admitted && breaker.state === "half_open") probes++;
+          expect(probes).toBeLessThanOrEqual(1);
           if (breaker.state === "open") expect(admitted).toBe(false);
-        } else {
-          // Outcomes are reported only for admitted calls: a probe's outcome ends the half-open round.
-          if (breaker.state === "half_open" && probesOut === 0) continue;
+        } else if (breaker.state !== "half_open" || probes === 1) {
+          // Outcomes are reported only for admitted calls.
           if (op.kind === "success") breaker.recordSuccess(now);
           else breaker.recordFailure(now);
-          if (breaker.state !== "half_open") probesOut = 0;
         }
       }
     },
   );
+
+  it("counts a probe whose outcome never comes as failed", () => {
+    const breaker = make();
+    breaker.recordFailure(0);
+    breaker.recordFailure(0);
+    expect(breaker.tryAcquireProbe(10)).toBe(true);
+    expect(breaker.tryAcquireProbe(59)).toBe(false);
+    expect(breaker.tryAcquireProbe(60)).toBe(false);
+    expect(breaker.state).toBe("open");
+    expect(breaker.tryAcquireProbe(80)).toBe(true);
+  });
 
   it("opens, backs off, probes once and closes", () => {
     const breaker = make();

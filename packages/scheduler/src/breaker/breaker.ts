@@ -5,6 +5,11 @@ export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
   multiplier: number;
+  /**
+   * A half-open probe whose outcome is not recorded within this time counts as failed (the breaker reopens
+   * with the next backoff), so a lost probe cannot hold the breaker half-open forever. Absent: no limit.
+   */
+  probeTimeoutMs?: number;
 }
 
 /** Default backoff: 5 s, doubling, at most 5 min. */
@@ -71,6 +76,9 @@ export abstract class BreakerCore implements CircuitBreaker {
     if (!(initialMs >= 0) || !(maxMs >= initialMs) || !(multiplier >= 1)) {
       throw new RangeError("backoff needs 0 <= initialMs <= maxMs and multiplier >= 1");
     }
+    if (this.backoff.probeTimeoutMs !== undefined && !(this.backoff.probeTimeoutMs > 0)) {
+      throw new RangeError("probeTimeoutMs must be > 0");
+    }
   }
 
   get state(): BreakerStateName {
@@ -86,10 +94,12 @@ export abstract class BreakerCore implements CircuitBreaker {
     const state = this.breakerState;
     if (state.kind === "closed") return true;
     if (state.kind === "open") return now >= state.retryAt;
+    // An expired probe reopens the breaker on the next acquire, with a delay, so nothing may run now.
     return !state.probeInFlight;
   }
 
   tryAcquireProbe(now: number): boolean {
+    this.#expireLostProbe(now);
     const state = this.breakerState;
     if (state.kind === "closed") return true;
     if (state.kind === "open") {
@@ -130,6 +140,13 @@ export abstract class BreakerCore implements CircuitBreaker {
   }
 
   abstract toJSON(): unknown;
+
+  #expireLostProbe(now: number): void {
+    const state = this.breakerState;
+    const timeout = this.backoff.probeTimeoutMs;
+    if (state.kind !== "half_open" || !state.probeInFlight || timeout === undefined) return;
+    if (now - (state.probeStartedAt ?? now) >= timeout) this.open(now, state.attempt + 1);
+  }
 
   /** Records a success while closed. */
   protected abstract onClosedSuccess(now: number): void;

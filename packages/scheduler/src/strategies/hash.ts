@@ -71,9 +71,10 @@ export class ConsistentHashStrategy implements BalancingStrategy {
   }
 
   #ringFor(ids: readonly string[]): Ring {
-    const sorted = [...ids].sort();
-    const signature = sorted.join("\u0000");
+    // The cache key keeps the caller's order (no sort per decision); a reordered list only costs a rebuild.
+    const signature = ids.join("\u0000");
     if (this.#ring?.signature === signature) return this.#ring;
+    const sorted = [...ids].sort();
     const entries: [number, string][] = [];
     for (const id of sorted) {
       for (let v = 0; v < this.#virtualNodes; v++) entries.push([hash32(`${id}#${v}`), id]);
