@@ -1294,6 +1294,38 @@ class CoordinatorServer implements Coordinator {
 
   /** Periodic rebalance: migrates queued work from overloaded nodes to nodes with room. */
   private async rebalance(): Promise<void> {
+    const now = this.options.clock();
+    const live = [...this.nodes.values()].filter((node) => node.health === "healthy" && !node.draining);
+    if (live.length > 1 && live.some((node) => node.queued > 0)) {
+      const entries = [];
+      for (const node of live) {
+        const ids = node.queued > 0 ? await this.db.queuedIds(node.id, 64) : [];
+        const tasks = await this.db.getTasks(ids);
+        entries.push({
+          node: toNodeView(node, this.breakers.routingState(node.id, now)),
+          tasks: tasks.map((task) => ({
+            id: task.id,
+            spec: task.spec as TaskSpec,
+            enqueuedAt: task.createdAt,
+          })),
+        });
+      }
+      const moves = new Map<string, string[]>();
+      for (const migration of this.router.planRebalance(entries)) {
+        const key = `${migration.from}\u0000${migration.to}`;
+        moves.set(key, [...(moves.get(key) ?? []), migration.taskId]);
+      }
+      for (const [key, taskIds] of moves) {
+        const [from, to] = key.split("\u0000") as [string, string];
+        const moved = await this.db.steal(from, to, taskIds, now);
+        const source = this.nodes.get(from);
+        const target = this.nodes.get(to);
+        if (source) source.queued = Math.max(0, source.queued - moved.length);
+        if (target) target.queued += moved.length;
+        this.metrics.migrations.inc(moved.length);
+        if (moved.length > 0) await this.dispatch(to);
+      }
+    }
     for (const node of this.nodes.values()) {
       if (node.health === "healthy" && !node.draining && node.inflight < node.slots && node.queued === 0) {
         await this.steal(node.id);

@@ -9,6 +9,7 @@ import {
   inferRequirements,
   type NeedValue,
   type NodeView,
+  planRebalance,
   planSteal,
   queueScore,
   type Requirements,
@@ -119,5 +120,21 @@ export class Router {
       maxBatch: Math.max(1, freeSlots),
     });
     return plan ? { victim: plan.victim, taskIds: plan.tasks.map((task) => task.id) } : undefined;
+  }
+
+  /** Migrations of queued tasks from overloaded to underloaded nodes (each target can run what it gets). */
+  planRebalance(
+    nodes: readonly {
+      node: NodeView;
+      tasks: readonly { id: string; spec: TaskSpec; enqueuedAt: number }[];
+    }[],
+  ): { taskId: string; from: string; to: string }[] {
+    return planRebalance({
+      nodes: nodes.map((entry) => ({
+        node: entry.node,
+        queued: entry.tasks.map((task) => this.taskView(task.id, task.spec, task.enqueuedAt)),
+      })),
+      maxMigrations: 50,
+    });
   }
 }
