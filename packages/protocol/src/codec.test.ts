@@ -164,3 +164,14 @@ describe("decodeRecord", () => {
     expect(done.ok && done.value.state === "failed" && done.value.exitCode).toBe(2);
   });
 });
+
+describe("errors about hostile frames", () => {
+  it("stay small", () => {
+    const many = decode(
+      JSON.stringify({ ...submit, type: "heartbeat", capabilities: Array(5000).fill(7), status: 1 }),
+    );
+    expect(many.ok || (many.error.details.issues as unknown[]).length).toBe(20);
+    const longType = decode(JSON.stringify({ ...submit, type: "x".repeat(10_000) }));
+    expect(longType.ok || longType.error.message.length).toBeLessThan(120);
+  });
+});

@@ -123,14 +123,23 @@ function joinPath(path: readonly PropertyKey[]): string {
   return path.map((key) => String(key)).join(".");
 }
 
-/** Turns the first zod issue into a readable {@link ProtocolError} (the full list is in `details.issues`). */
+/** At most this many issues travel in `details.issues`: a hostile frame can have thousands. */
+const MAX_REPORTED_ISSUES = 20;
+
+/** A peer-supplied value quoted for an error message, cut short so the error stays small. */
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Turns the first zod issue into a readable {@link ProtocolError} (the first few are in `details.issues`). */
 function schemaError(error: z.ZodError, label: string, type: string | undefined): ProtocolError {
   const first = error.issues[0];
   const path = first === undefined ? "" : joinPath(first.path);
   const where = path === "" ? label : `${label}: ${path}`;
   const details: ProtocolErrorDetails = {
     path,
-    issues: error.issues.map((issue) => ({
+    issues: error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({
       path: joinPath(issue.path),
       message: issue.message,
       code: issue.code,
@@ -180,7 +189,7 @@ export function validateMessage(value: unknown): DecodeResult {
       ok: false,
       error: protocolError(
         "E_VERSION",
-        `protocol version ${JSON.stringify(version)} is not supported; this side speaks ${PROTOCOL_VERSION}`,
+        `protocol version ${quote(version)} is not supported; this side speaks ${PROTOCOL_VERSION}`,
         details,
       ),
     };
@@ -194,7 +203,7 @@ export function validateMessage(value: unknown): DecodeResult {
   if (!isMessageType(type)) {
     return {
       ok: false,
-      error: protocolError("E_UNKNOWN_TYPE", `unknown message type ${JSON.stringify(type)}`, {
+      error: protocolError("E_UNKNOWN_TYPE", `unknown message type ${quote(type)}`, {
         path: "type",
         type,
       }),

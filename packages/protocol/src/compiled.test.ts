@@ -115,7 +115,7 @@ function agreesWithPlainZod(frame: Record<string, unknown>): void {
   if (decoded.ok) {
     expect(decoded.message).toEqual(plain.data);
   } else {
-    const issues = plain.error?.issues.map((issue) => ({
+    const issues = plain.error?.issues.slice(0, 20).map((issue) => ({
       path: issue.path.join("."),
       message: issue.message,
       code: issue.code,
