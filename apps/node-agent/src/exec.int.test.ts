@@ -96,6 +96,11 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
     expect(result.signal).toBe("SIGTERM");
     expect(performance.now() - started).toBeLessThan(5000);
     const grandchild = Number((await readFile(pidFile, "utf8")).trim());
+    // Dying takes a moment after the pipes close (they close early in exit): poll briefly.
+    const deadline = performance.now() + 2_000;
+    while ((await processAlive(grandchild)) && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(await processAlive(grandchild)).toBe(false);
   });
 
