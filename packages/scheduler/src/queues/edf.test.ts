@@ -66,3 +66,17 @@ describe("EdfQueue", () => {
     expect(queue.size).toBe(0);
   });
 });
+
+describe("EdfQueue serialisation", () => {
+  it("keeps admitted work and the busy horizon across a round trip", () => {
+    const queue = new EdfQueue<DeadlineEntry>();
+    queue.submit({ id: "a", estimatedMs: 100, deadlineAt: 1000 }, 0);
+    queue.submit({ id: "b", estimatedMs: 100, deadlineAt: 500 }, 0);
+    queue.pop(0);
+    const restored = EdfQueue.fromJSON<DeadlineEntry>(JSON.parse(JSON.stringify(queue)));
+    expect(restored.peek()?.id).toBe("a");
+    const probe = { id: "c", estimatedMs: 850, deadlineAt: 1000 };
+    expect(restored.submit(probe, 0)).toEqual(queue.submit(probe, 0));
+    expect(EdfQueue.fromJSON(JSON.parse(JSON.stringify(new EdfQueue()))).size).toBe(0);
+  });
+});

@@ -90,6 +90,19 @@ export class EdfQueue<T extends DeadlineEntry> {
     return index < 0 ? undefined : this.#queue.splice(index, 1)[0];
   }
 
+  /** The queue as JSON-ready data (`busyUntil` is null while the server has never been busy). */
+  toJSON(): { queue: T[]; busyUntil: number | null } {
+    return { queue: [...this.#queue], busyUntil: Number.isFinite(this.#busyUntil) ? this.#busyUntil : null };
+  }
+
+  /** Restores a queue saved with {@link toJSON}. */
+  static fromJSON<T extends DeadlineEntry>(json: { queue: T[]; busyUntil: number | null }): EdfQueue<T> {
+    const edf = new EdfQueue<T>();
+    edf.#queue.push(...[...json.queue].sort((a, b) => a.deadlineAt - b.deadlineAt));
+    edf.#busyUntil = json.busyUntil ?? Number.NEGATIVE_INFINITY;
+    return edf;
+  }
+
   #refuse(task: T, wouldMiss: string, lateByMs: number): Admission {
     const reason =
       wouldMiss === task.id

@@ -66,3 +66,16 @@ describe("VruntimeQueue", () => {
     expect(queue.dequeue()).toBeUndefined();
   });
 });
+
+describe("serialisation", () => {
+  it("restores a WFQ mid-stream with the same service order", () => {
+    const queue = new WeightedFairQueue<number>({ weights: { a: 1, b: 3 } });
+    for (let i = 0; i < 20; i++) queue.enqueue(i % 2 === 0 ? "a" : "b", i, 1 + (i % 5));
+    for (let i = 0; i < 6; i++) queue.dequeue();
+    const restored = WeightedFairQueue.fromJSON<number>(JSON.parse(JSON.stringify(queue)));
+    queue.enqueue("c", 100);
+    restored.enqueue("c", 100);
+    const drain = (q: WeightedFairQueue<number>) => Array.from({ length: 15 }, () => q.dequeue()?.item);
+    expect(drain(restored)).toEqual(drain(queue));
+  });
+});

@@ -8,6 +8,16 @@ export interface WeightedFairOptions {
   defaultWeight?: number;
 }
 
+/** Serialised {@link WeightedFairQueue}. */
+export interface WeightedFairQueueJSON<T> {
+  weights: Record<string, number>;
+  defaultWeight: number;
+  virtualTime: number;
+  lastFinish: Record<string, number>;
+  /** Queued items in service order. */
+  items: { submitter: string; item: T; finishTag: number }[];
+}
+
 interface Tagged<T> {
   submitter: string;
   item: T;
@@ -56,6 +66,27 @@ export class WeightedFairQueue<T> {
     const finishTag = start + cost / weight;
     this.#lastFinish.set(submitter, finishTag);
     this.#heap.push({ submitter, item, finishTag });
+  }
+
+  /** The queue as JSON-ready data. */
+  toJSON(): WeightedFairQueueJSON<T> {
+    return {
+      weights: { ...this.#weights },
+      defaultWeight: this.#defaultWeight,
+      virtualTime: this.#virtualTime,
+      lastFinish: Object.fromEntries(this.#lastFinish),
+      items: this.#heap.toSortedArray().map((tagged) => ({ ...tagged })),
+    };
+  }
+
+  /** Restores a queue saved with {@link toJSON}; service continues in the same order. */
+  static fromJSON<T>(json: WeightedFairQueueJSON<T>): WeightedFairQueue<T> {
+    const queue = new WeightedFairQueue<T>({ weights: json.weights, defaultWeight: json.defaultWeight });
+    queue.#virtualTime = json.virtualTime;
+    for (const [submitter, finish] of Object.entries(json.lastFinish))
+      queue.#lastFinish.set(submitter, finish);
+    for (const tagged of json.items) queue.#heap.push({ ...tagged });
+    return queue;
   }
 
   /** Serves the item with the smallest finish tag. */
