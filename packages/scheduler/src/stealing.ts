@@ -30,7 +30,7 @@ export function canRun(node: NodeView, task: TaskView): boolean {
 
 /**
  * Plans a steal for an idle node. The victim is the most loaded node (queued plus running, per slot) that
- * has at least `threshold` queued tasks the thief can run; the batch is up to half of those (at least one),
+ * has at least `threshold` queued tasks the thief can run (and, see below, would gain from running); the batch is up to half of those (at least one),
  * at most `maxBatch`, taken from the tail of the victim's queue so the victim keeps the work it would start
  * next. Only tasks the thief can run are ever chosen. When both nodes report `speed` and tasks carry
  * `estimatedMs`, a task is taken only if the thief would finish it before the victim would (a slow node
@@ -40,25 +40,27 @@ export function planSteal(input: StealInput): StealPlan | undefined {
   const { thief } = input;
   const threshold = Math.max(1, input.threshold ?? 1);
   const maxBatch = Math.max(1, input.maxBatch ?? thief.slotsTotal);
-  let best: { victim: NodeQueue; runnable: TaskView[]; load: number } | undefined;
+  const candidates: { victim: NodeQueue; load: number }[] = [];
   for (const victim of input.victims) {
     if (victim.node.id === thief.id || victim.queued.length < threshold) continue;
     const load = (victim.node.slotsUsed + victim.queued.length) / Math.max(1, victim.node.slotsTotal);
-    if (best !== undefined && load <= best.load) continue;
+    candidates.push({ victim, load });
+  }
+  // Most loaded first; when nothing there is worth moving, the next victim may still have something.
+  candidates.sort((a, b) => b.load - a.load);
+  for (const { victim } of candidates) {
     const runnable = victim.queued.filter((task) => canRun(thief, task));
-    if (runnable.length >= threshold) best = { victim, runnable, load };
+    if (runnable.length < threshold) continue;
+    const batch = Math.min(maxBatch, Math.max(1, Math.floor(runnable.length / 2)));
+    const worthIt = moveHelps(thief, victim);
+    const tasks: TaskView[] = [];
+    for (let i = runnable.length - 1; i >= 0 && tasks.length < batch; i--) {
+      const task = runnable[i] as TaskView;
+      if (worthIt(task)) tasks.push(task);
+    }
+    if (tasks.length > 0) return { victim: victim.node.id, tasks: tasks.reverse() };
   }
-  if (best === undefined) return undefined;
-  const batch = Math.min(maxBatch, Math.max(1, Math.floor(best.runnable.length / 2)));
-  const victim = best.victim;
-  const worthIt = moveHelps(thief, victim);
-  const tasks: TaskView[] = [];
-  for (let i = best.runnable.length - 1; i >= 0 && tasks.length < batch; i--) {
-    const task = best.runnable[i] as TaskView;
-    if (worthIt(task)) tasks.push(task);
-  }
-  if (tasks.length === 0) return undefined;
-  return { victim: victim.node.id, tasks: tasks.reverse() };
+  return undefined;
 }
 
 /**

@@ -26,6 +26,12 @@ export interface MultilevelConfig {
   maxWaitMs: Record<SharedPriority, number>;
 }
 
+/** Constructor options of {@link MultilevelQueue}: any subset of the configuration. */
+export interface MultilevelOptions {
+  weights?: Partial<Record<Priority, number>>;
+  maxWaitMs?: Partial<Record<SharedPriority, number>>;
+}
+
 /** Defaults: weights 0.4/0.3/0.2/0.1; normal overdue after 30 s, low after 60 s. */
 export const DEFAULT_MULTILEVEL_CONFIG: MultilevelConfig = {
   weights: { critical: 0.4, high: 0.3, normal: 0.2, low: 0.1 },
@@ -65,7 +71,7 @@ export class MultilevelQueue<T extends PrioritisedEntry> {
   readonly #pass: Record<SharedPriority, number> = { high: 0, normal: 0, low: 0 };
   #virtualTime = 0;
 
-  constructor(config: Partial<MultilevelConfig> = {}) {
+  constructor(config: MultilevelOptions = {}) {
     this.#config = {
       weights: { ...DEFAULT_MULTILEVEL_CONFIG.weights, ...config.weights },
       maxWaitMs: { ...DEFAULT_MULTILEVEL_CONFIG.maxWaitMs, ...config.maxWaitMs },
