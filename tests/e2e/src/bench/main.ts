@@ -1,0 +1,147 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { connect, type FlotillaClient } from "@flotilla/client";
+import { type BinSpec, nodeBin, startLocalFleet } from "@flotilla/launcher";
+import type { TaskSpecInput } from "@flotilla/protocol";
+import { coordinatorBin } from "../bins.js";
+
+/**
+ * End-to-end benchmarks: Redis, the coordinator and three agents as separate processes on this machine,
+ * driven by one client. Prints one JSON line per figure. `pnpm bench:e2e`
+ */
+const AGENTS = 3;
+const SLOTS = 2;
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] as number;
+}
+
+function print(line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
+
+async function roundTrips(client: FlotillaClient, kind: "call" | "exec", count: number): Promise<void> {
+  const spec: TaskSpecInput =
+    kind === "call" ? { kind: "call", handler: "noop" } : { kind: "exec", argv: ["true"] };
+  for (let i = 0; i < 50; i += 1) await (await client.submit(spec)).result();
+  const samples: number[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const started = performance.now();
+    const result = await (await client.submit(spec)).result();
+    samples.push(performance.now() - started);
+    if (result.state !== "succeeded") throw new Error(`${kind} round trip ended ${result.state}`);
+  }
+  samples.sort((a, b) => a - b);
+  print({
+    bench: "roundtrip",
+    kind,
+    tasks: count,
+    p50_ms: round(percentile(samples, 50)),
+    p99_ms: round(percentile(samples, 99)),
+  });
+}
+
+async function throughput(
+  client: FlotillaClient,
+  kind: "call" | "exec",
+  count: number,
+  window: number,
+): Promise<number> {
+  const spec: TaskSpecInput =
+    kind === "call" ? { kind: "call", handler: "noop" } : { kind: "exec", argv: ["true"] };
+  let next = 0;
+  let failed = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next += 1;
+      const result = await (await client.submit(spec)).result();
+      if (result.state !== "succeeded") failed += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  if (failed > 0) throw new Error(`${failed} ${kind} tasks did not succeed`);
+  return count / seconds;
+}
+
+/** How fast one plain Node.js process spawns `true`, with as many in flight as the fleet has slots. */
+async function rawSpawnRate(count: number, concurrency: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next += 1;
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn("true", [], { stdio: "ignore" });
+        child.once("error", reject);
+        child.once("exit", () => resolve());
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return count / ((performance.now() - started) / 1000);
+}
+
+const quick = process.argv.includes("--quick");
+/** `--profile DIR`: the coordinator writes a V8 CPU profile there when it stops. */
+const profileAt = process.argv.indexOf("--profile");
+const coordinator: BinSpec = coordinatorBin();
+const profiledCoordinator: BinSpec =
+  profileAt < 0
+    ? coordinator
+    : {
+        command: coordinator.command,
+        args: ["--cpu-prof", "--cpu-prof-dir", String(process.argv[profileAt + 1]), ...coordinator.args],
+      };
+const agentLoopLines: { p99_ms: number }[] = [];
+const fleet = await startLocalFleet({
+  coordinatorBin: profiledCoordinator,
+  agentBin: nodeBin(fileURLToPath(new URL("./agent.ts", import.meta.url)), import.meta.resolve("tsx")),
+  agents: Array.from({ length: AGENTS }, (_, index) => ({ id: `bench-${index + 1}`, slots: SLOTS })),
+  coordinatorArgs: ["--log-level", "warn"],
+  redis: { appendOnly: false },
+  onLine: (_name, line) => {
+    if (line.startsWith('{"agentLoopDelay"'))
+      agentLoopLines.push((JSON.parse(line) as { agentLoopDelay: { p99_ms: number } }).agentLoopDelay);
+  },
+});
+const client = await connect({ url: fleet.url, token: fleet.token, requestTimeoutMs: 120_000 });
+try {
+  await roundTrips(client, "call", quick ? 200 : 1000);
+  await roundTrips(client, "exec", quick ? 200 : 1000);
+  const callRate = await throughput(client, "call", quick ? 4000 : 20_000, 256);
+  print({
+    bench: "throughput",
+    kind: "call",
+    tasks: quick ? 4000 : 20_000,
+    tasks_per_s: Math.round(callRate),
+  });
+  for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  agentLoopLines.length = 0;
+  const execRate = await throughput(client, "exec", quick ? 500 : 2000, AGENTS * SLOTS * 2);
+  for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
+  const rawRate = await rawSpawnRate(quick ? 500 : 2000, AGENTS * SLOTS);
+  print({
+    bench: "throughput",
+    kind: "exec",
+    tasks: quick ? 500 : 2000,
+    tasks_per_s: Math.round(execRate),
+    raw_spawn_per_s: Math.round(rawRate),
+    ratio: round(execRate / rawRate, 2),
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  print({
+    bench: "agent_loop_block",
+    during: "exec throughput",
+    p99_ms: round(Math.max(0, ...agentLoopLines.map((line) => line.p99_ms)), 2),
+  });
+} finally {
+  client.close();
+  await fleet.stop();
+}
