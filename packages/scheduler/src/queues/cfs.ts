@@ -6,6 +6,13 @@ export interface VruntimeOptions {
   weights?: Record<string, number>;
 }
 
+/** Serialised {@link VruntimeQueue}. */
+export interface VruntimeQueueJSON<T> {
+  weights: Record<string, number>;
+  minVruntime: number;
+  groups: { name: string; vruntime: number; items: T[] }[];
+}
+
 interface Group<T> {
   name: string;
   weight: number;
@@ -80,6 +87,34 @@ export class VruntimeQueue<T> {
       entry.runnable = false;
     }
     return { group: entry.name, item };
+  }
+
+  /** The queue as JSON-ready data (groups in order of virtual runtime, items FIFO). */
+  toJSON(): VruntimeQueueJSON<T> {
+    const groups = [...this.#groups.values()]
+      .sort((a, b) => a.vruntime - b.vruntime)
+      .map((group) => ({ name: group.name, vruntime: group.vruntime, items: group.items.slice(group.head) }));
+    return { weights: { ...this.#weights }, minVruntime: this.#minVruntime, groups };
+  }
+
+  /** Restores a queue saved with {@link toJSON}. */
+  static fromJSON<T>(json: VruntimeQueueJSON<T>): VruntimeQueue<T> {
+    const queue = new VruntimeQueue<T>({ weights: json.weights });
+    queue.#minVruntime = json.minVruntime;
+    for (const saved of json.groups) {
+      const group: Group<T> = {
+        name: saved.name,
+        weight: json.weights[saved.name] ?? 1,
+        vruntime: saved.vruntime,
+        items: [...saved.items],
+        head: 0,
+        runnable: saved.items.length > 0,
+      };
+      queue.#groups.set(saved.name, group);
+      queue.#size += saved.items.length;
+      if (group.runnable) queue.#runnable.push(group);
+    }
+    return queue;
   }
 
   /** Adds (or with a negative value, refunds) virtual runtime once the real cost of an item is known. */

@@ -79,3 +79,15 @@ describe("serialisation", () => {
     expect(drain(restored)).toEqual(drain(queue));
   });
 });
+
+describe("VruntimeQueue serialisation", () => {
+  it("continues with the same order after a round trip", () => {
+    const queue = new VruntimeQueue<number>({ weights: { a: 2 } });
+    for (let i = 0; i < 12; i++) queue.enqueue(["a", "b", "c"][i % 3] as string, i);
+    for (let i = 0; i < 4; i++) queue.dequeue(i + 1);
+    const restored = VruntimeQueue.fromJSON<number>(JSON.parse(JSON.stringify(queue)));
+    expect(restored.size).toBe(queue.size);
+    const drain = (q: VruntimeQueue<number>) => Array.from({ length: 8 }, () => q.dequeue(3)?.item);
+    expect(drain(restored)).toEqual(drain(queue));
+  });
+});
