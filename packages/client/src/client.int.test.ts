@@ -75,6 +75,30 @@ describe("FlotillaClient against a coordinator double", () => {
     expect(watches.map((message) => message.fromSeq)).toEqual([0, 5]);
   });
 
+  it("follows a retry on another node, whose seq restarts at 0, live and across a reconnect", async () => {
+    const { fake, client } = await setup();
+    const handle = await client.submit({ kind: "exec", argv: ["flaky"] });
+    const received: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of handle.output()) received.push(`${chunk.epoch}:${chunk.seq}:${chunk.data}`);
+    })();
+    fake.setState(handle.id, "running", { epoch: 1 });
+    fake.output(handle.id, "stdout", "a");
+    fake.output(handle.id, "stdout", "b");
+    await waitFor(() => received.length === 2, { what: "first run" });
+    fake.setState(handle.id, "running", { epoch: 2, attempt: 2, node: "n2" });
+    fake.output(handle.id, "stdout", "c");
+    await waitFor(() => received.length === 3, { what: "second run" });
+    fake.dropClients();
+    // The third run starts and gets ahead while the client is away.
+    fake.setState(handle.id, "running", { epoch: 3, attempt: 3, node: "n3" });
+    for (const data of ["d", "e", "f"]) fake.output(handle.id, "stdout", data);
+    await waitFor(() => received.length === 6, { what: "third run after reconnect" });
+    fake.setState(handle.id, "succeeded", { exitCode: 0 });
+    await reading;
+    expect(received).toEqual(["1:0:a", "1:1:b", "2:0:c", "3:0:d", "3:1:e", "3:2:f"]);
+  });
+
   it("survives a coordinator restart mid-stream", async () => {
     const { fake, client } = await setup();
     const handle = await client.submit({ kind: "exec", argv: ["long"] });

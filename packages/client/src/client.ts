@@ -439,10 +439,14 @@ export class FlotillaClient {
       data: message.data,
       epoch: message.epoch,
     };
+    let replay = false;
     for (const consumer of consumers) {
-      for (const ready of consumer.sequencer.accept(chunk))
-        consumer.deliver({ kind: "output", chunk: ready });
+      const accepted = consumer.sequencer.accept(chunk);
+      for (const ready of accepted.ready) consumer.deliver({ kind: "output", chunk: ready });
+      replay ||= accepted.replayFromStart;
     }
+    // A retry on another node restarted seq at 0 while we were away: fetch the new run from its start.
+    if (replay && this.#connection.isOpen) this.#watchTask(message.taskId, 0);
   }
 
   #onTaskEvent(message: MessageOf<"task.event">): void {

@@ -41,6 +41,8 @@ interface FakeTask {
   record: TaskRecord;
   timeline: TimelineEntry[];
   nextSeq: number;
+  /** The epoch whose run produced the last chunk: a new epoch (a retry elsewhere) restarts seq at 0. */
+  outputEpoch: number;
   watchers: Set<WebSocket>;
   process?: ChildProcess;
 }
@@ -120,7 +122,13 @@ export class FakeCoordinator {
       startedAt: now,
       ...(isTerminalState(state) ? { finishedAt: now } : {}),
     } as TaskRecord;
-    this.#tasks.set(record.id, { record, timeline: [], nextSeq: 0, watchers: new Set() });
+    this.#tasks.set(record.id, {
+      record,
+      timeline: [],
+      nextSeq: 0,
+      outputEpoch: record.epoch,
+      watchers: new Set(),
+    });
     return record;
   }
 
@@ -156,6 +164,10 @@ export class FakeCoordinator {
   /** Appends output to a task (next seq) and pushes it to its watchers. */
   output(taskId: string, stream: "stdout" | "stderr", data: string): number {
     const task = this.#need(taskId);
+    if (task.record.epoch !== task.outputEpoch) {
+      task.outputEpoch = task.record.epoch;
+      task.nextSeq = 0;
+    }
     const seq = task.nextSeq;
     task.nextSeq += 1;
     const frame = this.#frame("task.output", { taskId, epoch: task.record.epoch, stream, seq, data });
