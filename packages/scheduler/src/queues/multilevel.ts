@@ -60,9 +60,11 @@ const byEnqueuedAt = (a: PrioritisedEntry, b: PrioritisedEntry): number => a.enq
  *    `1 / weight` per dispatch, and the non-empty level with the smallest pass goes. Over any backlogged
  *    interval each level gets its weight's share of dispatches, deterministically.
  *
- * Guarantee (aging bound): with no critical work queued and a dispatch at least every `Δ` ms, an entry whose
- * overdue moment (`enqueuedAt + maxWaitMs`) is at least `Δ` after every other entry's overdue moment waits
- * at most `maxWaitMs[priority] + Δ`, however much high work keeps arriving. Each level is FIFO, so within a
+ * Guarantee (aging bound): with no critical work queued, a dispatch at least every `Δ` ms, and overdue
+ * moments (`enqueuedAt + maxWaitMs`) of the aging entries at least `Δ` apart (aging work arrives no faster
+ * than it can be served), every aging entry waits at most `maxWaitMs[priority] + Δ`, however much high work keeps
+ * arriving: earlier overdue entries are all dispatched by their own bound, which is no later than this one's
+ * overdue moment, so the first dispatch after it takes this one. Each level is FIFO, so within a
  * level the head is always the oldest and the overdue check costs O(1); push and dequeue are O(log n).
  */
 export class MultilevelQueue<T extends PrioritisedEntry> {
