@@ -118,8 +118,14 @@ function eventLine(event: FleetEvent): string {
       const why = event.reason === undefined ? "" : ` (${event.reason})`;
       return `${time}  ${event.taskId}  ${event.previous ?? "-"} -> ${event.state}${where}${why}`;
     }
-    case "broadcast":
+    case "broadcast": {
+      // The coordinator relays fleet events (node.drained, node.dead, …) as broadcasts named after them.
+      const data = event.data as { node?: unknown } | undefined;
+      if (event.from === "coordinator" && typeof data?.node === "string") {
+        return `${time}  ${event.message} ${data.node}`;
+      }
       return `${time}  broadcast from ${event.from}: ${event.message}`;
+    }
     default:
       return `${time}  ${event.type} from ${event.from}`;
   }

@@ -202,7 +202,22 @@ whole process group) and exits 130. While the task waits for a node, a progress 
     "flotilla run --priority high --env CI=1 --cwd ~/src/app -- npm test",
   ],
   async run(context) {
-    const handle = await submitFromFlags(context);
+    // Ctrl-C while the submit is in flight: the task may exist already, so cancel it once it does.
+    let interruptedEarly = false;
+    const stopEarly = context.onInterrupt(() => {
+      interruptedEarly = true;
+    });
+    let handle: TaskHandle;
+    try {
+      handle = await submitFromFlags(context);
+    } finally {
+      stopEarly();
+    }
+    if (interruptedEarly) {
+      await handle.cancel("interrupted (Ctrl-C)").catch(() => {});
+      context.err(`flotilla: cancelled ${handle.id}\n`);
+      return EXIT.INTERRUPTED;
+    }
     if (context.values.detach === true) {
       context.out(`${handle.id}\n`);
       return EXIT.OK;
