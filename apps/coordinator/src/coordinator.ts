@@ -869,10 +869,8 @@ class CoordinatorServer implements Coordinator {
       now,
     });
     this.releaseLease(reject.taskId, reject.epoch);
-    if (result.ok) {
-      this.afterPlacement(placement);
-      this.emitEvent(reject.taskId, result.eventJson, false);
-    }
+    this.settlePlacement(placement, result.ok);
+    if (result.ok) this.emitEvent(reject.taskId, result.eventJson, false);
     if (reject.code === "E_HANDLER" || reject.code === "E_SPAWN") this.nodeFault(nodeId, now, reject.reason);
   }
 
@@ -1069,15 +1067,22 @@ class CoordinatorServer implements Coordinator {
     for (const node of this.nodes.values()) {
       views.push({ node, view: toNodeView(node, this.breakers.routingState(node.id, now)) });
     }
+    let placement: Placement | undefined;
     if (avoid !== undefined) {
       const elsewhere = this.router.place(
         spec,
         views.filter((entry) => entry.node.id !== avoid),
         now,
       );
-      if (elsewhere.kind === "node") return elsewhere;
+      if (elsewhere.kind === "node") placement = elsewhere;
     }
-    return this.router.place(spec, views, now);
+    placement ??= this.router.place(spec, views, now);
+    // Count the task on its node at once, so decisions made before this write lands see it.
+    if (placement.kind === "node") {
+      const node = this.nodes.get(placement.node);
+      if (node) node.queued += 1;
+    }
+    return placement;
   }
 
   /** The transition fields that put a task where `placement` says. */
@@ -1101,11 +1106,15 @@ class CoordinatorServer implements Coordinator {
     };
   }
 
-  private afterPlacement(placement: Placement): void {
+  /** After the write for a placement: dispatch on success, give the reserved queue place back otherwise. */
+  private settlePlacement(placement: Placement, written: boolean): void {
     if (placement.kind !== "node") return;
+    if (written) {
+      this.guard(this.dispatch(placement.node));
+      return;
+    }
     const node = this.nodes.get(placement.node);
-    if (node) node.queued += 1;
-    this.guard(this.dispatch(placement.node));
+    if (node) node.queued = Math.max(0, node.queued - 1);
   }
 
   private newTaskId(now: number): string {
@@ -1171,10 +1180,10 @@ class CoordinatorServer implements Coordinator {
     this.inflightWrites.add(write);
     const accepted = await write.finally(() => this.inflightWrites.delete(write));
     this.metrics.submitted.inc({ priority: spec.priority, duplicate: String(accepted.duplicate) });
+    this.settlePlacement(placement, !accepted.duplicate);
     if (!accepted.duplicate) {
       this.submittedAt.set(id, now);
       this.emitEvent(id, eventJson, false);
-      this.afterPlacement(placement);
     }
     return accepted;
   }
@@ -1432,13 +1441,13 @@ class CoordinatorServer implements Coordinator {
     change.bumpEpoch = true;
     const result = await this.db.transition(task.id, change);
     this.releaseLease(task.id, task.epoch);
+    if (placement) this.settlePlacement(placement, result.ok);
     if (!result.ok) return;
     this.metrics.requeued.inc();
     const node = this.nodes.get(nodeId);
     if (node) node.stats.reroutes += 1;
     this.emitEvent(task.id, result.eventJson, TERMINAL.has(change.to));
     await this.recordFailure(task.id, nodeId, reason, now);
-    if (placement) this.afterPlacement(placement);
   }
 
   /** Moves every queued task of a node to other nodes (or the waiting list). */
@@ -1455,10 +1464,10 @@ class CoordinatorServer implements Coordinator {
         reason,
         now,
       });
+      this.settlePlacement(placement, result.ok);
       if (!result.ok) continue;
       this.metrics.migrations.inc();
       this.emitEvent(task.id, result.eventJson, false);
-      this.afterPlacement(placement);
     }
     const node = this.nodes.get(nodeId);
     if (node) node.queued = await this.redisClient.zcard(this.keys.store.queue(nodeId));
@@ -1477,10 +1486,8 @@ class CoordinatorServer implements Coordinator {
         reason: "retry backoff over",
         now,
       });
-      if (result.ok) {
-        this.emitEvent(task.id, result.eventJson, false);
-        this.afterPlacement(placement);
-      }
+      this.settlePlacement(placement, result.ok);
+      if (result.ok) this.emitEvent(task.id, result.eventJson, false);
     }
   }
 
@@ -1552,10 +1559,8 @@ class CoordinatorServer implements Coordinator {
         reason: "a capable node is available",
         now,
       });
-      if (result.ok) {
-        this.emitEvent(task.id, result.eventJson, false);
-        this.afterPlacement(placement);
-      }
+      this.settlePlacement(placement, result.ok);
+      if (result.ok) this.emitEvent(task.id, result.eventJson, false);
     }
   }
 
@@ -1821,9 +1826,9 @@ class CoordinatorServer implements Coordinator {
       reason: "requeued from the dead-letter queue",
       now,
     });
+    this.settlePlacement(placement, result.ok);
     if (!result.ok) throw new FlotillaError("E_CONFLICT", `${taskId} changed meanwhile`);
     this.emitEvent(taskId, result.eventJson, false);
-    this.afterPlacement(placement);
     return { ok: true, taskId, state: placement.kind === "node" ? "queued" : "waiting" };
   }
 
