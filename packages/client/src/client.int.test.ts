@@ -232,6 +232,14 @@ describe("FlotillaClient against a coordinator double", () => {
     client.close();
   });
 
+  it("refuses a URL that is not a WebSocket URL", async () => {
+    await expect(connect({ url: "ws://" })).rejects.toMatchObject({ code: "E_CONFIG" });
+    await expect(connect({ url: "http://127.0.0.1:7420" })).rejects.toMatchObject({
+      code: "E_CONFIG",
+      message: expect.stringContaining("use ws:// or wss://"),
+    });
+  });
+
   it("says when nothing answers", async () => {
     const fake = await FakeCoordinator.start();
     const url = fake.url;

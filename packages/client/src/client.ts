@@ -83,7 +83,24 @@ const CLIENT_PATH = "/v1/client";
 
 /** Adds the client endpoint's path to a bare coordinator URL. */
 export function clientEndpoint(url: string): string {
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new FlotillaError(
+      "E_CONFIG",
+      `${JSON.stringify(url)} is not a URL — write it like ws://host:7420`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+    throw new FlotillaError(
+      "E_CONFIG",
+      `${JSON.stringify(url)} is not a WebSocket URL — use ws:// or wss://`,
+    );
+  }
   if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = CLIENT_PATH;
   return parsed.toString();
 }
