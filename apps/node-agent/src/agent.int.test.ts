@@ -120,14 +120,15 @@ describe("agent session", () => {
   });
 
   it("queues run messages in order behind a full socket", async () => {
-    // A 1-byte allowance: any unsent byte makes the next messages wait in the run's queue.
-    await agent({ maxSocketBufferBytes: 1 }).start();
-    const taskId = assign({ kind: "exec", argv: ["seq", "1", "1000000"] });
-    await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    // A coordinator that stops reading while 6.6 MB arrive: more than loopback's kernel buffers take, so
+    // the agent's socket holds unsent bytes beyond the 64 KiB allowance and run messages queue.
+    await agent({ maxSocketBufferBytes: 64 * 1024 }).start();
+    coordinator.pauseReading(500);
+    const taskId = assign({ kind: "exec", shell: "yes abcdefghij | head -n 600000" });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === taskId, 20_000);
     const output = coordinator.all("task.output");
     expect(output.map((m) => m.seq)).toEqual(output.map((_, i) => i));
-    const expected = `${Array.from({ length: 1_000_000 }, (_, i) => i + 1).join("\n")}\n`;
-    expect(output.map((m) => m.data).join("")).toBe(expected);
+    expect(output.map((m) => m.data).join("")).toBe("abcdefghij\n".repeat(600_000));
     const types = coordinator.received.filter((m) => "taskId" in m && m.taskId === taskId).map((m) => m.type);
     expect(types.at(-1)).toBe("task.finish");
   });

@@ -109,6 +109,13 @@ export class TestCoordinator {
     }
   }
 
+  /** Stops reading the agent's frames for `ms`, so the agent's socket fills up as on a slow link. */
+  pauseReading(ms: number): void {
+    const socket = this.socket;
+    socket?.pause();
+    setTimeout(() => socket?.resume(), ms);
+  }
+
   /** Closes the agent's connection with a close code, as the coordinator does on policy or replacement. */
   closeWith(code: number, reason: string): void {
     this.socket?.close(code, reason);
