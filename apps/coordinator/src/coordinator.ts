@@ -184,6 +184,8 @@ class CoordinatorServer implements Coordinator {
     const now = this.options.clock;
     this.redis = new Redis(this.options.redisUrl, {
       lazyConnect: true,
+      // Commands issued in the same tick go out in one write: fewer syscalls on the hot path.
+      enableAutoPipelining: true,
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
       retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
@@ -1647,8 +1649,8 @@ class CoordinatorServer implements Coordinator {
   }
 
   private async watch(session: Session, taskId: string, fromSeq: number, requestId: string): Promise<void> {
-    const task = await this.db.getTask(taskId);
-    if (!task) throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
+    // Register first: every change from here on is buffered while the stored part is read, so nothing
+    // falls between the replay and the live stream (a change seen twice is dropped by the client).
     const watch: TaskWatch = { session, replaying: true, pending: [] };
     let set = this.watchers.get(taskId);
     if (!set) {
@@ -1657,8 +1659,17 @@ class CoordinatorServer implements Coordinator {
     }
     set.add(watch);
     session.watching.add(taskId);
+    // One round trip: the three reads are pipelined.
+    const [task, chunks, latest] = await Promise.all([
+      this.db.getTask(taskId),
+      this.db.readOutput(taskId, fromSeq),
+      this.redisClient.lindex(this.keys.store.taskEvents(taskId), -1),
+    ]);
+    if (!task) {
+      this.unwatch(session, taskId);
+      throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
+    }
     this.reply(session, requestId, { ok: true, state: task.state });
-    const chunks = await this.db.readOutput(taskId, fromSeq);
     for (const chunk of chunks) {
       this.send(session, "task.output", {
         taskId,
@@ -1668,18 +1679,15 @@ class CoordinatorServer implements Coordinator {
         data: chunk.data,
       });
     }
-    // The current state, read after the replay so a task that ended meanwhile is reported as ended.
-    const current = (await this.db.getTask(taskId)) ?? task;
-    const latest = await this.redisClient.lindex(this.keys.store.taskEvents(taskId), -1);
     const eventJson =
-      latest ??
-      JSON.stringify({ taskId, state: current.state, at: current.updatedAt, attempt: current.attempt });
+      latest ?? JSON.stringify({ taskId, state: task.state, at: task.updatedAt, attempt: task.attempt });
     this.sendRaw(session, this.eventFrame(eventJson));
     for (const frame of watch.pending) this.sendRaw(session, frame);
     watch.pending = [];
     watch.replaying = false;
-    if (TERMINAL.has(current.state)) this.unwatch(session, taskId);
+    if (TERMINAL.has(task.state)) this.unwatch(session, taskId);
   }
+
 
   private unwatch(session: Session, taskId: string): void {
     session.watching.delete(taskId);
