@@ -1,0 +1,111 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { type LocalFleet, startLocalFleet } from "@flotilla/launcher";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentBin, coordinatorBin } from "./bins.js";
+
+const cliEntry = fileURLToPath(new URL("../../../apps/cli/src/main.ts", import.meta.url));
+const tsx = import.meta.resolve("tsx");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `flotilla ARGS` as a real subprocess against the fleet. */
+function flotilla(fleet: LocalFleet, args: readonly string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--conditions=source", "--import", tsx, cliEntry, ...args], {
+      env: {
+        ...process.env,
+        FLOTILLA_URL: fleet.url,
+        FLOTILLA_TOKEN: fleet.token,
+        XDG_CONFIG_HOME: "/nonexistent",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (data: Buffer) => (stdout += data.toString()));
+    child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("the flotilla command against a real fleet (separate processes)", () => {
+  let fleet: LocalFleet;
+
+  beforeAll(async () => {
+    fleet = await startLocalFleet({
+      coordinatorBin: coordinatorBin(),
+      agentBin: agentBin(),
+      agents: [
+        { id: "box-a", slots: 2, labels: { heavy: "true" } },
+        { id: "box-b", slots: 2, labels: { light: "true" } },
+      ],
+      coordinatorArgs: ["--log-level", "warn", "--load-threshold", "1000"],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it("runs a command: output in order on the right streams, remote exit code kept", async () => {
+    const run = await flotilla(fleet, [
+      "run",
+      "--",
+      "sh",
+      "-c",
+      "for i in 1 2 3; do echo out $i; echo err $i >&2; done; exit 7",
+    ]);
+    expect(run.stdout).toBe("out 1\nout 2\nout 3\n");
+    expect(run.stderr).toContain("err 1\nerr 2\nerr 3\n");
+    expect(run.code).toBe(7);
+  });
+
+  it("submits, then shows status, ps, logs, nodes, and works the dead-letter queue", async () => {
+    const submitted = await flotilla(fleet, ["submit", "--json", "--needs", "heavy", "--", "echo", "built"]);
+    expect(submitted.code).toBe(0);
+    const { taskId } = JSON.parse(submitted.stdout) as { taskId: string };
+    const logs = await flotilla(fleet, ["logs", "-f", taskId]);
+    expect(logs.stdout).toBe("built\n");
+    const status = await flotilla(fleet, ["status", "--json", taskId]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ id: taskId, state: "succeeded", node: "box-a" });
+    const ps = await flotilla(fleet, ["ps", "--json", "--node", "box-a"]);
+    expect((JSON.parse(ps.stdout) as { id: string }[]).map((task) => task.id)).toContain(taskId);
+    const nodes = await flotilla(fleet, ["nodes", "--json"]);
+    expect((JSON.parse(nodes.stdout) as { id: string }[]).map((node) => node.id).sort()).toEqual([
+      "box-a",
+      "box-b",
+    ]);
+    const dlq = await flotilla(fleet, ["dlq", "ls", "--json"]);
+    expect(dlq.code).toBe(0);
+    expect(JSON.parse(dlq.stdout)).toEqual([]);
+  }, 60_000);
+
+  it("drains and undrains a node, cancels a task, broadcasts", async () => {
+    expect((await flotilla(fleet, ["drain", "box-b"])).code).toBe(0);
+    const nodes = JSON.parse((await flotilla(fleet, ["nodes", "--json"])).stdout) as {
+      id: string;
+      draining: boolean;
+    }[];
+    expect(nodes.find((node) => node.id === "box-b")?.draining).toBe(true);
+    expect((await flotilla(fleet, ["undrain", "box-b"])).code).toBe(0);
+    const submitted = await flotilla(fleet, ["submit", "--json", "--", "sleep", "30"]);
+    const { taskId } = JSON.parse(submitted.stdout) as { taskId: string };
+    expect((await flotilla(fleet, ["cancel", taskId])).code).toBe(0);
+    const status = await flotilla(fleet, ["status", "--json", taskId]);
+    expect(["cancelled"]).toContain((JSON.parse(status.stdout) as { state: string }).state);
+    expect((await flotilla(fleet, ["broadcast", "hello fleet"])).code).toBe(0);
+  }, 60_000);
+
+  it("says what went wrong without a stack trace", async () => {
+    const missing = await flotilla(fleet, ["status", "t-does-not-exist"]);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+    const wrongToken = await flotilla(fleet, ["--token", "wrong", "nodes"]);
+    expect(wrongToken.code).toBe(5);
+  }, 30_000);
+});
