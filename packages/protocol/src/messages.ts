@@ -363,7 +363,7 @@ export const MESSAGE_SCHEMAS = {
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
 
 /** Every message `type` string. */
-export const MESSAGE_TYPES = Object.keys(MESSAGE_SCHEMAS) as MessageType[];
+export const MESSAGE_TYPES = Object.keys(MESSAGE_SCHEMAS) as readonly MessageType[];
 
 const messageTypes: ReadonlySet<string> = new Set(MESSAGE_TYPES);
 /** Whether `value` names a message type this package knows. */
