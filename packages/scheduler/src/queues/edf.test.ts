@@ -5,6 +5,7 @@ import { type DeadlineEntry, EdfQueue } from "./edf.js";
 describe("EdfQueue", () => {
   test.prop(
     [
+      fc.integer({ min: 1, max: 3 }),
       fc.array(
         fc.record({
           gap: fc.integer({ min: 0, max: 50 }),
@@ -15,9 +16,9 @@ describe("EdfQueue", () => {
       ),
     ],
     { numRuns: 150 },
-  )("admitted tasks meet their deadlines when estimates hold", (specs) => {
-    const queue = new EdfQueue<DeadlineEntry>();
-    const arrivals = [] as { at: number; task: DeadlineEntry }[];
+  )("admitted tasks meet their deadlines when estimates hold (1 to 3 slots)", (servers, specs) => {
+    const queue = new EdfQueue<DeadlineEntry>({ servers });
+    const arrivals: { at: number; task: DeadlineEntry }[] = [];
     let at = 0;
     specs.forEach((spec, i) => {
       at += spec.gap;
@@ -26,25 +27,35 @@ describe("EdfQueue", () => {
         task: { id: `t${i}`, estimatedMs: spec.estimatedMs, deadlineAt: at + spec.estimatedMs + spec.slack },
       });
     });
-    // Event loop: the server runs one task at a time, exactly as long as estimated.
-    let now = 0;
-    let serverFreeAt = 0;
+    // Event loop: each slot runs one task at a time, exactly as long as estimated; a freed slot takes the
+    // earliest-deadline task at once. Arrivals at the same instant as a completion are admitted first.
+    const slots = Array.from({ length: servers }, () => ({
+      freeAt: 0,
+      task: undefined as DeadlineEntry | undefined,
+    }));
     let next = 0;
+    let clock = 0;
     const misses: string[] = [];
-    while (next < arrivals.length || queue.size > 0) {
+    for (;;) {
       const arrival = arrivals[next];
-      if (arrival !== undefined && (queue.size === 0 || arrival.at <= serverFreeAt)) {
-        now = Math.max(now, arrival.at);
+      let slot = slots[0] as (typeof slots)[number];
+      for (const candidate of slots) if (candidate.freeAt < slot.freeAt) slot = candidate;
+      if (arrival !== undefined && (queue.size === 0 || arrival.at <= slot.freeAt)) {
+        clock = Math.max(clock, arrival.at);
         const admission = queue.submit(arrival.task, arrival.at);
         if (!admission.admitted) expect(admission.reason).toMatch(/deadline/);
         next++;
         continue;
       }
-      now = Math.max(now, serverFreeAt);
+      if (queue.size === 0) break;
+      if (slot.task !== undefined) queue.complete(slot.freeAt, slot.task.id);
+      slot.task = undefined;
+      const now = Math.max(clock, slot.freeAt);
+      clock = now;
       const task = queue.pop(now) as DeadlineEntry;
-      serverFreeAt = now + task.estimatedMs;
-      if (serverFreeAt > task.deadlineAt) misses.push(task.id);
-      queue.complete(serverFreeAt);
+      slot.task = task;
+      slot.freeAt = now + task.estimatedMs;
+      if (slot.freeAt > task.deadlineAt) misses.push(task.id);
     }
     expect(misses).toEqual([]);
   });

@@ -20,19 +20,43 @@ export type Admission =
       lateByMs: number;
     };
 
+/** Options of {@link EdfQueue}. */
+export interface EdfOptions {
+  /** Tasks that run at once (a node's slots); default 1. */
+  servers?: number;
+}
+
+/** Serialised {@link EdfQueue}. */
+export interface EdfQueueJSON<T> {
+  queue: T[];
+  /** Per server, when it is estimated to be free (null: never busy yet). */
+  busyUntil: (number | null)[];
+  /** Which server each running task occupies. */
+  running: Record<string, number>;
+}
+
 /**
- * Earliest-deadline-first queue for one server, with admission control.
+ * Earliest-deadline-first queue with admission control, for one node with `servers` slots.
  *
- * A submit is admitted only if, with every admitted task run in deadline order from the moment the server
- * is free, every task (the new one and all already admitted) still finishes by its deadline. EDF is optimal
- * on one server, so when estimates hold, admitted tasks never miss: a task that cannot make it is refused
- * at submit time with a reason instead of running late. The check is O(n) in queued tasks.
+ * A submit is admitted only if, replaying the dispatch rule (the earliest-deadline task starts on the first
+ * slot to come free) over every admitted task plus the new one, all of them still finish by their deadlines.
+ * When estimates hold and the caller dispatches by that rule ({@link pop} whenever a slot frees,
+ * {@link complete} when a task ends), the replay is exactly what happens, so admitted tasks never miss: a
+ * task that cannot make it is refused at submit time with a reason instead of running late. On one slot
+ * this is plain EDF, which is optimal. The check is O(n × servers) in queued tasks.
  */
 export class EdfQueue<T extends DeadlineEntry> {
   /** Queued tasks sorted by deadline (stable: equal deadlines keep submit order). */
   readonly #queue: T[] = [];
-  /** Estimated time the server finishes what it is running now. */
-  #busyUntil = Number.NEGATIVE_INFINITY;
+  /** Per slot, the estimated time it finishes what it runs now. */
+  readonly #busyUntil: number[];
+  readonly #running = new Map<string, number>();
+
+  constructor(options: EdfOptions = {}) {
+    const servers = options.servers ?? 1;
+    if (!Number.isInteger(servers) || servers < 1) throw new RangeError("servers must be an integer >= 1");
+    this.#busyUntil = new Array<number>(servers).fill(Number.NEGATIVE_INFINITY);
+  }
 
   /** Number of queued (admitted, not yet started) tasks. */
   get size(): number {
@@ -51,32 +75,43 @@ export class EdfQueue<T extends DeadlineEntry> {
       else high = mid;
     }
     const position = low;
-    let finish = Math.max(now, this.#busyUntil);
-    for (let i = 0; i < position; i++) finish += (queue[i] as T).estimatedMs;
-    finish += task.estimatedMs;
-    const ownFinish = finish;
-    if (ownFinish > task.deadlineAt) {
-      return this.#refuse(task, task.id, ownFinish - task.deadlineAt);
-    }
-    for (let i = position; i < queue.length; i++) {
-      const later = queue[i] as T;
-      finish += later.estimatedMs;
-      if (finish > later.deadlineAt) return this.#refuse(task, later.id, finish - later.deadlineAt);
+    const free = this.#busyUntil.map((busy) => Math.max(now, busy));
+    let ownFinish = 0;
+    for (let i = 0; i <= queue.length; i++) {
+      const entry = i === position ? task : (queue[i < position ? i : i - 1] as T);
+      let slot = 0;
+      for (let s = 1; s < free.length; s++) if ((free[s] as number) < (free[slot] as number)) slot = s;
+      const finish = (free[slot] as number) + entry.estimatedMs;
+      free[slot] = finish;
+      if (entry === task) ownFinish = finish;
+      if (finish > entry.deadlineAt) return this.#refuse(task, entry.id, finish - entry.deadlineAt);
     }
     queue.splice(position, 0, task);
     return { admitted: true, expectedFinishAt: ownFinish };
   }
 
-  /** Removes the earliest-deadline task and records that the server runs it from `now`. */
+  /** Removes the earliest-deadline task and records that the first free slot runs it from `now`. */
   pop(now: number): T | undefined {
     const task = this.#queue.shift();
-    if (task !== undefined) this.#busyUntil = Math.max(now, this.#busyUntil) + task.estimatedMs;
+    if (task === undefined) return undefined;
+    const busy = this.#busyUntil;
+    let slot = 0;
+    for (let s = 1; s < busy.length; s++) if ((busy[s] as number) < (busy[slot] as number)) slot = s;
+    busy[slot] = Math.max(now, busy[slot] as number) + task.estimatedMs;
+    this.#running.set(task.id, slot);
     return task;
   }
 
-  /** Records that the running task finished at `now` (frees the server earlier or later than estimated). */
-  complete(now: number): void {
-    this.#busyUntil = now;
+  /**
+   * Records that a running task finished at `now`, freeing its slot earlier or later than estimated. With
+   * one slot the id may be omitted.
+   */
+  complete(now: number, taskId?: string): void {
+    const slot =
+      taskId === undefined ? (this.#busyUntil.length === 1 ? 0 : undefined) : this.#running.get(taskId);
+    if (taskId !== undefined) this.#running.delete(taskId);
+    else if (slot === 0) this.#running.clear();
+    if (slot !== undefined) this.#busyUntil[slot] = now;
   }
 
   /** The earliest-deadline task without removing it. */
@@ -90,16 +125,23 @@ export class EdfQueue<T extends DeadlineEntry> {
     return index < 0 ? undefined : this.#queue.splice(index, 1)[0];
   }
 
-  /** The queue as JSON-ready data (`busyUntil` is null while the server has never been busy). */
-  toJSON(): { queue: T[]; busyUntil: number | null } {
-    return { queue: [...this.#queue], busyUntil: Number.isFinite(this.#busyUntil) ? this.#busyUntil : null };
+  /** The queue as JSON-ready data. */
+  toJSON(): EdfQueueJSON<T> {
+    return {
+      queue: [...this.#queue],
+      busyUntil: this.#busyUntil.map((busy) => (Number.isFinite(busy) ? busy : null)),
+      running: Object.fromEntries(this.#running),
+    };
   }
 
   /** Restores a queue saved with {@link toJSON}. */
-  static fromJSON<T extends DeadlineEntry>(json: { queue: T[]; busyUntil: number | null }): EdfQueue<T> {
-    const edf = new EdfQueue<T>();
+  static fromJSON<T extends DeadlineEntry>(json: EdfQueueJSON<T>): EdfQueue<T> {
+    const edf = new EdfQueue<T>({ servers: Math.max(1, json.busyUntil.length) });
     edf.#queue.push(...[...json.queue].sort((a, b) => a.deadlineAt - b.deadlineAt));
-    edf.#busyUntil = json.busyUntil ?? Number.NEGATIVE_INFINITY;
+    json.busyUntil.forEach((busy, slot) => {
+      edf.#busyUntil[slot] = busy ?? Number.NEGATIVE_INFINITY;
+    });
+    for (const [id, slot] of Object.entries(json.running)) edf.#running.set(id, slot);
     return edf;
   }
 
