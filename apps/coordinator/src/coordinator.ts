@@ -791,6 +791,12 @@ class CoordinatorServer implements Coordinator {
     node.status = beat.status;
     if (beat.load) node.load = beat.load;
     if (node.health === "suspect" && this.agentSessions.get(node.id) === session) node.health = "healthy";
+    // A run the agent still holds under an epoch that is no longer its lease: fenced, the agent kills it.
+    for (const run of beat.running ?? []) {
+      const lease = this.leases.get(run.taskId);
+      if (!lease || lease.epoch !== run.epoch || lease.node !== node.id)
+        this.fence(session, run.taskId, run.epoch);
+    }
     const redis = this.redisClient;
     const legacy = JSON.stringify({
       from: node.id,
@@ -1687,7 +1693,6 @@ class CoordinatorServer implements Coordinator {
     watch.replaying = false;
     if (TERMINAL.has(task.state)) this.unwatch(session, taskId);
   }
-
 
   private unwatch(session: Session, taskId: string): void {
     session.watching.delete(taskId);

@@ -129,6 +129,19 @@ describe("bad input never takes the coordinator down", () => {
       }),
     );
     expect((await agent.next((reply) => reply.replyTo === "spoof")).code).toBe("E_UNAUTHORIZED");
+    // A heartbeat that claims a run this node holds no lease for: the run is fenced.
+    agent.socket.send(
+      JSON.stringify({
+        ...envelope("heartbeat", {
+          capabilities: [],
+          status: "busy",
+          running: [{ taskId: "t-ghost", epoch: 3 }],
+        }),
+        from: "impostor",
+      }),
+    );
+    const fenced = await agent.next((reply) => reply.code === "E_STALE_EPOCH");
+    expect(fenced.details).toMatchObject({ taskId: "t-ghost", epoch: 3 });
     agent.socket.close();
   });
 
