@@ -305,7 +305,10 @@ describe("flotilla against a coordinator double", () => {
     await waitFor(() => fake.requests("events.watch").length === 1, { what: "events.watch" });
     fake.setState(task.id, "running", { node: "box" });
     await waitFor(() => cli.stdout.text.includes("queued -> running on box"), { what: "event line" });
-    fake.pushFleetEvent("broadcast", { message: "node.drained", data: { node: "box", type: "node.drained" } });
+    fake.pushFleetEvent("broadcast", {
+      message: "node.drained",
+      data: { node: "box", type: "node.drained" },
+    });
     await waitFor(() => cli.stdout.text.includes("node.drained box"), { what: "relayed fleet event" });
     cli.interrupt();
     expect(await following).toBe(0);
