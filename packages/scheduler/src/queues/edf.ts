@@ -84,7 +84,10 @@ export class EdfQueue<T extends DeadlineEntry> {
       const finish = (free[slot] as number) + entry.estimatedMs;
       free[slot] = finish;
       if (entry === task) ownFinish = finish;
-      if (finish > entry.deadlineAt) return this.#refuse(task, entry.id, finish - entry.deadlineAt);
+      // Tasks ahead of the new one are not affected by it; if run times overran estimates one of them may
+      // already be late, and that is no reason to refuse this task.
+      if (i >= position && finish > entry.deadlineAt)
+        return this.#refuse(task, entry.id, finish - entry.deadlineAt);
     }
     queue.splice(position, 0, task);
     return { admitted: true, expectedFinishAt: ownFinish };
