@@ -31,12 +31,31 @@ export interface Service {
   tail(): string[];
 }
 
+/** Every child still running, so they can be killed if this process goes away first. */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/**
+ * Children must not outlive the process that started them: on any exit of this process (normal, an
+ * uncaught error such as EPIPE on a closed stdout, `process.exit`), whatever is still running is killed.
+ */
+function track(child: ChildProcess): void {
+  liveChildren.add(child);
+  child.once("exit", () => liveChildren.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const running of liveChildren) running.kill("SIGKILL");
+  });
+}
+
 /** Starts a child process and resolves once it prints its ready line; rejects if it exits first. */
 export async function startService(spec: ServiceSpec): Promise<Service> {
   const child: ChildProcess = spawn(spec.command, [...spec.args], {
     env: { ...process.env, ...spec.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  track(child);
   const recent: string[] = [];
   let running = true;
   const exited = new Promise<number | string>((resolve) => {

@@ -136,11 +136,21 @@ async function runDemo(context: CommandContext): Promise<number> {
   say("flotilla demo: starting Redis, a coordinator and 3 agents on this machine…");
   let fleet: LocalFleet | undefined;
   let interrupted = false;
-  const stopInterrupt = context.onInterrupt(() => {
+  const shutDown = (): void => {
+    if (interrupted) return;
     interrupted = true;
     say("\ninterrupted: stopping every process the demo started…");
-    void fleet?.stop().finally(() => process.exit(EXIT.INTERRUPTED));
-  });
+    void (fleet?.stop() ?? Promise.resolve()).finally(() => process.exit(EXIT.INTERRUPTED));
+  };
+  const stopCtrlC = context.onInterrupt(shutDown);
+  // A terminal closing or a `kill` stops the fleet too (any other exit kills the children outright).
+  process.once("SIGTERM", shutDown);
+  process.once("SIGHUP", shutDown);
+  const stopInterrupt = (): void => {
+    stopCtrlC();
+    process.off("SIGTERM", shutDown);
+    process.off("SIGHUP", shutDown);
+  };
   try {
     try {
       const options: Parameters<typeof startLocalFleet>[0] = {
