@@ -160,6 +160,8 @@ class CoordinatorServer implements Coordinator {
       strategy: this.options.strategy,
       loadThreshold: this.options.loadThreshold,
       random: this.options.random,
+      maxQueuePerNode: this.options.maxQueuePerNode,
+      fairShareQuantumMs: 1000,
     };
     if (this.options.fallbackNode !== undefined) routerOptions.fallbackNode = this.options.fallbackNode;
     this.router = new Router(routerOptions);
@@ -1169,6 +1171,12 @@ class CoordinatorServer implements Coordinator {
     }
     const id = this.newTaskId(now);
     const placement = this.place(spec, now);
+    if (placement.kind === "full") {
+      throw new FlotillaError(
+        "E_QUEUE_FULL",
+        `the fleet is saturated: ${placement.reason}; submit again later`,
+      );
+    }
     const maxWaitMs = spec.maxWaitMs ?? this.options.defaultMaxWaitMs;
     const fields: Record<string, string | number> = {
       id,

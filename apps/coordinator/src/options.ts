@@ -36,6 +36,8 @@ export interface CoordinatorOptions {
   maxViolations?: number;
   /** How often queued work is rebalanced from overloaded to underloaded nodes (default 2 s). */
   rebalanceIntervalMs?: number;
+  /** A node's queue holds at most this many tasks; beyond, submits get E_QUEUE_FULL (default 10,000). */
+  maxQueuePerNode?: number;
   /** Entries kept per task output stream (default 10,000 chunks). */
   outputCap?: number;
   /** How long an idempotency key is remembered (default 24 h). */
@@ -76,6 +78,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     maxViolations: options.maxViolations ?? 20,
     rebalanceIntervalMs: options.rebalanceIntervalMs ?? 2000,
     outputCap: options.outputCap ?? 10_000,
+    maxQueuePerNode: options.maxQueuePerNode ?? 10_000,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds ?? 24 * 3600,
     logger: options.logger ?? fallbackLogger,
     clock: options.clock ?? Date.now,

@@ -19,8 +19,14 @@ import {
 } from "@flotilla/scheduler";
 import type { FleetNode } from "./fleet.js";
 
-/** Where a task goes: a node's queue (with its queue score), or the waiting list with the reason. */
-export type Placement = { kind: "node"; node: string; score: number } | { kind: "waiting"; reason: string };
+/**
+ * Where a task goes: a node's queue (with its queue score), the waiting list with the reason, or nowhere
+ * because every capable node's queue is full.
+ */
+export type Placement =
+  | { kind: "node"; node: string; score: number }
+  | { kind: "waiting"; reason: string }
+  | { kind: "full"; reason: string };
 
 /** Options of {@link Router}. */
 export interface RouterOptions {
@@ -29,6 +35,10 @@ export interface RouterOptions {
   fallbackNode?: string;
   random: () => number;
   inferenceRules?: readonly InferenceRule[];
+  /** A node's queue holds at most this many tasks (default 10,000). */
+  maxQueuePerNode: number;
+  /** Cost charged to a submitter per task without an estimate, for fair sharing (default 1 s). */
+  fairShareQuantumMs: number;
 }
 
 /** The capability a node advertises for each `call` handler it serves. */
@@ -58,6 +68,23 @@ export class Router {
     if (options.fallbackNode !== undefined) strategyOptions.fallbackNodeId = options.fallbackNode;
     this.strategy = createStrategy(options.strategy as StrategyName, strategyOptions);
     this.rules = options.inferenceRules ?? DEFAULT_INFERENCE_RULES;
+  }
+
+  /** Per submitter, the virtual time its queued work reaches (start-time fair queuing). */
+  private readonly virtualFinish = new Map<string, number>();
+
+  /**
+   * Fair share between submitters: a task is queued as if it arrived when its submitter's earlier work
+   * would be done (`max(now, virtual finish)`), so one submitter's burst cannot push everyone else's work
+   * back. Entries that fall behind the clock carry no information and are dropped.
+   */
+  private fairStart(submitter: string, estimatedMs: number | undefined, now: number): number {
+    const start = Math.max(now, this.virtualFinish.get(submitter) ?? now);
+    this.virtualFinish.set(submitter, start + (estimatedMs ?? this.options.fairShareQuantumMs));
+    if (this.virtualFinish.size > 10_000) {
+      for (const [key, finish] of this.virtualFinish) if (finish < now) this.virtualFinish.delete(key);
+    }
+    return start;
   }
 
   /** What a task needs of its node. */
@@ -90,13 +117,24 @@ export class Router {
       views = views.filter((view) => view.id === spec.node);
       if (views.length === 0) return { kind: "waiting", reason: `node ${spec.node} is not in the fleet` };
     }
-    const { eligible, rejected } = eligibleNodes(task, views);
+    const { eligible: capable, rejected } = eligibleNodes(task, views);
+    // Bounded queues: a capable node whose queue is full takes nothing more for now.
+    const eligible = capable.filter((view) => view.queued < this.options.maxQueuePerNode);
+    if (capable.length > 0 && eligible.length === 0) {
+      return {
+        kind: "full",
+        reason: `every node that can run it has ${this.options.maxQueuePerNode} tasks queued`,
+      };
+    }
     const chosen =
       eligible.length > 0
         ? this.strategy.select(eligible, task, { now, random: this.options.random })
         : undefined;
     if (!chosen) return { kind: "waiting", reason: describeUnmet(rejected, task) };
-    const scored: Parameters<typeof queueScore>[0] = { priority: spec.priority, enqueuedAt: now };
+    const scored: Parameters<typeof queueScore>[0] = {
+      priority: spec.priority,
+      enqueuedAt: this.fairStart(spec.submitter ?? "", spec.estimatedMs, now),
+    };
     if (spec.deadlineAt !== undefined) scored.deadlineAt = spec.deadlineAt;
     if (spec.estimatedMs !== undefined) scored.estimatedMs = spec.estimatedMs;
     return { kind: "node", node: chosen.id, score: queueScore(scored) };

@@ -208,6 +208,24 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
     expect(result.record.node).toBe("linux-box");
   });
 
+  it("shares a node fairly between submitters: a burst does not push others back", async () => {
+    const client = await fleet.client();
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        client.submit({ kind: "exec", argv: ["sleep", "0.1"], node: "laptop", submitter: "bulk" }),
+      ),
+    );
+    const polite = await client.submit({ kind: "exec", argv: ["true"], node: "laptop", submitter: "polite" });
+    const politeResult = await polite.result();
+    const burstResults = await Promise.all(burst.map((handle) => handle.result()));
+    const politeStart = Number((politeResult.record as { startedAt?: number }).startedAt);
+    const startedAfter = burstResults.filter(
+      (result) => Number((result.record as { startedAt?: number }).startedAt) > politeStart,
+    ).length;
+    // One slot: without fair sharing the polite task would run ninth, after the whole burst.
+    expect(startedAfter).toBeGreaterThanOrEqual(5);
+  });
+
   it("rejects a wrong token at the upgrade with 401", async () => {
     const status = await new Promise<number>((resolve) => {
       const socket = new WebSocket(`${fleet.coordinator.url}/v1/client`, {
