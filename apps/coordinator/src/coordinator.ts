@@ -1815,6 +1815,7 @@ class CoordinatorServer implements Coordinator {
       timestamp: new Date(now).toISOString(),
       message: text,
       data,
+      via: RELAY_MARK,
     });
     const receivers = await this.redisClient.publish(this.keys.redis.general, payload);
     let agents = 0;
@@ -1834,6 +1835,7 @@ class CoordinatorServer implements Coordinator {
       timestamp: new Date(now).toISOString(),
       message: text,
       data,
+      via: RELAY_MARK,
     });
     await this.redisClient.publish(this.keys.redis.agentMessages(to), payload);
     const session = this.agentSessions.get(to);
@@ -1941,8 +1943,38 @@ class CoordinatorServer implements Coordinator {
     subscriber.on("error", (error) =>
       this.log.debug({ err: error.message }, "subscriber connection problem"),
     );
-    await subscriber.subscribe(this.keys.redis.discoveryQuery);
+    await subscriber.subscribe(this.keys.redis.discoveryQuery, this.keys.redis.general);
+    // Inboxes: `agent:{id}:messages` for every id.
+    const [inboxHead, inboxTail] = this.keys.redis.agentMessages("\u0000").split("\u0000") as [
+      string,
+      string,
+    ];
+    await subscriber.psubscribe(`${inboxHead}*${inboxTail}`);
+    subscriber.on("pmessage", (_pattern, channel, raw) => {
+      const nodeId = channel.slice(inboxHead.length, channel.length - inboxTail.length);
+      const relayed = bridgeMessage(raw);
+      const session = this.agentSessions.get(nodeId);
+      if (!relayed || !session) return;
+      this.send(
+        session,
+        "direct",
+        relayed.data === undefined ? { to: nodeId, message: relayed.message } : { to: nodeId, ...relayed },
+      );
+    });
     subscriber.on("message", (channel, raw) => {
+      if (channel === this.keys.redis.general) {
+        // A broadcast a bridge published on Redis reaches the agents connected here too.
+        const relayed = bridgeMessage(raw);
+        if (!relayed) return;
+        for (const session of this.agentSessions.values()) {
+          this.send(
+            session,
+            "broadcast",
+            relayed.data === undefined ? { message: relayed.message } : relayed,
+          );
+        }
+        return;
+      }
       if (channel !== this.keys.redis.discoveryQuery) return;
       const query = parseJson<{ id?: string; from?: string; want?: { capabilities?: string[] } }>(raw);
       const response = JSON.stringify({
@@ -1985,6 +2017,20 @@ class CoordinatorServer implements Coordinator {
 }
 
 // ---- helpers ----
+
+/** Marks what the coordinator itself published on Redis, so its relay does not echo it back. */
+const RELAY_MARK = "flotilla-coordinator";
+
+/** A broadcast or inbox message a bridge published on Redis: JSON with `message` (and `data`), or plain text. */
+function bridgeMessage(raw: string): { message: string; data?: unknown } | undefined {
+  const parsed = parseJson<{ message?: unknown; data?: unknown; via?: unknown }>(raw);
+  if (parsed && typeof parsed === "object") {
+    if (parsed.via === RELAY_MARK) return undefined;
+    const message = typeof parsed.message === "string" ? parsed.message : raw;
+    return parsed.data === undefined ? { message } : { message, data: parsed.data };
+  }
+  return { message: raw };
+}
 
 /** The `id` of a frame that parsed as JSON but failed validation, so the error can name its request. */
 function frameId(data: RawFrame): string | undefined {

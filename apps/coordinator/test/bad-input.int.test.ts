@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -142,6 +143,21 @@ describe("bad input never takes the coordinator down", () => {
     );
     const fenced = await agent.next((reply) => reply.code === "E_STALE_EPOCH");
     expect(fenced.details).toMatchObject({ taskId: "t-ghost", epoch: 3 });
+    // A bridge that only speaks Redis reaches connected agents: broadcasts and inboxes are relayed.
+    const publish = (channel: string, message: string): void => {
+      execFileSync("redis-cli", ["-p", String(fleet.redis.port), "PUBLISH", channel, message]);
+    };
+    publish(
+      "agents:general",
+      JSON.stringify({ from: "py-bridge", type: "broadcast", message: "deploy at 5" }),
+    );
+    const broadcast = await agent.next((reply) => reply.type === "broadcast");
+    expect(broadcast).toMatchObject({ message: "deploy at 5" });
+    publish("agent:impostor:messages", "plain text hello");
+    expect(await agent.next((reply) => reply.type === "direct")).toMatchObject({
+      to: "impostor",
+      message: "plain text hello",
+    });
     agent.socket.close();
   });
 
