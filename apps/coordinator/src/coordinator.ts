@@ -13,6 +13,7 @@ import {
   type RawFrame,
   type TaskSpec,
   TaskSpecSchema,
+  TERMINAL_STATES,
   toFlotillaError,
   type WireError,
 } from "@flotilla/protocol";
@@ -77,7 +78,7 @@ interface TaskWatch {
 }
 
 const ACTIVE_STATES = ["leased", "running"] as const;
-const TERMINAL = new Set(["succeeded", "failed", "timed_out", "cancelled", "dead_lettered", "expired"]);
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 const AGENT_TYPES = new Set<MessageType>([
   "agent.hello",
   "heartbeat",
@@ -1535,30 +1536,41 @@ class CoordinatorServer implements Coordinator {
     const due = await this.db.dueIds(this.keys.store.expiring(), now, 200);
     if (due.length === 0) return;
     for (const task of await this.db.getTasks(due)) {
-      const sourceKey =
-        task.state === "queued" && task.node
-          ? this.keys.store.queue(task.node)
-          : task.fields.waitingIn === "delayed"
-            ? this.keys.store.delayed()
-            : this.keys.store.waiting();
       const reason = `not started within its TTL (${Number(task.fields.expiresAt) - task.createdAt} ms)`;
-      const result = await this.db.transition(task.id, {
-        from: ["queued", "waiting"],
-        to: "expired",
-        source: { kind: "zset", key: sourceKey },
-        fields: { finishedAt: now, error: JSON.stringify({ code: "E_TIMEOUT", message: reason }) },
-        reason,
-        now,
-      });
-      if (result.ok) {
-        if (task.state === "queued" && task.node) {
-          const node = this.nodes.get(task.node);
-          if (node) node.queued = Math.max(0, node.queued - 1);
-        }
-        this.emitEvent(task.id, result.eventJson, true);
-      }
+      await this.endUnstarted(task, "expired", { code: "E_TIMEOUT", message: reason }, now);
     }
     await this.redisClient.zrem(this.keys.store.expiring(), ...due);
+  }
+
+  /** Ends a task that is queued or waiting (never started): cancelled or expired. False if it moved on. */
+  private async endUnstarted(
+    task: StoredTask,
+    to: "cancelled" | "expired",
+    error: WireError,
+    now: number,
+  ): Promise<boolean> {
+    if (task.state !== "queued" && task.state !== "waiting") return false;
+    const sourceKey =
+      task.state === "queued" && task.node
+        ? this.keys.store.queue(task.node)
+        : task.fields.waitingIn === "delayed"
+          ? this.keys.store.delayed()
+          : this.keys.store.waiting();
+    const result = await this.db.transition(task.id, {
+      from: [task.state],
+      to,
+      source: { kind: "zset", key: sourceKey },
+      fields: { finishedAt: now, error: JSON.stringify(error) },
+      reason: error.message,
+      now,
+    });
+    if (!result.ok) return false;
+    if (task.state === "queued" && task.node) {
+      const node = this.nodes.get(task.node);
+      if (node) node.queued = Math.max(0, node.queued - 1);
+    }
+    this.emitEvent(task.id, result.eventJson, true);
+    return true;
   }
 
   /** Tasks no node could take: place them now if possible, fail them after their maxWait. */
@@ -1652,28 +1664,13 @@ class CoordinatorServer implements Coordinator {
         });
       }
       if (task.state === "queued" || task.state === "waiting") {
-        const sourceKey =
-          task.state === "queued" && task.node
-            ? this.keys.store.queue(task.node)
-            : task.fields.waitingIn === "delayed"
-              ? this.keys.store.delayed()
-              : this.keys.store.waiting();
-        const result = await this.db.transition(taskId, {
-          from: [task.state],
-          to: "cancelled",
-          source: { kind: "zset", key: sourceKey },
-          fields: { finishedAt: now, error: JSON.stringify({ code: "E_CANCELLED", message: reason }) },
-          reason,
+        const ended = await this.endUnstarted(
+          task,
+          "cancelled",
+          { code: "E_CANCELLED", message: reason },
           now,
-        });
-        if (result.ok) {
-          if (task.state === "queued" && task.node) {
-            const node = this.nodes.get(task.node);
-            if (node) node.queued = Math.max(0, node.queued - 1);
-          }
-          this.emitEvent(taskId, result.eventJson, true);
-          return { ok: true, state: "cancelled" };
-        }
+        );
+        if (ended) return { ok: true, state: "cancelled" };
         continue;
       }
       // Leased or running: the agent kills the process group and reports "cancelled".

@@ -8,7 +8,7 @@ import {
   REDIS_MISSING_HINT,
   startLocalFleet,
 } from "@flotilla/launcher";
-import { FlotillaError, type TaskSpecInput } from "@flotilla/protocol";
+import { FlotillaError, type TaskSpecInput, TERMINAL_STATES } from "@flotilla/protocol";
 import type { CommandContext, CommandSpec } from "../cli.js";
 import { EXIT } from "../exit-codes.js";
 import { table } from "../format.js";
@@ -103,7 +103,7 @@ interface TaskTrack {
   reroutes: number;
 }
 
-const TERMINAL = new Set(["succeeded", "failed", "timed_out", "cancelled", "dead_lettered", "expired"]);
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;

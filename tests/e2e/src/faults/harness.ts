@@ -5,7 +5,7 @@ import {
   type LocalFleetOptions,
   startLocalFleet,
 } from "@flotilla/launcher";
-import { createKeys, type RedisKeys } from "@flotilla/protocol";
+import { createKeys, type RedisKeys, TERMINAL_STATES } from "@flotilla/protocol";
 import { Redis } from "ioredis";
 import { agentBin, coordinatorBin } from "../bins.js";
 
@@ -252,14 +252,7 @@ export class FaultFleet {
   }
 }
 
-export const TERMINAL = new Set([
-  "succeeded",
-  "failed",
-  "timed_out",
-  "cancelled",
-  "dead_lettered",
-  "expired",
-]);
+export const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
