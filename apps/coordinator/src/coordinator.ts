@@ -1696,7 +1696,8 @@ class CoordinatorServer implements Coordinator {
     // One round trip: the three reads are pipelined.
     const [task, chunks, latest] = await Promise.all([
       this.db.getTask(taskId),
-      this.db.readOutput(taskId, fromSeq),
+      // A watcher that wants no stored output (fromSeq past any real sequence number) skips the read.
+      fromSeq >= Number.MAX_SAFE_INTEGER ? Promise.resolve([]) : this.db.readOutput(taskId, fromSeq),
       this.redisClient.lindex(this.keys.store.taskEvents(taskId), -1),
     ]);
     if (!task) {

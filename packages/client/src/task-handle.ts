@@ -112,21 +112,15 @@ async function waitForResult(
   id: string,
   updates: Channel<TaskUpdate>,
 ): Promise<TaskResult> {
-  // The task may have finished before this subscription: look it up too, whichever says "done" first wins.
+  // The coordinator answers a watch with the task's latest state change, so a task that finished before
+  // this subscription still ends it at once; then one lookup reads the outcome.
   const iterator = updates[Symbol.asyncIterator]();
-  const finished = (async () => {
+  try {
     for (;;) {
       const next = await iterator.next();
-      if (next.done) return;
-      if (next.value.kind === "event" && isTerminalState(next.value.event.state)) return;
+      if (next.done) break;
+      if (next.value.kind === "event" && isTerminalState(next.value.event.state)) break;
     }
-  })();
-  // A failed subscription surfaces through `await finished` below, or not at all when the lookup won.
-  finished.catch(() => {});
-  try {
-    const current = await client.task(id);
-    if (isTerminalState(current.state)) return toResult(current);
-    await finished;
     return toResult(await client.task(id));
   } finally {
     await iterator.return?.();

@@ -34,7 +34,8 @@ function installClient(into: PackedProject): string[] {
   writeFileSync(join(stage, "package.json"), JSON.stringify(manifest, null, 2));
   const packDir = join(into.dir, "..", "client-tarball");
   mkdirSync(packDir);
-  run("pnpm", ["pack", "--pack-destination", packDir], stage);
+  // npm, not pnpm: the stage is outside the workspace, where a corepack-managed pnpm has no pinned version.
+  run("npm", ["pack", "--pack-destination", packDir, "--loglevel=error"], stage);
   const tarball = join(packDir, readdirSync(packDir).find((name) => name.endsWith(".tgz")) ?? "missing.tgz");
   run(
     "npm",

@@ -61,9 +61,10 @@ export function packAndInstall(packageDir: string): PackedProject {
     const staged = stage(packageDir, dir);
     const packDir = join(dir, "tarball");
     mkdirSync(packDir);
-    run("pnpm", ["pack", "--pack-destination", packDir], staged);
+    // npm, not pnpm: the stage is outside the workspace, where a corepack-managed pnpm has no pinned version.
+    run("npm", ["pack", "--pack-destination", packDir, "--loglevel=error"], staged);
     const tarball = readdirSync(packDir).find((name) => name.endsWith(".tgz"));
-    if (tarball === undefined) throw new Error("pnpm pack wrote no tarball");
+    if (tarball === undefined) throw new Error("npm pack wrote no tarball");
     const tarballPath = join(packDir, tarball);
     const tarballFiles = run("tar", ["-tzf", tarballPath], dir).trim().split("\n");
     const project = join(dir, "consumer");
