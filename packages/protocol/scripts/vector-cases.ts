@@ -294,6 +294,8 @@ export const VECTOR_CASES: VectorCase[] = [
     "cli-ana",
   ),
   valid("task.submit", "call", { spec: callSpec }, "cli-ana"),
+  valid("task.submit", "call-wait", { spec: callSpec, wait: true }, "cli-ana"),
+  invalid("task.submit", "wait-not-boolean", { spec: callSpec, wait: "yes" }, "wait"),
   invalid(
     "task.submit",
     "nul-in-argv",
@@ -457,6 +459,47 @@ export const VECTOR_CASES: VectorCase[] = [
     "coordinator",
   ),
   invalid("task.event", "fractional-at", { taskId: "t-42", state: "running", at: 1.5, attempt: 1 }, "at"),
+
+  valid(
+    "task.done",
+    "succeeded",
+    {
+      taskId: "t-42",
+      record: {
+        id: "t-42",
+        spec: callSpec,
+        state: "succeeded",
+        attempt: 1,
+        epoch: 1,
+        node: "linux1",
+        createdAt: 1_772_357_400_000,
+        updatedAt: 1_772_357_400_004,
+        finishedAt: 1_772_357_400_004,
+        exitCode: null,
+        signal: null,
+        durationMs: 1,
+        result: { width: 640 },
+      },
+    },
+    "coordinator",
+  ),
+  invalid(
+    "task.done",
+    "missing-finished-at",
+    {
+      taskId: "t-42",
+      record: {
+        id: "t-42",
+        spec: callSpec,
+        state: "succeeded",
+        attempt: 1,
+        epoch: 1,
+        createdAt: 1_772_357_400_000,
+        updatedAt: 1_772_357_400_004,
+      },
+    },
+    "record.finishedAt",
+  ),
 
   valid("steal.request", "two", { freeSlots: 2 }),
   invalid("steal.request", "zero", { freeSlots: 0 }, "freeSlots"),

@@ -93,6 +93,11 @@ export const MESSAGE_CATALOG = {
     to: ["client", "bridge"],
     summary: "The task changed state (also published on events:tasks:updates).",
   },
+  "task.done": {
+    from: ["coordinator"],
+    to: ["client"],
+    summary: "A task submitted with wait on this connection ended: its final record.",
+  },
   "steal.request": { from: ["agent"], to: ["coordinator"], summary: "The agent is idle and can take work." },
   "steal.grant": { from: ["coordinator"], to: ["agent"], summary: "These tasks moved to your queue." },
   "node.drain": { from: ["client"], to: ["coordinator"], summary: "Take no new work on this node." },

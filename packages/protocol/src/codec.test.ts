@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createMessage, decode, decodeOrThrow, decodeRecord, encode } from "./codec.js";
+import { createMessage, decode, decodeOrThrow, decodeRecord, encode, encodeFields } from "./codec.js";
 import { isFlotillaError } from "./errors.js";
 import { LeaseSchema, TaskRecordSchema } from "./records.js";
 
@@ -173,5 +173,16 @@ describe("errors about hostile frames", () => {
     expect(many.ok || (many.error.details.issues as unknown[]).length).toBe(20);
     const longType = decode(JSON.stringify({ ...submit, type: "x".repeat(10_000) }));
     expect(longType.ok || longType.error.message.length).toBeLessThan(120);
+  });
+});
+
+describe("encodeFields", () => {
+  it("writes a frame that decodes to the same message createMessage builds", () => {
+    const now = () => 1_772_357_400_000;
+    const fields = { taskId: "t-42", epoch: 3 };
+    const fast = encodeFields("task.accept", fields, { from: "linux1", id: "m1", now });
+    const checked = createMessage("task.accept", fields, { from: "linux1", id: "m1", now });
+    const decoded = decode(fast);
+    expect(decoded.ok && decoded.message).toEqual(checked);
   });
 });

@@ -278,6 +278,27 @@ export function createMessage<T extends MessageType>(
 }
 
 /**
+ * Writes a message as a frame straight from its fields, without the schema check {@link createMessage}
+ * makes: for hot paths whose fields are already known to be valid (the receiver still validates). No
+ * defaults are applied, so give every field the receiver needs.
+ */
+export function encodeFields<T extends MessageType>(
+  type: T,
+  fields: MessageFields<T>,
+  options: { from: string; id: string; now?: () => number },
+): string {
+  const timestamp = new Date((options.now ?? Date.now)()).toISOString();
+  return JSON.stringify({
+    v: PROTOCOL_VERSION,
+    type,
+    id: options.id,
+    timestamp,
+    from: options.from,
+    ...fields,
+  });
+}
+
+/**
  * Checks a record read back from Redis. A string is parsed as JSON first (within `maxBytes`); anything else is
  * checked as it is.
  */

@@ -5,6 +5,7 @@ export * from "./keys.js";
 export * from "./messages.js";
 export * from "./node.js";
 export * from "./node-hash.js";
+export * from "./outbox.js";
 export * from "./primitives.js";
 export * from "./records.js";
 export * from "./task.js";

@@ -17,6 +17,7 @@ import {
   SenderSchema,
   TimestampSchema,
 } from "./primitives.js";
+import { TaskRecordSchema } from "./records.js";
 import {
   ErrorCodeSchema,
   TaskOutcomeSchema,
@@ -130,8 +131,14 @@ export type DirectMessage = z.infer<typeof DirectMessageSchema>;
 
 // ---- Tasks ----
 
-/** client -> coordinator: run this. Answered by `task.accepted` or `error`. */
-export const TaskSubmitMessageSchema = message("task.submit", { spec: TaskSpecSchema });
+/**
+ * client -> coordinator: run this. Answered by `task.accepted` or `error`; with `wait`, the coordinator also
+ * sends `task.done` on this connection when the task ends (no watch or lookup needed for the outcome).
+ */
+export const TaskSubmitMessageSchema = message("task.submit", {
+  spec: TaskSpecSchema,
+  wait: z.boolean().optional(),
+});
 /** client -> coordinator: run this. */
 export type TaskSubmitMessage = z.infer<typeof TaskSubmitMessageSchema>;
 
@@ -222,6 +229,17 @@ export type TaskCancelMessage = z.infer<typeof TaskCancelMessageSchema>;
 export const TaskEventMessageSchema = message("task.event", taskEventShape);
 /** A task changed state. */
 export type TaskEventMessage = z.infer<typeof TaskEventMessageSchema>;
+
+/**
+ * coordinator -> client: a task submitted with `wait` on this connection ended; `record` is its final
+ * record (as `task.get` would return it).
+ */
+export const TaskDoneMessageSchema = message("task.done", {
+  taskId: IdSchema,
+  record: TaskRecordSchema,
+});
+/** coordinator -> client: a waited-for task ended. */
+export type TaskDoneMessage = z.infer<typeof TaskDoneMessageSchema>;
 
 /** agent -> coordinator: I am idle, give me work from a loaded node. */
 export const StealRequestMessageSchema = message("steal.request", { freeSlots: z.int().min(1) });
@@ -341,6 +359,7 @@ export const MESSAGE_SCHEMAS = {
   "task.finish": TaskFinishMessageSchema,
   "task.cancel": TaskCancelMessageSchema,
   "task.event": TaskEventMessageSchema,
+  "task.done": TaskDoneMessageSchema,
   "steal.request": StealRequestMessageSchema,
   "steal.grant": StealGrantMessageSchema,
   "node.drain": NodeDrainMessageSchema,

@@ -35,6 +35,7 @@ const namedTypes = {
   "task.progress": {} as { a: protocol.TaskProgressMessage; b: MessageOf<"task.progress"> },
   "task.finish": {} as { a: protocol.TaskFinishMessage; b: MessageOf<"task.finish"> },
   "task.cancel": {} as { a: protocol.TaskCancelMessage; b: MessageOf<"task.cancel"> },
+  "task.done": {} as { a: protocol.TaskDoneMessage; b: MessageOf<"task.done"> },
   "task.event": {} as { a: protocol.TaskEventMessage; b: MessageOf<"task.event"> },
   "steal.request": {} as { a: protocol.StealRequestMessage; b: MessageOf<"steal.request"> },
   "steal.grant": {} as { a: protocol.StealGrantMessage; b: MessageOf<"steal.grant"> },

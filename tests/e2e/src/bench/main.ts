@@ -1,8 +1,10 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect, type FlotillaClient } from "@flotilla/client";
 import { type BinSpec, nodeBin, startLocalFleet } from "@flotilla/launcher";
 import type { TaskSpecInput } from "@flotilla/protocol";
+import { Redis } from "ioredis";
 import { coordinatorBin } from "../bins.js";
 
 /**
@@ -87,6 +89,51 @@ async function rawSpawnRate(count: number, concurrency: number): Promise<number>
   return count / ((performance.now() - started) / 1000);
 }
 
+/** CPU time (user + system) a process has used so far, in ms; undefined where /proc is not there. */
+function cpuMsOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `work` and reports how much CPU each process of the fleet spent per task on it. */
+async function withCpu<T>(
+  label: string,
+  tasks: number,
+  pids: Record<string, number[]>,
+  work: () => Promise<T>,
+): Promise<T> {
+  const read = (): Record<string, number | undefined> => {
+    const totals: Record<string, number | undefined> = {};
+    for (const [name, list] of Object.entries(pids)) {
+      let sum: number | undefined = 0;
+      for (const pid of list) {
+        const used = cpuMsOf(pid);
+        sum = used === undefined || sum === undefined ? undefined : sum + used;
+      }
+      totals[name] = sum;
+    }
+    const own = process.cpuUsage();
+    totals.client = (own.user + own.system) / 1000;
+    return totals;
+  };
+  const before = read();
+  const result = await work();
+  const after = read();
+  const perTask: Record<string, number> = {};
+  for (const [name, value] of Object.entries(after)) {
+    const start = before[name];
+    if (value !== undefined && start !== undefined) perTask[name] = round(((value - start) * 1000) / tasks, 1);
+  }
+  if (Object.keys(perTask).length > 1) print({ bench: "cpu", during: label, cpu_us_per_task: perTask });
+  return result;
+}
+
 const quick = process.argv.includes("--quick");
 /** `--profile DIR`: the coordinator writes a V8 CPU profile there when it stops. */
 const profileAt = process.argv.indexOf("--profile");
@@ -111,10 +158,21 @@ const fleet = await startLocalFleet({
   },
 });
 const client = await connect({ url: fleet.url, token: fleet.token, requestTimeoutMs: 120_000 });
+const redisInfo = new Redis(fleet.redisUrl);
+const redisPid = Number(/process_id:(\d+)/.exec(await redisInfo.info("server"))?.[1] ?? -1);
+redisInfo.disconnect();
+const pids: Record<string, number[]> = {
+  coordinator: [fleet.coordinator.pid],
+  agents: [...fleet.agents.values()].map((agent) => agent.pid),
+  redis: [redisPid],
+};
 try {
   await roundTrips(client, "call", quick ? 200 : 1000);
   await roundTrips(client, "exec", quick ? 200 : 1000);
-  const callRate = await throughput(client, "call", quick ? 4000 : 20_000, 256);
+  const callTasks = quick ? 4000 : 20_000;
+  const callRate = await withCpu("call throughput", callTasks, pids, () =>
+    throughput(client, "call", callTasks, 256),
+  );
   print({
     bench: "throughput",
     kind: "call",
@@ -124,7 +182,10 @@ try {
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   await new Promise((resolve) => setTimeout(resolve, 200));
   agentLoopLines.length = 0;
-  const execRate = await throughput(client, "exec", quick ? 500 : 2000, AGENTS * SLOTS * 2);
+  const execTasks = quick ? 500 : 2000;
+  const execRate = await withCpu("exec throughput", execTasks, pids, () =>
+    throughput(client, "exec", execTasks, AGENTS * SLOTS * 2),
+  );
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   const rawRate = await rawSpawnRate(quick ? 500 : 2000, AGENTS * SLOTS);
   print({

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { FrameOutbox, type OutboxSocket } from "./outbox.js";
+
+function fakeSocket(): OutboxSocket & { writes: string[][]; corked: number; state: number } {
+  let batch: string[] | undefined;
+  const socket = {
+    writes: [] as string[][],
+    corked: 0,
+    state: 1,
+    get readyState() {
+      return socket.state;
+    },
+    send(data: string) {
+      if (batch) batch.push(data);
+      else socket.writes.push([data]);
+    },
+    _socket: {
+      cork() {
+        socket.corked += 1;
+        batch = [];
+      },
+      uncork() {
+        socket.writes.push(batch ?? []);
+        batch = undefined;
+      },
+    },
+  };
+  return socket;
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe("FrameOutbox", () => {
+  it("writes the frames of one turn together, in order", async () => {
+    const socket = fakeSocket();
+    const outbox = new FrameOutbox(socket);
+    outbox.push("a");
+    outbox.push("b");
+    outbox.push("c");
+    expect(socket.writes).toEqual([]);
+    await nextTurn();
+    expect(socket.writes).toEqual([["a", "b", "c"]]);
+    outbox.push("d");
+    await nextTurn();
+    expect(socket.writes).toEqual([["a", "b", "c"], ["d"]]);
+    expect(socket.corked).toBe(1);
+  });
+
+  it("queues nothing on a socket that is not open and drops frames when it closes", async () => {
+    const socket = fakeSocket();
+    const outbox = new FrameOutbox(socket);
+    socket.state = 3;
+    expect(outbox.push("a")).toBe(false);
+    socket.state = 1;
+    expect(outbox.push("b")).toBe(true);
+    socket.state = 3;
+    await nextTurn();
+    expect(socket.writes).toEqual([]);
+    expect(outbox.pending).toBe(0);
+  });
+
+  it("flushes at once on request", () => {
+    const socket = fakeSocket();
+    const outbox = new FrameOutbox(socket);
+    outbox.push("a");
+    outbox.flush();
+    expect(socket.writes).toEqual([["a"]]);
+  });
+});
