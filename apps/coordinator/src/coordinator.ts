@@ -4,6 +4,7 @@ import {
   decode,
   decodeRecord,
   FlotillaError,
+  FrameOutbox,
   type Message,
   type MessageFields,
   type MessageOf,
@@ -19,7 +20,7 @@ import {
 } from "@flotilla/protocol";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { WebSocket, WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
 import { BreakerRegistry } from "./breakers.js";
 import { type FleetNode, newFleetNode, toNodeView } from "./fleet.js";
@@ -57,8 +58,10 @@ interface Session {
   violations: number;
   watching: Set<string>;
   watchesEvents: boolean;
+  /** Tasks submitted with `wait` on this connection that have not ended yet. */
+  awaiting: Set<string>;
   /** Frames waiting for the end of this event-loop turn (see `sendRaw`). */
-  outbox: string[];
+  outbox: FrameOutbox;
 }
 
 interface LeaseInfo {
@@ -137,6 +140,10 @@ class CoordinatorServer implements Coordinator {
   private readonly sessions = new Set<Session>();
   private readonly leases = new Map<string, LeaseInfo>();
   private readonly watchers = new Map<string, Set<TaskWatch>>();
+  /** Connections that submitted a task with `wait`: they get `task.done` when it ends. */
+  private readonly doneWaiters = new Map<string, Set<Session>>();
+  /** Connections that asked for every task event (`events.watch`). */
+  private readonly eventWatchers = new Set<Session>();
   private readonly dispatching = new Map<string, "busy" | "again">();
   private readonly submittedAt = new Map<string, number>();
   private readonly taskChains = new Map<string, Promise<void>>();
@@ -426,7 +433,8 @@ class CoordinatorServer implements Coordinator {
         violations: 0,
         watching: new Set(),
         watchesEvents: false,
-        outbox: [],
+        awaiting: new Set(),
+        outbox: new FrameOutbox(ws),
       };
       this.sessions.add(session);
       ws.on("message", (data: RawFrame) => this.onFrame(session, data));
@@ -513,7 +521,10 @@ class CoordinatorServer implements Coordinator {
 
   private onClose(session: Session): void {
     this.sessions.delete(session);
+    this.eventWatchers.delete(session);
+    session.outbox.clear();
     for (const taskId of session.watching) this.unwatch(session, taskId);
+    for (const taskId of session.awaiting) this.stopAwaiting(session, taskId);
     if (session.role !== "agent" || session.nodeId === undefined) return;
     if (this.agentSessions.get(session.nodeId) !== session) return;
     this.agentSessions.delete(session.nodeId);
@@ -545,13 +556,15 @@ class CoordinatorServer implements Coordinator {
       case "steal.request":
         return await this.steal(session.nodeId as string);
       case "task.submit": {
-        const accepted = await this.submit(frame.spec, frame.from);
+        const waiter = frame.wait === true ? session : undefined;
+        const accepted = await this.submit(frame.spec, frame.from, waiter);
         this.send(session, "task.accepted", {
           replyTo: frame.id,
           taskId: accepted.taskId,
           duplicate: accepted.duplicate,
           state: accepted.state as MessageOf<"task.accepted">["state"],
         });
+        if (waiter && accepted.duplicate) await this.awaitExisting(waiter, accepted.taskId, accepted.state);
         return;
       }
       case "task.cancel":
@@ -576,6 +589,7 @@ class CoordinatorServer implements Coordinator {
         return this.reply(session, frame.id, { nodes: this.nodeSummaries() });
       case "events.watch":
         session.watchesEvents = true;
+        this.eventWatchers.add(session);
         return this.reply(session, frame.id, { ok: true });
       case "node.drain":
       case "node.undrain":
@@ -637,20 +651,11 @@ class CoordinatorServer implements Coordinator {
    * socket write (one syscall instead of one per frame, the largest cost on the hot path).
    */
   private sendRaw(session: Session, frame: string): void {
-    if (session.socket.readyState !== WebSocket.OPEN) return;
     session.outbox.push(frame);
-    if (session.outbox.length === 1) setImmediate(() => this.flush(session));
   }
 
   private flush(session: Session): void {
-    const frames = session.outbox;
-    session.outbox = [];
-    if (session.socket.readyState !== WebSocket.OPEN || frames.length === 0) return;
-    // ws corks around each frame itself; an outer cork holds them all until the last one is queued.
-    const raw = (session.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    raw?.cork();
-    for (const frame of frames) session.socket.send(frame);
-    raw?.uncork();
+    session.outbox.flush();
   }
 
   private reply(session: Session, replyTo: string, result: unknown): void {
@@ -678,7 +683,8 @@ class CoordinatorServer implements Coordinator {
     return envelope + eventJson.slice(1);
   }
 
-  private emitEvent(taskId: string, eventJson: string, terminal: boolean): void {
+  private emitEvent(taskId: string, eventJson: string, terminal: boolean, task?: StoredTask): void {
+    if (terminal && this.doneWaiters.has(taskId)) this.guard(this.deliverDone(taskId, task));
     const frame = this.eventFrame(eventJson);
     const watches = this.watchers.get(taskId);
     if (watches) {
@@ -693,7 +699,58 @@ class CoordinatorServer implements Coordinator {
         else this.watchers.set(taskId, new Set(remaining));
       }
     }
-    for (const session of this.sessions) if (session.watchesEvents) this.sendRaw(session, frame);
+    for (const session of this.eventWatchers) this.sendRaw(session, frame);
+  }
+
+  // ---- submitters waiting for outcomes ----
+
+  private startAwaiting(session: Session, taskId: string): void {
+    let set = this.doneWaiters.get(taskId);
+    if (!set) {
+      set = new Set();
+      this.doneWaiters.set(taskId, set);
+    }
+    set.add(session);
+    session.awaiting.add(taskId);
+  }
+
+  private stopAwaiting(session: Session, taskId: string): void {
+    session.awaiting.delete(taskId);
+    const set = this.doneWaiters.get(taskId);
+    if (!set) return;
+    set.delete(session);
+    if (set.size === 0) this.doneWaiters.delete(taskId);
+  }
+
+  /**
+   * A duplicate submit with `wait`: the task may be running, or over already. Registered first, then read
+   * again, so an end that lands in between is not missed (a second `task.done` is ignored by the client).
+   */
+  private async awaitExisting(session: Session, taskId: string, state: string): Promise<void> {
+    this.startAwaiting(session, taskId);
+    if (TERMINAL.has(state)) {
+      await this.deliverDone(taskId, undefined);
+      return;
+    }
+    const task = await this.db.getTask(taskId);
+    if (task && TERMINAL.has(task.state)) await this.deliverDone(taskId, task);
+  }
+
+  /** Sends `task.done` with the final record to every connection waiting for `taskId`. */
+  private async deliverDone(taskId: string, known: StoredTask | undefined): Promise<void> {
+    if (!this.doneWaiters.has(taskId)) return;
+    const task = known ?? (await this.db.getTask(taskId));
+    const sessions = this.doneWaiters.get(taskId);
+    if (!task || !sessions) return;
+    this.doneWaiters.delete(taskId);
+    this.messageCounter += 1;
+    const frame = `{"v":1,"type":"task.done","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
+      this.options.clock(),
+    ).toISOString()}","from":"coordinator","taskId":${JSON.stringify(taskId)},"record":${JSON.stringify(publicTask(task))}}`;
+    for (const session of sessions) {
+      session.awaiting.delete(taskId);
+      this.sendRaw(session, frame);
+    }
   }
 
   // ---- agents ----
@@ -955,7 +1012,7 @@ class CoordinatorServer implements Coordinator {
         attempt: task.attempt,
         spec: task.spec as TaskSpec,
         leasedAt: Number(task.fields.leasedAt ?? now),
-        startedAt: undefined,
+        startedAt: task.fields.startedAt ? Number(task.fields.startedAt) : undefined,
       };
     }
     const spec = lease.spec;
@@ -968,6 +1025,10 @@ class CoordinatorServer implements Coordinator {
     const maxAttempts = spec.retry?.maxAttempts ?? (nodeFault ? DEFAULT_FAULT_ATTEMPTS : 1);
     const fields: Record<string, string | number> = {
       finishedAt: now,
+      // A run that ended before its agent sent the accept went straight from leased to its end.
+      ...(lease.startedAt === undefined
+        ? { startedAt: Math.max(lease.leasedAt, now - finish.durationMs) }
+        : {}),
       exitCode: finish.exitCode ?? "",
       signal: finish.signal ?? "",
       durationMs: finish.durationMs,
@@ -1007,6 +1068,7 @@ class CoordinatorServer implements Coordinator {
         source,
         fields,
         reason: to === "succeeded" ? "" : reason,
+        returnTask: this.doneWaiters.has(finish.taskId),
         now,
       };
       if (to === "dead_lettered") {
@@ -1033,7 +1095,7 @@ class CoordinatorServer implements Coordinator {
     else this.nodeSuccess(nodeId, now);
     this.metrics.finished.inc({ outcome: change.to });
     if (change.to === "waiting") this.metrics.retries.inc();
-    this.emitEvent(finish.taskId, result.eventJson, TERMINAL.has(change.to));
+    this.emitEvent(finish.taskId, result.eventJson, TERMINAL.has(change.to), result.task);
     if (nodeFault || change.to === "dead_lettered") {
       await this.recordFailure(finish.taskId, nodeId, reason, now);
     }
@@ -1157,10 +1219,15 @@ class CoordinatorServer implements Coordinator {
     return `t-${now.toString(36)}-${this.taskCounter.toString(36).padStart(4, "0")}${random.toString(36).padStart(4, "0")}`;
   }
 
-  /** Validates, persists (one Lua script) and queues a task; resolves only once Redis has it. */
+  /**
+   * Validates, persists (one Lua script) and queues a task; resolves only once Redis has it. When the
+   * chosen node has a free slot and nothing queued, the same script leases it and the assignment goes out
+   * at once. `waiter` is a connection to send `task.done` to when the task ends.
+   */
   async submit(
     spec: TaskSpec,
     submitter: string,
+    waiter?: Session,
   ): Promise<{ taskId: string; duplicate: boolean; state: string }> {
     if (this.stopping)
       throw new FlotillaError("E_DRAINING", "the coordinator is shutting down; submit again shortly");
@@ -1207,6 +1274,24 @@ class CoordinatorServer implements Coordinator {
       event.reason = placement.reason;
     }
     const eventJson = JSON.stringify(event);
+    const direct = placement.kind === "node" ? this.leaseAtOnce(placement.node) : undefined;
+    let leaseEvent: string | undefined;
+    if (direct) {
+      fields.state = "leased";
+      fields.epoch = 1;
+      fields.attempt = 1;
+      fields.leasedAt = now;
+      leaseEvent = JSON.stringify({
+        taskId: id,
+        state: "leased",
+        previous: "queued",
+        at: now,
+        node: direct.node.id,
+        attempt: 1,
+        epoch: 1,
+      });
+    }
+    if (waiter) this.startAwaiting(waiter, id);
     const write = this.db.submit({
       id,
       fields,
@@ -1216,16 +1301,73 @@ class CoordinatorServer implements Coordinator {
       event: eventJson,
       now,
       expiresAt: spec.ttlMs === undefined ? undefined : now + spec.ttlMs,
+      leaseEvent,
     });
     this.inflightWrites.add(write);
-    const accepted = await write.finally(() => this.inflightWrites.delete(write));
-    this.metrics.submitted.inc({ priority: spec.priority, duplicate: String(accepted.duplicate) });
-    this.settlePlacement(placement, !accepted.duplicate);
-    if (!accepted.duplicate) {
-      this.submittedAt.set(id, now);
-      this.emitEvent(id, eventJson, false);
+    let accepted: { taskId: string; duplicate: boolean; state: string };
+    try {
+      accepted = await write.finally(() => this.inflightWrites.delete(write));
+    } catch (error) {
+      if (waiter) this.stopAwaiting(waiter, id);
+      if (direct) this.releaseSlot(direct.node);
+      this.settlePlacement(placement, false);
+      throw error;
     }
-    return accepted;
+    this.metrics.submitted.inc({ priority: spec.priority, duplicate: String(accepted.duplicate) });
+    if (accepted.duplicate && waiter) this.stopAwaiting(waiter, id);
+    if (!direct || accepted.duplicate) {
+      if (direct) this.releaseSlot(direct.node);
+      this.settlePlacement(placement, !accepted.duplicate);
+      if (!accepted.duplicate) {
+        this.submittedAt.set(id, now);
+        this.emitEvent(id, eventJson, false);
+      }
+      return accepted;
+    }
+    // Leased in the same script: the task never sat in the queue.
+    direct.node.queued = Math.max(0, direct.node.queued - 1);
+    this.leases.set(id, {
+      node: direct.node.id,
+      epoch: 1,
+      attempt: 1,
+      spec,
+      leasedAt: now,
+      startedAt: undefined,
+    });
+    this.metrics.dispatchLatency.observe(0);
+    this.metrics.queueLatency.record(0);
+    this.sendRaw(direct.session, this.assignFrame(id, 1, 1, fields.spec as string, now));
+    this.emitEvent(id, eventJson, false);
+    this.emitEvent(id, leaseEvent as string, false);
+    return { ...accepted, state: "leased" };
+  }
+
+  /**
+   * Whether a task placed on `nodeId` can be leased in its submit script: the agent is connected and
+   * healthy, a slot is free, nothing else waits in its queue and no dispatch is in flight (so queue order
+   * and the slot count hold). Reserves the slot when it says yes.
+   */
+  private leaseAtOnce(nodeId: string): { node: FleetNode; session: Session } | undefined {
+    const node = this.nodes.get(nodeId);
+    const session = this.agentSessions.get(nodeId);
+    if (!node || !session || node.health !== "healthy" || node.draining || this.stopping) return undefined;
+    // `place` already counted this task in `queued`.
+    if (node.queued > 1 || node.inflight >= node.slots || this.dispatching.has(nodeId)) return undefined;
+    if (this.breakers.admits(nodeId, this.options.clock()) !== "all") return undefined;
+    node.inflight += 1;
+    return { node, session };
+  }
+
+  private releaseSlot(node: FleetNode): void {
+    node.inflight = Math.max(0, node.inflight - 1);
+  }
+
+  /** A `task.assign` frame; the spec goes out exactly as stored, with no parse/serialise round trip. */
+  private assignFrame(taskId: string, epoch: number, attempt: number, specJson: string, now: number): string {
+    this.messageCounter += 1;
+    return `{"v":1,"type":"task.assign","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
+      now,
+    ).toISOString()}","from":"coordinator","taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}}`;
   }
 
   /** Leases what the node has room for and pushes assignments; at most one dispatch per node at a time. */
@@ -1286,14 +1428,7 @@ class CoordinatorServer implements Coordinator {
         this.metrics.queueLatency.record(now - submitted);
         this.submittedAt.delete(lease.taskId);
       }
-      this.messageCounter += 1;
-      // The spec goes out exactly as stored: no parse/serialise round trip on the hot path.
-      const frame = `{"v":1,"type":"task.assign","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
-        now,
-      ).toISOString()}","from":"coordinator","taskId":${JSON.stringify(lease.taskId)},"epoch":${lease.epoch},"attempt":${
-        lease.attempt
-      },"spec":${lease.specJson}}`;
-      this.sendRaw(session, frame);
+      this.sendRaw(session, this.assignFrame(lease.taskId, lease.epoch, lease.attempt, lease.specJson, now));
       this.emitEvent(lease.taskId, lease.eventJson, false);
     }
   }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 
 /** The Lua scripts of the store, one file each in `lua/`, named `<op>-<numberOfKeys>.lua`. */
-export const SCRIPT_NAMES = ["submit-6", "lease-2", "transition-4", "output-2", "steal-2"] as const;
+export const SCRIPT_NAMES = ["submit-7", "lease-2", "transition-4", "output-2", "steal-2"] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 interface LoadedScript {

@@ -48,7 +48,7 @@ export type SubmitTarget = { node: string } | { waitingReason: string };
 
 /** Result of {@link TaskStore.transition}. */
 export type TransitionResult =
-  | { ok: true; epoch: number; attempt: number; eventJson: string }
+  | { ok: true; epoch: number; attempt: number; eventJson: string; task?: StoredTask | undefined }
   | { ok: false; reason: "stale_epoch"; epoch: number }
   | { ok: false; reason: "wrong_state"; state: string }
   | { ok: false; reason: "not_found" };
@@ -68,6 +68,8 @@ export interface Transition {
   attemptRecord?: Record<string, unknown>;
   /** Fields to set; `""` deletes one. */
   fields?: Record<string, string | number>;
+  /** Also read the task back after the change (one round trip instead of two). */
+  returnTask?: boolean;
   now: number;
 }
 
@@ -108,6 +110,8 @@ export class TaskStore {
     event: string;
     now: number;
     expiresAt?: number | undefined;
+    /** The `leased` event when the task is leased to `target.node` at once instead of queued. */
+    leaseEvent?: string | undefined;
   }): Promise<{ duplicate: boolean; taskId: string; state: string }> {
     const { id, target } = input;
     const hasKey = input.idempotencyKey !== undefined;
@@ -115,7 +119,7 @@ export class TaskStore {
     const flat: (string | number)[] = [];
     for (const [field, value] of Object.entries(input.fields)) flat.push(field, value);
     const reply = (await this.scripts.run(
-      "submit-6",
+      "submit-7",
       [
         this.keys.task(id),
         hasKey ? this.keys.idempotency(input.idempotencyKey as string) : this.keys.task(id),
@@ -123,6 +127,9 @@ export class TaskStore {
         queueKey,
         this.keys.taskEvents(id),
         this.keys.expiring(),
+        input.leaseEvent !== undefined && "node" in target
+          ? this.keys.running(target.node)
+          : this.keys.task(id),
       ],
       [
         id,
@@ -134,6 +141,7 @@ export class TaskStore {
         this.keys.taskUpdates(),
         this.taskTemplate,
         input.expiresAt ?? "",
+        input.leaseEvent ?? "",
         ...flat,
       ],
     )) as [number, string, string?];
@@ -185,12 +193,21 @@ export class TaskStore {
         change.source?.kind ?? "none",
         change.attemptRecord ? JSON.stringify(change.attemptRecord) : "",
         EVENTS_CAP,
+        change.returnTask ? "1" : "0",
         ...flat,
       ],
-    )) as (number | string)[];
+    )) as (number | string | string[])[];
     switch (reply[0]) {
-      case 1:
-        return { ok: true, epoch: Number(reply[1]), attempt: Number(reply[2]), eventJson: String(reply[3]) };
+      case 1: {
+        const result: TransitionResult = {
+          ok: true,
+          epoch: Number(reply[1]),
+          attempt: Number(reply[2]),
+          eventJson: String(reply[3]),
+        };
+        if (Array.isArray(reply[4])) result.task = decodeTask(pairs(reply[4]));
+        return result;
+      }
       case -1:
         return { ok: false, reason: "stale_epoch", epoch: Number(reply[1]) };
       case -2:
@@ -303,6 +320,13 @@ export class TaskStore {
     const raw = await this.redis.lrange(this.keys.taskEvents(taskId), 0, -1);
     return raw.map((line) => JSON.parse(line) as unknown);
   }
+}
+
+/** A flat `field, value, …` list (HGETALL as Lua returns it) as an object. */
+function pairs(flat: readonly string[]): Record<string, string> {
+  const hash: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
+  return hash;
 }
 
 function numberField(hash: Record<string, string>, field: string, fallback = 0): number {

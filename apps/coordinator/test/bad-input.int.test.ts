@@ -4,50 +4,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startFleet, type TestFleet } from "./fleet.js";
-
-interface Reply {
-  type: string;
-  code?: string;
-  replyTo?: string;
-  details?: Record<string, unknown>;
-}
-
-/** A raw WebSocket that collects what the coordinator sends back. */
-async function rawSocket(fleet: TestFleet, path: "/v1/client" | "/v1/agent", token = fleet.token) {
-  const socket = new WebSocket(`${fleet.coordinator.url}${path}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  const inbox: Reply[] = [];
-  let closeCode: number | undefined;
-  socket.on("message", (data) => inbox.push(JSON.parse(String(data)) as Reply));
-  const closed = new Promise<number>((resolve) =>
-    socket.on("close", (code) => {
-      closeCode = code;
-      resolve(code);
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    socket.once("open", () => resolve());
-    socket.once("error", reject);
-  });
-  const next = async (predicate: (reply: Reply) => boolean): Promise<Reply> => {
-    for (let i = 0; i < 200; i += 1) {
-      const found = inbox.find(predicate);
-      if (found) return found;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(`no matching reply; inbox: ${JSON.stringify(inbox.slice(-3))}`);
-  };
-  return { socket, inbox, closed, next, closeCode: () => closeCode };
-}
-
-function envelope(
-  type: string,
-  fields: Record<string, unknown>,
-  id = `m-${Math.random().toString(36).slice(2)}`,
-) {
-  return { v: 1, type, id, timestamp: new Date().toISOString(), from: "fuzzer", ...fields };
-}
+import { envelope, rawSocket } from "./raw.js";
 
 describe("bad input never takes the coordinator down", () => {
   let fleet: TestFleet;

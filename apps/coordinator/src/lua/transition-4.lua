@@ -21,9 +21,10 @@
   ARGV[11] source kind: "zset", "set" or "none"
   ARGV[12] attempt record JSON to append to the task's attempts ("" = none)
   ARGV[13] events list cap
-  ARGV[14..] field, value pairs to set on the task hash ("" value deletes the field)
+  ARGV[14] "1" to return the task hash after the change
+  ARGV[15..] field, value pairs to set on the task hash ("" value deletes the field)
 
-  Returns {1, newEpoch, attempt, eventJson} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
+  Returns {1, newEpoch, attempt, eventJson[, flat task hash]} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
   the task is not in an allowed state, {-3} when the task does not exist.
 ]]
 local current = redis.call("HMGET", KEYS[1], "state", "epoch", "attempt", "node", "attempts")
@@ -51,7 +52,7 @@ elseif ARGV[4] ~= "" then
   redis.call("HSET", KEYS[1], "node", ARGV[4])
   node = ARGV[4]
 end
-for i = 14, #ARGV, 2 do
+for i = 15, #ARGV, 2 do
   if ARGV[i + 1] == "" then redis.call("HDEL", KEYS[1], ARGV[i])
   else redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
@@ -70,4 +71,5 @@ local encoded = cjson.encode(event)
 redis.call("RPUSH", KEYS[4], encoded)
 redis.call("LTRIM", KEYS[4], -tonumber(ARGV[13]), -1)
 redis.call("PUBLISH", ARGV[10], encoded)
+if ARGV[14] == "1" then return {1, epoch, attempt, encoded, redis.call("HGETALL", KEYS[1])} end
 return {1, epoch, attempt, encoded}

@@ -1,5 +1,7 @@
 --[[
-  Accepts a new task: checks the idempotency key, writes the task hash, indexes it and queues it, all or nothing.
+  Accepts a new task: checks the idempotency key, writes the task hash, indexes it and either queues it or,
+  when its node has a free slot right now, leases it at once (the `queued` and `leased` steps in one go),
+  all or nothing.
 
   KEYS[1] task hash              task:{id}
   KEYS[2] idempotency key        idem:{key} (any key name when there is no idempotency key)
@@ -7,17 +9,20 @@
   KEYS[4] target queue           queue:{node} or queue:waiting (zset by score)
   KEYS[5] task events list       task:{id}:events
   KEYS[6] expiry index           tasks:expiring (zset by expiresAt)
+  KEYS[7] node running set       running:{node} (any key name when not leasing)
 
   ARGV[1] task id
   ARGV[2] now (epoch ms)
   ARGV[3] "1" when KEYS[2] is a real idempotency key
   ARGV[4] idempotency key lifetime in seconds
   ARGV[5] queue score
-  ARGV[6] event JSON (the "accepted"/"queued"/"waiting" event)
+  ARGV[6] event JSON (the "queued"/"waiting" event)
   ARGV[7] updates channel        events:tasks:updates
   ARGV[8] task key template     (task:{id} with the id written as "{{id}}")
   ARGV[9] expiresAt (epoch ms), or "" when the task has no TTL
-  ARGV[10..] field, value pairs of the task hash
+  ARGV[10] the "leased" event JSON when the task is leased at once (the hash fields then say state
+           leased, epoch 1, attempt 1), or "" to queue it
+  ARGV[11..] field, value pairs of the task hash
 
   Returns {0, id} when accepted, {1, existingId, existingState} for a duplicate idempotency key.
 ]]
@@ -33,14 +38,20 @@ if redis.call("EXISTS", KEYS[1]) == 1 then
 end
 
 local fields = {}
-for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", KEYS[1], unpack(fields))
 if ARGV[3] == "1" then
   redis.call("SET", KEYS[2], ARGV[1], "EX", tonumber(ARGV[4]))
 end
 redis.call("ZADD", KEYS[3], tonumber(ARGV[2]), ARGV[1])
-redis.call("ZADD", KEYS[4], tonumber(ARGV[5]), ARGV[1])
 if ARGV[9] ~= "" then redis.call("ZADD", KEYS[6], tonumber(ARGV[9]), ARGV[1]) end
-redis.call("RPUSH", KEYS[5], ARGV[6])
+if ARGV[10] == "" then
+  redis.call("ZADD", KEYS[4], tonumber(ARGV[5]), ARGV[1])
+  redis.call("RPUSH", KEYS[5], ARGV[6])
+else
+  redis.call("SADD", KEYS[7], ARGV[1])
+  redis.call("RPUSH", KEYS[5], ARGV[6], ARGV[10])
+end
 redis.call("PUBLISH", ARGV[7], ARGV[6])
+if ARGV[10] ~= "" then redis.call("PUBLISH", ARGV[7], ARGV[10]) end
 return {0, ARGV[1]}

@@ -1,0 +1,100 @@
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { coordinatorKeys } from "../src/keys.js";
+import { startFleet, type TestFleet } from "./fleet.js";
+import { envelope, rawSocket } from "./raw.js";
+
+function redisCli(port: number, ...args: string[]): string {
+  return execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
+}
+
+describe("submitting with wait, and leasing at submit time", () => {
+  let fleet: TestFleet;
+
+  beforeAll(async () => {
+    fleet = await startFleet();
+    await fleet.addAgent({
+      id: "worker",
+      slots: 1,
+      handlers: {
+        echo: async (payload) => payload,
+        slow: async (payload) => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return payload;
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await fleet?.dispose();
+  });
+
+  it("pushes task.done with the final record to the submitting connection, after task.accepted", async () => {
+    const client = await rawSocket(fleet, "/v1/client");
+    const submit = envelope("task.submit", {
+      spec: { kind: "call", handler: "echo", payload: 7 },
+      wait: true,
+    });
+    client.socket.send(JSON.stringify(submit));
+    const done = await client.next((reply) => reply.type === "task.done");
+    const accepted = client.inbox.findIndex((reply) => reply.type === "task.accepted");
+    expect(accepted).toBeGreaterThanOrEqual(0);
+    expect(accepted).toBeLessThan(client.inbox.indexOf(done));
+    expect(done.taskId).toBe(client.inbox[accepted]?.taskId);
+    expect(done.record).toMatchObject({ id: done.taskId, state: "succeeded", result: 7, node: "worker" });
+    expect(typeof done.record?.startedAt).toBe("number");
+    // No watch was asked for: no task.event frames either.
+    expect(client.inbox.filter((reply) => reply.type === "task.event")).toEqual([]);
+    client.socket.close();
+  });
+
+  it("leases a task in its submit script when a slot is free, keeping every step in its history", async () => {
+    const client = await rawSocket(fleet, "/v1/client");
+    client.socket.send(
+      JSON.stringify(envelope("task.submit", { spec: { kind: "call", handler: "echo" }, wait: true })),
+    );
+    const done = await client.next((reply) => reply.type === "task.done");
+    const eventsKey = coordinatorKeys("").store.taskEvents(String(done.taskId));
+    const states = redisCli(fleet.redis.port, "lrange", eventsKey, "0", "-1")
+      .split("\n")
+      .map((line) => (JSON.parse(line) as { state: string }).state);
+    expect(states[0]).toBe("queued");
+    expect(states[1]).toBe("leased");
+    expect(states.at(-1)).toBe("succeeded");
+    client.socket.close();
+  });
+
+  it("queues behind a busy slot and still answers every waiter", async () => {
+    const client = await rawSocket(fleet, "/v1/client");
+    for (let i = 0; i < 3; i += 1) {
+      client.socket.send(
+        JSON.stringify(
+          envelope("task.submit", { spec: { kind: "call", handler: "slow", payload: i }, wait: true }),
+        ),
+      );
+    }
+    await client.next(() => client.inbox.filter((reply) => reply.type === "task.done").length === 3);
+    const results = client.inbox
+      .filter((reply) => reply.type === "task.done")
+      .map((reply) => reply.record?.result)
+      .sort();
+    expect(results).toEqual([0, 1, 2]);
+    client.socket.close();
+  });
+
+  it("answers a duplicate submit with wait at once when the task already ended", async () => {
+    const client = await rawSocket(fleet, "/v1/client");
+    const spec = { kind: "call", handler: "echo", payload: "once", idempotencyKey: "wait-dup-1" };
+    client.socket.send(JSON.stringify(envelope("task.submit", { spec, wait: true })));
+    const first = await client.next((reply) => reply.type === "task.done");
+    client.socket.send(JSON.stringify(envelope("task.submit", { spec, wait: true }, "second")));
+    const duplicate = await client.next(
+      (reply) => reply.type === "task.accepted" && reply.replyTo === "second",
+    );
+    expect(duplicate).toMatchObject({ taskId: first.taskId });
+    await client.next(() => client.inbox.filter((reply) => reply.type === "task.done").length === 2);
+    const dones = client.inbox.filter((reply) => reply.type === "task.done");
+    expect(dones[1]?.record).toMatchObject({ id: first.taskId, state: "succeeded", result: "once" });
+    client.socket.close();
+  });
+});
