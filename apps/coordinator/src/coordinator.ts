@@ -145,6 +145,8 @@ class CoordinatorServer implements Coordinator {
   /** Connections that asked for every task event (`events.watch`). */
   private readonly eventWatchers = new Set<Session>();
   private readonly dispatching = new Map<string, "busy" | "again">();
+  /** Nodes whose next dispatch asks Redis even if their queue looks empty here. */
+  private readonly verifyQueue = new Set<string>();
   private readonly submittedAt = new Map<string, number>();
   private readonly taskChains = new Map<string, Promise<void>>();
   private readonly breakers: BreakerRegistry;
@@ -862,6 +864,7 @@ class CoordinatorServer implements Coordinator {
       "agent joined",
     );
     this.lastWaitingSweep = 0;
+    this.verifyQueue.add(info.id);
     await this.dispatch(info.id);
   }
 
@@ -895,7 +898,11 @@ class CoordinatorServer implements Coordinator {
       .hset(this.keys.redis.agent(node.id), "last_seen", new Date(now).toISOString(), "status", beat.status)
       .sadd(this.keys.redis.agentsActive, node.id)
       .exec();
-    if (beat.status === "ready" && node.inflight < node.slots) await this.dispatch(node.id);
+    if (beat.status === "ready" && node.inflight < node.slots) {
+      // Once a heartbeat, the queue in Redis is asked even when the count kept here says it is empty.
+      this.verifyQueue.add(node.id);
+      await this.dispatch(node.id);
+    }
   }
 
   private onBye(session: Session): void {
@@ -1399,6 +1406,13 @@ class CoordinatorServer implements Coordinator {
     const admitted = this.breakers.admits(nodeId, now);
     if (admitted === "none") return;
     if (admitted === "probe") free = 1;
+    // The count of queued tasks kept here follows every write that adds or removes one; when it says
+    // the queue is empty, the lease script would pop nothing, so it is skipped (the heartbeat checks).
+    if (node.queued <= 0 && !this.verifyQueue.delete(nodeId)) {
+      if (admitted === "all") await this.steal(nodeId);
+      return;
+    }
+    this.verifyQueue.delete(nodeId);
     const leases = await this.db.lease(nodeId, free, now);
     if (leases.length === 0) {
       node.queued = 0;

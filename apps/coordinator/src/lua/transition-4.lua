@@ -34,34 +34,43 @@ if ARGV[1] ~= "" and tonumber(ARGV[1]) ~= epoch then return {-1, epoch} end
 if not string.find(ARGV[2], "," .. current[1] .. ",", 1, true) then return {-2, current[1]} end
 
 local now = tonumber(ARGV[8])
+local id = redis.call("HGET", KEYS[1], "id")
 if ARGV[11] == "zset" then
-  redis.call("ZREM", KEYS[2], redis.call("HGET", KEYS[1], "id"))
+  redis.call("ZREM", KEYS[2], id)
 elseif ARGV[11] == "set" then
-  redis.call("SREM", KEYS[2], redis.call("HGET", KEYS[1], "id"))
+  redis.call("SREM", KEYS[2], id)
 end
 if ARGV[6] == "1" then epoch = redis.call("HINCRBY", KEYS[1], "epoch", 1) end
 local attempt = tonumber(current[3]) or 0
 if ARGV[7] ~= "0" then attempt = redis.call("HINCRBY", KEYS[1], "attempt", tonumber(ARGV[7])) end
 
-redis.call("HSET", KEYS[1], "state", ARGV[3], "updatedAt", now)
+-- All fields in one HSET and one HDEL.
+local set = {"state", ARGV[3], "updatedAt", now}
+local unset = {}
 local node = current[4]
 if ARGV[4] == "-" then
-  redis.call("HDEL", KEYS[1], "node")
+  unset[#unset + 1] = "node"
   node = nil
 elseif ARGV[4] ~= "" then
-  redis.call("HSET", KEYS[1], "node", ARGV[4])
+  set[#set + 1] = "node"
+  set[#set + 1] = ARGV[4]
   node = ARGV[4]
 end
 for i = 15, #ARGV, 2 do
-  if ARGV[i + 1] == "" then redis.call("HDEL", KEYS[1], ARGV[i])
-  else redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1]) end
+  if ARGV[i + 1] == "" then
+    unset[#unset + 1] = ARGV[i]
+  else
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+  end
 end
+redis.call("HSET", KEYS[1], unpack(set))
+if #unset > 0 then redis.call("HDEL", KEYS[1], unpack(unset)) end
 if ARGV[12] ~= "" then
   local attempts = current[5] and cjson.decode(current[5]) or {}
   attempts[#attempts + 1] = cjson.decode(ARGV[12])
   redis.call("HSET", KEYS[1], "attempts", cjson.encode(attempts))
 end
-local id = redis.call("HGET", KEYS[1], "id")
 if ARGV[5] ~= "" then redis.call("ZADD", KEYS[3], tonumber(ARGV[5]), id) end
 
 local event = {taskId = id, state = ARGV[3], previous = current[1], at = now, attempt = attempt, epoch = epoch}
