@@ -26,7 +26,22 @@ function print(line: Record<string, unknown>): void {
 
 const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
 
-async function roundTrips(client: FlotillaClient, kind: "call" | "exec", count: number): Promise<void> {
+/** Latency of one plain spawn of `true` in this process, one at a time: what an exec costs without Flotilla. */
+async function rawSpawnLatency(count: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn("true", [], { stdio: "ignore" });
+      child.once("error", reject);
+      child.once("exit", () => resolve());
+    });
+    samples.push(performance.now() - started);
+  }
+  return samples.sort((a, b) => a - b);
+}
+
+async function roundTrips(client: FlotillaClient, kind: "call" | "exec", count: number): Promise<number> {
   const spec: TaskSpecInput =
     kind === "call" ? { kind: "call", handler: "noop" } : { kind: "exec", argv: ["true"] };
   for (let i = 0; i < 50; i += 1) await (await client.submit(spec)).result();
@@ -45,6 +60,7 @@ async function roundTrips(client: FlotillaClient, kind: "call" | "exec", count: 
     p50_ms: round(percentile(samples, 50)),
     p99_ms: round(percentile(samples, 99)),
   });
+  return percentile(samples, 50);
 }
 
 async function throughput(
@@ -128,7 +144,8 @@ async function withCpu<T>(
   const perTask: Record<string, number> = {};
   for (const [name, value] of Object.entries(after)) {
     const start = before[name];
-    if (value !== undefined && start !== undefined) perTask[name] = round(((value - start) * 1000) / tasks, 1);
+    if (value !== undefined && start !== undefined)
+      perTask[name] = round(((value - start) * 1000) / tasks, 1);
   }
   if (Object.keys(perTask).length > 1) print({ bench: "cpu", during: label, cpu_us_per_task: perTask });
   return result;
@@ -168,7 +185,15 @@ const pids: Record<string, number[]> = {
 };
 try {
   await roundTrips(client, "call", quick ? 200 : 1000);
-  await roundTrips(client, "exec", quick ? 200 : 1000);
+  const execP50 = await roundTrips(client, "exec", quick ? 200 : 1000);
+  const raw = await rawSpawnLatency(quick ? 200 : 1000);
+  print({
+    bench: "dispatch_overhead",
+    kind: "exec",
+    raw_spawn_p50_ms: round(percentile(raw, 50)),
+    exec_roundtrip_p50_ms: round(execP50),
+    added_p50_ms: round(execP50 - percentile(raw, 50)),
+  });
   const callTasks = quick ? 4000 : 20_000;
   const callRate = await withCpu("call throughput", callTasks, pids, () =>
     throughput(client, "call", callTasks, 256),
