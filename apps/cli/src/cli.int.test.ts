@@ -123,11 +123,22 @@ describe("flotilla help and usage", () => {
 
 describe("flotilla against a coordinator double", () => {
   it("runs a command, passing its output through and exiting with its code", async () => {
-    const { cli } = await fleet({ runner: localRunner });
+    const { fake, cli } = await fleet({ runner: localRunner });
     const code = await cli.run("run", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7");
     expect(code).toBe(7);
     expect(cli.stdout.text).toBe("to-out\n");
     expect(cli.stderr.text).toBe("to-err\n");
+    // The exit code comes from the outcome pushed for the submit (task.done), not from a lookup.
+    expect(fake.requests("task.submit")[0]?.wait).toBe(true);
+    expect(fake.requests("task.get")).toEqual([]);
+  });
+
+  it("asks for no pushed outcome when it does not stay for the result", async () => {
+    const { fake, cli } = await fleet();
+    expect(await cli.run("submit", "--json", "--", "true")).toBe(EXIT.OK);
+    expect(JSON.parse(cli.stdout.text)).toEqual({ taskId: "t-1", duplicate: false });
+    expect(await cli.run("run", "-d", "--", "true")).toBe(EXIT.OK);
+    expect(fake.requests("task.submit").map((message) => message.wait)).toEqual([undefined, undefined]);
   });
 
   it("turns flags into the task spec", async () => {

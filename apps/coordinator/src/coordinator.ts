@@ -565,6 +565,7 @@ class CoordinatorServer implements Coordinator {
           taskId: accepted.taskId,
           duplicate: accepted.duplicate,
           state: accepted.state as MessageOf<"task.accepted">["state"],
+          ...(waiter ? { waiting: true } : {}),
         });
         if (waiter && accepted.duplicate) await this.awaitExisting(waiter, accepted.taskId, accepted.state);
         return;

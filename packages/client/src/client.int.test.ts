@@ -1,9 +1,11 @@
-import { isFlotillaError } from "@flotilla/protocol";
+import { isFlotillaError, type TaskSpecInput } from "@flotilla/protocol";
 import { waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { type ConnectOptions, connect, type FlotillaClient } from "./client.js";
+import type { WebSocketLike } from "./connection.js";
 import { FakeCoordinator, type FakeCoordinatorOptions, localRunner } from "./testing.js";
-import type { OutputChunk } from "./wire.js";
+import type { FleetEvent, OutputChunk } from "./wire.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -289,5 +291,209 @@ describe("FlotillaClient against a coordinator double", () => {
     await reading;
     expect(events).toContain("cancelled");
     await expect(running.cancel()).rejects.toMatchObject({ code: "E_CONFLICT" });
+  });
+});
+
+describe("submit with wait: the outcome pushed as task.done", () => {
+  /** The requests a result costs besides the submit. */
+  const lookups = (fake: FakeCoordinator) => [
+    ...fake.requests("task.watch").map((message) => message.type),
+    ...fake.requests("task.get").map((message) => message.type),
+  ];
+
+  it("resolves result() from task.done, with no watch and no lookup", async () => {
+    const { fake, client } = await setup({ runner: localRunner });
+    const handle = await client.submit({ kind: "exec", argv: ["sh", "-c", "exit 4"] });
+    expect(fake.requests("task.submit")[0]?.wait).toBe(true);
+    const result = await handle.result();
+    expect(result).toMatchObject({ id: handle.id, state: "failed", exitCode: 4, signal: null });
+    expect(result.record.state).toBe("failed");
+    expect(lookups(fake)).toEqual([]);
+    // Memoised: a second call is the same outcome and costs nothing either.
+    expect(await handle.result()).toBe(result);
+    expect(lookups(fake)).toEqual([]);
+  });
+
+  it("keeps a task.done that arrives before result() is called", async () => {
+    const { fake, client } = await setup();
+    const handle = await client.submit({ kind: "exec", argv: ["x"] });
+    fake.setState(handle.id, "succeeded", { exitCode: 0, signal: null });
+    // The reply to a later request follows task.done on the same socket: once it is here, so is task.done.
+    await client.nodes();
+    const result = await handle.result();
+    expect(result).toMatchObject({ state: "succeeded", exitCode: 0 });
+    expect(lookups(fake)).toEqual([]);
+  });
+
+  it("gets task.done for a duplicate submit, also when the task had ended already", async () => {
+    const { fake, client } = await setup();
+    const spec: TaskSpecInput = { kind: "exec", argv: ["x"], idempotencyKey: "same" };
+    const first = await client.submit(spec);
+    const second = await client.submit(spec);
+    expect(second).toMatchObject({ id: first.id, duplicate: true });
+    fake.setState(first.id, "succeeded", { exitCode: 0, signal: null });
+    expect(await first.result()).toMatchObject({ state: "succeeded" });
+    expect(await second.result()).toMatchObject({ state: "succeeded" });
+    const late = await client.submit(spec);
+    expect(late.duplicate).toBe(true);
+    expect(await late.result()).toMatchObject({ id: first.id, state: "succeeded", exitCode: 0 });
+    expect(lookups(fake)).toEqual([]);
+  });
+
+  it("with wait: false, sends no wait and result() watches and looks up as before", async () => {
+    const { fake, client } = await setup({ runner: localRunner });
+    const handle = await client.submit({ kind: "exec", argv: ["sh", "-c", "exit 2"] }, { wait: false });
+    expect(fake.requests("task.submit")[0]?.wait).toBeUndefined();
+    expect(await handle.result()).toMatchObject({ state: "failed", exitCode: 2 });
+    expect(fake.requests("task.watch").map((message) => message.taskId)).toEqual([handle.id]);
+    expect(fake.requests("task.get").map((message) => message.taskId)).toEqual([handle.id]);
+  });
+
+  it("watches and looks up when the coordinator does not confirm wait (one that predates it)", async () => {
+    const { fake, client } = await setup({ runner: localRunner, ignoreWait: true });
+    const handle = await client.submit({ kind: "exec", argv: ["sh", "-c", "exit 4"] });
+    expect(fake.requests("task.submit")[0]?.wait).toBe(true);
+    expect(await handle.result()).toMatchObject({ state: "failed", exitCode: 4 });
+    expect(fake.requests("task.watch").map((message) => message.taskId)).toEqual([handle.id]);
+  });
+
+  it("falls back to watch and lookup when the connection drops between accepted and done", async () => {
+    const { fake, client } = await setup();
+    const handle = await client.submit({ kind: "exec", argv: ["x"] });
+    const pending = handle.result();
+    await fake.stop();
+    await waitFor(() => !client.connected, { what: "disconnect" });
+    // The task ends while the client is away: the coordinator's promise lapsed with the old socket, so
+    // only the watch (which replays the latest state change) can tell the client.
+    fake.setState(handle.id, "succeeded", { exitCode: 0, signal: null });
+    await fake.listen();
+    expect(await pending).toMatchObject({ id: handle.id, state: "succeeded", exitCode: 0 });
+    expect(fake.requests("task.watch").map((message) => message.taskId)).toEqual([handle.id]);
+    expect(fake.requests("task.get").map((message) => message.taskId)).toEqual([handle.id]);
+  });
+
+  it("falls back for a result() first called after the connection dropped", async () => {
+    const { fake, client } = await setup();
+    const handle = await client.submit({ kind: "exec", argv: ["x"] });
+    await fake.stop();
+    await waitFor(() => !client.connected, { what: "disconnect" });
+    await fake.listen();
+    await waitFor(() => client.connected, { what: "reconnect" });
+    const pending = handle.result();
+    await waitFor(() => fake.requests("task.watch").length === 1, { what: "task.watch" });
+    fake.setState(handle.id, "cancelled");
+    expect(await pending).toMatchObject({ state: "cancelled" });
+  });
+
+  it("falls back to watch and lookup when a task.done cannot be read", async () => {
+    const { fake, client } = await setup({
+      intercept: (message, socket, coordinator) => {
+        if (message.type !== "task.submit") return false;
+        const record = coordinator.addTask(message.spec, "running");
+        const envelope = { v: 1, timestamp: new Date().toISOString(), from: "coordinator" };
+        const accepted = { replyTo: message.id, taskId: record.id, duplicate: false, state: "running" };
+        socket.send(JSON.stringify({ ...envelope, type: "task.accepted", id: "c-1", ...accepted }));
+        // A record without most of its fields: the frame fails the schema.
+        socket.send(
+          JSON.stringify({ ...envelope, type: "task.done", id: "c-2", taskId: record.id, record: {} }),
+        );
+        return true;
+      },
+    });
+    const handle = await client.submit({ kind: "exec", argv: ["x"] });
+    const pending = handle.result();
+    await waitFor(() => fake.requests("task.watch").length === 1, { what: "task.watch" });
+    fake.setState(handle.id, "succeeded", { exitCode: 0, signal: null });
+    expect(await pending).toMatchObject({ id: handle.id, state: "succeeded", exitCode: 0 });
+    expect(fake.requests("task.get")).toHaveLength(1);
+  });
+
+  it("fails a pending result() when the client closes before task.done", async () => {
+    const { client } = await setup();
+    const handle = await client.submit({ kind: "exec", argv: ["x"] });
+    const pending = handle.result();
+    client.close();
+    await expect(pending).rejects.toMatchObject({ code: "E_COORDINATOR_UNAVAILABLE" });
+  });
+
+  it("does not hand task.done to events() subscribers", async () => {
+    const { fake, client } = await setup();
+    const seen: FleetEvent[] = [];
+    const reading = (async () => {
+      for await (const event of client.events()) {
+        seen.push(event);
+        if (event.type === "broadcast") return;
+      }
+    })();
+    await waitFor(() => fake.requests("events.watch").length === 1, { what: "events.watch" });
+    const handle = await client.submit({ kind: "exec", argv: ["x"] });
+    fake.setState(handle.id, "succeeded", { exitCode: 0, signal: null });
+    await handle.result();
+    await client.broadcast("after");
+    await reading;
+    expect(seen.map((event) => event.type)).toEqual(["task.event", "broadcast"]);
+  });
+});
+
+describe("the wire: batched frames and cheap internal requests", () => {
+  it("writes the frames of one turn together, after the turn", async () => {
+    const fake = await FakeCoordinator.start();
+    cleanups.push(() => fake.close());
+    const log: string[] = [];
+    const createSocket = (url: string, options: { headers: Record<string, string> }): WebSocketLike => {
+      const socket = new WebSocket(url, options);
+      const send = socket.send.bind(socket);
+      socket.send = ((data: string) => {
+        log.push(`send ${(JSON.parse(data) as { type: string }).type}`);
+        send(data);
+      }) as typeof socket.send;
+      socket.on("open", () => {
+        const raw = (socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+        const { cork, uncork } = raw;
+        // `ws` corks around each frame itself; only the outermost cork decides when bytes leave.
+        let depth = 0;
+        raw.cork = () => {
+          if (depth++ === 0) log.push("cork");
+          cork.call(raw);
+        };
+        raw.uncork = () => {
+          if (--depth === 0) log.push("uncork");
+          uncork.call(raw);
+        };
+      });
+      return socket;
+    };
+    const client = await connect({ url: fake.url, WebSocket: createSocket });
+    cleanups.push(() => client.close());
+    log.length = 0;
+    const answers = Promise.all([client.nodes(), client.tasks(), client.dlq.list()]);
+    expect(log).toEqual([]);
+    await answers;
+    expect(log).toEqual(["cork", "send nodes.list", "send tasks.list", "send dlq.list", "uncork"]);
+  });
+
+  it("sends what was queued before close()", async () => {
+    const { fake, client } = await setup();
+    const record = fake.addTask({ kind: "exec", argv: ["x"] }, "running");
+    client.cancel(record.id).catch(() => {});
+    client.close();
+    await waitFor(() => fake.requests("task.cancel").length === 1, { what: "task.cancel" });
+    await waitFor(() => fake.task(record.id)?.state === "cancelled", { what: "cancelled" });
+  });
+
+  it("still checks a task id or sequence number that came from the caller", async () => {
+    const { fake, client } = await setup();
+    await expect(client.task("no spaces allowed")).rejects.toMatchObject({
+      code: "E_SCHEMA",
+      details: { path: "taskId" },
+    });
+    const events = client.watch("t-1", { fromSeq: -1 }).output();
+    await expect(
+      (async () => {
+        for await (const _ of events) return;
+      })(),
+    ).rejects.toMatchObject({ code: "E_SCHEMA", details: { path: "fromSeq" } });
+    expect(fake.requests("task.get")).toEqual([]);
+    expect(fake.requests("task.watch")).toEqual([]);
   });
 });

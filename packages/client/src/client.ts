@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import {
   createMessage,
   decode,
+  encodeFields,
   FlotillaError,
+  ID_PATTERN,
   isTerminalState,
   type Message,
   type MessageFields,
@@ -14,7 +16,13 @@ import {
 import { Channel } from "./channel.js";
 import { Connection, type ReconnectOptions, unreachable, type WebSocketFactory } from "./connection.js";
 import type { Resequencer } from "./resequencer.js";
-import { createTaskHandle, fromWireError, type TaskHandle, type WatchOptions } from "./task-handle.js";
+import {
+  createTaskHandle,
+  fromWireError,
+  PushedOutcome,
+  type TaskHandle,
+  type WatchOptions,
+} from "./task-handle.js";
 import type { DlqEntry, FleetEvent, NodeView, OutputChunk, TaskEvent, TaskFilter } from "./wire.js";
 
 /** Options of {@link connect}. */
@@ -59,6 +67,18 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@link FlotillaClient.submit}. */
+export interface SubmitOptions extends RequestOptions {
+  /**
+   * Whether the coordinator pushes the task's outcome to this connection when it ends (`task.done`), so
+   * `result()` resolves without a watch or a lookup (default true). Pass `false` to fire and forget, when
+   * `result()` will not be called: the coordinator then keeps no promise for the task and sends nothing
+   * back. `result()` still works without it, by watching the task and reading its record, as it does
+   * when the connection is lost before the outcome is pushed.
+   */
+  wait?: boolean;
+}
+
 /** @internal a subscriber to one task's updates, with its own resume point. */
 export interface TaskConsumer {
   readonly sequencer: Resequencer<OutputChunk>;
@@ -75,8 +95,20 @@ interface Pending {
   readonly resend: boolean;
   sent: boolean;
   readonly timer: NodeJS.Timeout;
+  /** Runs as the `task.accepted` answer is read, before any later frame of the same read. */
+  readonly accepted: ((message: MessageOf<"task.accepted">) => void) | undefined;
   resolve(message: Message): void;
   reject(error: FlotillaError): void;
+}
+
+/** How {@link FlotillaClient.#send} builds and tracks one request. */
+interface SendOptions extends RequestOptions {
+  /**
+   * The fields are known to pass the schema (the client built them from checked values): the frame is
+   * written without validating it again. User input is always validated, so its errors name the field.
+   */
+  trusted?: boolean;
+  accepted?: (message: MessageOf<"task.accepted">) => void;
 }
 
 const CLIENT_PATH = "/v1/client";
@@ -119,6 +151,11 @@ export class FlotillaClient {
   readonly #pending = new Map<string, Pending>();
   readonly #watches = new Map<string, Set<TaskConsumer>>();
   readonly #fleetSubscribers = new Set<Channel<FleetEvent>>();
+  /**
+   * The outcomes promised to `wait` submits on the current socket, by task id, until their `task.done`.
+   * A promise lapses with its socket, so this never outlives a connection nor holds a finished task.
+   */
+  readonly #promised = new Map<string, PushedOutcome[]>();
   readonly #requestTimeoutMs: number;
   readonly #clock: () => number;
   #closedError: FlotillaError | undefined;
@@ -194,17 +231,41 @@ export class FlotillaClient {
   /**
    * Submits a task. Resolves once the coordinator has persisted it (`task.accepted`). An idempotency key
    * is added when the spec has none, so a submit resent after a lost connection is not run twice.
+   *
+   * By default the coordinator is asked to push the outcome when the task ends, which is what makes
+   * `result()` cheap; pass `{ wait: false }` when you will not call `result()` (see {@link SubmitOptions}).
+   *
+   * @example
+   * const { exitCode } = await (await client.submit({ kind: "exec", argv: ["make"] })).result();
+   * const queued = await client.submit({ kind: "exec", argv: ["./nightly.sh"] }, { wait: false });
    */
-  async submit(spec: TaskSpecInput, options: RequestOptions = {}): Promise<TaskHandle> {
+  async submit(spec: TaskSpecInput, options: SubmitOptions = {}): Promise<TaskHandle> {
     const withKey: TaskSpecInput =
       spec.idempotencyKey === undefined
         ? { ...spec, idempotencyKey: `${this.clientId}:${randomUUID()}` }
         : spec;
-    const accepted = await this.#send("task.submit", { spec: withKey }, true, options);
+    const wait = options.wait !== false;
+    let pushed: PushedOutcome | undefined;
+    const send: SendOptions = {};
+    if (options.timeoutMs !== undefined) send.timeoutMs = options.timeoutMs;
+    if (wait) {
+      // Registered as the answer is read: the `task.done` of a duplicate that already ended follows it
+      // in the same read, before this function resumes.
+      // A coordinator that does not know `wait` says nothing of it: result() then watches instead.
+      send.accepted = (message) => {
+        if (message.waiting === true) pushed = this.#promise(message.taskId);
+      };
+    }
+    const accepted = await this.#send(
+      "task.submit",
+      wait ? { spec: withKey, wait } : { spec: withKey },
+      true,
+      send,
+    );
     if (accepted.type !== "task.accepted") {
       throw new FlotillaError("E_INTERNAL", `the coordinator answered task.submit with ${accepted.type}`);
     }
-    return createTaskHandle(this, accepted.taskId, accepted.duplicate);
+    return createTaskHandle(this, accepted.taskId, accepted.duplicate, {}, pushed);
   }
 
   /** A handle on an existing task, to follow its output from `fromSeq` (default 0). */
@@ -214,7 +275,8 @@ export class FlotillaClient {
 
   /** One task's record. */
   async task(taskId: string, options: RequestOptions = {}): Promise<TaskRecord> {
-    return await this.request<TaskRecord>("task.get", { taskId }, options);
+    const reply = await this.#send("task.get", { taskId }, true, { ...options, trusted: isId(taskId) });
+    return (reply.type === "reply" ? reply.result : reply) as TaskRecord;
   }
 
   /** Tasks matching `filter`. */
@@ -306,11 +368,15 @@ export class FlotillaClient {
     const consumers = this.#watches.get(taskId);
     if (!consumers?.delete(consumer) || consumers.size > 0) return;
     this.#watches.delete(taskId);
-    if (this.#connection.isOpen) this.#send("task.unwatch", { taskId }, false).catch(() => {});
+    if (this.#connection.isOpen) {
+      this.#send("task.unwatch", { taskId }, false, { trusted: isId(taskId) }).catch(() => {});
+    }
   }
 
   #watchTask(taskId: string, fromSeq: number): void {
-    this.#send("task.watch", { taskId, fromSeq }, false).catch((error: FlotillaError) => {
+    // The id may come from `watch(id)` and `fromSeq` from its options: checked before skipping the schema.
+    const trusted = isId(taskId) && Number.isSafeInteger(fromSeq) && fromSeq >= 0;
+    this.#send("task.watch", { taskId, fromSeq }, false, { trusted }).catch((error: FlotillaError) => {
       // A lost connection is healed by the re-watch on reconnect; anything else ends the subscribers.
       if (error.code === "E_COORDINATOR_UNAVAILABLE" && !this.#closed) return;
       const consumers = this.#watches.get(taskId);
@@ -320,25 +386,37 @@ export class FlotillaClient {
   }
 
   #watchFleet(): void {
-    this.#send("events.watch", {}, false).catch((error: FlotillaError) => {
+    this.#send("events.watch", {}, false, { trusted: true }).catch((error: FlotillaError) => {
       if (error.code === "E_COORDINATOR_UNAVAILABLE" && !this.#closed) return;
       for (const channel of this.#fleetSubscribers) channel.fail(error);
     });
+  }
+
+  /** A promise of `task.done` for a `wait` submit just accepted on the current socket. */
+  #promise(taskId: string): PushedOutcome {
+    const pushed = new PushedOutcome();
+    const list = this.#promised.get(taskId);
+    if (list === undefined) this.#promised.set(taskId, [pushed]);
+    else list.push(pushed);
+    return pushed;
   }
 
   #send<T extends MessageType>(
     type: T,
     fields: MessageFields<T>,
     resend: boolean,
-    options: RequestOptions = {},
+    options: SendOptions = {},
   ): Promise<Message> {
     if (this.#closed) return Promise.reject(this.#closedError ?? closedError());
     this.#messageCount += 1;
     const id = `${this.clientId}-${this.#messageCount}`;
+    const envelope = { from: this.clientId, id, now: this.#clock };
     let frame: string;
     try {
       // createMessage validates: a bad spec fails here with the path of the bad field, not on the server.
-      frame = JSON.stringify(createMessage(type, fields, { from: this.clientId, id, now: this.#clock }));
+      frame = options.trusted
+        ? encodeFields(type, fields, envelope)
+        : JSON.stringify(createMessage(type, fields, envelope));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -354,7 +432,16 @@ export class FlotillaClient {
           ),
         );
       }, timeoutMs);
-      const pending: Pending = { type, frame, resend, sent: false, timer, resolve, reject };
+      const pending: Pending = {
+        type,
+        frame,
+        resend,
+        sent: false,
+        timer,
+        accepted: options.accepted,
+        resolve,
+        reject,
+      };
       this.#pending.set(id, pending);
       pending.sent = this.#connection.send(frame);
     });
@@ -376,6 +463,8 @@ export class FlotillaClient {
   }
 
   #onDown(): void {
+    // The coordinator forgets what it promised this socket: those results are watched for instead.
+    this.#lapsePromises();
     for (const [id, pending] of this.#pending) {
       if (!pending.sent) continue;
       if (pending.resend) {
@@ -394,9 +483,18 @@ export class FlotillaClient {
     }
   }
 
+  #lapsePromises(): void {
+    if (this.#promised.size === 0) return;
+    const lists = [...this.#promised.values()];
+    this.#promised.clear();
+    for (const list of lists) for (const pushed of list) pushed.lapse();
+  }
+
   #onClosed(error: FlotillaError | undefined): void {
     this.#closed = true;
     this.#closedError = error;
+    // A pending `result()` falls back to a watch, which fails with the reason below.
+    this.#lapsePromises();
     const failure = error ?? closedError();
     this.#firstOpen?.reject(failure);
     this.#firstOpen = undefined;
@@ -416,14 +514,17 @@ export class FlotillaClient {
   #onFrame(raw: string): void {
     const decoded = decode(raw);
     if (!decoded.ok) {
+      const fields = peek(raw);
       // A malformed answer still ends its request, with the reason, instead of a timeout later.
-      const replyTo = replyToOf(raw);
+      const replyTo = typeof fields.replyTo === "string" ? fields.replyTo : undefined;
       const pending = replyTo === undefined ? undefined : this.#pending.get(replyTo);
       if (replyTo !== undefined && pending) {
         this.#pending.delete(replyTo);
         clearTimeout(pending.timer);
         pending.reject(decoded.error);
       }
+      // An outcome that cannot be read is as good as none: its `result()` watches and looks up instead.
+      if (fields.type === "task.done" && typeof fields.taskId === "string") this.#lapse(fields.taskId);
       return;
     }
     const message = decoded.message;
@@ -433,7 +534,10 @@ export class FlotillaClient {
         this.#pending.delete(message.replyTo);
         clearTimeout(pending.timer);
         if (message.type === "error") pending.reject(fromWireError(message));
-        else pending.resolve(message);
+        else {
+          if (message.type === "task.accepted") pending.accepted?.(message);
+          pending.resolve(message);
+        }
         return;
       }
       if (message.type !== "error") return;
@@ -442,8 +546,28 @@ export class FlotillaClient {
       this.#onOutput(message);
       return;
     }
+    if (message.type === "task.done") {
+      // The submitter's own answer, not a fleet event: `events()` subscribers see the terminal `task.event`.
+      this.#onDone(message);
+      return;
+    }
     if (message.type === "task.event") this.#onTaskEvent(message);
     for (const channel of this.#fleetSubscribers) channel.push(message);
+  }
+
+  #lapse(taskId: string): void {
+    const list = this.#promised.get(taskId);
+    if (list === undefined) return;
+    this.#promised.delete(taskId);
+    for (const pushed of list) pushed.lapse();
+  }
+
+  #onDone(message: MessageOf<"task.done">): void {
+    const list = this.#promised.get(message.taskId);
+    if (list === undefined) return;
+    this.#promised.delete(message.taskId);
+    // Concurrent duplicate submits of one task share its outcome: the first `task.done` settles them all.
+    for (const pushed of list) pushed.done(message.record);
   }
 
   #onOutput(message: MessageOf<"task.output">): void {
@@ -514,6 +638,11 @@ function isIdempotent(type: string): boolean {
   return IDEMPOTENT.has(type);
 }
 
+/** Whether a task id passes the schema, so a frame carrying it can skip the full check. */
+function isId(value: string): boolean {
+  return ID_PATTERN.test(value);
+}
+
 function closedError(): FlotillaError {
   return new FlotillaError("E_COORDINATOR_UNAVAILABLE", "the client is closed — connect again");
 }
@@ -522,13 +651,12 @@ function asRecord(value: unknown): Record<string, unknown> {
   return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : { value };
 }
 
-function replyToOf(raw: string): string | undefined {
+/** The top-level fields of a frame that failed to decode, as far as they can be read. */
+function peek(raw: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(raw);
-    const replyTo =
-      typeof value === "object" && value !== null ? (value as { replyTo?: unknown }).replyTo : undefined;
-    return typeof replyTo === "string" ? replyTo : undefined;
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
   } catch {
-    return undefined;
+    return {};
   }
 }

@@ -1,4 +1,4 @@
-import { FlotillaError } from "@flotilla/protocol";
+import { FlotillaError, FrameOutbox } from "@flotilla/protocol";
 import WebSocket from "ws";
 import { fullJitterDelay } from "./backoff.js";
 
@@ -55,15 +55,14 @@ export interface ConnectionOptions {
 type State =
   | { kind: "idle" }
   | { kind: "connecting"; socket: WebSocketLike }
-  | { kind: "open"; socket: WebSocketLike; pinger: NodeJS.Timeout; alive: boolean }
+  | { kind: "open"; socket: WebSocketLike; outbox: FrameOutbox; pinger: NodeJS.Timeout; alive: boolean }
   | { kind: "backoff"; timer: NodeJS.Timeout }
   | { kind: "closed" };
-
-const OPEN = 1;
 
 /**
  * One logical connection to the coordinator over a series of sockets: it reconnects with full-jitter
  * backoff until closed, rejected (HTTP 401/403 at the upgrade) or down for longer than `giveUpAfterMs`.
+ * Frames sent during one turn of the event loop leave together at its end, in one socket write.
  */
 export class Connection {
   #state: State = { kind: "idle" };
@@ -93,11 +92,14 @@ export class Connection {
     if (this.#state.kind === "idle") this.#dial();
   }
 
-  /** Sends one frame; returns false when no socket is open (the caller keeps it for later). */
+  /**
+   * Queues one frame for the end of this turn; returns false when no socket is open (the caller keeps it
+   * for later). A frame queued on a socket that goes down before the turn ends is lost as one written
+   * into it would be: the caller learns of it from `onDown`.
+   */
   send(frame: string): boolean {
-    if (this.#state.kind !== "open" || this.#state.socket.readyState !== OPEN) return false;
-    this.#state.socket.send(frame);
-    return true;
+    if (this.#state.kind !== "open") return false;
+    return this.#state.outbox.push(frame);
   }
 
   /** Drops the current socket as if the network failed; a reconnect follows. For tests and recovery. */
@@ -153,7 +155,7 @@ export class Connection {
       this.#downSince = undefined;
       const pinger = setInterval(() => this.#checkAlive(socket), this.#options.pingIntervalMs);
       pinger.unref();
-      this.#state = { kind: "open", socket, pinger, alive: true };
+      this.#state = { kind: "open", socket, outbox: new FrameOutbox(socket), pinger, alive: true };
       this.#hooks.onOpen(reconnected);
     });
     socket.on("pong", () => {
@@ -190,6 +192,7 @@ export class Connection {
     if ((state.kind !== "open" && state.kind !== "connecting") || state.socket !== socket) return;
     if (state.kind === "open") {
       clearInterval(state.pinger);
+      state.outbox.clear();
       this.#downSince = this.#options.clock();
       this.#state = { kind: "idle" };
       this.#hooks.onDown();
@@ -218,6 +221,8 @@ export class Connection {
     this.#state = { kind: "closed" };
     if (state.kind === "open") {
       clearInterval(state.pinger);
+      // What this turn queued (an unwatch, a cancel sent just before close()) goes out ahead of the close.
+      state.outbox.flush();
       state.socket.close(1000, "client closing");
     } else if (state.kind === "connecting") {
       state.socket.terminate();

@@ -45,7 +45,11 @@ export interface TaskHandle {
   events(): AsyncIterable<TaskEvent>;
   /** Output chunks in seq order, none missed and none twice across reconnects. */
   output(options?: WatchOptions): AsyncIterable<OutputChunk>;
-  /** Resolves when the task reaches a terminal state. */
+  /**
+   * Resolves when the task reaches a terminal state. For a handle from `submit()` (which waits by default)
+   * the coordinator pushes the outcome, so this costs no request; otherwise, or when the connection was
+   * lost before the outcome came, it watches the task and then reads its record.
+   */
   result(): Promise<TaskResult>;
   /** Asks the coordinator to cancel the task. */
   cancel(reason?: string): Promise<void>;
@@ -54,12 +58,60 @@ export interface TaskHandle {
 /** Sequence numbers beyond any real output: a subscriber that wants no output replayed. */
 const NO_OUTPUT = Number.MAX_SAFE_INTEGER;
 
-/** @internal builds the handle the client returns from `submit` and `watch`. */
+/**
+ * @internal The outcome the coordinator promised a `wait` submit: its `task.done` brings the final record,
+ * or the promise lapses with the connection it was made on. The record is kept here, on the handle's
+ * side, so a `result()` called after it arrived resolves at once, and it is collected with the handle
+ * when `result()` is never called.
+ */
+export class PushedOutcome {
+  #record: TaskRecord | undefined;
+  #lapsed = false;
+  #wake: ((record: TaskRecord | undefined) => void) | undefined;
+
+  /** `task.done` arrived with the final record. */
+  done(record: TaskRecord): void {
+    if (this.#record !== undefined || this.#lapsed) return;
+    this.#record = record;
+    this.#settle(record);
+  }
+
+  /** No `task.done` will come: the connection it was promised on went down, or the client closed. */
+  lapse(): void {
+    if (this.#record !== undefined || this.#lapsed) return;
+    this.#lapsed = true;
+    this.#settle(undefined);
+  }
+
+  /** The final record, or undefined once the promise lapsed. */
+  wait(): Promise<TaskRecord | undefined> {
+    if (this.#record !== undefined || this.#lapsed) return Promise.resolve(this.#record);
+    return new Promise((resolve) => {
+      const previous = this.#wake;
+      this.#wake = (record) => {
+        previous?.(record);
+        resolve(record);
+      };
+    });
+  }
+
+  #settle(record: TaskRecord | undefined): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.(record);
+  }
+}
+
+/**
+ * @internal builds the handle the client returns from `submit` and `watch`. With `pushed` (a `wait`
+ * submit), `result()` takes the pushed outcome and watches only when it lapsed.
+ */
 export function createTaskHandle(
   client: FlotillaClient,
   id: string,
   duplicate: boolean,
   defaults: WatchOptions = {},
+  pushed?: PushedOutcome,
 ): TaskHandle {
   let result: Promise<TaskResult> | undefined;
 
@@ -87,7 +139,8 @@ export function createTaskHandle(
         update.kind === "output" ? update.chunk : undefined,
       ),
     result: () => {
-      result ??= waitForResult(client, id, subscribe(NO_OUTPUT));
+      const watched = () => waitForResult(client, id, subscribe(NO_OUTPUT));
+      result ??= pushed === undefined ? watched() : pushedOrWatched(pushed, watched);
       return result;
     },
     cancel: async (reason) => {
@@ -105,6 +158,16 @@ async function* filter<T>(
     const value = pick(update);
     if (value !== undefined) yield value;
   }
+}
+
+async function pushedOrWatched(
+  pushed: PushedOutcome,
+  watched: () => Promise<TaskResult>,
+): Promise<TaskResult> {
+  // After a lost connection the watch replays the latest state change, so a task that ended while the
+  // client was away still resolves.
+  const record = await pushed.wait();
+  return record === undefined ? await watched() : toResult(record);
 }
 
 async function waitForResult(

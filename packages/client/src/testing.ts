@@ -33,6 +33,8 @@ export interface FakeCoordinatorOptions {
   /** Answers a request itself: return true when handled (used to simulate slow or odd coordinators). */
   intercept?: (message: Message, socket: WebSocket, fake: FakeCoordinator) => boolean;
   clock?: () => number;
+  /** Behave like a coordinator that predates `wait`: no `waiting` in task.accepted and no task.done. */
+  ignoreWait?: boolean;
 }
 
 type TimelineEntry = { kind: "event"; frame: string } | { kind: "output"; seq: number; frame: string };
@@ -44,6 +46,8 @@ interface FakeTask {
   /** The epoch whose run produced the last chunk: a new epoch (a retry elsewhere) restarts seq at 0. */
   outputEpoch: number;
   watchers: Set<WebSocket>;
+  /** Sockets that submitted it with `wait`: each gets a `task.done` when it ends (dropped on close). */
+  doneWaiters: Set<WebSocket>;
   process?: ChildProcess;
 }
 
@@ -56,6 +60,7 @@ export class FakeCoordinator {
   /** What `dlq.list` answers. */
   dlq: DlqEntry[] = [];
   readonly #tasks = new Map<string, FakeTask>();
+  readonly #byIdempotencyKey = new Map<string, FakeTask>();
   readonly #sockets = new Set<WebSocket>();
   readonly #eventWatchers = new Set<WebSocket>();
   readonly #options: FakeCoordinatorOptions;
@@ -122,17 +127,24 @@ export class FakeCoordinator {
       startedAt: now,
       ...(isTerminalState(state) ? { finishedAt: now } : {}),
     } as TaskRecord;
-    this.#tasks.set(record.id, {
+    const task: FakeTask = {
       record,
       timeline: [],
       nextSeq: 0,
       outputEpoch: record.epoch,
       watchers: new Set(),
-    });
+      doneWaiters: new Set(),
+    };
+    this.#tasks.set(record.id, task);
+    if (record.spec.idempotencyKey !== undefined)
+      this.#byIdempotencyKey.set(record.spec.idempotencyKey, task);
     return record;
   }
 
-  /** Moves a task to `state` and pushes a `task.event` to its watchers. */
+  /**
+   * Moves a task to `state` and pushes a `task.event` to its watchers; a terminal state also sends
+   * `task.done` to the sockets that submitted it with `wait`.
+   */
   setState(taskId: string, state: TaskState, fields: Partial<TaskRecord> & { reason?: string } = {}): void {
     const task = this.#need(taskId);
     const previous = task.record.state;
@@ -158,7 +170,14 @@ export class FakeCoordinator {
     task.timeline.push({ kind: "event", frame });
     for (const socket of task.watchers) socket.send(frame);
     for (const socket of this.#eventWatchers) socket.send(frame);
-    if (isTerminalState(state)) task.watchers.clear();
+    if (isTerminalState(state)) {
+      task.watchers.clear();
+      if (task.doneWaiters.size > 0) {
+        const done = this.#frame("task.done", { taskId, record: task.record });
+        for (const socket of task.doneWaiters) socket.send(done);
+        task.doneWaiters.clear();
+      }
+    }
   }
 
   /** Appends output to a task (next seq) and pushes it to its watchers. */
@@ -192,7 +211,10 @@ export class FakeCoordinator {
     this.dropClients();
     this.#sockets.clear();
     this.#eventWatchers.clear();
-    for (const task of this.#tasks.values()) task.watchers.clear();
+    for (const task of this.#tasks.values()) {
+      task.watchers.clear();
+      task.doneWaiters.clear();
+    }
     const server = this.#server;
     this.#server = undefined;
     this.#wss?.close();
@@ -240,7 +262,11 @@ export class FakeCoordinator {
     socket.on("close", () => {
       this.#sockets.delete(socket);
       this.#eventWatchers.delete(socket);
-      for (const task of this.#tasks.values()) task.watchers.delete(socket);
+      // As the coordinator does, a `wait` promise lapses with the connection it was made on.
+      for (const task of this.#tasks.values()) {
+        task.watchers.delete(socket);
+        task.doneWaiters.delete(socket);
+      }
     });
     socket.on("message", (data) => {
       const decoded = decode(String(data));
@@ -268,10 +294,8 @@ export class FakeCoordinator {
     switch (message.type) {
       case "task.submit": {
         const spec = message.spec;
-        const existing = [...this.#tasks.values()].find(
-          (task) =>
-            spec.idempotencyKey !== undefined && task.record.spec.idempotencyKey === spec.idempotencyKey,
-        );
+        const key = spec.idempotencyKey;
+        const existing = key === undefined ? undefined : this.#byIdempotencyKey.get(key);
         const record = existing?.record ?? this.addTask(spec, "accepted");
         socket.send(
           this.#frame("task.accepted", {
@@ -279,8 +303,17 @@ export class FakeCoordinator {
             taskId: record.id,
             duplicate: existing !== undefined,
             state: record.state,
+            ...(message.wait === true && this.#options.ignoreWait !== true ? { waiting: true } : {}),
           }),
         );
+        if (message.wait === true && this.#options.ignoreWait !== true) {
+          // A duplicate that already ended is answered at once; otherwise when it ends.
+          if (isTerminalState(record.state)) {
+            socket.send(this.#frame("task.done", { taskId: record.id, record }));
+          } else {
+            this.#need(record.id).doneWaiters.add(socket);
+          }
+        }
         if (!existing) this.#options.runner?.(record, this);
         return;
       }

@@ -343,6 +343,12 @@ export const VECTOR_CASES: VectorCase[] = [
     { replyTo: "task.submit-1", taskId: "t-42", duplicate: false, state: "queued" },
     "coordinator",
   ),
+  valid(
+    "task.accepted",
+    "waiting",
+    { replyTo: "task.submit-2", taskId: "t-43", duplicate: false, state: "leased", waiting: true },
+    "coordinator",
+  ),
   invalid(
     "task.accepted",
     "unknown-state",

@@ -148,6 +148,8 @@ export const TaskAcceptedMessageSchema = message("task.accepted", {
   taskId: IdSchema,
   duplicate: z.boolean(),
   state: TaskStateSchema,
+  /** True when the submit asked to `wait` and `task.done` will follow on this connection. */
+  waiting: z.boolean().optional(),
 });
 /** coordinator -> client: the task is persisted. */
 export type TaskAcceptedMessage = z.infer<typeof TaskAcceptedMessageSchema>;

@@ -1,5 +1,5 @@
 import { hostname, userInfo } from "node:os";
-import { type TaskHandle, toResult } from "@flotilla/client";
+import type { TaskHandle } from "@flotilla/client";
 import {
   type ExecTaskSpec,
   FlotillaError,
@@ -166,8 +166,8 @@ async function follow(context: CommandContext, handle: TaskHandle): Promise<numb
     await updates.return?.();
   }
   if (interrupted) return EXIT.INTERRUPTED;
-  const client = await context.client();
-  const result = toResult(await client.task(handle.id));
+  // The outcome the coordinator pushed for the submit (task.done); a watch and a lookup after a reconnect.
+  const result = await handle.result();
   if (result.state !== "succeeded" && result.state !== "failed") {
     const why = result.error ? `: ${result.error.message}` : "";
     context.err(`flotilla: task ${handle.id} ${result.state.replace("_", " ")}${why}\n`);
@@ -177,10 +177,14 @@ async function follow(context: CommandContext, handle: TaskHandle): Promise<numb
   return exitCodeForResult(result);
 }
 
-async function submitFromFlags(context: CommandContext): Promise<TaskHandle> {
+/**
+ * Submits the task the flags describe. `wait` asks the coordinator to push the outcome when the task ends,
+ * which only a command that stays for the result wants; fire-and-forget leaves it off.
+ */
+async function submitFromFlags(context: CommandContext, wait: boolean): Promise<TaskHandle> {
   const spec = specFromFlags(context);
   const client = await context.client();
-  return await client.submit(spec);
+  return await client.submit(spec, { wait });
 }
 
 /** `flotilla run`. */
@@ -209,7 +213,7 @@ whole process group) and exits 130. While the task waits for a node, a progress 
     });
     let handle: TaskHandle;
     try {
-      handle = await submitFromFlags(context);
+      handle = await submitFromFlags(context, context.values.detach !== true);
     } finally {
       stopEarly();
     }
@@ -239,7 +243,7 @@ export const submitCommand: CommandSpec = {
     "id=$(flotilla submit -- ./nightly.sh)",
   ],
   async run(context) {
-    const handle = await submitFromFlags(context);
+    const handle = await submitFromFlags(context, false);
     context.out(context.json ? json({ taskId: handle.id, duplicate: handle.duplicate }) : `${handle.id}\n`);
     return EXIT.OK;
   },
