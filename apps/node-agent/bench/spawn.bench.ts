@@ -6,11 +6,11 @@
  * Prints one JSON line per figure:
  *   raw_spawn_per_s     plain child_process.spawn("true"), CONCURRENCY at a time
  *   exec_spawn_per_s    the same through startExec (process group, pipes, batching, redaction, /proc
- *                       sampling) with the default worker-thread spawner; inline_value: spawning on the
- *                       agent's own thread
+ *                       sampling) with the default spawner (the spawn helper process); worker_value: with
+ *                       the worker-thread spawner; inline_value: spawning on the agent's own thread
  *   agent_loop_block    event-loop delay (p50/p99/max, ms) of the agent's thread while the executor spawns,
- *                       sampled by perf_hooks.monitorEventLoopDelay at 1 ms resolution; inline_p99_ms and
- *                       raw_p99_ms: the same while spawning on the agent's thread, for comparison
+ *                       sampled by perf_hooks.monitorEventLoopDelay at 1 ms resolution; worker_p99_ms,
+ *                       inline_p99_ms and raw_p99_ms: the same with the other spawners, for comparison
  *   spawn_call_ms       how long one spawn call holds the agent's thread (its synchronous part)
  *   fingerprint_ms      collectFingerprint() cold (first call: OS, CPU, memory, disk, docker) and warm
  *                       (cached hardware; disk and docker asked again)
@@ -23,7 +23,7 @@ import { pino } from "pino";
 import { createAgent } from "../src/agent.js";
 import { startExec } from "../src/exec.js";
 import { collectFingerprint } from "../src/fingerprint.js";
-import { defaultSpawner, inlineSpawner, type Spawner } from "../src/spawner.js";
+import { defaultSpawner, inlineSpawner, type Spawner, WorkerSpawner } from "../src/spawner.js";
 import { TestCoordinator } from "../test/test-coordinator.js";
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 500);
@@ -43,7 +43,12 @@ async function pool(count: number, concurrency: number, job: () => Promise<unkno
 }
 
 /** Duration of the synchronous part of each spawn call: the time the event loop is really held. */
-const syncCostMs: Record<"raw" | "exec" | "inline", number[]> = { raw: [], exec: [], inline: [] };
+const syncCostMs: Record<"raw" | "exec" | "worker" | "inline", number[]> = {
+  raw: [],
+  exec: [],
+  worker: [],
+  inline: [],
+};
 
 /**
  * Plain spawn with the executor's stdio (two pipes, own group), finished on 'close'. With `stdio: "ignore"`
@@ -72,6 +77,7 @@ function execSpawnOn(spawner: Spawner, costs: number[]): () => Promise<void> {
   };
 }
 const execSpawn = execSpawnOn(defaultSpawner(), syncCostMs.exec);
+const execWorkerSpawn = execSpawnOn(new WorkerSpawner(), syncCostMs.worker);
 const execInlineSpawn = execSpawnOn(inlineSpawner, syncCostMs.inline);
 
 function print(record: Record<string, unknown>): void {
@@ -149,20 +155,28 @@ print({ bench: "fingerprint_ms", cold: Math.round(fpCold), warm: Math.round(fpWa
 // Warm-up: the first spawns pay for loading and JIT.
 await pool(20, 4, rawSpawn);
 await pool(20, 4, execSpawn);
+await pool(20, 4, execWorkerSpawn);
 await pool(20, 4, execInlineSpawn);
 for (const costs of Object.values(syncCostMs)) costs.length = 0;
 
 const raw = await measureLoop(rawSpawn);
 const exec = await measureLoop(execSpawn);
+const worker = await measureLoop(execWorkerSpawn);
 const inline = await measureLoop(execInlineSpawn);
 const perSecond = (ms: number) => Math.round((COUNT / ms) * 1000);
 print({ bench: "raw_spawn_per_s", value: perSecond(raw.ms), count: COUNT, concurrency: CONCURRENCY });
-print({ bench: "exec_spawn_per_s", value: perSecond(exec.ms), inline_value: perSecond(inline.ms) });
+print({
+  bench: "exec_spawn_per_s",
+  value: perSecond(exec.ms),
+  worker_value: perSecond(worker.ms),
+  inline_value: perSecond(inline.ms),
+});
 print({
   bench: "agent_loop_block",
   p50_ms: exec.p50,
   p99_ms: exec.p99,
   max_ms: exec.max,
+  worker_p99_ms: worker.p99,
   inline_p99_ms: inline.p99,
   raw_p99_ms: raw.p99,
 });
@@ -172,6 +186,8 @@ print({
   raw_p99: percentile(syncCostMs.raw, 99),
   exec_p50: percentile(syncCostMs.exec, 50),
   exec_p99: percentile(syncCostMs.exec, 99),
+  worker_p50: percentile(syncCostMs.worker, 50),
+  worker_p99: percentile(syncCostMs.worker, 99),
   inline_p50: percentile(syncCostMs.inline, 50),
   inline_p99: percentile(syncCostMs.inline, 99),
 });

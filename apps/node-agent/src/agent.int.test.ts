@@ -168,6 +168,56 @@ describe("agent session", () => {
     expect(await coordinator.waitFor("task.reject")).toMatchObject({ taskId: missing, code: "E_HANDLER" });
   });
 
+  it("takes back the accept of a call that ends in the turn it was assigned in", async () => {
+    await agent({
+      handlers: {
+        echo: async (payload) => payload,
+        slow: async (payload) => {
+          await sleep(50);
+          return payload;
+        },
+      },
+    }).start();
+    const fast = assign({ kind: "call", handler: "echo", payload: { n: 1 } });
+    expect(await coordinator.waitFor("task.finish", (m) => m.taskId === fast)).toMatchObject({
+      outcome: "succeeded",
+      result: { n: 1 },
+    });
+    const slow = assign({ kind: "call", handler: "slow", payload: { n: 2 } });
+    expect(await coordinator.waitFor("task.finish", (m) => m.taskId === slow)).toMatchObject({
+      outcome: "succeeded",
+      result: { n: 2 },
+    });
+    const types = (taskId: string) =>
+      coordinator.received.filter((m) => "taskId" in m && m.taskId === taskId).map((m) => m.type);
+    // The finish left in the same write as the accept would have: the coordinator goes from leased to done.
+    expect(types(fast)).toEqual(["task.finish"]);
+    expect(types(slow)).toEqual(["task.accept", "task.finish"]);
+  });
+
+  it("fails a call whose result JSON cannot carry, and goes on working", async () => {
+    await agent({ handlers: { big: async () => 1n, echo: async (payload) => payload } }).start();
+    const bad = assign({ kind: "call", handler: "big" });
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === bad);
+    expect(finish).toMatchObject({ outcome: "failed", error: { code: "E_HANDLER" } });
+    expect(finish).not.toHaveProperty("result");
+    const good = assign({ kind: "call", handler: "echo", payload: "ok" });
+    expect(await coordinator.waitFor("task.finish", (m) => m.taskId === good)).toMatchObject({
+      result: "ok",
+    });
+  });
+
+  it("gives every frame its own valid message id, also with the longest node id", async () => {
+    // The test coordinator checks every frame against the schema (ids are 1..128 characters).
+    await agent({ id: `n${"x".repeat(127)}`, handlers: { echo: async (payload) => payload } }).start();
+    const taskId = assign({ kind: "call", handler: "echo", payload: 1 });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === taskId);
+    await coordinator.waitFor("heartbeat", () => coordinator.all("heartbeat").length >= 2);
+    const ids = coordinator.received.map((m) => m.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id?.length).toBeLessThanOrEqual(128);
+  });
+
   it("reports spawn failures as a failed finish with E_SPAWN", async () => {
     await agent().start();
     const taskId = assign({ kind: "exec", argv: ["/no/such/binary"] });

@@ -4,8 +4,9 @@ import {
   decode,
   type ErrorCode,
   encode,
+  encodeFields,
   FlotillaError,
-  type Message,
+  FrameOutbox,
   type MessageFields,
   type MessageOf,
   type MessageType,
@@ -15,10 +16,11 @@ import {
 import { type Logger, pino } from "pino";
 import WebSocket from "ws";
 import { type CallHandlers, startCall } from "./call.js";
-import { startExec } from "./exec.js";
+import { prepareEnv, startExec } from "./exec.js";
 import { collectFingerprint, deriveCapabilities, type Fingerprint, sampleLoad } from "./fingerprint.js";
 import type { OutputChunk } from "./output.js";
 import { DEFAULT_KILL_GRACE_MS, type RunHandle, type RunResult } from "./run.js";
+import type { Spawner } from "./spawner.js";
 import { AGENT_VERSION } from "./version.js";
 
 /** Options of {@link createAgent}. */
@@ -62,6 +64,8 @@ export interface AgentOptions {
   workDir?: string;
   /** JSON logger (default: pino to stderr). */
   logger?: Logger;
+  /** Where `exec` processes are started (default: the shared spawn helper, see `HelperSpawner`). */
+  spawner?: Spawner;
   /** Skips measuring the machine (tests, or a caller that already has one); then it is never refreshed. */
   fingerprint?: Fingerprint;
   /**
@@ -102,6 +106,15 @@ export interface Agent {
   stop(options?: StopOptions): Promise<void>;
 }
 
+/** A message encoded for the wire, with what the agent needs to know about it afterwards. */
+interface Frame {
+  text: string;
+  /** Its message id: an `error` that answers it names it in `replyTo`. */
+  id: string;
+  /** Characters of output it carries (`task.output`; 0 for every other type), for the buffer limit. */
+  outputChars: number;
+}
+
 /** What the agent remembers about one assigned task. */
 interface Run {
   taskId: string;
@@ -111,10 +124,15 @@ interface Run {
   active: boolean;
   /** Nothing more may be sent for this run (lease gone, or handed back while draining). */
   silent: boolean;
-  /** Messages produced while no welcomed session was open, in order. */
-  outbox: Message[];
+  /** Messages produced while no welcomed session was open (or the socket was full), in order. */
+  outbox: Frame[];
   outboxOutputBytes: number;
   droppedOutputBytes: number;
+  /**
+   * The `task.accept` as queued in the socket's outbox, until the run ends: a run that ends within the
+   * same turn takes it back, and the coordinator moves the task from leased straight to its end.
+   */
+  acceptFrame: string | undefined;
 }
 
 /** Close code of a connection refused on policy (token not valid for this node, protocol abuse). */
@@ -124,6 +142,15 @@ const CLOSE_REPLACED = 4000;
 
 /** Recent message ids of run messages, to find the run an `error` answers when it lacks details. */
 const SENT_INDEX_LIMIT = 4096;
+
+/**
+ * A turn's frames are written early once they reach this many characters: the socket's own backlog
+ * (`bufferedAmount`) then tells what the peer has not taken yet, as with one write per frame.
+ */
+const OUTBOX_WRITE_CHARS = 64 * 1024;
+
+/** Room left in a message id (1..128 characters) for the counter after the node id. */
+const MESSAGE_ID_PREFIX_CHARS = 112;
 
 /** Turns a hostname into a valid node id. */
 function defaultNodeId(): string {
@@ -160,7 +187,9 @@ export function createAgent(options: AgentOptions): Agent {
   const reconnectCapMs = options.reconnectCapMs ?? 5_000;
   const endpoint = agentEndpoint(options.coordinatorUrl);
   // Tasks inherit the agent's environment, but not its credential; the value is also masked in output.
+  // Prepared once: each run only adds its own env (and its secrets) to it.
   const { FLOTILLA_TOKEN: _agentToken, ...taskBaseEnv } = process.env;
+  const taskEnv = prepareEnv(taskBaseEnv, [options.token]);
 
   let fingerprint = options.fingerprint;
   let capabilities: string[] = [];
@@ -170,6 +199,13 @@ export function createAgent(options: AgentOptions): Agent {
   const runs = new Map<string, Run>();
   const sentIndex = new Map<string, string>();
   let ws: WebSocket | undefined;
+  /** The frames of this turn for `ws`, written together when the turn ends (one per socket). */
+  let outbox: FrameOutbox | undefined;
+  /** Characters queued in `outbox` and not yet written: the socket's backlog includes them. */
+  let outboxChars = 0;
+  /** Message ids: the node id and a counter, unique within this agent's life (ids only pair replies). */
+  const messageIdPrefix = `${id.slice(0, MESSAGE_ID_PREFIX_CHARS)}-`;
+  let messageCount = 0;
   let welcomed = false;
   let reconnectAttempt = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -198,45 +234,79 @@ export function createAgent(options: AgentOptions): Agent {
       .filter((r) => r.active && !r.silent)
       .map((r) => ({ taskId: r.taskId, epoch: r.epoch }));
 
-  function build<T extends MessageType>(type: T, fields: MessageFields<T>): MessageOf<T> {
-    return createMessage(type, fields, { from: id, now: clock });
+  /**
+   * Encodes a frame the agent builds from known-good fields, without a schema check (the coordinator
+   * checks what it receives). The hot frames go this way: task.accept, output, progress, finish, reject,
+   * heartbeat, steal.request.
+   */
+  function frame<T extends MessageType>(type: T, fields: MessageFields<T>, outputChars = 0): Frame {
+    const messageId = messageIdPrefix + (++messageCount).toString(36);
+    return {
+      text: encodeFields(type, fields, { from: id, id: messageId, now: clock }),
+      id: messageId,
+      outputChars,
+    };
   }
 
-  function sendNow(message: Message): boolean {
-    if (ws === undefined || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(encode(message));
+  /** Builds and checks a frame against the schema (throws E_SCHEMA): for rare frames, and doubtful fields. */
+  function checkedFrame<T extends MessageType>(type: T, fields: MessageFields<T>): Frame {
+    const messageId = messageIdPrefix + (++messageCount).toString(36);
+    const message = createMessage(type, fields, { from: id, id: messageId, now: clock });
+    return { text: encode(message), id: messageId, outputChars: 0 };
+  }
+
+  /** Queues a frame for the socket (written at the end of this turn); false when no socket is open. */
+  function sendNow(text: string): boolean {
+    const turn = outbox;
+    if (turn === undefined) return false;
+    if (turn.pending === 0) outboxChars = 0;
+    if (!turn.push(text)) return false;
+    outboxChars += text.length;
+    if (outboxChars >= OUTBOX_WRITE_CHARS) {
+      turn.flush();
+      outboxChars = 0;
+    }
     return true;
   }
 
-  /** Sends a message about a run now, or keeps it for the next welcome when no session is open. */
-  function sendForRun(run: Run, message: Message): void {
-    if (run.silent) return;
+  /**
+   * Sends a message about a run now, or keeps it for the next welcome when no session is open; true when
+   * it went into the socket's outbox now.
+   */
+  function sendForRun(run: Run, message: Frame): boolean {
+    if (run.silent) return false;
     // Behind earlier queued messages of the run, or behind a full socket, it queues too: order is kept.
-    if (welcomed && run.outbox.length === 0 && socketHasRoom() && sendNow(message)) {
-      rememberSent(message.id ?? "", run.taskId);
-      return;
+    if (welcomed && run.outbox.length === 0 && socketHasRoom() && sendNow(message.text)) {
+      rememberSent(message.id, run.taskId);
+      return true;
     }
     run.outbox.push(message);
-    if (message.type !== "task.output") return;
-    run.outboxOutputBytes += message.data.length;
+    if (message.outputChars === 0) return false;
+    run.outboxOutputBytes += message.outputChars;
     while (run.outboxOutputBytes > maxBufferedOutputBytes) {
-      const index = run.outbox.findIndex((m) => m.type === "task.output");
+      const index = run.outbox.findIndex((m) => m.outputChars > 0);
       const [dropped] = index < 0 ? [] : run.outbox.splice(index, 1);
-      if (dropped?.type !== "task.output") break;
-      run.outboxOutputBytes -= dropped.data.length;
+      if (dropped === undefined) break;
+      run.outboxOutputBytes -= dropped.outputChars;
       if (run.droppedOutputBytes === 0) {
         logger.warn(
           { taskId: run.taskId, limitBytes: maxBufferedOutputBytes },
           "output buffer full (disconnected or slow link): dropping the oldest output",
         );
       }
-      run.droppedOutputBytes += dropped.data.length;
+      run.droppedOutputBytes += dropped.outputChars;
     }
+    return false;
   }
 
-  /** False while the socket holds more unsent bytes than allowed: the link is slower than the output. */
+  /**
+   * False while the socket holds more unsent bytes than allowed (counting this turn's queued frames): the
+   * link is slower than the output.
+   */
   function socketHasRoom(): boolean {
-    return ws !== undefined && ws.bufferedAmount < maxSocketBufferBytes;
+    if (ws === undefined) return false;
+    const queued = outbox !== undefined && outbox.pending > 0 ? outboxChars : 0;
+    return ws.bufferedAmount + queued < maxSocketBufferBytes;
   }
 
   /**
@@ -247,11 +317,11 @@ export function createAgent(options: AgentOptions): Agent {
     if (!welcomed) return;
     for (const run of [...runs.values()]) {
       while (run.outbox.length > 0 && (force || socketHasRoom())) {
-        const queued = run.outbox[0] as Message;
-        if (!sendNow(queued)) return;
+        const queued = run.outbox[0] as Frame;
+        if (!sendNow(queued.text)) return;
         run.outbox.shift();
-        if (queued.type === "task.output") run.outboxOutputBytes -= queued.data.length;
-        rememberSent(queued.id ?? "", run.taskId);
+        run.outboxOutputBytes -= queued.outputChars;
+        rememberSent(queued.id, run.taskId);
       }
       if (!run.active && run.outbox.length === 0) runs.delete(run.taskId);
     }
@@ -275,7 +345,25 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   function onRunOutput(run: Run, chunk: OutputChunk): void {
-    sendForRun(run, build("task.output", { taskId: run.taskId, epoch: run.epoch, ...chunk }));
+    const fields = {
+      taskId: run.taskId,
+      epoch: run.epoch,
+      stream: chunk.stream,
+      seq: chunk.seq,
+      data: chunk.data,
+    };
+    sendForRun(run, frame("task.output", fields, chunk.data.length));
+  }
+
+  /** The finish frame; a handler result that JSON cannot carry (a BigInt, a cycle) fails the run instead. */
+  function finishFrame(fields: MessageFields<"task.finish">): Frame {
+    try {
+      return frame("task.finish", fields);
+    } catch (error) {
+      const { result: _unsendable, ...rest } = fields;
+      const message = `the handler's result cannot be sent as JSON: ${error instanceof Error ? error.message : String(error)}`;
+      return frame("task.finish", { ...rest, outcome: "failed", error: { code: "E_HANDLER", message } });
+    }
   }
 
   function onRunDone(run: Run, result: RunResult): void {
@@ -295,7 +383,11 @@ export function createAgent(options: AgentOptions): Agent {
     if (result.usage !== undefined) fields.usage = result.usage;
     if (result.result !== undefined) fields.result = result.result;
     if (result.error !== undefined) fields.error = result.error;
-    sendForRun(run, build("task.finish", fields));
+    const accept = run.acceptFrame;
+    run.acceptFrame = undefined;
+    // Ended within the turn it was accepted in: the accept has not been written yet, and the finish goes
+    // out in the same write, so the accept is taken back (a finish is valid straight from leased).
+    if (sendForRun(run, finishFrame(fields)) && accept !== undefined) outbox?.retract(accept);
     if (run.outbox.length === 0 && runs.get(run.taskId) === run) runs.delete(run.taskId);
     logger.info(
       { taskId: run.taskId, outcome: result.outcome, durationMs: result.durationMs },
@@ -305,7 +397,7 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   function reject(taskId: string, epoch: number, code: ErrorCode, reason: string): void {
-    sendNow(build("task.reject", { taskId, epoch, code, reason }));
+    sendNow(frame("task.reject", { taskId, epoch, code, reason }).text);
   }
 
   function startRun(run: Run, spec: TaskSpec, attempt: number): RunHandle {
@@ -320,16 +412,17 @@ export function createAgent(options: AgentOptions): Agent {
         ...common,
         taskId: run.taskId,
         attempt,
-        onProgress: (percent, message) =>
-          sendForRun(
-            run,
-            build("task.progress", {
-              taskId: run.taskId,
-              epoch: run.epoch,
-              percent,
-              ...(message === undefined ? {} : { message }),
-            }),
-          ),
+        onProgress: (percent, message) => {
+          const fields = {
+            taskId: run.taskId,
+            epoch: run.epoch,
+            percent,
+            ...(message === undefined ? {} : { message }),
+          };
+          // A NaN percent or a message that is not a string is the handler's mistake: it gets the error.
+          const valid = Number.isFinite(percent) && (message === undefined || typeof message === "string");
+          sendForRun(run, valid ? frame("task.progress", fields) : checkedFrame("task.progress", fields));
+        },
       });
     }
     const execSpec = {
@@ -338,7 +431,12 @@ export function createAgent(options: AgentOptions): Agent {
       ...(spec.env === undefined ? {} : { env: spec.env }),
       cwd: spec.cwd ?? options.workDir ?? process.cwd(),
     };
-    return startExec(execSpec, { ...common, killGraceMs, baseEnv: taskBaseEnv, secrets: [options.token] });
+    return startExec(execSpec, {
+      ...common,
+      killGraceMs,
+      preparedEnv: taskEnv,
+      ...(options.spawner === undefined ? {} : { spawner: options.spawner }),
+    });
   }
 
   function onAssign(message: MessageOf<"task.assign">): void {
@@ -352,7 +450,7 @@ export function createAgent(options: AgentOptions): Agent {
     if (existing !== undefined) {
       if (existing.epoch === epoch) {
         // A repeated assignment (the coordinator did not see our accept): say yes again, run it once.
-        if (existing.active) sendNow(build("task.accept", { taskId, epoch }));
+        if (existing.active) sendNow(frame("task.accept", { taskId, epoch }).text);
         return;
       }
       if (existing.epoch > epoch) {
@@ -378,9 +476,11 @@ export function createAgent(options: AgentOptions): Agent {
       outbox: [],
       outboxOutputBytes: 0,
       droppedOutputBytes: 0,
+      acceptFrame: undefined,
     };
     runs.set(taskId, run);
-    sendNow(build("task.accept", { taskId, epoch }));
+    const accept = frame("task.accept", { taskId, epoch }).text;
+    if (sendNow(accept)) run.acceptFrame = accept;
     logger.info({ taskId, epoch, attempt, kind: spec.kind }, "task accepted");
     const handle = startRun(run, spec, attempt);
     run.handle = handle;
@@ -437,12 +537,12 @@ export function createAgent(options: AgentOptions): Agent {
     if (!welcomed) return;
     const used = activeCount();
     sendNow(
-      build("heartbeat", {
+      frame("heartbeat", {
         capabilities,
         status: draining ? "offline" : used >= slots ? "busy" : "ready",
         load: sampleLoad(used, slots),
         running: activeRefs(),
-      }),
+      }).text,
     );
   }
 
@@ -459,7 +559,7 @@ export function createAgent(options: AgentOptions): Agent {
     const now = clock();
     if (free <= 0 || now - lastAssignAt < stealIdleMs || now - lastStealAt < stealIntervalMs) return;
     lastStealAt = now;
-    sendNow(build("steal.request", { freeSlots: free }));
+    sendNow(frame("steal.request", { freeSlots: free }).text);
   }
 
   /** A run ended; wakes a graceful stop that waits for the last one. */
@@ -524,6 +624,7 @@ export function createAgent(options: AgentOptions): Agent {
       handshakeTimeout: Math.min(connectTimeoutMs, 10_000),
     });
     ws = socket;
+    outbox = new FrameOutbox(socket);
     let unauthorized = false;
     socket.on("open", () => {
       const node = {
@@ -538,7 +639,7 @@ export function createAgent(options: AgentOptions): Agent {
       const running = [...runs.values()]
         .filter((r) => !r.silent)
         .map((r) => ({ taskId: r.taskId, epoch: r.epoch }));
-      sendNow(build("agent.hello", { node, running, handlers: Object.keys(handlers) }));
+      sendNow(checkedFrame("agent.hello", { node, running, handlers: Object.keys(handlers) }).text);
     });
     socket.on("unexpected-response", (_request, response) => {
       response.resume();
@@ -552,6 +653,7 @@ export function createAgent(options: AgentOptions): Agent {
     });
     socket.on("close", (code, reasonBytes) => {
       if (ws !== socket) return;
+      outbox?.clear();
       const wasWelcomed = welcomed;
       welcomed = false;
       clearInterval(heartbeatTimer);
@@ -664,7 +766,7 @@ export function createAgent(options: AgentOptions): Agent {
       }),
     );
     flushOutboxes(true);
-    sendNow(build("agent.bye", { reason: "shutdown" }));
+    sendNow(checkedFrame("agent.bye", { reason: "shutdown" }).text);
   }
 
   async function stop(stopOptions: StopOptions = {}): Promise<void> {
@@ -693,6 +795,8 @@ export function createAgent(options: AgentOptions): Agent {
             clearTimeout(timer);
             resolve();
           });
+          // What this turn queued (the bye, the last finishes) is written before the close frame.
+          outbox?.flush();
           socket.close(1000, "agent stopping");
         });
       }

@@ -2,16 +2,18 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type ExecOptions, type ExecSpec, startExec } from "./exec.js";
+import { type ExecOptions, type ExecSpec, prepareEnv, startExec } from "./exec.js";
 import type { OutputChunk } from "./output.js";
-import { inlineSpawner, type Spawner, WorkerSpawner } from "./spawner.js";
+import { HelperSpawner, inlineSpawner, type Spawner, WorkerSpawner } from "./spawner.js";
 
+const helperSpawner = new HelperSpawner();
 const workerSpawner = new WorkerSpawner();
 const spawners: Array<[string, Spawner]> = [
+  ["helper process", helperSpawner],
   ["worker thread", workerSpawner],
   ["inline", inlineSpawner],
 ];
-let spawner: Spawner = workerSpawner;
+let spawner: Spawner = helperSpawner;
 
 async function run(spec: ExecSpec, options: ExecOptions = {}) {
   const chunks: OutputChunk[] = [];
@@ -44,6 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   await workerSpawner.close();
+  await helperSpawner.close();
 });
 
 describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
@@ -146,6 +149,28 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
     expect(fromTask.stdout).toBe("key=***\n");
   });
 
+  it("runs over a prepared base env: the task's env on top, secrets of both and the extras masked", async () => {
+    const preparedEnv = prepareEnv(
+      { PATH: process.env.PATH ?? "", BASE: "base", DB_PASSWORD: "hunter2-pw" },
+      ["agent-token-1"],
+    );
+    for (let i = 0; i < 2; i++) {
+      const { stdout } = await run(
+        {
+          shell: 'echo "$BASE $TASK $DB_PASSWORD $API_KEY agent-token-1"',
+          env: { TASK: `t${i}`, API_KEY: "key-98765" },
+        },
+        { preparedEnv },
+      );
+      expect(stdout).toBe(`base t${i} *** *** ***\n`);
+    }
+    const overridden = await run({ shell: 'echo "$BASE"', env: { BASE: "task" } }, { preparedEnv });
+    expect(overridden.stdout).toBe("task\n");
+    // An earlier run's env stays out of later runs.
+    const plain = await run({ shell: 'echo "$BASE [$TASK]"' }, { preparedEnv });
+    expect(plain.stdout).toBe("base []\n");
+  });
+
   it("reports spawn errors as E_SPAWN", async () => {
     const missing = await run({ argv: ["/nonexistent/program"] });
     expect(missing.result.outcome).toBe("failed");
@@ -174,5 +199,34 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
     expect(result.usage).toBeDefined();
     expect(result.usage?.maxRssBytes).toBeGreaterThan(0);
     expect((result.usage?.userCpuMs ?? 0) + (result.usage?.systemCpuMs ?? 0)).toBeGreaterThan(0);
+  });
+});
+
+describe("HelperSpawner", () => {
+  it.each([
+    ["cannot be started", "/nonexistent/node"],
+    ["exits without a word", "/bin/false"],
+    ["answers with something else", "/bin/echo"],
+  ])("falls back to a worker thread when its helper %s", async (_why, execPath) => {
+    const fallback = new HelperSpawner({ execPath });
+    try {
+      const outputs = await Promise.all(
+        [1, 2, 3].map(async (n) => {
+          const chunks: OutputChunk[] = [];
+          const handle = startExec(
+            { shell: `echo ${n}` },
+            { spawner: fallback, onOutput: (chunk) => chunks.push(chunk) },
+          );
+          expect((await handle.done).outcome).toBe("succeeded");
+          return chunks.map((c) => c.data).join("");
+        }),
+      );
+      expect(outputs).toEqual(["1\n", "2\n", "3\n"]);
+      expect(fallback.fallingBack).toBe(true);
+      const later = startExec({ argv: ["true"] }, { spawner: fallback });
+      expect((await later.done).outcome).toBe("succeeded");
+    } finally {
+      await fallback.close();
+    }
   });
 });

@@ -10,7 +10,7 @@ import {
   type RunUsage,
   type StopReason,
 } from "./run.js";
-import { defaultSpawner, type Spawner, type SpawnFailure } from "./spawner.js";
+import { defaultSpawner, type SpawnEnv, type Spawner, type SpawnFailure } from "./spawner.js";
 
 /** The command of an `exec` task: exactly one of `argv` or `shell`. */
 export interface ExecSpec {
@@ -22,17 +22,39 @@ export interface ExecSpec {
   env?: Record<string, string>;
 }
 
+/**
+ * A base environment made ready once for many runs ({@link prepareEnv}): a frozen copy, and the values
+ * in it (and the extra secrets) that output must not show.
+ */
+export interface PreparedEnv {
+  readonly env: SpawnEnv;
+  /** Longest first. */
+  readonly secrets: readonly string[];
+}
+
+/**
+ * Copies and freezes `baseEnv` and finds its secret values once, for an executor that starts many runs
+ * over the same environment (the agent): a run then only looks at its own `env`, and a spawner that runs
+ * elsewhere receives the base once.
+ */
+export function prepareEnv(baseEnv: NodeJS.ProcessEnv, secrets?: string[]): PreparedEnv {
+  const env = Object.freeze({ ...baseEnv });
+  return Object.freeze({ env, secrets: Object.freeze(secretValues(env, extraSecrets(secrets))) });
+}
+
 /** Options of {@link startExec}. */
 export interface ExecOptions extends RunOptions {
   /** The environment the task env is merged over (default `process.env`). */
   baseEnv?: NodeJS.ProcessEnv;
+  /** Takes the place of `baseEnv` and `secrets`: the same, prepared once for many runs. */
+  preparedEnv?: PreparedEnv;
   /** Output batching window (default 50 ms). */
   batchWindowMs?: number;
   /** How often `/proc` is sampled for usage on Linux (default 250 ms; 0 turns sampling off). */
   usageSampleMs?: number;
   /** More values to mask in the output, whatever their variable name (the agent's own token). */
   secrets?: string[];
-  /** Where processes are started (default: the shared worker-thread spawner, off the event loop). */
+  /** Where processes are started (default: the shared spawn helper, off the event loop). */
   spawner?: Spawner;
 }
 
@@ -51,9 +73,14 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
   const clock = options.clock ?? monotonicClock;
   const startedAt = clock();
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
-  const baseEnv = options.baseEnv ?? process.env;
-  const env = { ...baseEnv, ...spec.env };
-  const secrets = secretValues(baseEnv, spec.env, extraSecrets(options.secrets));
+  const prepared = options.preparedEnv;
+  const baseEnv = prepared?.env ?? options.baseEnv ?? process.env;
+  const secrets =
+    prepared === undefined
+      ? secretValues(baseEnv, spec.env, extraSecrets(options.secrets))
+      : spec.env === undefined
+        ? prepared.secrets
+        : withSecretsOf(prepared.secrets, spec.env);
   const onOutput = options.onOutput ?? (() => {});
   const batcher = new OutputBatcher({
     onChunk: (chunk) => {
@@ -90,7 +117,15 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
   };
 
   const child = spawner.spawn(
-    { file, args, env, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }) },
+    {
+      file,
+      args,
+      // A prepared base is frozen and shared by every run: it goes by reference, the task's env over it.
+      ...(prepared === undefined ? { env: { ...baseEnv, ...spec.env } } : { env: spec.env ?? {}, baseEnv }),
+      ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+      // The main process is gone: anything it left in its group is killed so it cannot hold the pipes open.
+      killGroupOnExit: true,
+    },
     {
       onSpawn: (pid) => {
         if (!finished) usage = startUsageSampler(pid, options.usageSampleMs ?? 250);
@@ -103,8 +138,6 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
         exitCode = code;
         exitSignal = signal;
         usage?.stop();
-        // The main process is gone: anything it left in its group is killed so it cannot hold the pipes open.
-        child.signalGroup("SIGKILL");
         drainTimer = setTimeout(() => child.closePipes(), PIPE_DRAIN_MS);
       },
       onClose: () => {
@@ -169,6 +202,13 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
       child.signalGroup("SIGKILL");
     },
   };
+}
+
+/** `secrets` (longest first) and the secret values of `env`, longest first. */
+function withSecretsOf(secrets: readonly string[], env: Record<string, string>): readonly string[] {
+  const own = secretValues(env);
+  if (own.length === 0) return secrets;
+  return [...new Set([...secrets, ...own])].sort((a, b) => b.length - a.length);
 }
 
 /** Wraps bare secret values so {@link secretValues} treats them like secret-named variables. */

@@ -1,13 +1,34 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import type { Socket } from "node:net";
 import { Worker } from "node:worker_threads";
 import type { OutputStream } from "./output.js";
+
+/** An environment as a spawner takes it. */
+export type SpawnEnv = Readonly<Record<string, string | undefined>>;
 
 /** What to start: a program and its arguments, always in a new process group. */
 export interface SpawnRequest {
   file: string;
   args: string[];
   cwd?: string;
-  env: Record<string, string | undefined>;
+  /** The environment, merged over `baseEnv` when that is given. */
+  env: SpawnEnv;
+  /**
+   * An environment many requests share, `env` being what one of them adds. Pass the same frozen object
+   * each time: a spawner that starts processes in another process then sends it there only once.
+   */
+  baseEnv?: SpawnEnv;
+  /**
+   * Send SIGKILL to the process group as soon as the main process exits, before `onExit` is reported, so
+   * whatever it left running cannot hold the pipes open.
+   */
+  killGroupOnExit?: boolean;
+}
+
+/** The whole environment of a request. */
+function mergedEnv(request: SpawnRequest): SpawnEnv {
+  return request.baseEnv === undefined ? request.env : { ...request.baseEnv, ...request.env };
 }
 
 /** Why a process could not be started (`code` is the errno name: ENOENT, EACCES, …). */
@@ -64,7 +85,7 @@ export const inlineSpawner: Spawner = {
     try {
       child = spawn(request.file, request.args, {
         cwd: request.cwd,
-        env: request.env,
+        env: mergedEnv(request),
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -87,7 +108,10 @@ export const inlineSpawner: Spawner = {
       queueMicrotask(() => events.onSpawn(started));
       child.stdout?.on("data", (bytes: Buffer) => events.onData("stdout", bytes));
       child.stderr?.on("data", (bytes: Buffer) => events.onData("stderr", bytes));
-      child.on("exit", (code, signal) => events.onExit(code, signal));
+      child.on("exit", (code, signal) => {
+        if (request.killGroupOnExit) signalGroup(pid, "SIGKILL");
+        events.onExit(code, signal);
+      });
       child.on("close", () => events.onClose());
     }
     return {
@@ -127,7 +151,7 @@ const post = (message) => parentPort.postMessage(message);
 parentPort.on("message", (message) => {
   const entry = children.get(message.id);
   if (message.op === "spawn") {
-    const { file, args, cwd, env } = message.request;
+    const { file, args, cwd, env, killGroupOnExit } = message.request;
     const id = message.id;
     let child;
     try {
@@ -147,7 +171,10 @@ parentPort.on("message", (message) => {
     const tight = (b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b));
     child.stdout.on("data", (bytes) => post({ op: "data", id, stream: "stdout", bytes: tight(bytes) }));
     child.stderr.on("data", (bytes) => post({ op: "data", id, stream: "stderr", bytes: tight(bytes) }));
-    child.on("exit", (code, signal) => post({ op: "exit", id, code, signal }));
+    child.on("exit", (code, signal) => {
+      if (killGroupOnExit) { try { process.kill(-child.pid, "SIGKILL"); } catch {} }
+      post({ op: "exit", id, code, signal });
+    });
     child.on("close", () => {
       children.delete(id);
       post({ op: "close", id });
@@ -177,7 +204,8 @@ export class WorkerSpawner implements Spawner {
     const id = this.nextId++;
     this.live.set(id, { events, pid: undefined });
     worker.ref();
-    this.post({ op: "spawn", id, request });
+    const { baseEnv: _base, ...rest } = request;
+    this.post({ op: "spawn", id, request: { ...rest, env: mergedEnv(request) } });
     return {
       signalGroup: (signal) => {
         // Signalled from here when the pid is known: no round trip through a possibly busy worker.
@@ -258,10 +286,505 @@ export class WorkerSpawner implements Spawner {
   }
 }
 
-let shared: WorkerSpawner | undefined;
+/*
+ * The spawn helper's wire: frames of [u32 LE length of the rest][u8 op][u32 LE id][payload], both ways.
+ * Agent -> helper ops (the id is the process's, or the environment's for ENV and DROP_ENV):
+ */
+const TO_SPAWN = 1; // JSON { file, args, cwd?, env, envId?, killGroupOnExit? }; env merged over envId's
+const TO_SIGNAL = 2; // the signal's name
+const TO_CLOSE_PIPES = 3;
+const TO_ENV = 4; // JSON of a base environment, kept under its id
+const TO_DROP_ENV = 5;
+/* Helper -> agent ops: */
+const EV_READY = 0; // HELPER_HELLO, once, before anything else
+const EV_SPAWN = 1; // u32 LE pid
+const EV_STDOUT = 2; // bytes
+const EV_STDERR = 3; // bytes
+const EV_EXIT = 4; // JSON [code, signal]
+const EV_CLOSE = 5; // the process exited and both pipes are closed: nothing more for this id
+const EV_ERROR = 6; // JSON { code, message }: it could not be started
 
-/** The process-wide worker spawner the executor uses by default. */
+const HELPER_HELLO = "flotilla-spawn-helper 1";
+const FRAME_HEADER = 9;
+/** Base environments a helper keeps at once (one per agent in practice). */
+const HELPER_ENV_SLOTS = 8;
+/** How long a new helper may take to say it is ready before the spawner falls back to a worker thread. */
+const HELPER_READY_MS = 10_000;
+/**
+ * How long the helper may hold a spawn report for the next write: nothing urgent waits on the pid (a
+ * signal before it is known goes through the helper), and a short task's spawn, exit and close then
+ * reach the agent in one read.
+ */
+const HELPER_LAZY_MS = 20;
+
+/**
+ * The helper's code, plain CommonJS run with `node -e`. It lives as long as its control pipe (stdin): it
+ * exits when the agent closes it or dies, and ignores the signals a terminal or a service manager sends
+ * to the agent, whose graceful stop may still need it. Frames it sends are written once per turn (a spawn
+ * report may wait HELPER_LAZY_MS for company); while the agent reads slower than tasks write, the tasks'
+ * pipes are paused (they block, as on any full pipe).
+ */
+const HELPER_SOURCE = `
+"use strict";
+const { spawn } = require("node:child_process");
+const { Socket } = require("node:net");
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => {});
+const input = new Socket({ fd: 0, readable: true, writable: false });
+const output = new Socket({ fd: 1, readable: false, writable: true });
+const children = new Map();
+const envs = new Map();
+let queue = [];
+let scheduled = false;
+let lazyTimer;
+let paused = false;
+const send = (op, id, payload, lazy) => {
+  const head = Buffer.allocUnsafe(${FRAME_HEADER});
+  head.writeUInt32LE(${FRAME_HEADER - 4} + (payload === undefined ? 0 : payload.length), 0);
+  head[4] = op;
+  head.writeUInt32LE(id, 5);
+  queue.push(head);
+  if (payload !== undefined && payload.length > 0) queue.push(payload);
+  if (scheduled) return;
+  if (lazy) {
+    lazyTimer ??= setTimeout(flush, ${HELPER_LAZY_MS});
+    return;
+  }
+  scheduled = true;
+  setImmediate(flush);
+};
+const json = (value) => Buffer.from(JSON.stringify(value));
+const streams = (entry) => [entry.child.stdout, entry.child.stderr];
+const flush = () => {
+  scheduled = false;
+  clearTimeout(lazyTimer);
+  lazyTimer = undefined;
+  if (queue.length === 0) return;
+  const batch = queue.length === 1 ? queue[0] : Buffer.concat(queue);
+  queue = [];
+  if (!output.write(batch) && !paused) {
+    paused = true;
+    for (const entry of children.values()) for (const stream of streams(entry)) stream.pause();
+  }
+};
+output.on("drain", () => {
+  paused = false;
+  for (const entry of children.values()) for (const stream of streams(entry)) stream.resume();
+});
+output.on("error", () => process.exit(0));
+const finish = (id, entry) => {
+  if (entry.open > 0 || !entry.exited || children.get(id) !== entry) return;
+  children.delete(id);
+  send(${EV_CLOSE}, id);
+};
+const start = (id, request) => {
+  const base = request.envId === undefined ? undefined : envs.get(request.envId);
+  const env = base === undefined ? request.env : Object.assign({}, base, request.env);
+  let child;
+  try {
+    child = spawn(request.file, request.args, { cwd: request.cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  } catch (error) {
+    send(${EV_ERROR}, id, json({ code: error.code, message: String(error.message) }));
+    return;
+  }
+  if (child.pid === undefined) {
+    child.on("error", (error) => send(${EV_ERROR}, id, json({ code: error.code, message: error.message })));
+    return;
+  }
+  const pid = child.pid;
+  const entry = { child, pid, exited: false, open: 2 };
+  children.set(id, entry);
+  child.on("error", () => {});
+  const pidBytes = Buffer.allocUnsafe(4);
+  pidBytes.writeUInt32LE(pid, 0);
+  send(${EV_SPAWN}, id, pidBytes, true);
+  for (const [stream, op] of [[child.stdout, ${EV_STDOUT}], [child.stderr, ${EV_STDERR}]]) {
+    let over = false;
+    const end = () => {
+      if (over) return;
+      over = true;
+      entry.open--;
+      finish(id, entry);
+    };
+    stream.on("data", (bytes) => send(op, id, bytes));
+    stream.on("end", end);
+    stream.on("close", end);
+    if (paused) stream.pause();
+  }
+  child.on("exit", (code, signal) => {
+    entry.exited = true;
+    if (request.killGroupOnExit) {
+      try { process.kill(-pid, "SIGKILL"); } catch {}
+    }
+    send(${EV_EXIT}, id, json([code, signal]));
+    finish(id, entry);
+  });
+};
+const handle = (op, id, payload) => {
+  if (op === ${TO_SPAWN}) return start(id, JSON.parse(payload.toString()));
+  if (op === ${TO_ENV}) return void envs.set(id, JSON.parse(payload.toString()));
+  if (op === ${TO_DROP_ENV}) return void envs.delete(id);
+  const entry = children.get(id);
+  if (entry === undefined) return;
+  if (op === ${TO_SIGNAL}) {
+    try { process.kill(-entry.pid, payload.toString()); } catch {}
+  } else if (op === ${TO_CLOSE_PIPES}) {
+    for (const stream of streams(entry)) stream.destroy();
+  }
+};
+let pending;
+input.on("data", (chunk) => {
+  const buffer = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+  let offset = 0;
+  while (buffer.length - offset >= 4) {
+    const length = buffer.readUInt32LE(offset);
+    if (buffer.length - offset - 4 < length) break;
+    handle(buffer[offset + 4], buffer.readUInt32LE(offset + 5), buffer.subarray(offset + ${FRAME_HEADER}, offset + 4 + length));
+    offset += 4 + length;
+  }
+  pending = offset === buffer.length ? undefined : buffer.subarray(offset);
+});
+input.on("end", () => process.exit(0));
+input.on("error", () => process.exit(0));
+send(${EV_READY}, 0, Buffer.from(${JSON.stringify(HELPER_HELLO)}));
+`;
+
+/** One process as the helper spawner tracks it. */
+interface HelperEntry {
+  events: ProcessEvents;
+  request: SpawnRequest;
+  pid: number | undefined;
+  /** Signals asked for before the pid was known, and whether the pipes were to be closed. */
+  signals: NodeJS.Signals[];
+  pipesClosed: boolean;
+  /** Set when the helper could not start: the process went to the fallback spawner instead. */
+  redirect: SpawnedProcess | undefined;
+}
+
+function frameOf(op: number, id: number, payload?: Buffer): Buffer {
+  const length = payload?.length ?? 0;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER + length);
+  frame.writeUInt32LE(FRAME_HEADER - 4 + length, 0);
+  frame[4] = op;
+  frame.writeUInt32LE(id, 5);
+  payload?.copy(frame, FRAME_HEADER);
+  return frame;
+}
+
+/** One helper process and the processes it started. */
+class HelperConnection {
+  readonly live = new Map<number, HelperEntry>();
+  ready = false;
+  private queue: Buffer[] = [];
+  private scheduled = false;
+  private pending: Buffer | undefined;
+  /** Base environments the helper holds, by object, oldest first (the helper keeps the same ones). */
+  private readonly envIds = new Map<SpawnEnv, number>();
+  private nextEnvId = 1;
+  private readonly readyTimer: NodeJS.Timeout;
+  private gone = false;
+
+  constructor(
+    private readonly proc: ChildProcess,
+    /** Called once when the helper is gone (its `ready` tells whether it ever started). */
+    private readonly onGone: (connection: HelperConnection, reason: string) => void,
+  ) {
+    proc.stdout?.on("data", (chunk: Buffer) => this.onData(chunk));
+    proc.on("error", (error) => this.close(`spawn helper failed: ${error.message}`));
+    proc.on("exit", () => this.close("spawn helper exited"));
+    // A helper that dies with frames unread can reset the pipes: its exit does the cleaning up.
+    proc.stdin?.on("error", () => {});
+    proc.stdout?.on("error", () => {});
+    this.readyTimer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      this.close("spawn helper did not start in time");
+    }, HELPER_READY_MS);
+    this.readyTimer.unref();
+  }
+
+  send(op: number, id: number, payload?: Buffer): void {
+    this.queue.push(frameOf(op, id, payload));
+    if (this.scheduled || !this.ready) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** The id the helper knows `env` by, sending it first when it does not hold it yet. */
+  envId(env: SpawnEnv): number {
+    const known = this.envIds.get(env);
+    if (known !== undefined) {
+      this.envIds.delete(env);
+      this.envIds.set(env, known);
+      return known;
+    }
+    const id = this.nextEnvId++;
+    this.envIds.set(env, id);
+    this.send(TO_ENV, id, Buffer.from(JSON.stringify(env)));
+    if (this.envIds.size > HELPER_ENV_SLOTS) {
+      const [oldest, oldId] = this.envIds.entries().next().value as [SpawnEnv, number];
+      this.envIds.delete(oldest);
+      this.send(TO_DROP_ENV, oldId);
+    }
+    return id;
+  }
+
+  /** Starts tracking a process; the first one holds the agent's process open while any runs. */
+  add(id: number, entry: HelperEntry): void {
+    this.live.set(id, entry);
+    if (this.live.size === 1) this.setRef(true);
+  }
+
+  /** Stops tracking a process; after the last one the helper no longer keeps the agent alive. */
+  forget(id: number): void {
+    this.live.delete(id);
+    if (this.live.size === 0) this.setRef(false);
+  }
+
+  setRef(on: boolean): void {
+    const handles = [this.proc, this.proc.stdin as Socket | null, this.proc.stdout as Socket | null];
+    for (const handle of handles) {
+      if (on) handle?.ref();
+      else handle?.unref();
+    }
+  }
+
+  /** Ends the helper: it exits when its control pipe closes. */
+  end(): Promise<void> {
+    if (this.gone) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => this.proc.once("exit", () => resolve()));
+    this.proc.stdin?.end();
+    return exited;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    if (this.gone || queue.length === 0) return;
+    this.proc.stdin?.write(queue.length === 1 ? (queue[0] as Buffer) : Buffer.concat(queue));
+  }
+
+  private onData(chunk: Buffer): void {
+    const buffer = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    let offset = 0;
+    while (buffer.length - offset >= 4) {
+      const length = buffer.readUInt32LE(offset);
+      if (!this.ready && length > FRAME_HEADER + HELPER_HELLO.length) {
+        this.refuse();
+        return;
+      }
+      if (buffer.length - offset - 4 < length) break;
+      const op = buffer[offset + 4] as number;
+      const id = buffer.readUInt32LE(offset + 5);
+      this.onFrame(op, id, buffer.subarray(offset + FRAME_HEADER, offset + 4 + length));
+      offset += 4 + length;
+    }
+    this.pending = offset === buffer.length ? undefined : buffer.subarray(offset);
+  }
+
+  private onFrame(op: number, id: number, payload: Buffer): void {
+    if (!this.ready) {
+      if (op !== EV_READY || payload.toString() !== HELPER_HELLO) {
+        this.refuse();
+        return;
+      }
+      this.ready = true;
+      clearTimeout(this.readyTimer);
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+      return;
+    }
+    const entry = this.live.get(id);
+    if (entry === undefined) return;
+    switch (op) {
+      case EV_SPAWN:
+        entry.pid = payload.readUInt32LE(0);
+        entry.events.onSpawn(entry.pid);
+        break;
+      case EV_STDOUT:
+        entry.events.onData("stdout", payload);
+        break;
+      case EV_STDERR:
+        entry.events.onData("stderr", payload);
+        break;
+      case EV_EXIT: {
+        const [code, signal] = JSON.parse(payload.toString()) as [number | null, string | null];
+        entry.events.onExit(code, signal);
+        break;
+      }
+      case EV_CLOSE:
+        this.forget(id);
+        entry.events.onClose();
+        break;
+      case EV_ERROR:
+        this.forget(id);
+        entry.events.onError(JSON.parse(payload.toString()) as SpawnFailure);
+        break;
+    }
+  }
+
+  /** What answered is not the helper (no greeting first): it is stopped, and counts as never started. */
+  private refuse(): void {
+    this.proc.kill("SIGKILL");
+    this.close("spawn helper speaks another protocol");
+  }
+
+  private close(reason: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    clearTimeout(this.readyTimer);
+    this.queue = [];
+    this.onGone(this, reason);
+  }
+}
+
+/**
+ * Spawns through a small helper process (a second `node`, started on first use), which forks, reads the
+ * pipes and sends the bytes over. A fork costs in proportion to the memory of the process that forks, and
+ * write-protects all of it until the child execs, so every thread of that process then takes page faults
+ * on its next writes: forking from the agent (or from an application that embeds it, whatever its heap)
+ * costs it more than running the helper does. Frames between the two are batched per turn; a base
+ * environment goes over once. The agent's event loop only reads and writes a pipe.
+ *
+ * Where no helper can run (a single-executable application or Electron, whose binary is not a plain
+ * `node`; or it fails to start), it falls back to `fallback` (default: a {@link WorkerSpawner}).
+ */
+export class HelperSpawner implements Spawner {
+  private connection: HelperConnection | undefined;
+  private nextId = 1;
+  private fallbackSpawner: Spawner | undefined;
+  private useFallback: boolean;
+
+  constructor(private readonly options: { fallback?: Spawner; execPath?: string } = {}) {
+    this.useFallback = options.execPath === undefined && !helperSupported();
+  }
+
+  /** Whether processes go to the fallback spawner (no helper can run here). */
+  get fallingBack(): boolean {
+    return this.useFallback;
+  }
+
+  spawn(request: SpawnRequest, events: ProcessEvents): SpawnedProcess {
+    const connection = this.useFallback ? undefined : this.ensureConnection();
+    if (connection === undefined) return this.fallback().spawn(request, events);
+    const id = this.nextId++;
+    const entry: HelperEntry = {
+      events,
+      request,
+      pid: undefined,
+      signals: [],
+      pipesClosed: false,
+      redirect: undefined,
+    };
+    connection.add(id, entry);
+    const base = request.baseEnv;
+    const shared = base !== undefined && Object.isFrozen(base);
+    const wire = {
+      file: request.file,
+      args: request.args,
+      ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
+      env: shared || base === undefined ? request.env : mergedEnv(request),
+      ...(shared ? { envId: connection.envId(base) } : {}),
+      ...(request.killGroupOnExit ? { killGroupOnExit: true } : {}),
+    };
+    connection.send(TO_SPAWN, id, Buffer.from(JSON.stringify(wire)));
+    return {
+      signalGroup: (signal) => {
+        if (entry.redirect !== undefined) entry.redirect.signalGroup(signal);
+        // Signalled from here when the pid is known: no round trip through the helper.
+        else if (entry.pid !== undefined) signalGroup(entry.pid, signal);
+        else if (connection.live.get(id) === entry) {
+          entry.signals.push(signal);
+          connection.send(TO_SIGNAL, id, Buffer.from(signal));
+        }
+      },
+      closePipes: () => {
+        if (entry.redirect !== undefined) entry.redirect.closePipes();
+        else if (connection.live.get(id) === entry) {
+          entry.pipesClosed = true;
+          connection.send(TO_CLOSE_PIPES, id);
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    await connection?.end();
+    await this.fallbackSpawner?.close();
+  }
+
+  private fallback(): Spawner {
+    this.fallbackSpawner ??= this.options.fallback ?? new WorkerSpawner();
+    return this.fallbackSpawner;
+  }
+
+  /** The running helper, started if need be; undefined (and the fallback from now on) when none can start. */
+  private ensureConnection(): HelperConnection | undefined {
+    if (this.connection !== undefined) return this.connection;
+    let proc: ChildProcess;
+    try {
+      proc = spawn(this.options.execPath ?? process.execPath, ["-e", HELPER_SOURCE], {
+        // It needs nothing from the environment, and must not pick up NODE_OPTIONS meant for the agent.
+        env: {},
+        detached: true,
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+    } catch {
+      this.useFallback = true;
+      return undefined;
+    }
+    const connection = new HelperConnection(proc, (gone, reason) => this.onGone(gone, reason));
+    this.connection = connection;
+    return connection;
+  }
+
+  private onGone(connection: HelperConnection, reason: string): void {
+    if (this.connection === connection) this.connection = undefined;
+    const live = [...connection.live.values()];
+    connection.live.clear();
+    connection.setRef(false);
+    if (!connection.ready) {
+      // It never started, so none of its processes did: they go to the fallback, and so does all that follows.
+      this.useFallback = true;
+      for (const entry of live) {
+        const redirect = this.fallback().spawn(entry.request, entry.events);
+        entry.redirect = redirect;
+        for (const signal of entry.signals) redirect.signalGroup(signal);
+        if (entry.pipesClosed) redirect.closePipes();
+      }
+      return;
+    }
+    // A dead helper takes the pipes with it: every live process is reported ended; the next spawn starts a new one.
+    for (const entry of live) {
+      if (entry.pid === undefined) {
+        entry.events.onError({ code: undefined, message: reason });
+      } else {
+        signalGroup(entry.pid, "SIGKILL");
+        entry.events.onExit(null, "SIGKILL");
+        entry.events.onClose();
+      }
+    }
+  }
+}
+
+/** False where `process.execPath` is not a plain `node` that can run the helper. */
+function helperSupported(): boolean {
+  if (process.versions.electron !== undefined) return false;
+  try {
+    // Loaded by a name the bundler cannot see: it would strip the `node:` this module only exists under.
+    const seaModule = "node:sea";
+    const sea = createRequire(import.meta.url)(seaModule) as { isSea(): boolean };
+    return !sea.isSea();
+  } catch {
+    return true;
+  }
+}
+
+let shared: HelperSpawner | undefined;
+
+/** The process-wide spawner the executor uses by default: a {@link HelperSpawner}. */
 export function defaultSpawner(): Spawner {
-  shared ??= new WorkerSpawner();
+  shared ??= new HelperSpawner();
   return shared;
 }
