@@ -2,9 +2,10 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect, type FlotillaClient } from "@flotilla/client";
-import { type BinSpec, nodeBin, startLocalFleet } from "@flotilla/launcher";
+import { type BinSpec, nodeBin, startLocalFleet, startService } from "@flotilla/launcher";
 import type { TaskSpecInput } from "@flotilla/protocol";
 import { Redis } from "ioredis";
+import WebSocket from "ws";
 import { coordinatorBin } from "../bins.js";
 
 /**
@@ -117,7 +118,35 @@ function cpuMsOf(pid: number): number | undefined {
   }
 }
 
-/** Runs `work` and reports how much CPU each process of the fleet spent per task on it. */
+/** Read and write system calls a process has made so far; undefined where /proc is not there. */
+function syscallsOf(pid: number): number | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    return Number(/syscr: (\d+)/.exec(io)?.[1]) + Number(/syscw: (\d+)/.exec(io)?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Per-task differences of two readings (`scale` converts units). */
+function perTask(
+  before: Record<string, number | undefined>,
+  after: Record<string, number | undefined>,
+  tasks: number,
+  scale: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(after)) {
+    const start = before[name];
+    if (value !== undefined && start !== undefined) out[name] = round(((value - start) * scale) / tasks, 1);
+  }
+  return out;
+}
+
+/**
+ * Runs `work` and reports how much CPU each process of the fleet spent per task on it, and how many read
+ * and write system calls it made per task (each one costs; batching is what saves them).
+ */
 async function withCpu<T>(
   label: string,
   tasks: number,
@@ -138,17 +167,94 @@ async function withCpu<T>(
     totals.client = (own.user + own.system) / 1000;
     return totals;
   };
+  const calls = (): Record<string, number | undefined> => {
+    const totals: Record<string, number | undefined> = {};
+    for (const [name, list] of Object.entries({ ...pids, client: [process.pid] })) {
+      let sum: number | undefined = 0;
+      for (const pid of list) {
+        const used = syscallsOf(pid);
+        sum = used === undefined || sum === undefined ? undefined : sum + used;
+      }
+      totals[name] = sum;
+    }
+    return totals;
+  };
   const before = read();
+  const callsBefore = calls();
   const result = await work();
-  const after = read();
-  const perTask: Record<string, number> = {};
-  for (const [name, value] of Object.entries(after)) {
-    const start = before[name];
-    if (value !== undefined && start !== undefined)
-      perTask[name] = round(((value - start) * 1000) / tasks, 1);
+  const cpu = perTask(before, read(), tasks, 1000);
+  const syscalls = perTask(callsBefore, calls(), tasks, 1);
+  if (Object.keys(cpu).length > 1) {
+    print({ bench: "cpu", during: label, cpu_us_per_task: cpu, syscalls_per_task: syscalls });
   }
-  if (Object.keys(perTask).length > 1) print({ bench: "cpu", during: label, cpu_us_per_task: perTask });
   return result;
+}
+
+/**
+ * The floor on this machine: two Node.js processes bouncing one small frame over a WebSocket, 256 in
+ * flight. A `call` task needs four such hops (client, coordinator, agent, coordinator, client) and two
+ * Redis scripts, so its throughput cannot pass about a quarter of this rate.
+ */
+async function echoCeiling(count: number): Promise<void> {
+  const bin = nodeBin(fileURLToPath(new URL("./echo.ts", import.meta.url)), import.meta.resolve("tsx"));
+  let port = 0;
+  const server = await startService({
+    name: "echo",
+    command: bin.command,
+    args: bin.args,
+    ready: /echo ready \d+/,
+    onLine: (line) => {
+      const match = /echo ready (\d+)/.exec(line);
+      if (match) port = Number(match[1]);
+    },
+  });
+  try {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}`);
+    await new Promise((resolve, reject) => {
+      socket.once("open", resolve);
+      socket.once("error", reject);
+    });
+    const frame = JSON.stringify({
+      v: 1,
+      type: "task.submit",
+      id: "echo",
+      from: "bench",
+      spec: { kind: "call", handler: "noop" },
+    });
+    const serverBefore = cpuMsOf(server.pid);
+    const clientBefore = process.cpuUsage();
+    const started = performance.now();
+    let sent = 0;
+    let received = 0;
+    await new Promise<void>((resolve) => {
+      socket.on("message", () => {
+        received += 1;
+        if (received === count) resolve();
+        else if (sent < count) {
+          sent += 1;
+          socket.send(frame);
+        }
+      });
+      for (; sent < Math.min(256, count); sent += 1) socket.send(frame);
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const serverAfter = cpuMsOf(server.pid);
+    const client = process.cpuUsage(clientBefore);
+    socket.close();
+    print({
+      bench: "ceiling",
+      what: "WebSocket echo between two Node.js processes, 256 in flight",
+      frames_per_s: Math.round(count / seconds),
+      cpu_us_per_echo: {
+        ...(serverBefore === undefined || serverAfter === undefined
+          ? {}
+          : { server: round(((serverAfter - serverBefore) * 1000) / count, 1) }),
+        client: round((client.user + client.system) / count, 1),
+      },
+    });
+  } finally {
+    await server.stop();
+  }
 }
 
 const quick = process.argv.includes("--quick");
@@ -184,6 +290,7 @@ const pids: Record<string, number[]> = {
   redis: [redisPid],
 };
 try {
+  await echoCeiling(quick ? 4000 : 20_000);
   await roundTrips(client, "call", quick ? 200 : 1000);
   const execP50 = await roundTrips(client, "exec", quick ? 200 : 1000);
   const raw = await rawSpawnLatency(quick ? 200 : 1000);
