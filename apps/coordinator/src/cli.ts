@@ -32,7 +32,7 @@ Options:
   --node-token id=token     a token only node <id> may use; repeatable
   --prefix <p>              Redis key prefix, so two fleets can share one Redis
   --heartbeat-ms <n>        agent heartbeat period (default 1000; existing bridges use 30000)
-  --dead-after-ms <n>       an agent silent this long is dead (default 5000; existing bridges use 90000)
+  --dead-after-ms <n>       an agent silent this long is dead (default 4500; existing bridges use 90000)
   --strategy <name>         ${STRATEGY_NAMES.join(" | ")} (default least_loaded)
   --load-threshold <x>      avoid nodes whose 1-minute load is at or above this (default 3.0)
   --fallback-node <id>      the coordinator's own node, used when every node is over the threshold

@@ -16,7 +16,7 @@ export interface CoordinatorOptions {
   host?: string;
   /** Agents heartbeat this often (default 1 s; existing bridges use 30 s). */
   heartbeatIntervalMs?: number;
-  /** An agent silent this long is dead (default 5 s; existing bridges use 90 s). */
+  /** An agent silent this long is dead (default 4.5 s, so a fault is seen within 5 s whenever it strikes between heartbeats; existing bridges use 90 s). */
   deadAfterMs?: number;
   /** An agent whose connection closed and did not come back within this is dead (default 500 ms). */
   suspectGraceMs?: number;
@@ -67,7 +67,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     port: options.port ?? 7420,
     host: options.host ?? "0.0.0.0",
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
-    deadAfterMs: options.deadAfterMs ?? 5000,
+    deadAfterMs: options.deadAfterMs ?? 4500,
     suspectGraceMs: options.suspectGraceMs ?? 500,
     sweepIntervalMs: options.sweepIntervalMs ?? 100,
     strategy: options.strategy ?? "least_loaded",
