@@ -57,7 +57,6 @@ interface Session {
   nodeId: string | undefined;
   violations: number;
   watching: Set<string>;
-  watchesEvents: boolean;
   /** Tasks submitted with `wait` on this connection that have not ended yet. */
   awaiting: Set<string>;
   /** Frames waiting for the end of this event-loop turn (see `sendRaw`). */
@@ -434,7 +433,6 @@ class CoordinatorServer implements Coordinator {
         nodeId: undefined,
         violations: 0,
         watching: new Set(),
-        watchesEvents: false,
         awaiting: new Set(),
         outbox: new FrameOutbox(ws),
       };
@@ -591,7 +589,6 @@ class CoordinatorServer implements Coordinator {
       case "nodes.list":
         return this.reply(session, frame.id, { nodes: this.nodeSummaries() });
       case "events.watch":
-        session.watchesEvents = true;
         this.eventWatchers.add(session);
         return this.reply(session, frame.id, { ok: true });
       case "node.drain":
@@ -633,16 +630,21 @@ class CoordinatorServer implements Coordinator {
 
   // ---- sending ----
 
-  private frame<T extends MessageType>(type: T, fields: MessageFields<T>): string {
+  /**
+   * The start of a frame from the coordinator, up to and without the closing brace of its envelope:
+   * `{"v":1,"type":…,"id":…,"timestamp":…,"from":"coordinator"`. Hot frames append fields that are
+   * already JSON (a spec or an event as Redis holds it) without parsing them again.
+   */
+  private envelope(type: MessageType, now = this.options.clock()): string {
     this.messageCounter += 1;
-    return JSON.stringify({
-      v: 1,
-      type,
-      id: `c${this.messageCounter.toString(36)}`,
-      timestamp: new Date(this.options.clock()).toISOString(),
-      from: "coordinator",
-      ...fields,
-    });
+    return `{"v":1,"type":"${type}","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
+      now,
+    ).toISOString()}","from":"coordinator"`;
+  }
+
+  private frame<T extends MessageType>(type: T, fields: MessageFields<T>): string {
+    const body = JSON.stringify(fields);
+    return body === "{}" ? `${this.envelope(type)}}` : `${this.envelope(type)},${body.slice(1)}`;
   }
 
   private send<T extends MessageType>(session: Session, type: T, fields: MessageFields<T>): void {
@@ -679,11 +681,7 @@ class CoordinatorServer implements Coordinator {
 
   /** Wraps a stored event (JSON from a Lua script) as a `task.event` frame without re-encoding it. */
   private eventFrame(eventJson: string): string {
-    this.messageCounter += 1;
-    const envelope = `{"v":1,"type":"task.event","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
-      this.options.clock(),
-    ).toISOString()}","from":"coordinator",`;
-    return envelope + eventJson.slice(1);
+    return `${this.envelope("task.event")},${eventJson.slice(1)}`;
   }
 
   private emitEvent(taskId: string, eventJson: string, terminal: boolean, task?: StoredTask): void {
@@ -746,10 +744,7 @@ class CoordinatorServer implements Coordinator {
     const sessions = this.doneWaiters.get(taskId);
     if (!task || !sessions) return;
     this.doneWaiters.delete(taskId);
-    this.messageCounter += 1;
-    const frame = `{"v":1,"type":"task.done","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
-      this.options.clock(),
-    ).toISOString()}","from":"coordinator","taskId":${JSON.stringify(taskId)},"record":${JSON.stringify(publicTask(task))}}`;
+    const frame = `${this.envelope("task.done")},"taskId":${JSON.stringify(taskId)},"record":${JSON.stringify(publicTask(task))}}`;
     for (const session of sessions) {
       session.awaiting.delete(taskId);
       this.sendRaw(session, frame);
@@ -1372,10 +1367,7 @@ class CoordinatorServer implements Coordinator {
 
   /** A `task.assign` frame; the spec goes out exactly as stored, with no parse/serialise round trip. */
   private assignFrame(taskId: string, epoch: number, attempt: number, specJson: string, now: number): string {
-    this.messageCounter += 1;
-    return `{"v":1,"type":"task.assign","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
-      now,
-    ).toISOString()}","from":"coordinator","taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}}`;
+    return `${this.envelope("task.assign", now)},"taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}}`;
   }
 
   /** Leases what the node has room for and pushes assignments; at most one dispatch per node at a time. */
@@ -1795,10 +1787,9 @@ class CoordinatorServer implements Coordinator {
       ...extra,
     });
     await this.redisClient.publish(this.keys.redis.events, event);
-    for (const session of this.sessions) {
-      if (session.watchesEvents)
-        this.send(session, "broadcast", { message: type, data: JSON.parse(event) as unknown });
-    }
+    if (this.eventWatchers.size === 0) return;
+    const frame = this.frame("broadcast", { message: type, data: JSON.parse(event) as unknown });
+    for (const session of this.eventWatchers) this.sendRaw(session, frame);
   }
 
   // ---- client operations ----

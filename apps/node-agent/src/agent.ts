@@ -234,13 +234,18 @@ export function createAgent(options: AgentOptions): Agent {
       .filter((r) => r.active && !r.silent)
       .map((r) => ({ taskId: r.taskId, epoch: r.epoch }));
 
+  function nextMessageId(): string {
+    messageCount += 1;
+    return messageIdPrefix + messageCount.toString(36);
+  }
+
   /**
    * Encodes a frame the agent builds from known-good fields, without a schema check (the coordinator
    * checks what it receives). The hot frames go this way: task.accept, output, progress, finish, reject,
    * heartbeat, steal.request.
    */
   function frame<T extends MessageType>(type: T, fields: MessageFields<T>, outputChars = 0): Frame {
-    const messageId = messageIdPrefix + (++messageCount).toString(36);
+    const messageId = nextMessageId();
     return {
       text: encodeFields(type, fields, { from: id, id: messageId, now: clock }),
       id: messageId,
@@ -250,7 +255,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   /** Builds and checks a frame against the schema (throws E_SCHEMA): for rare frames, and doubtful fields. */
   function checkedFrame<T extends MessageType>(type: T, fields: MessageFields<T>): Frame {
-    const messageId = messageIdPrefix + (++messageCount).toString(36);
+    const messageId = nextMessageId();
     const message = createMessage(type, fields, { from: id, id: messageId, now: clock });
     return { text: encode(message), id: messageId, outputChars: 0 };
   }

@@ -274,14 +274,22 @@ export class WorkerSpawner implements Spawner {
     this.worker = undefined;
     const live = [...this.live.values()];
     this.live.clear();
-    for (const entry of live) {
-      if (entry.pid === undefined) {
-        entry.events.onError({ code: undefined, message: reason });
-      } else {
-        signalGroup(entry.pid, "SIGKILL");
-        entry.events.onExit(null, "SIGKILL");
-        entry.events.onClose();
-      }
+    endLost(live, reason);
+  }
+}
+
+/**
+ * Reports processes whose spawner died as ended: the pipes went with it. One that never got a pid failed
+ * to spawn; one that did is killed (its group) in case it outlived the pipes.
+ */
+function endLost(lost: readonly { pid: number | undefined; events: ProcessEvents }[], reason: string): void {
+  for (const entry of lost) {
+    if (entry.pid === undefined) {
+      entry.events.onError({ code: undefined, message: reason });
+    } else {
+      signalGroup(entry.pid, "SIGKILL");
+      entry.events.onExit(null, "SIGKILL");
+      entry.events.onClose();
     }
   }
 }
@@ -756,15 +764,7 @@ export class HelperSpawner implements Spawner {
       return;
     }
     // A dead helper takes the pipes with it: every live process is reported ended; the next spawn starts a new one.
-    for (const entry of live) {
-      if (entry.pid === undefined) {
-        entry.events.onError({ code: undefined, message: reason });
-      } else {
-        signalGroup(entry.pid, "SIGKILL");
-        entry.events.onExit(null, "SIGKILL");
-        entry.events.onClose();
-      }
-    }
+    endLost(live, reason);
   }
 }
 
