@@ -21,7 +21,8 @@ export const MESSAGE_CATALOG = {
   "agent.hello": {
     from: ["agent"],
     to: ["coordinator"],
-    summary: "First frame of an agent connection: the node, the runs it still holds, the handlers it serves.",
+    summary:
+      "First frame of an agent connection: the node, the runs it still holds, the handlers it serves, how many assignments it holds ahead.",
   },
   "agent.welcome": {
     from: ["coordinator"],

@@ -50,11 +50,16 @@ const replyToSchema = MessageIdSchema;
 
 // ---- Agent lifecycle and presence ----
 
-/** agent -> coordinator: first frame on a connection; `running` lists runs kept across a reconnect. */
+/**
+ * agent -> coordinator: first frame on a connection; `running` lists runs kept across a reconnect (started
+ * or held). `prefetch` is how many assignments beyond its slots the agent holds, to start the moment a slot
+ * frees up (absent = 0: never more than its slots).
+ */
 export const AgentHelloMessageSchema = message("agent.hello", {
   node: NodeInfoSchema,
   running: z.array(RunRefSchema),
   handlers: z.array(z.string().min(1).max(128)),
+  prefetch: z.int().min(0).max(1024).optional(),
 });
 /** agent -> coordinator: first frame on a connection. */
 export type AgentHelloMessage = z.infer<typeof AgentHelloMessageSchema>;
