@@ -1,4 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 import { OutputBatcher, type OutputStream, StreamRedactor, secretValues } from "./output.js";
 import {
@@ -253,15 +254,16 @@ function startUsageSampler(pid: number, periodMs: number): UsageSampler {
   let last: RunUsage | undefined;
   let timer: NodeJS.Timeout | undefined;
   if (periodMs > 0 && process.platform === "linux") {
+    // Read in the timer's own turn: /proc answers from memory, and a read queued on the thread pool
+    // behind other file work could land after the process is gone (no sample at all on a busy machine).
     timer = setInterval(() => {
-      void sampleProc(pid).then((sample) => {
-        if (sample === undefined || timer === undefined) return;
-        last = {
-          userCpuMs: sample.userCpuMs,
-          systemCpuMs: sample.systemCpuMs,
-          maxRssBytes: Math.max(sample.maxRssBytes, last?.maxRssBytes ?? 0),
-        };
-      });
+      const sample = sampleProc(pid);
+      if (sample === undefined) return;
+      last = {
+        userCpuMs: sample.userCpuMs,
+        systemCpuMs: sample.systemCpuMs,
+        maxRssBytes: Math.max(sample.maxRssBytes, last?.maxRssBytes ?? 0),
+      };
     }, periodMs);
     timer.unref();
   }
@@ -274,12 +276,10 @@ function startUsageSampler(pid: number, periodMs: number): UsageSampler {
   };
 }
 
-async function sampleProc(pid: number): Promise<RunUsage | undefined> {
+function sampleProc(pid: number): RunUsage | undefined {
   try {
-    const [stat, status] = await Promise.all([
-      readFile(`/proc/${pid}/stat`, "utf8"),
-      readFile(`/proc/${pid}/status`, "utf8"),
-    ]);
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
     // The command name (field 2) may contain spaces and parentheses: fields are counted after the last ")".
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ticks = (i: number): number => Number(fields[i] ?? 0);
