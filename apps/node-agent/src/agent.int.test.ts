@@ -134,7 +134,7 @@ describe("agent session", () => {
   });
 
   it("never runs more than its slots and rejects the rest with E_QUEUE_FULL", async () => {
-    const a = agent({ slots: 2 });
+    const a = agent({ slots: 2, prefetch: 0 });
     await a.start();
     const ids = [1, 2, 3].map(() => assign({ kind: "exec", argv: ["sleep", "1"] }));
     const rejected = await coordinator.waitFor("task.reject");
@@ -144,6 +144,111 @@ describe("agent session", () => {
     await coordinator.waitFor("task.finish", (m) => m.taskId === ids[1]);
     await coordinator.waitFor("task.finish", (m) => m.taskId === ids[0]);
     expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual(ids.slice(0, 2));
+  });
+
+  it("holds assignments beyond its slots up to prefetch and starts each as a slot frees up", async () => {
+    const a = agent({ slots: 1, prefetch: 1, maxHoldMs: 5_000 });
+    await a.start();
+    expect((await coordinator.waitFor("agent.hello")).prefetch).toBe(1);
+    const [first, second, third] = [1, 2, 3].map(() => assign({ kind: "exec", shell: "sleep 0.3" })) as [
+      string,
+      string,
+      string,
+    ];
+    expect(await coordinator.waitFor("task.reject")).toMatchObject({ taskId: third, code: "E_QUEUE_FULL" });
+    expect(a.slotsUsed).toBe(1);
+    // The heartbeat lists the held lease with the running one: both are this node's.
+    const beat = await coordinator.waitFor("heartbeat", (m) => (m.running ?? []).length === 2);
+    expect(beat.running?.map((r) => r.taskId)).toEqual([first, second]);
+    expect(beat.status).toBe("busy");
+    await coordinator.waitFor("task.finish", (m) => m.taskId === second, 3_000);
+    const order = coordinator.received
+      .filter((m) => m.type === "task.accept" || m.type === "task.finish")
+      .map((m) => `${m.type}:${"taskId" in m ? m.taskId : ""}`);
+    expect(order).toEqual([
+      `task.accept:${first}`,
+      `task.finish:${first}`,
+      `task.accept:${second}`,
+      `task.finish:${second}`,
+    ]);
+  });
+
+  it("hands a held assignment back once it has waited maxHoldMs for a slot", async () => {
+    const a = agent({ slots: 1, prefetch: 1, maxHoldMs: 150 });
+    await a.start();
+    const running = assign({ kind: "exec", argv: ["sleep", "30"] });
+    await coordinator.waitFor("task.accept", (m) => m.taskId === running);
+    const heldAt = Date.now();
+    const held = assign({ kind: "exec", shell: "echo must-not-run" });
+    const back = await coordinator.waitFor("task.reject", (m) => m.taskId === held, 2_000);
+    expect(Date.now() - heldAt).toBeGreaterThanOrEqual(140);
+    expect(back).toMatchObject({ epoch: 1, code: "E_QUEUE_FULL" });
+    expect(back.reason).toMatch(/held \d+ ms/);
+    const beat = await coordinator.waitFor(
+      "heartbeat",
+      (m) => Date.parse(String(m.timestamp)) > heldAt + 200,
+    );
+    expect(beat.running?.map((r) => r.taskId)).toEqual([running]);
+    coordinator.send("task.cancel", { taskId: running, epoch: 1 });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === running);
+    expect(coordinator.all("task.output")).toEqual([]);
+  });
+
+  it("ends a held assignment on cancel without running it", async () => {
+    const a = agent({ slots: 1, prefetch: 2 });
+    await a.start();
+    const running = assign({ kind: "exec", argv: ["sleep", "30"] });
+    const held = assign({ kind: "exec", shell: "echo must-not-run" });
+    await coordinator.waitFor("task.accept", (m) => m.taskId === running);
+    coordinator.send("task.cancel", { taskId: held, epoch: 1, reason: "changed my mind" });
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === held);
+    expect(finish).toMatchObject({ outcome: "cancelled", exitCode: null, signal: null, durationMs: 0 });
+    expect(finish.error).toMatchObject({ code: "E_CANCELLED", message: "changed my mind" });
+    expect(a.slotsUsed).toBe(1);
+    coordinator.send("task.cancel", { taskId: running, epoch: 1 });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === running);
+    await sleep(100);
+    expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual([running]);
+    expect(coordinator.all("task.output")).toEqual([]);
+  });
+
+  it("reports held assignments in its hello after a reconnect and drops those not kept", async () => {
+    const a = agent({ slots: 1, prefetch: 2, maxHoldMs: 5_000, reconnectBaseMs: 20 });
+    await a.start();
+    const running = assign({ kind: "exec", shell: "sleep 0.4" });
+    const kept = assign({ kind: "exec", shell: "echo kept" });
+    const dropped = assign({ kind: "exec", shell: "echo dropped" });
+    await coordinator.waitFor("task.accept", (m) => m.taskId === running);
+    coordinator.welcome = (hello) => ({
+      nodeId: hello.node.id,
+      heartbeatIntervalMs: 50,
+      deadAfterMs: 1_000,
+      keep: hello.running.filter((r) => r.taskId !== dropped),
+      kill: hello.running.filter((r) => r.taskId === dropped),
+    });
+    coordinator.dropConnection();
+    await coordinator.waitFor("agent.hello", () => coordinator.all("agent.hello").length === 2);
+    expect(coordinator.all("agent.hello")[1]?.running).toEqual([
+      { taskId: running, epoch: 1 },
+      { taskId: kept, epoch: 1 },
+      { taskId: dropped, epoch: 1 },
+    ]);
+    await coordinator.waitFor("task.finish", (m) => m.taskId === kept, 3_000);
+    await sleep(200);
+    expect(coordinator.all("task.finish").map((m) => m.taskId)).toEqual([running, kept]);
+    expect(coordinator.all("task.output").map((m) => m.data)).toEqual(["kept\n"]);
+  });
+
+  it("hands held assignments back with E_DRAINING when it stops", async () => {
+    const a = agent({ slots: 1, prefetch: 1, shutdownGraceMs: 2_000 });
+    await a.start();
+    const running = assign({ kind: "exec", shell: "sleep 0.2" });
+    const held = assign({ kind: "exec", shell: "echo never" });
+    await coordinator.waitFor("task.accept", (m) => m.taskId === running);
+    await a.stop();
+    expect(coordinator.all("task.reject")).toMatchObject([{ taskId: held, code: "E_DRAINING" }]);
+    expect(coordinator.all("task.finish").map((m) => m.taskId)).toEqual([running]);
+    expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual([running]);
   });
 
   it("runs call handlers and rejects unknown ones with E_HANDLER", async () => {

@@ -34,6 +34,18 @@ export interface AgentOptions {
   labels?: Record<string, string>;
   /** How many tasks run at once (default: logical cores). */
   slots?: number;
+  /**
+   * How many assignments the agent holds beyond its slots, to start the moment a slot frees up with no
+   * round trip to the coordinator (default: as many as its slots; 0 turns it off). The coordinator only
+   * sends them while this node's tasks are short (see the coordinator's `prefetchBelowMs`).
+   */
+  prefetch?: number;
+  /**
+   * How long a held assignment may wait for a slot before it is handed back (`task.reject` with
+   * `E_QUEUE_FULL`) so the coordinator can place it again, expire it or let an idle node steal it
+   * (default 100 ms).
+   */
+  maxHoldMs?: number;
   /** `call` handlers by name. */
   handlers?: CallHandlers;
   /** Heartbeat period until the coordinator's welcome says otherwise (default 1000). */
@@ -116,6 +128,12 @@ interface Frame {
 }
 
 /** What the agent remembers about one assigned task. */
+/** An assignment taken while every slot was busy, and when it came. */
+interface Held {
+  assign: MessageOf<"task.assign">;
+  since: number;
+}
+
 interface Run {
   taskId: string;
   epoch: number;
@@ -194,9 +212,15 @@ export function createAgent(options: AgentOptions): Agent {
   let fingerprint = options.fingerprint;
   let capabilities: string[] = [];
   let slots = options.slots ?? 1;
+  let prefetch = options.prefetch ?? 0;
   let heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1_000;
 
   const runs = new Map<string, Run>();
+  /** Assignments taken while every slot was busy, in the order they came: started as slots free up. */
+  const held = new Map<string, Held>();
+  const maxHoldMs = options.maxHoldMs ?? 100;
+  /** Hands back held assignments that waited `maxHoldMs`; set while anything is held. */
+  let holdTimer: NodeJS.Timeout | undefined;
   const sentIndex = new Map<string, string>();
   let ws: WebSocket | undefined;
   /** The frames of this turn for `ws`, written together when the turn ends (one per socket). */
@@ -229,10 +253,13 @@ export function createAgent(options: AgentOptions): Agent {
     return n;
   };
 
-  const activeRefs = (): RunRef[] =>
-    [...runs.values()]
+  /** The leases this agent holds: runs going on and assignments waiting for a slot. */
+  const activeRefs = (): RunRef[] => [
+    ...[...runs.values()]
       .filter((r) => r.active && !r.silent)
-      .map((r) => ({ taskId: r.taskId, epoch: r.epoch }));
+      .map((r) => ({ taskId: r.taskId, epoch: r.epoch })),
+    ...[...held.values()].map(({ assign: a }) => ({ taskId: a.taskId, epoch: a.epoch })),
+  ];
 
   function nextMessageId(): string {
     messageCount += 1;
@@ -375,6 +402,7 @@ export function createAgent(options: AgentOptions): Agent {
     run.active = false;
     if (run.silent) {
       if (runs.get(run.taskId) === run) runs.delete(run.taskId);
+      startHeld();
       return;
     }
     const fields: MessageFields<"task.finish"> = {
@@ -398,6 +426,8 @@ export function createAgent(options: AgentOptions): Agent {
       { taskId: run.taskId, outcome: result.outcome, durationMs: result.durationMs },
       "task finished",
     );
+    // The next held assignment starts in this turn: its accept leaves in the same write as this finish.
+    startHeld();
     notifyIdle();
   }
 
@@ -445,10 +475,18 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   function onAssign(message: MessageOf<"task.assign">): void {
-    const { taskId, epoch, attempt, spec } = message;
+    const { taskId, epoch, spec } = message;
     lastAssignAt = clock();
     if (draining) {
       reject(taskId, epoch, "E_DRAINING", "node is shutting down");
+      return;
+    }
+    const waiting = held.get(taskId);
+    if (waiting !== undefined) {
+      // Already held: a repeat waits where it is; a newer lease takes the old one's place in line.
+      if (waiting.assign.epoch < epoch) waiting.assign = message;
+      else if (waiting.assign.epoch > epoch)
+        reject(taskId, epoch, "E_STALE_EPOCH", "a newer lease is held here");
       return;
     }
     const existing = runs.get(taskId);
@@ -464,14 +502,21 @@ export function createAgent(options: AgentOptions): Agent {
       }
       killSilently(existing, `superseded by epoch ${epoch}`);
     }
-    if (activeCount() >= slots) {
-      reject(taskId, epoch, "E_QUEUE_FULL", `all ${slots} slots are busy`);
-      return;
-    }
     if (spec.kind === "call" && handlers[spec.handler] === undefined) {
       reject(taskId, epoch, "E_HANDLER", `no handler named ${spec.handler} on node ${id}`);
       return;
     }
+    if (activeCount() >= slots) {
+      if (held.size < prefetch) hold(message);
+      else reject(taskId, epoch, "E_QUEUE_FULL", `all ${slots} slots are busy`);
+      return;
+    }
+    begin(message);
+  }
+
+  /** Starts an assignment in a free slot: the accept goes out, then the process or handler starts. */
+  function begin(message: MessageOf<"task.assign">): void {
+    const { taskId, epoch, attempt, spec } = message;
     const run: Run = {
       taskId,
       epoch,
@@ -492,7 +537,81 @@ export function createAgent(options: AgentOptions): Agent {
     void handle.done.then((result) => onRunDone(run, result));
   }
 
+  /** Keeps an assignment until a slot frees up, for at most `maxHoldMs`. */
+  function hold(assign: MessageOf<"task.assign">): void {
+    held.set(assign.taskId, { assign, since: clock() });
+    holdTimer ??= setTimeout(expireHeld, maxHoldMs);
+  }
+
+  /** Hands back what has waited `maxHoldMs` (every slot stayed busy: these tasks are better placed again). */
+  function expireHeld(): void {
+    holdTimer = undefined;
+    const now = clock();
+    for (const [taskId, waiting] of held) {
+      const left = waiting.since + maxHoldMs - now;
+      if (left > 0) {
+        // Held in arrival order: the rest are younger.
+        holdTimer = setTimeout(expireHeld, left);
+        return;
+      }
+      held.delete(taskId);
+      reject(
+        taskId,
+        waiting.assign.epoch,
+        "E_QUEUE_FULL",
+        `held ${now - waiting.since} ms while all ${slots} slots stayed busy`,
+      );
+    }
+  }
+
+  function dropHeld(taskId: string): void {
+    held.delete(taskId);
+    if (held.size === 0 && holdTimer !== undefined) {
+      clearTimeout(holdTimer);
+      holdTimer = undefined;
+    }
+  }
+
+  /** Starts held assignments while slots are free (none while draining: those are handed back). */
+  function startHeld(): void {
+    while (held.size > 0 && !draining && activeCount() < slots) {
+      const [taskId, next] = held.entries().next().value as [string, Held];
+      dropHeld(taskId);
+      begin(next.assign);
+    }
+  }
+
+  /** Hands back every held assignment: the coordinator places them again. */
+  function releaseHeld(code: ErrorCode, reason: string): void {
+    for (const { assign } of held.values()) reject(assign.taskId, assign.epoch, code, reason);
+    clearHeld();
+  }
+
+  function clearHeld(): void {
+    held.clear();
+    if (holdTimer !== undefined) clearTimeout(holdTimer);
+    holdTimer = undefined;
+  }
+
   function onCancel(message: MessageOf<"task.cancel">): void {
+    const waiting = held.get(message.taskId)?.assign;
+    if (waiting !== undefined && (message.epoch === undefined || message.epoch === waiting.epoch)) {
+      // Never started: it ends here, cancelled, without a slot.
+      dropHeld(message.taskId);
+      logger.info({ taskId: waiting.taskId, reason: message.reason }, "cancelling held task");
+      sendNow(
+        frame("task.finish", {
+          taskId: waiting.taskId,
+          epoch: waiting.epoch,
+          outcome: "cancelled",
+          exitCode: null,
+          signal: null,
+          durationMs: 0,
+          error: { code: "E_CANCELLED", message: message.reason ?? "cancelled" },
+        }).text,
+      );
+      return;
+    }
     const run = runs.get(message.taskId);
     if (run === undefined || (message.epoch !== undefined && message.epoch !== run.epoch)) return;
     logger.info({ taskId: run.taskId, reason: message.reason }, "cancelling task");
@@ -511,6 +630,11 @@ export function createAgent(options: AgentOptions): Agent {
         : message.replyTo === undefined
           ? undefined
           : sentIndex.get(message.replyTo);
+    const waiting = taskId === undefined ? undefined : held.get(taskId)?.assign;
+    if (waiting !== undefined && (typeof details.epoch !== "number" || details.epoch === waiting.epoch)) {
+      dropHeld(waiting.taskId);
+      return;
+    }
     const run = taskId === undefined ? undefined : runs.get(taskId);
     if (run === undefined) return;
     if (typeof details.epoch === "number" && details.epoch !== run.epoch) return;
@@ -524,6 +648,9 @@ export function createAgent(options: AgentOptions): Agent {
       if (!keep.has(`${run.taskId}@${run.epoch}`)) {
         killSilently(run, "the coordinator did not keep its lease");
       }
+    }
+    for (const { assign } of [...held.values()]) {
+      if (!keep.has(`${assign.taskId}@${assign.epoch}`)) dropHeld(assign.taskId);
     }
     welcomed = true;
     flushOutboxes();
@@ -619,6 +746,7 @@ export function createAgent(options: AgentOptions): Agent {
     }
     logger.error({ code: error.code }, error.message);
     for (const run of [...runs.values()]) killSilently(run, "agent gave up");
+    clearHeld();
     options.onFatal?.(error);
   }
 
@@ -641,10 +769,11 @@ export function createAgent(options: AgentOptions): Agent {
         capabilities,
         slots,
       };
-      const running = [...runs.values()]
-        .filter((r) => !r.silent)
-        .map((r) => ({ taskId: r.taskId, epoch: r.epoch }));
-      sendNow(checkedFrame("agent.hello", { node, running, handlers: Object.keys(handlers) }).text);
+      const running = [
+        ...[...runs.values()].filter((r) => !r.silent).map((r) => ({ taskId: r.taskId, epoch: r.epoch })),
+        ...[...held.values()].map(({ assign: a }) => ({ taskId: a.taskId, epoch: a.epoch })),
+      ];
+      sendNow(checkedFrame("agent.hello", { node, running, handlers: Object.keys(handlers), prefetch }).text);
     });
     socket.on("unexpected-response", (_request, response) => {
       response.resume();
@@ -708,6 +837,10 @@ export function createAgent(options: AgentOptions): Agent {
     slots = options.slots ?? fingerprint.cores;
     if (!Number.isInteger(slots) || slots < 1)
       throw new FlotillaError("E_CONFIG", `slots must be >= 1, got ${slots}`);
+    prefetch = options.prefetch ?? slots;
+    if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 1024)
+      throw new FlotillaError("E_CONFIG", `prefetch must be 0..1024, got ${prefetch}`);
+    if (!(maxHoldMs > 0)) throw new FlotillaError("E_CONFIG", `maxHoldMs must be > 0, got ${maxHoldMs}`);
     capabilities = computeCapabilities(fingerprint);
     const welcome = new Promise<void>((resolve, reject) => {
       startWaiter = { resolve, reject };
@@ -735,6 +868,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   async function drain(now: boolean): Promise<void> {
     draining = true;
+    releaseHeld("E_DRAINING", "node is shutting down");
     sendHeartbeat();
     if (!now && activeCount() > 0) {
       await new Promise<void>((resolve) => {

@@ -40,6 +40,7 @@ Options:
   --id <name>               node id (default: the hostname)           (env FLOTILLA_NODE_ID)
   --label k=v               a label; repeatable. k=true also becomes a capability (heavy=true, docker=true)
   --slots <n>               tasks run at once (default: CPU cores)
+  --prefetch <n>            assignments held beyond the slots while tasks are short, 0 = none (default: slots)
   --heartbeat-ms <n>        heartbeat period until the coordinator sets one (default 1000)
   --connect-timeout-ms <n>  give up starting when the coordinator cannot be reached (default 10000)
   -h, --help                show this help
@@ -60,6 +61,7 @@ interface AgentSettings {
   id: string | undefined;
   labels: Record<string, string>;
   slots: number | undefined;
+  prefetch: number | undefined;
   heartbeatIntervalMs: number | undefined;
   connectTimeoutMs: number | undefined;
 }
@@ -71,6 +73,7 @@ const OPTIONS = {
   id: { type: "string" },
   label: { type: "string", multiple: true },
   slots: { type: "string" },
+  prefetch: { type: "string" },
   "heartbeat-ms": { type: "string" },
   "connect-timeout-ms": { type: "string" },
   "dry-run": { type: "boolean" },
@@ -82,6 +85,14 @@ function positiveInt(flag: string, value: string | undefined): number | undefine
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
     throw new FlotillaError("E_CONFIG", `--${flag} must be a whole number >= 1`);
+  return n;
+}
+
+function prefetchCount(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 1024)
+    throw new FlotillaError("E_CONFIG", "--prefetch must be a whole number from 0 to 1024");
   return n;
 }
 
@@ -125,6 +136,7 @@ async function resolveSettings(
     id: values.id ?? io.env.FLOTILLA_NODE_ID,
     labels,
     slots: positiveInt("slots", values.slots),
+    prefetch: prefetchCount(values.prefetch),
     heartbeatIntervalMs: positiveInt("heartbeat-ms", values["heartbeat-ms"]),
     connectTimeoutMs: positiveInt("connect-timeout-ms", values["connect-timeout-ms"]),
   };
@@ -141,6 +153,7 @@ function serviceArgs(settings: AgentSettings): string[] {
   if (settings.id !== undefined) args.push("--id", settings.id);
   for (const [k, v] of Object.entries(settings.labels)) args.push("--label", `${k}=${v}`);
   if (settings.slots !== undefined) args.push("--slots", String(settings.slots));
+  if (settings.prefetch !== undefined) args.push("--prefetch", String(settings.prefetch));
   if (settings.heartbeatIntervalMs !== undefined)
     args.push("--heartbeat-ms", String(settings.heartbeatIntervalMs));
   return args;
@@ -258,6 +271,7 @@ async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
   };
   if (settings.id !== undefined) options.id = settings.id;
   if (settings.slots !== undefined) options.slots = settings.slots;
+  if (settings.prefetch !== undefined) options.prefetch = settings.prefetch;
   if (settings.heartbeatIntervalMs !== undefined) options.heartbeatIntervalMs = settings.heartbeatIntervalMs;
   if (settings.connectTimeoutMs !== undefined) options.connectTimeoutMs = settings.connectTimeoutMs;
   if (io.logger !== undefined) options.logger = io.logger;
