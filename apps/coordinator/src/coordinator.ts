@@ -23,7 +23,7 @@ import { pino } from "pino";
 import { type WebSocket, WebSocketServer } from "ws";
 import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
 import { BreakerRegistry } from "./breakers.js";
-import { type FleetNode, newFleetNode, toNodeView } from "./fleet.js";
+import { type FleetNode, leaseCapacity, newFleetNode, toNodeView } from "./fleet.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
@@ -787,6 +787,7 @@ class CoordinatorServer implements Coordinator {
     node.labels = info.labels;
     node.capabilities = info.capabilities;
     node.slots = info.slots;
+    node.prefetch = hello.prefetch ?? 0;
     node.handlers = new Set(hello.handlers);
     node.lastHeartbeatAt = now;
     node.disconnectedAt = undefined;
@@ -894,7 +895,7 @@ class CoordinatorServer implements Coordinator {
       .hset(this.keys.redis.agent(node.id), "last_seen", new Date(now).toISOString(), "status", beat.status)
       .sadd(this.keys.redis.agentsActive, node.id)
       .exec();
-    if (beat.status === "ready" && node.inflight < node.slots) {
+    if (beat.status === "ready" && node.inflight < this.capacity(node)) {
       // Once a heartbeat, the queue in Redis is asked even when the count kept here says it is empty.
       this.verifyQueue.add(node.id);
       await this.dispatch(node.id);
@@ -950,6 +951,12 @@ class CoordinatorServer implements Coordinator {
     const now = this.options.clock();
     const task = await this.db.getTask(reject.taskId);
     if (!task || task.epoch !== reject.epoch) return;
+    const node = this.nodes.get(nodeId);
+    if (reject.code === "E_QUEUE_FULL" && node !== undefined && node.prefetch > 0) {
+      // A held assignment came back: the node's slots are busy with longer work. Hold nothing more ahead
+      // there until its tasks are short again (the smoothed run time decays with each short finish).
+      node.ewmaRunMs = Math.max(node.ewmaRunMs ?? 0, this.options.prefetchBelowMs * 5);
+    }
     const exclude = reject.code === "E_QUEUE_FULL" ? undefined : nodeId;
     const placement = this.place(task.spec as TaskSpec, now, exclude);
     const result = await this.db.transition(reject.taskId, {
@@ -1355,10 +1362,16 @@ class CoordinatorServer implements Coordinator {
     const session = this.agentSessions.get(nodeId);
     if (!node || !session || node.health !== "healthy" || node.draining || this.stopping) return undefined;
     // `place` already counted this task in `queued`.
-    if (node.queued > 1 || node.inflight >= node.slots || this.dispatching.has(nodeId)) return undefined;
+    if (node.queued > 1 || node.inflight >= this.capacity(node) || this.dispatching.has(nodeId))
+      return undefined;
     if (this.breakers.admits(nodeId, this.options.clock()) !== "all") return undefined;
     node.inflight += 1;
     return { node, session };
+  }
+
+  /** How many leases the node may hold now (its slots, and what its agent holds ahead for short tasks). */
+  private capacity(node: FleetNode): number {
+    return leaseCapacity(node, this.options.prefetchBelowMs);
   }
 
   private releaseSlot(node: FleetNode): void {
@@ -1394,7 +1407,7 @@ class CoordinatorServer implements Coordinator {
     const session = this.agentSessions.get(nodeId);
     if (!node || !session || node.health !== "healthy" || node.draining || this.stopping) return;
     const now = this.options.clock();
-    let free = node.slots - node.inflight;
+    let free = this.capacity(node) - node.inflight;
     if (free <= 0) return;
     const admitted = this.breakers.admits(nodeId, now);
     if (admitted === "none") return;
@@ -1914,7 +1927,7 @@ class CoordinatorServer implements Coordinator {
       os: node.fingerprint?.os ?? "unknown",
       arch: node.fingerprint?.arch ?? "unknown",
       slotsTotal: node.slots,
-      slotsUsed: node.inflight,
+      slotsUsed: Math.min(node.inflight, node.slots),
       load1: node.load?.load1 ?? 0,
       status: node.health === "dead" ? "offline" : node.status,
       health: node.health,
@@ -2135,9 +2148,9 @@ class CoordinatorServer implements Coordinator {
       [...this.nodes.values()].map((node) => ({
         id: node.id,
         load1: node.load?.load1 ?? 0,
-        slotsUsed: node.inflight,
+        slotsUsed: Math.min(node.inflight, node.slots),
         slotsTotal: node.slots,
-        queued: node.queued,
+        queued: node.queued + Math.max(0, node.inflight - node.slots),
         healthy: node.health === "healthy",
         breakerOpen: this.breakers.routingState(node.id, now) === "open",
       })),

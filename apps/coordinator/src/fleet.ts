@@ -15,7 +15,9 @@ export interface FleetNode {
   capabilities: string[];
   handlers: Set<string>;
   slots: number;
-  /** Tasks leased to or running on the node, as the coordinator counts them. */
+  /** Assignments the agent holds beyond its slots (its hello's `prefetch`; 0 for agents that hold none). */
+  prefetch: number;
+  /** Tasks leased to or running on the node, as the coordinator counts them (held ones included). */
   inflight: number;
   /** Tasks in the node's Redis queue, as the coordinator counts them. */
   queued: number;
@@ -43,6 +45,7 @@ export function newFleetNode(id: string, now: number): FleetNode {
     capabilities: [],
     handlers: new Set(),
     slots: 1,
+    prefetch: 0,
     inflight: 0,
     queued: 0,
     load: undefined,
@@ -54,6 +57,17 @@ export function newFleetNode(id: string, now: number): FleetNode {
     ewmaRunMs: undefined,
     stats: { finished: 0, steals: 0, reroutes: 0 },
   };
+}
+
+/**
+ * How many leases a node may hold at once: its slots, plus the assignments its agent holds ahead while its
+ * tasks are short (smoothed run time at most `prefetchBelowMs`). For short tasks the round trip from a
+ * finish to the next assignment is a large share of each slot's time; for long ones it is not, and a held
+ * task could neither be stolen by an idle node nor be overtaken by a more urgent one.
+ */
+export function leaseCapacity(node: FleetNode, prefetchBelowMs: number): number {
+  const short = prefetchBelowMs > 0 && node.ewmaRunMs !== undefined && node.ewmaRunMs <= prefetchBelowMs;
+  return node.slots + (short ? node.prefetch : 0);
 }
 
 /** The view of a node that @flotilla/scheduler's placement and strategies take. */
@@ -76,8 +90,9 @@ export function toNodeView(node: FleetNode, breaker: "closed" | "open" | "half_o
       labels: node.labels,
     },
     slotsTotal: node.slots,
-    slotsUsed: node.inflight,
-    queued: node.queued,
+    // Leases beyond the slots wait on the agent: to placement they are queued work.
+    slotsUsed: Math.min(node.inflight, node.slots),
+    queued: node.queued + Math.max(0, node.inflight - node.slots),
     load1: node.load?.load1 ?? 0,
     healthy: node.health === "healthy",
     draining: node.draining,

@@ -122,7 +122,7 @@ export class CoordinatorMetrics {
   /** The fleet KPIs written to `metrics:task_distribution`. */
   fleetKpis(nodes: readonly FleetNode[]): Record<string, number> {
     const perSlot = nodes.map((node) => (node.inflight + node.queued) / Math.max(1, node.slots));
-    const used = nodes.reduce((sum, node) => sum + node.inflight, 0);
+    const used = nodes.reduce((sum, node) => sum + Math.min(node.inflight, node.slots), 0);
     const total = nodes.reduce((sum, node) => sum + node.slots, 0);
     return {
       nodes: nodes.length,

@@ -34,6 +34,11 @@ export interface CoordinatorOptions {
   defaultMaxWaitMs?: number;
   /** Protocol violations a connection may make before it is closed with 1008 (default 20). */
   maxViolations?: number;
+  /**
+   * An agent that offers to hold assignments beyond its slots (`prefetch` in its hello) gets them only
+   * while its tasks' smoothed run time is at most this (default 20 ms; 0 turns holding ahead off).
+   */
+  prefetchBelowMs?: number;
   /** How often queued work is rebalanced from overloaded to underloaded nodes (default 2 s). */
   rebalanceIntervalMs?: number;
   /** A node's queue holds at most this many tasks; beyond, submits get E_QUEUE_FULL (default 10,000). */
@@ -77,6 +82,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     defaultMaxWaitMs: options.defaultMaxWaitMs ?? 5 * 60_000,
     maxViolations: options.maxViolations ?? 20,
     rebalanceIntervalMs: options.rebalanceIntervalMs ?? 2000,
+    prefetchBelowMs: options.prefetchBelowMs ?? 20,
     outputCap: options.outputCap ?? 10_000,
     maxQueuePerNode: options.maxQueuePerNode ?? 10_000,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds ?? 24 * 3600,
@@ -89,6 +95,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
   if (resolved.deadAfterMs <= resolved.heartbeatIntervalMs) {
     throw new RangeError("deadAfterMs must be longer than heartbeatIntervalMs");
   }
+  if (!(resolved.prefetchBelowMs >= 0)) throw new RangeError("prefetchBelowMs must be 0 or more");
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;

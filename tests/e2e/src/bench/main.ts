@@ -258,6 +258,18 @@ async function echoCeiling(count: number): Promise<void> {
 }
 
 const quick = process.argv.includes("--quick");
+/** `--only a,b`: run only these stages (ceiling, roundtrip, call, exec), e.g. to profile one of them. */
+const onlyAt = process.argv.indexOf("--only");
+const STAGES = ["ceiling", "roundtrip", "call", "exec"] as const;
+const only = new Set(onlyAt < 0 ? STAGES : String(process.argv[onlyAt + 1]).split(","));
+for (const stage of only) {
+  if (!(STAGES as readonly string[]).includes(stage)) {
+    process.stderr.write(`--only takes ${STAGES.join(", ")}; got ${stage}\n`);
+    process.exit(2);
+  }
+}
+/** `--hold`: after the fleet is up, print its pids and wait for Enter before the stages (to attach a tracer). */
+const hold = process.argv.includes("--hold");
 /** `--profile DIR`: the coordinator writes a V8 CPU profile there when it stops. */
 const profileAt = process.argv.indexOf("--profile");
 const coordinator: BinSpec = coordinatorBin();
@@ -290,7 +302,20 @@ const pids: Record<string, number[]> = {
   redis: [redisPid],
 };
 try {
-  await echoCeiling(quick ? 4000 : 20_000);
+  if (hold) {
+    process.stderr.write(`${JSON.stringify({ pids })}\npress Enter to start\n`);
+    await new Promise((resolve) => process.stdin.once("data", resolve));
+  }
+  if (only.has("ceiling")) await echoCeiling(quick ? 4000 : 20_000);
+  if (only.has("roundtrip")) await latencies();
+  if (only.has("call")) await callThroughput();
+  if (only.has("exec")) await execThroughput();
+} finally {
+  client.close();
+  await fleet.stop();
+}
+
+async function latencies(): Promise<void> {
   await roundTrips(client, "call", quick ? 200 : 1000);
   const execP50 = await roundTrips(client, "exec", quick ? 200 : 1000);
   const raw = await rawSpawnLatency(quick ? 200 : 1000);
@@ -301,6 +326,11 @@ try {
     exec_roundtrip_p50_ms: round(execP50),
     added_p50_ms: round(execP50 - percentile(raw, 50)),
   });
+}
+
+async function callThroughput(): Promise<void> {
+  // Warm up first (JIT, buffers, connection windows): the figure is the steady state.
+  await throughput(client, "call", quick ? 1000 : 4000, 256);
   const callTasks = quick ? 4000 : 20_000;
   const callRate = await withCpu("call throughput", callTasks, pids, () =>
     throughput(client, "call", callTasks, 256),
@@ -311,6 +341,9 @@ try {
     tasks: quick ? 4000 : 20_000,
     tasks_per_s: Math.round(callRate),
   });
+}
+
+async function execThroughput(): Promise<void> {
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   await new Promise((resolve) => setTimeout(resolve, 200));
   agentLoopLines.length = 0;
@@ -334,7 +367,4 @@ try {
     during: "exec throughput",
     p99_ms: round(Math.max(0, ...agentLoopLines.map((line) => line.p99_ms)), 2),
   });
-} finally {
-  client.close();
-  await fleet.stop();
 }

@@ -1,0 +1,160 @@
+import { waitFor } from "@flotilla/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { startFleet, type TestFleet } from "./fleet.js";
+
+/** A handler that runs until the test opens its gate. */
+function gate(): { handler: () => Promise<string>; open: () => void; entered: () => boolean } {
+  let release: () => void = () => {};
+  let inside = false;
+  const opened = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return {
+    handler: async () => {
+      inside = true;
+      await opened;
+      return "through";
+    },
+    open: () => release(),
+    entered: () => inside,
+  };
+}
+
+describe("holding assignments ahead (prefetch)", () => {
+  let fleet: TestFleet;
+  afterEach(async () => {
+    await fleet?.dispose();
+  });
+
+  it("leases ahead to an agent while its tasks are short, yet never runs more than its slots", async () => {
+    fleet = await startFleet();
+    const wait = gate();
+    await fleet.addAgent({
+      id: "worker",
+      slots: 1,
+      prefetch: 2,
+      maxHoldMs: 10_000,
+      handlers: { quick: async (payload) => payload, wait: wait.handler },
+    });
+    const client = await fleet.client();
+    // A few short tasks: the node's smoothed run time is now far below prefetchBelowMs.
+    for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
+
+    const blocker = await client.submit({ kind: "call", handler: "wait" });
+    await waitFor(() => wait.entered(), { what: "the gated task to start" });
+    const behind = await Promise.all(
+      [1, 2, 3].map((payload) => client.submit({ kind: "call", handler: "quick", payload })),
+    );
+    const states = async () =>
+      Promise.all(behind.map(async (handle) => (await client.task(handle.id)).state));
+    // Slots 1 + prefetch 2: two are held by the agent (leased), the third waits in the queue.
+    await waitFor(async () => (await states()).join() === "leased,leased,queued", {
+      what: "two tasks held ahead and one queued",
+    });
+    expect((await client.task(blocker.id)).state).toBe("running");
+    const [node] = await client.nodes();
+    expect(node).toMatchObject({ id: "worker", slotsUsed: 1, slotsTotal: 1 });
+
+    wait.open();
+    const results = await Promise.all([blocker, ...behind].map((handle) => handle.result()));
+    expect(results.map((result) => result.state)).toEqual([
+      "succeeded",
+      "succeeded",
+      "succeeded",
+      "succeeded",
+    ]);
+    expect(results.slice(1).map((result) => result.result)).toEqual([1, 2, 3]);
+    const spans = results.map((result) => {
+      const record = result.record as { startedAt?: number; finishedAt?: number };
+      return { start: Number(record.startedAt), end: Number(record.finishedAt) };
+    });
+    // One slot: no two runs overlap (a held task starts once the one before it finished).
+    for (let i = 1; i < spans.length; i += 1) {
+      expect(spans[i]?.start).toBeGreaterThanOrEqual(spans[i - 1]?.end ?? Number.POSITIVE_INFINITY);
+    }
+  });
+
+  it("gets a held task back after maxHoldMs and runs it on an idle node instead", async () => {
+    fleet = await startFleet();
+    const wait = gate();
+    await fleet.addAgent({
+      id: "busy",
+      slots: 1,
+      prefetch: 2,
+      maxHoldMs: 100,
+      handlers: { quick: async (payload) => payload, wait: wait.handler },
+    });
+    const client = await fleet.client();
+    for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
+    const blocker = await client.submit({ kind: "call", handler: "wait" });
+    await waitFor(() => wait.entered(), { what: "the gated task to start" });
+    const behind = await Promise.all(
+      [1, 2].map((payload) => client.submit({ kind: "call", handler: "quick", payload })),
+    );
+    await waitFor(async () => (await client.task(behind[0]?.id as string)).state === "leased", {
+      what: "a task held ahead",
+    });
+    await fleet.addAgent({
+      id: "idle",
+      slots: 1,
+      prefetch: 0,
+      handlers: { quick: async (payload) => payload },
+    });
+    const results = await Promise.all(behind.map((handle) => handle.result()));
+    // Both ran while the blocker still held busy's only slot: handed back, then placed on the idle node.
+    expect(wait.entered()).toBe(true);
+    expect(results.map((result) => [result.state, (result.record as { node?: string }).node])).toEqual([
+      ["succeeded", "idle"],
+      ["succeeded", "idle"],
+    ]);
+    wait.open();
+    expect((await blocker.result()).state).toBe("succeeded");
+  });
+
+  it("stops leasing ahead once the node's tasks run long", async () => {
+    fleet = await startFleet({ prefetchBelowMs: 20 });
+    const wait = gate();
+    await fleet.addAgent({
+      id: "worker",
+      slots: 1,
+      prefetch: 2,
+      handlers: {
+        quick: async (payload) => payload,
+        slow: async () => new Promise((resolve) => setTimeout(() => resolve("slow"), 400)),
+        wait: wait.handler,
+      },
+    });
+    const client = await fleet.client();
+    // One 400 ms run lifts the smoothed run time (0.8 * ~0 + 0.2 * 400 = ~80 ms) above 20 ms.
+    await (await client.submit({ kind: "call", handler: "slow" })).result();
+    const blocker = await client.submit({ kind: "call", handler: "wait" });
+    await waitFor(() => wait.entered(), { what: "the gated task to start" });
+    const next = await client.submit({ kind: "call", handler: "quick" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await client.task(next.id)).state).toBe("queued");
+    wait.open();
+    expect((await blocker.result()).state).toBe("succeeded");
+    expect((await next.result()).state).toBe("succeeded");
+  });
+
+  it("never leases ahead to an agent that holds nothing beyond its slots", async () => {
+    fleet = await startFleet();
+    const wait = gate();
+    await fleet.addAgent({
+      id: "worker",
+      slots: 1,
+      prefetch: 0,
+      handlers: { quick: async (payload) => payload, wait: wait.handler },
+    });
+    const client = await fleet.client();
+    for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
+    const blocker = await client.submit({ kind: "call", handler: "wait" });
+    await waitFor(() => wait.entered(), { what: "the gated task to start" });
+    const next = await client.submit({ kind: "call", handler: "quick" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await client.task(next.id)).state).toBe("queued");
+    wait.open();
+    expect((await next.result()).state).toBe("succeeded");
+    expect((await blocker.result()).state).toBe("succeeded");
+  });
+});
