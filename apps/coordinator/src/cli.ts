@@ -36,7 +36,7 @@ Options:
   --strategy <name>         ${STRATEGY_NAMES.join(" | ")} (default least_loaded)
   --load-threshold <x>      avoid nodes whose 1-minute load is at or above this (default 3.0)
   --fallback-node <id>      the coordinator's own node, used when every node is over the threshold
-  --prefetch-below-ms <n>   agents hold assignments ahead only while their tasks run this short (default 20; 0 = never)
+  --hold-ahead-ms <n>       work per slot agents are leased ahead of their slots, by run time (default 10; 0 = none)
   --log-level <level>       fatal | error | warn | info | debug (default info)
   -h, --help                show this help
 
@@ -57,7 +57,7 @@ const OPTIONS = {
   strategy: { type: "string" },
   "load-threshold": { type: "string" },
   "fallback-node": { type: "string" },
-  "prefetch-below-ms": { type: "string" },
+  "hold-ahead-ms": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -133,8 +133,8 @@ export async function resolveCoordinatorOptions(
   const threshold = number("load-threshold", values["load-threshold"], { integer: false });
   if (threshold !== undefined) options.loadThreshold = threshold;
   if (values["fallback-node"] !== undefined) options.fallbackNode = values["fallback-node"];
-  const prefetchBelow = number("prefetch-below-ms", values["prefetch-below-ms"], { min: 0 });
-  if (prefetchBelow !== undefined) options.prefetchBelowMs = prefetchBelow;
+  const holdAhead = number("hold-ahead-ms", values["hold-ahead-ms"], { min: 0 });
+  if (holdAhead !== undefined) options.holdAheadMs = holdAhead;
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
     pino.destination(2),

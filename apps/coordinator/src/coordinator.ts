@@ -23,7 +23,7 @@ import { pino } from "pino";
 import { type WebSocket, WebSocketServer } from "ws";
 import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
 import { BreakerRegistry } from "./breakers.js";
-import { type FleetNode, leaseCapacity, newFleetNode, toNodeView } from "./fleet.js";
+import { type FleetNode, leaseCapacity, newFleetNode, stopHoldingAhead, toNodeView } from "./fleet.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
@@ -953,9 +953,7 @@ class CoordinatorServer implements Coordinator {
     if (!task || task.epoch !== reject.epoch) return;
     const node = this.nodes.get(nodeId);
     if (reject.code === "E_QUEUE_FULL" && node !== undefined && node.prefetch > 0) {
-      // A held assignment came back: the node's slots are busy with longer work. Hold nothing more ahead
-      // there until its tasks are short again (the smoothed run time decays with each short finish).
-      node.ewmaRunMs = Math.max(node.ewmaRunMs ?? 0, this.options.prefetchBelowMs * 5);
+      stopHoldingAhead(node, this.options.holdAheadMs);
     }
     const exclude = reject.code === "E_QUEUE_FULL" ? undefined : nodeId;
     const placement = this.place(task.spec as TaskSpec, now, exclude);
@@ -1371,7 +1369,7 @@ class CoordinatorServer implements Coordinator {
 
   /** How many leases the node may hold now (its slots, and what its agent holds ahead for short tasks). */
   private capacity(node: FleetNode): number {
-    return leaseCapacity(node, this.options.prefetchBelowMs);
+    return leaseCapacity(node, this.options.holdAheadMs);
   }
 
   private releaseSlot(node: FleetNode): void {

@@ -60,14 +60,24 @@ export function newFleetNode(id: string, now: number): FleetNode {
 }
 
 /**
- * How many leases a node may hold at once: its slots, plus the assignments its agent holds ahead while its
- * tasks are short (smoothed run time at most `prefetchBelowMs`). For short tasks the round trip from a
- * finish to the next assignment is a large share of each slot's time; for long ones it is not, and a held
- * task could neither be stolen by an idle node nor be overtaken by a more urgent one.
+ * How many leases a node may hold at once: its slots, plus assignments its agent holds ahead (no more than
+ * its hello offered) worth about `holdAheadMs` of work per slot at its tasks' smoothed run time. Tiny tasks
+ * get a deep pipeline, so a slot never waits for the round trip from a finish to the next assignment;
+ * tasks longer than `slots * holdAheadMs` get none, so an idle node can still steal them and an urgent
+ * task can overtake them.
  */
-export function leaseCapacity(node: FleetNode, prefetchBelowMs: number): number {
-  const short = prefetchBelowMs > 0 && node.ewmaRunMs !== undefined && node.ewmaRunMs <= prefetchBelowMs;
-  return node.slots + (short ? node.prefetch : 0);
+export function leaseCapacity(node: FleetNode, holdAheadMs: number): number {
+  if (holdAheadMs <= 0 || node.prefetch === 0 || node.ewmaRunMs === undefined) return node.slots;
+  const ahead = node.ewmaRunMs <= 0 ? node.prefetch : Math.floor((node.slots * holdAheadMs) / node.ewmaRunMs);
+  return node.slots + Math.min(node.prefetch, ahead);
+}
+
+/**
+ * A held assignment came back unstarted: the node's slots are busy with longer work than its smoothed
+ * run time said. It gets nothing held ahead until short finishes bring that figure down again.
+ */
+export function stopHoldingAhead(node: FleetNode, holdAheadMs: number): void {
+  node.ewmaRunMs = Math.max(node.ewmaRunMs ?? 0, 2 * node.slots * holdAheadMs);
 }
 
 /** The view of a node that @flotilla/scheduler's placement and strategies take. */

@@ -35,10 +35,10 @@ export interface CoordinatorOptions {
   /** Protocol violations a connection may make before it is closed with 1008 (default 20). */
   maxViolations?: number;
   /**
-   * An agent that offers to hold assignments beyond its slots (`prefetch` in its hello) gets them only
-   * while its tasks' smoothed run time is at most this (default 20 ms; 0 turns holding ahead off).
+   * An agent that offers to hold assignments beyond its slots (`prefetch` in its hello) is leased about
+   * this much work per slot ahead, by its tasks' smoothed run time (default 10 ms; 0 turns it off).
    */
-  prefetchBelowMs?: number;
+  holdAheadMs?: number;
   /** How often queued work is rebalanced from overloaded to underloaded nodes (default 2 s). */
   rebalanceIntervalMs?: number;
   /** A node's queue holds at most this many tasks; beyond, submits get E_QUEUE_FULL (default 10,000). */
@@ -82,7 +82,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     defaultMaxWaitMs: options.defaultMaxWaitMs ?? 5 * 60_000,
     maxViolations: options.maxViolations ?? 20,
     rebalanceIntervalMs: options.rebalanceIntervalMs ?? 2000,
-    prefetchBelowMs: options.prefetchBelowMs ?? 20,
+    holdAheadMs: options.holdAheadMs ?? 10,
     outputCap: options.outputCap ?? 10_000,
     maxQueuePerNode: options.maxQueuePerNode ?? 10_000,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds ?? 24 * 3600,
@@ -95,7 +95,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
   if (resolved.deadAfterMs <= resolved.heartbeatIntervalMs) {
     throw new RangeError("deadAfterMs must be longer than heartbeatIntervalMs");
   }
-  if (!(resolved.prefetchBelowMs >= 0)) throw new RangeError("prefetchBelowMs must be 0 or more");
+  if (!(resolved.holdAheadMs >= 0)) throw new RangeError("holdAheadMs must be 0 or more");
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;

@@ -37,7 +37,7 @@ describe("holding assignments ahead (prefetch)", () => {
       handlers: { quick: async (payload) => payload, wait: wait.handler },
     });
     const client = await fleet.client();
-    // A few short tasks: the node's smoothed run time is now far below prefetchBelowMs.
+    // A few short tasks: the node's smoothed run time is now far below holdAheadMs.
     for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
 
     const blocker = await client.submit({ kind: "call", handler: "wait" });
@@ -112,7 +112,7 @@ describe("holding assignments ahead (prefetch)", () => {
   });
 
   it("stops leasing ahead once the node's tasks run long", async () => {
-    fleet = await startFleet({ prefetchBelowMs: 20 });
+    fleet = await startFleet({ holdAheadMs: 10 });
     const wait = gate();
     await fleet.addAgent({
       id: "worker",

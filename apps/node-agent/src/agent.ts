@@ -36,8 +36,8 @@ export interface AgentOptions {
   slots?: number;
   /**
    * How many assignments the agent holds beyond its slots, to start the moment a slot frees up with no
-   * round trip to the coordinator (default: as many as its slots; 0 turns it off). The coordinator only
-   * sends them while this node's tasks are short (see the coordinator's `prefetchBelowMs`).
+   * round trip to the coordinator (default 64; 0 turns it off). The coordinator sends only about
+   * `holdAheadMs` of work per slot ahead (10 ms by default), so many are held only for tiny tasks.
    */
   prefetch?: number;
   /**
@@ -160,6 +160,8 @@ const CLOSE_REPLACED = 4000;
 
 /** Recent message ids of run messages, to find the run an `error` answers when it lacks details. */
 const SENT_INDEX_LIMIT = 4096;
+/** Assignments offered to be held beyond the slots by default (the coordinator decides how many it sends). */
+const DEFAULT_PREFETCH = 64;
 
 /**
  * A turn's frames are written early once they reach this many characters: the socket's own backlog
@@ -837,7 +839,7 @@ export function createAgent(options: AgentOptions): Agent {
     slots = options.slots ?? fingerprint.cores;
     if (!Number.isInteger(slots) || slots < 1)
       throw new FlotillaError("E_CONFIG", `slots must be >= 1, got ${slots}`);
-    prefetch = options.prefetch ?? slots;
+    prefetch = options.prefetch ?? DEFAULT_PREFETCH;
     if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 1024)
       throw new FlotillaError("E_CONFIG", `prefetch must be 0..1024, got ${prefetch}`);
     if (!(maxHoldMs > 0)) throw new FlotillaError("E_CONFIG", `maxHoldMs must be > 0, got ${maxHoldMs}`);
