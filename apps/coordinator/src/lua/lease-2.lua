@@ -25,17 +25,17 @@ while #leased < want * 5 do
   if #popped == 0 then break end
   local id = popped[1]
   local taskKey = string.gsub(ARGV[4], "{{id}}", id)
-  local current = redis.call("HMGET", taskKey, "state", "node", "spec")
+  local current = redis.call("HMGET", taskKey, "state", "node", "spec", "epoch", "attempt")
   if current[1] == "queued" and current[2] == ARGV[1] then
-    local epoch = redis.call("HINCRBY", taskKey, "epoch", 1)
-    local attempt = redis.call("HINCRBY", taskKey, "attempt", 1)
-    redis.call("HSET", taskKey, "state", "leased", "leasedAt", now, "updatedAt", now)
+    local epoch = (tonumber(current[4]) or 0) + 1
+    local attempt = (tonumber(current[5]) or 0) + 1
+    redis.call("HSET", taskKey, "state", "leased", "leasedAt", now, "updatedAt", now, "epoch", epoch,
+      "attempt", attempt)
     redis.call("SADD", KEYS[2], id)
     local event = cjson.encode({taskId = id, state = "leased", previous = "queued", at = now,
       node = ARGV[1], attempt = attempt, epoch = epoch})
     local eventsKey = string.gsub(ARGV[5], "{{id}}", id)
-    redis.call("RPUSH", eventsKey, event)
-    redis.call("LTRIM", eventsKey, -cap, -1)
+    if redis.call("RPUSH", eventsKey, event) > cap then redis.call("LTRIM", eventsKey, -cap, -1) end
     redis.call("PUBLISH", ARGV[6], event)
     leased[#leased + 1] = id
     leased[#leased + 1] = epoch

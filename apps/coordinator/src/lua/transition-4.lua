@@ -27,25 +27,33 @@
   Returns {1, newEpoch, attempt, eventJson[, flat task hash]} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
   the task is not in an allowed state, {-3} when the task does not exist.
 ]]
-local current = redis.call("HMGET", KEYS[1], "state", "epoch", "attempt", "node", "attempts")
+local current = redis.call("HMGET", KEYS[1], "state", "epoch", "attempt", "node", "attempts", "id")
 if not current[1] then return {-3} end
 local epoch = tonumber(current[2]) or 0
 if ARGV[1] ~= "" and tonumber(ARGV[1]) ~= epoch then return {-1, epoch} end
 if not string.find(ARGV[2], "," .. current[1] .. ",", 1, true) then return {-2, current[1]} end
 
 local now = tonumber(ARGV[8])
-local id = redis.call("HGET", KEYS[1], "id")
+local id = current[6]
 if ARGV[11] == "zset" then
   redis.call("ZREM", KEYS[2], id)
 elseif ARGV[11] == "set" then
   redis.call("SREM", KEYS[2], id)
 end
-if ARGV[6] == "1" then epoch = redis.call("HINCRBY", KEYS[1], "epoch", 1) end
 local attempt = tonumber(current[3]) or 0
-if ARGV[7] ~= "0" then attempt = redis.call("HINCRBY", KEYS[1], "attempt", tonumber(ARGV[7])) end
 
 -- All fields in one HSET and one HDEL.
 local set = {"state", ARGV[3], "updatedAt", now}
+if ARGV[6] == "1" then
+  epoch = epoch + 1
+  set[#set + 1] = "epoch"
+  set[#set + 1] = epoch
+end
+if ARGV[7] ~= "0" then
+  attempt = attempt + tonumber(ARGV[7])
+  set[#set + 1] = "attempt"
+  set[#set + 1] = attempt
+end
 local unset = {}
 local node = current[4]
 if ARGV[4] == "-" then
@@ -77,8 +85,8 @@ local event = {taskId = id, state = ARGV[3], previous = current[1], at = now, at
 if node then event.node = node end
 if ARGV[9] ~= "" then event.reason = ARGV[9] end
 local encoded = cjson.encode(event)
-redis.call("RPUSH", KEYS[4], encoded)
-redis.call("LTRIM", KEYS[4], -tonumber(ARGV[13]), -1)
+local cap = tonumber(ARGV[13])
+if redis.call("RPUSH", KEYS[4], encoded) > cap then redis.call("LTRIM", KEYS[4], -cap, -1) end
 redis.call("PUBLISH", ARGV[10], encoded)
 if ARGV[14] == "1" then return {1, epoch, attempt, encoded, redis.call("HGETALL", KEYS[1])} end
 return {1, epoch, attempt, encoded}
