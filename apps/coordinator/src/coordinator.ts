@@ -199,6 +199,8 @@ class CoordinatorServer implements Coordinator {
       lazyConnect: true,
       // Commands issued in the same tick go out in one write: fewer syscalls on the hot path.
       enableAutoPipelining: true,
+      // Script calls are batched per turn by the ScriptRunner already: its one command goes out at once.
+      autoPipeliningIgnoredCommands: ["evalsha", "eval"],
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
       retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),

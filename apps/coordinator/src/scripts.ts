@@ -24,32 +24,133 @@ function loadScripts(): Record<ScriptName, LoadedScript> {
 
 type ScriptArgument = string | number;
 
+/** A batch holds at most this many calls, so one script never keeps Redis busy for long. */
+const MAX_BATCH = 256;
+
 /**
- * Runs the store's Lua scripts by SHA, loading a script again when Redis has forgotten it (after a restart
- * or `SCRIPT FLUSH`). One call is one round trip and one atomic step.
+ * One script that runs any sequence of the store's scripts in order: each body becomes a function of its
+ * own KEYS and ARGV, and the loop slices the batch's keys and arguments for each call. Every call runs
+ * under `pcall`, so one call's error is its own (as when each was a script of its own) and the calls
+ * after it still run.
+ *
+ * KEYS: the keys of every call, in order. ARGV[1]: the number of calls n; ARGV[2..3n+1]: for each call
+ * the script's index, its number of keys and its number of arguments; then the arguments of every call.
+ * Returns one {1, reply} or {0, error message} per call.
+ */
+function batchSource(scripts: Record<ScriptName, LoadedScript>): string {
+  const bodies = SCRIPT_NAMES.map(
+    (name, index) => `calls[${index + 1}] = function(KEYS, ARGV)\n${scripts[name].source}\nend`,
+  );
+  return `local calls = {}
+${bodies.join("\n")}
+local n = tonumber(ARGV[1])
+local out = {}
+local key, arg = 0, 1 + 3 * n
+for i = 1, n do
+  local which, nk, na = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  local keys, args = {}, {}
+  for j = 1, nk do keys[j] = KEYS[key + j] end
+  for j = 1, na do args[j] = ARGV[arg + j] end
+  key = key + nk
+  arg = arg + na
+  local ok, reply = pcall(calls[which], keys, args)
+  if ok then
+    out[i] = {1, reply}
+  else
+    out[i] = {0, type(reply) == "table" and reply.err or tostring(reply)}
+  end
+end
+return out
+`;
+}
+
+interface PendingCall {
+  readonly index: number;
+  readonly keys: readonly string[];
+  readonly args: readonly ScriptArgument[];
+  readonly resolve: (reply: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** A Redis error reply for one call of a batch. */
+export class ScriptError extends Error {
+  override readonly name = "ReplyError";
+}
+
+/**
+ * Runs the store's Lua scripts. The calls made during one turn of the event loop go to Redis together,
+ * in the order they were made, as one call of a batch script (one command and one round trip for all,
+ * each call still one atomic step); the batch script is loaded again when Redis has forgotten it (after
+ * a restart or `SCRIPT FLUSH`).
  */
 export class ScriptRunner {
   private readonly scripts = loadScripts();
+  private readonly batch: { source: string; sha: string };
+  private queue: PendingCall[] = [];
+  private scheduled = false;
 
-  constructor(private readonly redis: Redis) {}
-
-  /** Loads every script into Redis so the first calls need no fallback. */
-  async preload(): Promise<void> {
-    for (const script of Object.values(this.scripts)) await this.redis.script("LOAD", script.source);
+  constructor(private readonly redis: Redis) {
+    const source = batchSource(this.scripts);
+    this.batch = { source, sha: createHash("sha1").update(source).digest("hex") };
   }
 
-  async run(name: ScriptName, keys: readonly string[], args: readonly ScriptArgument[]): Promise<unknown> {
+  /** Loads the batch script into Redis so the first calls need no fallback. */
+  async preload(): Promise<void> {
+    await this.redis.script("LOAD", this.batch.source);
+  }
+
+  run(name: ScriptName, keys: readonly string[], args: readonly ScriptArgument[]): Promise<unknown> {
     const script = this.scripts[name];
     if (keys.length !== script.numberOfKeys) {
-      throw new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+      return Promise.reject(
+        new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`),
+      );
     }
-    try {
-      return await this.redis.evalsha(script.sha, script.numberOfKeys, ...keys, ...args);
-    } catch (error) {
-      if (error instanceof Error && error.message.startsWith("NOSCRIPT")) {
-        return await this.redis.eval(script.source, script.numberOfKeys, ...keys, ...args);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ index: SCRIPT_NAMES.indexOf(name) + 1, keys, args, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
       }
-      throw error;
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    for (let start = 0; start < queue.length; start += MAX_BATCH) {
+      void this.send(queue.slice(start, start + MAX_BATCH));
     }
+  }
+
+  private async send(calls: readonly PendingCall[]): Promise<void> {
+    const keys: string[] = [];
+    const header: ScriptArgument[] = [calls.length];
+    const args: ScriptArgument[] = [];
+    for (const call of calls) {
+      header.push(call.index, call.keys.length, call.args.length);
+      for (const key of call.keys) keys.push(key);
+      for (const arg of call.args) args.push(arg);
+    }
+    let replies: unknown;
+    try {
+      try {
+        replies = await this.redis.evalsha(this.batch.sha, keys.length, ...keys, ...header, ...args);
+      } catch (error) {
+        if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
+        replies = await this.redis.eval(this.batch.source, keys.length, ...keys, ...header, ...args);
+      }
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      for (const call of calls) call.reject(failure);
+      return;
+    }
+    const list = replies as [number, unknown][];
+    calls.forEach((call, i) => {
+      const [ok, reply] = list[i] ?? [0, "no reply for this call"];
+      if (ok === 1) call.resolve(reply ?? null);
+      else call.reject(new ScriptError(String(reply)));
+    });
   }
 }

@@ -159,3 +159,64 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     expect((await store.getTask("d2"))?.node).toBe("thief");
   });
 });
+
+describe("ScriptRunner (calls of one turn in one batch script)", () => {
+  let server: RedisServer;
+  let redis: Redis;
+  const keys = testKeys("b");
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await server.dispose();
+  });
+
+  const commandCalls = async (command: string): Promise<number> => {
+    const stats = await redis.info("commandstats");
+    return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+  };
+
+  it("sends the calls of one turn as one command, in order, each with its own reply or error", async () => {
+    const store = new TaskStore(redis, keys, { idempotencyTtlSeconds: 60, outputCap: 1000 });
+    await store.preload();
+    const before = await commandCalls("evalsha");
+    const task = (id: string) => ({
+      id,
+      fields: {
+        id,
+        state: "queued",
+        spec: '{"kind":"call","handler":"h"}',
+        node: "n",
+        createdAt: 1,
+        updatedAt: 1,
+      },
+      target: { node: "n" },
+      score: 1,
+      event: JSON.stringify({ taskId: id, state: "queued" }),
+      now: 1,
+    });
+    // A task hash that is not a hash: its submit fails inside Redis (WRONGTYPE), the others do not.
+    await redis.set(keys.task("broken"), "not a hash");
+    const results = await Promise.allSettled([
+      store.submit(task("x1")),
+      store.submit(task("broken")),
+      store.submit(task("x2")),
+      store.lease("n", 5, 2),
+    ]);
+    expect(await commandCalls("evalsha")).toBe(before + 1);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    expect((results[1] as PromiseRejectedResult).reason.message).toMatch(/WRONGTYPE/);
+    // The lease ran after both submits: it found both tasks queued.
+    const leased = (results[3] as PromiseFulfilledResult<{ taskId: string }[]>).value;
+    expect(leased.map((lease) => lease.taskId).sort()).toEqual(["x1", "x2"]);
+  });
+
+  it("loads the batch script again when Redis has forgotten it", async () => {
+    const store = new TaskStore(redis, keys, { idempotencyTtlSeconds: 60, outputCap: 1000 });
+    await redis.script("FLUSH");
+    expect(await store.lease("nobody", 1, 3)).toEqual([]);
+  });
+});

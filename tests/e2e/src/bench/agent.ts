@@ -17,6 +17,7 @@ const agent = createAgent({
   token: process.env.FLOTILLA_TOKEN ?? "",
   id: String(values.id),
   slots: Number(values.slots ?? 2),
+  ...(process.env.BENCH_PREFETCH ? { prefetch: Number(process.env.BENCH_PREFETCH) } : {}),
   logger: pino({ level: "warn" }, pino.destination(2)),
   handlers: { noop: async (payload) => payload ?? null },
 });

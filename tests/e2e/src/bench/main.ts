@@ -270,20 +270,21 @@ for (const stage of only) {
 }
 /** `--hold`: after the fleet is up, print its pids and wait for Enter before the stages (to attach a tracer). */
 const hold = process.argv.includes("--hold");
-/** `--profile DIR`: the coordinator writes a V8 CPU profile there when it stops. */
+/** `--profile DIR`: the coordinator and the agents write V8 CPU profiles there when they stop. */
 const profileAt = process.argv.indexOf("--profile");
-const coordinator: BinSpec = coordinatorBin();
-const profiledCoordinator: BinSpec =
+const profiled = (bin: BinSpec): BinSpec =>
   profileAt < 0
-    ? coordinator
+    ? bin
     : {
-        command: coordinator.command,
-        args: ["--cpu-prof", "--cpu-prof-dir", String(process.argv[profileAt + 1]), ...coordinator.args],
+        command: bin.command,
+        args: ["--cpu-prof", "--cpu-prof-dir", String(process.argv[profileAt + 1]), ...bin.args],
       };
 const agentLoopLines: { p99_ms: number }[] = [];
 const fleet = await startLocalFleet({
-  coordinatorBin: profiledCoordinator,
-  agentBin: nodeBin(fileURLToPath(new URL("./agent.ts", import.meta.url)), import.meta.resolve("tsx")),
+  coordinatorBin: profiled(coordinatorBin()),
+  agentBin: profiled(
+    nodeBin(fileURLToPath(new URL("./agent.ts", import.meta.url)), import.meta.resolve("tsx")),
+  ),
   agents: Array.from({ length: AGENTS }, (_, index) => ({ id: `bench-${index + 1}`, slots: SLOTS })),
   coordinatorArgs: ["--log-level", "warn"],
   redis: { appendOnly: false },
