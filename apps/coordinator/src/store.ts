@@ -205,7 +205,8 @@ export class TaskStore {
           attempt: Number(reply[2]),
           eventJson: String(reply[3]),
         };
-        if (Array.isArray(reply[4])) result.task = decodeTask(pairs(reply[4]));
+        if (typeof reply[4] === "string")
+          result.task = decodeTask(JSON.parse(reply[4]) as Record<string, string>);
         return result;
       }
       case -1:
@@ -320,13 +321,6 @@ export class TaskStore {
     const raw = await this.redis.lrange(this.keys.taskEvents(taskId), 0, -1);
     return raw.map((line) => JSON.parse(line) as unknown);
   }
-}
-
-/** A flat `field, value, …` list (HGETALL as Lua returns it) as an object. */
-function pairs(flat: readonly string[]): Record<string, string> {
-  const hash: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
-  return hash;
 }
 
 function numberField(hash: Record<string, string>, field: string, fallback = 0): number {

@@ -21,10 +21,10 @@
   ARGV[11] source kind: "zset", "set" or "none"
   ARGV[12] attempt record JSON to append to the task's attempts ("" = none)
   ARGV[13] events list cap
-  ARGV[14] "1" to return the task hash after the change
+  ARGV[14] "1" to return the task hash after the change, as a JSON object of its fields
   ARGV[15..] field, value pairs to set on the task hash ("" value deletes the field)
 
-  Returns {1, newEpoch, attempt, eventJson[, flat task hash]} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
+  Returns {1, newEpoch, attempt, eventJson[, task hash JSON]} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
   the task is not in an allowed state, {-3} when the task does not exist.
 ]]
 local current = redis.call("HMGET", KEYS[1], "state", "epoch", "attempt", "node", "attempts", "id")
@@ -88,5 +88,11 @@ local encoded = cjson.encode(event)
 local cap = tonumber(ARGV[13])
 if redis.call("RPUSH", KEYS[4], encoded) > cap then redis.call("LTRIM", KEYS[4], -cap, -1) end
 redis.call("PUBLISH", ARGV[10], encoded)
-if ARGV[14] == "1" then return {1, epoch, attempt, encoded, redis.call("HGETALL", KEYS[1])} end
+if ARGV[14] == "1" then
+  -- The record as one JSON object: one string to send and to read back instead of a field, value list.
+  local flat = redis.call("HGETALL", KEYS[1])
+  local hash = {}
+  for i = 1, #flat, 2 do hash[flat[i]] = flat[i + 1] end
+  return {1, epoch, attempt, encoded, cjson.encode(hash)}
+end
 return {1, epoch, attempt, encoded}
