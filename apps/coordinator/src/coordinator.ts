@@ -153,6 +153,9 @@ class CoordinatorServer implements Coordinator {
   private readonly metrics = new CoordinatorMetrics();
   private timers: NodeJS.Timeout[] = [];
   private messageCounter = 0;
+  /** The last envelope timestamp and the clock reading it was formatted from. */
+  private stamp = "";
+  private stampAt = Number.NaN;
   private taskCounter = 0;
   private stopping = false;
   private inflightWrites = new Set<Promise<unknown>>();
@@ -639,9 +642,12 @@ class CoordinatorServer implements Coordinator {
    */
   private envelope(type: MessageType, now = this.options.clock()): string {
     this.messageCounter += 1;
-    return `{"v":1,"type":"${type}","id":"c${this.messageCounter.toString(36)}","timestamp":"${new Date(
-      now,
-    ).toISOString()}","from":"coordinator"`;
+    if (now !== this.stampAt) {
+      // Many frames share a millisecond under load: the timestamp is formatted once for them.
+      this.stampAt = now;
+      this.stamp = new Date(now).toISOString();
+    }
+    return `{"v":1,"type":"${type}","id":"c${this.messageCounter.toString(36)}","timestamp":"${this.stamp}","from":"coordinator"`;
   }
 
   private frame<T extends MessageType>(type: T, fields: MessageFields<T>): string {
