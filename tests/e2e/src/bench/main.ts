@@ -42,17 +42,27 @@ async function rawSpawnLatency(count: number): Promise<number[]> {
   return samples.sort((a, b) => a - b);
 }
 
-async function roundTrips(client: FlotillaClient, kind: "call" | "exec", count: number): Promise<number> {
+async function roundTrips(
+  client: FlotillaClient,
+  kind: "call" | "exec",
+  count: number,
+  measure: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
+): Promise<number> {
   const spec: TaskSpecInput =
     kind === "call" ? { kind: "call", handler: "noop" } : { kind: "exec", argv: ["true"] };
+  // Warm up first, as for the throughput runs: the processes' code is compiled and optimised by then,
+  // and the compiler threads are not competing for the machine's cores during the measured tasks.
+  await throughput(client, kind, quick ? 500 : 2000, 32);
   for (let i = 0; i < 50; i += 1) await (await client.submit(spec)).result();
   const samples: number[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const started = performance.now();
-    const result = await (await client.submit(spec)).result();
-    samples.push(performance.now() - started);
-    if (result.state !== "succeeded") throw new Error(`${kind} round trip ended ${result.state}`);
-  }
+  await measure(async () => {
+    for (let i = 0; i < count; i += 1) {
+      const started = performance.now();
+      const result = await (await client.submit(spec)).result();
+      samples.push(performance.now() - started);
+      if (result.state !== "succeeded") throw new Error(`${kind} round trip ended ${result.state}`);
+    }
+  });
   samples.sort((a, b) => a - b);
   print({
     bench: "roundtrip",
@@ -317,7 +327,9 @@ try {
 }
 
 async function latencies(): Promise<void> {
-  await roundTrips(client, "call", quick ? 200 : 1000);
+  const sequential = quick ? 200 : 1000;
+  // One task at a time: what each process spends per task when nothing can be batched (50 warm-ups too).
+  await roundTrips(client, "call", sequential, (work) => withCpu("call round trips", sequential, pids, work));
   const execP50 = await roundTrips(client, "exec", quick ? 200 : 1000);
   const raw = await rawSpawnLatency(quick ? 200 : 1000);
   print({
