@@ -29,7 +29,7 @@ while #leased < want * 5 do
   if current[1] == "queued" and current[2] == ARGV[1] then
     local epoch = (tonumber(current[4]) or 0) + 1
     local attempt = (tonumber(current[5]) or 0) + 1
-    redis.call("HSET", taskKey, "state", "leased", "leasedAt", now, "updatedAt", now, "epoch", epoch,
+    redis.call("HSET", taskKey, "state", "leased", "leasedAt", ARGV[3], "updatedAt", ARGV[3], "epoch", epoch,
       "attempt", attempt)
     redis.call("SADD", KEYS[2], id)
     local event = cjson.encode({taskId = id, state = "leased", previous = "queued", at = now,

@@ -41,12 +41,13 @@ local fields = {}
 for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", KEYS[1], unpack(fields))
 if ARGV[3] == "1" then
-  redis.call("SET", KEYS[2], ARGV[1], "EX", tonumber(ARGV[4]))
+  redis.call("SET", KEYS[2], ARGV[1], "EX", ARGV[4])
 end
-redis.call("ZADD", KEYS[3], tonumber(ARGV[2]), ARGV[1])
-if ARGV[9] ~= "" then redis.call("ZADD", KEYS[6], tonumber(ARGV[9]), ARGV[1]) end
+-- Numbers stay the strings they came as: Redis parses them once, with no Lua round trip through a double.
+redis.call("ZADD", KEYS[3], ARGV[2], ARGV[1])
+if ARGV[9] ~= "" then redis.call("ZADD", KEYS[6], ARGV[9], ARGV[1]) end
 if ARGV[10] == "" then
-  redis.call("ZADD", KEYS[4], tonumber(ARGV[5]), ARGV[1])
+  redis.call("ZADD", KEYS[4], ARGV[5], ARGV[1])
   redis.call("RPUSH", KEYS[5], ARGV[6])
 else
   redis.call("SADD", KEYS[7], ARGV[1])

@@ -43,7 +43,7 @@ end
 local attempt = tonumber(current[3]) or 0
 
 -- All fields in one HSET and one HDEL.
-local set = {"state", ARGV[3], "updatedAt", now}
+local set = {"state", ARGV[3], "updatedAt", ARGV[8]}
 if ARGV[6] == "1" then
   epoch = epoch + 1
   set[#set + 1] = "epoch"
@@ -79,7 +79,7 @@ if ARGV[12] ~= "" then
   attempts[#attempts + 1] = cjson.decode(ARGV[12])
   redis.call("HSET", KEYS[1], "attempts", cjson.encode(attempts))
 end
-if ARGV[5] ~= "" then redis.call("ZADD", KEYS[3], tonumber(ARGV[5]), id) end
+if ARGV[5] ~= "" then redis.call("ZADD", KEYS[3], ARGV[5], id) end
 
 local event = {taskId = id, state = ARGV[3], previous = current[1], at = now, attempt = attempt, epoch = epoch}
 if node then event.node = node end
