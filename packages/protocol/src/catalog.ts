@@ -67,7 +67,11 @@ export const MESSAGE_CATALOG = {
     summary: "The task is persisted (duplicate: the idempotency key matched an earlier task).",
   },
   "task.assign": { from: ["coordinator"], to: ["agent"], summary: "Run this task under lease epoch N." },
-  "task.accept": { from: ["agent"], to: ["coordinator"], summary: "The agent took the assignment." },
+  "task.accept": {
+    from: ["agent"],
+    to: ["coordinator"],
+    summary: "The run started (how long ago, when the agent held the accept back).",
+  },
   "task.reject": { from: ["agent"], to: ["coordinator"], summary: "The agent will not run the assignment." },
   "task.output": {
     from: ["agent", "coordinator"],

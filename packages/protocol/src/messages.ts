@@ -170,8 +170,17 @@ export const TaskAssignMessageSchema = message("task.assign", {
 export type TaskAssignMessage = z.infer<typeof TaskAssignMessageSchema>;
 
 /** agent -> coordinator: the agent took the assignment. */
-export const TaskAcceptMessageSchema = message("task.accept", { taskId: IdSchema, epoch: EpochSchema });
-/** agent -> coordinator: the agent took the assignment. */
+/**
+ * agent -> coordinator: the run started. `runningForMs` is how long it had been running when this was sent
+ * (an agent may hold the accept back briefly, and a run that ends first sends only its finish); the
+ * coordinator dates the start from it, free of clock skew. Absent = it started just now.
+ */
+export const TaskAcceptMessageSchema = message("task.accept", {
+  taskId: IdSchema,
+  epoch: EpochSchema,
+  runningForMs: z.int().min(0).max(2_147_483_647).optional(),
+});
+/** agent -> coordinator: the run started. */
 export type TaskAcceptMessage = z.infer<typeof TaskAcceptMessageSchema>;
 
 /** agent -> coordinator: the agent will not run it (full, missing handler, draining…). */
