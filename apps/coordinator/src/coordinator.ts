@@ -920,11 +920,17 @@ class CoordinatorServer implements Coordinator {
 
   private async onAccept(session: Session, accept: MessageOf<"task.accept">): Promise<void> {
     const now = this.options.clock();
+    const known = this.leases.get(accept.taskId);
+    // An agent may send the accept a little after the start: it says how long the run has been going.
+    const startedAt = Math.max(
+      known?.epoch === accept.epoch ? known.leasedAt : 0,
+      now - (accept.runningForMs ?? 0),
+    );
     const result = await this.db.transition(accept.taskId, {
       expectedEpoch: accept.epoch,
       from: ["leased"],
       to: "running",
-      fields: { startedAt: now },
+      fields: { startedAt },
       now,
     });
     if (!result.ok) {
@@ -934,7 +940,7 @@ class CoordinatorServer implements Coordinator {
       return;
     }
     const lease = this.leases.get(accept.taskId);
-    if (lease && lease.epoch === accept.epoch) lease.startedAt = now;
+    if (lease && lease.epoch === accept.epoch) lease.startedAt = startedAt;
     this.emitEvent(accept.taskId, result.eventJson, false);
   }
 

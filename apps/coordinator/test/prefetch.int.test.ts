@@ -51,7 +51,10 @@ describe("holding assignments ahead (prefetch)", () => {
     await waitFor(async () => (await states()).join() === "leased,leased,queued", {
       what: "two tasks held ahead and one queued",
     });
-    expect((await client.task(blocker.id)).state).toBe("running");
+    // The agent reports the start once the run has gone acceptDelayMs (20 ms).
+    await waitFor(async () => (await client.task(blocker.id)).state === "running", {
+      what: "the gated task to be running",
+    });
     const [node] = await client.nodes();
     expect(node).toMatchObject({ id: "worker", slotsUsed: 1, slotsTotal: 1 });
 

@@ -173,6 +173,29 @@ describe("agent session", () => {
     ]);
   });
 
+  it("sends no accept for a run shorter than acceptDelayMs, and a dated one for a longer run", async () => {
+    const a = agent({ slots: 2, acceptDelayMs: 150 });
+    await a.start();
+    const quick = assign({ kind: "exec", argv: ["true"] });
+    const slow = assign({ kind: "exec", argv: ["sleep", "0.4"] });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === quick);
+    const accept = await coordinator.waitFor("task.accept", (m) => m.taskId === slow);
+    expect(accept.runningForMs).toBeGreaterThanOrEqual(140);
+    await coordinator.waitFor("task.finish", (m) => m.taskId === slow, 3_000);
+    expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual([slow]);
+    const order = coordinator.received.filter((m) => "taskId" in m && m.taskId === slow).map((m) => m.type);
+    expect(order).toEqual(["task.accept", "task.finish"]);
+  });
+
+  it("sends the accept before the first output even within acceptDelayMs", async () => {
+    const a = agent({ slots: 1, acceptDelayMs: 5_000 });
+    await a.start();
+    const id = assign({ kind: "exec", shell: "echo early; sleep 0.3" });
+    await coordinator.waitFor("task.finish", (m) => m.taskId === id, 3_000);
+    const order = coordinator.received.filter((m) => "taskId" in m && m.taskId === id).map((m) => m.type);
+    expect(order).toEqual(["task.accept", "task.output", "task.finish"]);
+  });
+
   it("hands a held assignment back once it has waited maxHoldMs for a slot", async () => {
     const a = agent({ slots: 1, prefetch: 1, maxHoldMs: 150 });
     await a.start();

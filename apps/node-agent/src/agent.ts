@@ -46,6 +46,12 @@ export interface AgentOptions {
    * (default 100 ms).
    */
   maxHoldMs?: number;
+  /**
+   * How long a run goes before its `task.accept` is sent (default 20 ms; 0 sends it as the run starts).
+   * A run that ends sooner sends only its finish, which saves the coordinator a Redis write and a wakeup
+   * per short task; the accept carries `runningForMs`, so the recorded start time stays exact.
+   */
+  acceptDelayMs?: number;
   /** `call` handlers by name. */
   handlers?: CallHandlers;
   /** Heartbeat period until the coordinator's welcome says otherwise (default 1000). */
@@ -150,7 +156,10 @@ interface Run {
    * The `task.accept` as queued in the socket's outbox, until the run ends: a run that ends within the
    * same turn takes it back, and the coordinator moves the task from leased straight to its end.
    */
-  acceptFrame: string | undefined;
+  /** When the run started (agent clock). */
+  startedAt: number;
+  /** Sends the run's `task.accept` once it has run `acceptDelayMs`; undefined once sent or not needed. */
+  acceptTimer: NodeJS.Timeout | undefined;
 }
 
 /** Close code of a connection refused on policy (token not valid for this node, protocol abuse). */
@@ -221,6 +230,7 @@ export function createAgent(options: AgentOptions): Agent {
   /** Assignments taken while every slot was busy, in the order they came: started as slots free up. */
   const held = new Map<string, Held>();
   const maxHoldMs = options.maxHoldMs ?? 100;
+  const acceptDelayMs = options.acceptDelayMs ?? 20;
   /** Hands back held assignments that waited `maxHoldMs`; set while anything is held. */
   let holdTimer: NodeJS.Timeout | undefined;
   const sentIndex = new Map<string, string>();
@@ -372,13 +382,25 @@ export function createAgent(options: AgentOptions): Agent {
   /** Stops a run at once and forgets it: its lease belongs to someone else now. */
   function killSilently(run: Run, why: string): void {
     logger.warn({ taskId: run.taskId, epoch: run.epoch }, `killing run: ${why}`);
+    clearTimeout(run.acceptTimer);
+    run.acceptTimer = undefined;
     run.silent = true;
     run.outbox = [];
     run.handle?.kill();
     runs.delete(run.taskId);
   }
 
+  /** Sends the run's `task.accept` now (its delay ran out, or output comes first). */
+  function sendAccept(run: Run): void {
+    clearTimeout(run.acceptTimer);
+    run.acceptTimer = undefined;
+    if (!run.active || run.silent) return;
+    const runningForMs = Math.max(0, Math.round(clock() - run.startedAt));
+    sendForRun(run, frame("task.accept", { taskId: run.taskId, epoch: run.epoch, runningForMs }));
+  }
+
   function onRunOutput(run: Run, chunk: OutputChunk): void {
+    if (run.acceptTimer !== undefined) sendAccept(run);
     const fields = {
       taskId: run.taskId,
       epoch: run.epoch,
@@ -418,11 +440,11 @@ export function createAgent(options: AgentOptions): Agent {
     if (result.usage !== undefined) fields.usage = result.usage;
     if (result.result !== undefined) fields.result = result.result;
     if (result.error !== undefined) fields.error = result.error;
-    const accept = run.acceptFrame;
-    run.acceptFrame = undefined;
-    // Ended within the turn it was accepted in: the accept has not been written yet, and the finish goes
-    // out in the same write, so the accept is taken back (a finish is valid straight from leased).
-    if (sendForRun(run, finishFrame(fields)) && accept !== undefined) outbox?.retract(accept);
+    // Ended before its accept went out: the finish alone says it all (a finish is valid straight from
+    // leased, and its durationMs dates the start).
+    clearTimeout(run.acceptTimer);
+    run.acceptTimer = undefined;
+    sendForRun(run, finishFrame(fields));
     if (run.outbox.length === 0 && runs.get(run.taskId) === run) runs.delete(run.taskId);
     logger.info(
       { taskId: run.taskId, outcome: result.outcome, durationMs: result.durationMs },
@@ -458,6 +480,7 @@ export function createAgent(options: AgentOptions): Agent {
           };
           // A NaN percent or a message that is not a string is the handler's mistake: it gets the error.
           const valid = Number.isFinite(percent) && (message === undefined || typeof message === "string");
+          if (run.acceptTimer !== undefined) sendAccept(run);
           sendForRun(run, valid ? frame("task.progress", fields) : checkedFrame("task.progress", fields));
         },
       });
@@ -528,11 +551,15 @@ export function createAgent(options: AgentOptions): Agent {
       outbox: [],
       outboxOutputBytes: 0,
       droppedOutputBytes: 0,
-      acceptFrame: undefined,
+      startedAt: clock(),
+      acceptTimer: undefined,
     };
     runs.set(taskId, run);
-    const accept = frame("task.accept", { taskId, epoch }).text;
-    if (sendNow(accept)) run.acceptFrame = accept;
+    if (acceptDelayMs === 0) sendAccept(run);
+    else {
+      run.acceptTimer = setTimeout(() => sendAccept(run), acceptDelayMs);
+      run.acceptTimer.unref();
+    }
     logger.info({ taskId, epoch, attempt, kind: spec.kind }, "task accepted");
     const handle = startRun(run, spec, attempt);
     run.handle = handle;
@@ -842,6 +869,8 @@ export function createAgent(options: AgentOptions): Agent {
     prefetch = options.prefetch ?? DEFAULT_PREFETCH;
     if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 1024)
       throw new FlotillaError("E_CONFIG", `prefetch must be 0..1024, got ${prefetch}`);
+    if (!(acceptDelayMs >= 0))
+      throw new FlotillaError("E_CONFIG", `acceptDelayMs must be >= 0, got ${acceptDelayMs}`);
     if (!(maxHoldMs > 0)) throw new FlotillaError("E_CONFIG", `maxHoldMs must be > 0, got ${maxHoldMs}`);
     capabilities = computeCapabilities(fingerprint);
     const welcome = new Promise<void>((resolve, reject) => {
