@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect, type FlotillaClient } from "@flotilla/client";
@@ -27,19 +27,20 @@ function print(line: Record<string, unknown>): void {
 
 const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
 
-/** Latency of one plain spawn of `true` in this process, one at a time: what an exec costs without Flotilla. */
-async function rawSpawnLatency(count: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const started = performance.now();
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn("true", [], { stdio: "ignore" });
-      child.once("error", reject);
-      child.once("exit", () => resolve());
+/** Runs `raw-spawn.mjs` in a plain Node.js process and returns what it printed. */
+function rawSpawn(args: readonly string[]): Promise<{ samples?: number[]; per_s?: number }> {
+  const script = fileURLToPath(new URL("./raw-spawn.mjs", import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, ...args], (error, stdout) => {
+      if (error) reject(error);
+      else resolve(JSON.parse(stdout) as { samples?: number[]; per_s?: number });
     });
-    samples.push(performance.now() - started);
-  }
-  return samples.sort((a, b) => a - b);
+  });
+}
+
+/** Latency of one spawn of `true` at a time in a plain Node.js process: what an exec costs without Flotilla. */
+async function rawSpawnLatency(count: number): Promise<number[]> {
+  return (await rawSpawn(["latency", String(count)])).samples ?? [];
 }
 
 async function roundTrips(
@@ -100,20 +101,7 @@ async function throughput(
 
 /** How fast one plain Node.js process spawns `true`, with as many in flight as the fleet has slots. */
 async function rawSpawnRate(count: number, concurrency: number): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  const worker = async (): Promise<void> => {
-    while (next < count) {
-      next += 1;
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn("true", [], { stdio: "ignore" });
-        child.once("error", reject);
-        child.once("exit", () => resolve());
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return count / ((performance.now() - started) / 1000);
+  return (await rawSpawn(["rate", String(count), String(concurrency)])).per_s ?? 0;
 }
 
 /** CPU time (user + system) a process has used so far, in ms; undefined where /proc is not there. */
@@ -360,9 +348,11 @@ async function execThroughput(): Promise<void> {
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   await new Promise((resolve) => setTimeout(resolve, 200));
   agentLoopLines.length = 0;
+  // Warm up first, as for the call run: the figure is the steady state.
+  await throughput(client, "exec", quick ? 100 : 500, 256);
   const execTasks = quick ? 500 : 2000;
   const execRate = await withCpu("exec throughput", execTasks, pids, () =>
-    throughput(client, "exec", execTasks, AGENTS * SLOTS * 2),
+    throughput(client, "exec", execTasks, 256),
   );
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   const rawRate = await rawSpawnRate(quick ? 500 : 2000, AGENTS * SLOTS);
