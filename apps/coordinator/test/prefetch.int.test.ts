@@ -1,3 +1,4 @@
+import type { AgentOptions } from "@flotilla/node-agent";
 import { waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { startFleet, type TestFleet } from "./fleet.js";
@@ -20,6 +21,21 @@ function gate(): { handler: () => Promise<string>; open: () => void; entered: ()
   };
 }
 
+/**
+ * Starts a fleet with one agent, warms it up on short tasks (its smoothed run time is then far below
+ * holdAheadMs) and makes it busy with a task that runs until the test opens the gate.
+ */
+async function busyNode(agent: Partial<AgentOptions> & { id: string }) {
+  const fleet = await startFleet();
+  const wait = gate();
+  await fleet.addAgent({ ...agent, handlers: { quick: async (payload) => payload, wait: wait.handler } });
+  const client = await fleet.client();
+  for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
+  const blocker = await client.submit({ kind: "call", handler: "wait" });
+  await waitFor(() => wait.entered(), { what: "the gated task to start" });
+  return { fleet, client, wait, blocker };
+}
+
 describe("holding assignments ahead (prefetch)", () => {
   let fleet: TestFleet;
   afterEach(async () => {
@@ -27,21 +43,9 @@ describe("holding assignments ahead (prefetch)", () => {
   });
 
   it("leases ahead to an agent while its tasks are short, yet never runs more than its slots", async () => {
-    fleet = await startFleet();
-    const wait = gate();
-    await fleet.addAgent({
-      id: "worker",
-      slots: 1,
-      prefetch: 2,
-      maxHoldMs: 10_000,
-      handlers: { quick: async (payload) => payload, wait: wait.handler },
-    });
-    const client = await fleet.client();
-    // A few short tasks: the node's smoothed run time is now far below holdAheadMs.
-    for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
-
-    const blocker = await client.submit({ kind: "call", handler: "wait" });
-    await waitFor(() => wait.entered(), { what: "the gated task to start" });
+    const busy = await busyNode({ id: "worker", slots: 1, prefetch: 2, maxHoldMs: 10_000 });
+    fleet = busy.fleet;
+    const { client, wait, blocker } = busy;
     const behind = await Promise.all(
       [1, 2, 3].map((payload) => client.submit({ kind: "call", handler: "quick", payload })),
     );
@@ -78,19 +82,9 @@ describe("holding assignments ahead (prefetch)", () => {
   });
 
   it("gets a held task back after maxHoldMs and runs it on an idle node instead", async () => {
-    fleet = await startFleet();
-    const wait = gate();
-    await fleet.addAgent({
-      id: "busy",
-      slots: 1,
-      prefetch: 2,
-      maxHoldMs: 100,
-      handlers: { quick: async (payload) => payload, wait: wait.handler },
-    });
-    const client = await fleet.client();
-    for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
-    const blocker = await client.submit({ kind: "call", handler: "wait" });
-    await waitFor(() => wait.entered(), { what: "the gated task to start" });
+    const busy = await busyNode({ id: "busy", slots: 1, prefetch: 2, maxHoldMs: 100 });
+    fleet = busy.fleet;
+    const { client, wait, blocker } = busy;
     const behind = await Promise.all(
       [1, 2].map((payload) => client.submit({ kind: "call", handler: "quick", payload })),
     );
@@ -141,18 +135,9 @@ describe("holding assignments ahead (prefetch)", () => {
   });
 
   it("never leases ahead to an agent that holds nothing beyond its slots", async () => {
-    fleet = await startFleet();
-    const wait = gate();
-    await fleet.addAgent({
-      id: "worker",
-      slots: 1,
-      prefetch: 0,
-      handlers: { quick: async (payload) => payload, wait: wait.handler },
-    });
-    const client = await fleet.client();
-    for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
-    const blocker = await client.submit({ kind: "call", handler: "wait" });
-    await waitFor(() => wait.entered(), { what: "the gated task to start" });
+    const busy = await busyNode({ id: "worker", slots: 1, prefetch: 0 });
+    fleet = busy.fleet;
+    const { client, wait, blocker } = busy;
     const next = await client.submit({ kind: "call", handler: "quick" });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await client.task(next.id)).state).toBe("queued");
