@@ -8,7 +8,6 @@ export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 interface LoadedScript {
   readonly source: string;
-  readonly sha: string;
   readonly numberOfKeys: number;
 }
 
@@ -17,7 +16,7 @@ function loadScripts(): Record<ScriptName, LoadedScript> {
   for (const name of SCRIPT_NAMES) {
     const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
     const numberOfKeys = Number(name.slice(name.lastIndexOf("-") + 1));
-    scripts[name] = { source, sha: createHash("sha1").update(source).digest("hex"), numberOfKeys };
+    scripts[name] = { source, numberOfKeys };
   }
   return scripts;
 }

@@ -265,12 +265,16 @@ export function createAgent(options: AgentOptions): Agent {
     return n;
   };
 
+  /** The assignments waiting for a slot, as leases this agent holds. */
+  const heldRefs = (): RunRef[] =>
+    [...held.values()].map(({ assign: a }) => ({ taskId: a.taskId, epoch: a.epoch }));
+
   /** The leases this agent holds: runs going on and assignments waiting for a slot. */
   const activeRefs = (): RunRef[] => [
     ...[...runs.values()]
       .filter((r) => r.active && !r.silent)
       .map((r) => ({ taskId: r.taskId, epoch: r.epoch })),
-    ...[...held.values()].map(({ assign: a }) => ({ taskId: a.taskId, epoch: a.epoch })),
+    ...heldRefs(),
   ];
 
   function nextMessageId(): string {
@@ -450,7 +454,7 @@ export function createAgent(options: AgentOptions): Agent {
       { taskId: run.taskId, outcome: result.outcome, durationMs: result.durationMs },
       "task finished",
     );
-    // The next held assignment starts in this turn: its accept leaves in the same write as this finish.
+    // The next held assignment takes the slot in this turn, with no round trip to the coordinator.
     startHeld();
     notifyIdle();
   }
@@ -539,7 +543,7 @@ export function createAgent(options: AgentOptions): Agent {
     begin(message);
   }
 
-  /** Starts an assignment in a free slot: the accept goes out, then the process or handler starts. */
+  /** Starts an assignment in a free slot; its accept goes out once it has run `acceptDelayMs`. */
   function begin(message: MessageOf<"task.assign">): void {
     const { taskId, epoch, attempt, spec } = message;
     const run: Run = {
@@ -800,7 +804,7 @@ export function createAgent(options: AgentOptions): Agent {
       };
       const running = [
         ...[...runs.values()].filter((r) => !r.silent).map((r) => ({ taskId: r.taskId, epoch: r.epoch })),
-        ...[...held.values()].map(({ assign: a }) => ({ taskId: a.taskId, epoch: a.epoch })),
+        ...heldRefs(),
       ];
       sendNow(checkedFrame("agent.hello", { node, running, handlers: Object.keys(handlers), prefetch }).text);
     });
