@@ -174,13 +174,13 @@ describe("agent session", () => {
   });
 
   it("sends no accept for a run shorter than acceptDelayMs, and a dated one for a longer run", async () => {
-    const a = agent({ slots: 2, acceptDelayMs: 150 });
+    const a = agent({ slots: 2, acceptDelayMs: 300 });
     await a.start();
     const quick = assign({ kind: "exec", argv: ["true"] });
-    const slow = assign({ kind: "exec", argv: ["sleep", "0.4"] });
+    const slow = assign({ kind: "exec", argv: ["sleep", "0.7"] });
     await coordinator.waitFor("task.finish", (m) => m.taskId === quick);
     const accept = await coordinator.waitFor("task.accept", (m) => m.taskId === slow);
-    expect(accept.runningForMs).toBeGreaterThanOrEqual(140);
+    expect(accept.runningForMs).toBeGreaterThanOrEqual(290);
     await coordinator.waitFor("task.finish", (m) => m.taskId === slow, 3_000);
     expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual([slow]);
     const order = coordinator.received.filter((m) => "taskId" in m && m.taskId === slow).map((m) => m.type);
