@@ -23,7 +23,15 @@ import { pino } from "pino";
 import { type WebSocket, WebSocketServer } from "ws";
 import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
 import { BreakerRegistry } from "./breakers.js";
-import { type FleetNode, leaseCapacity, newFleetNode, stopHoldingAhead, toNodeView } from "./fleet.js";
+import {
+  type FleetNode,
+  leaseCapacity,
+  newFleetNode,
+  queuedOn,
+  slotsUsed,
+  stopHoldingAhead,
+  toNodeView,
+} from "./fleet.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
@@ -1939,7 +1947,7 @@ class CoordinatorServer implements Coordinator {
       os: node.fingerprint?.os ?? "unknown",
       arch: node.fingerprint?.arch ?? "unknown",
       slotsTotal: node.slots,
-      slotsUsed: Math.min(node.inflight, node.slots),
+      slotsUsed: slotsUsed(node),
       load1: node.load?.load1 ?? 0,
       status: node.health === "dead" ? "offline" : node.status,
       health: node.health,
@@ -2160,9 +2168,9 @@ class CoordinatorServer implements Coordinator {
       [...this.nodes.values()].map((node) => ({
         id: node.id,
         load1: node.load?.load1 ?? 0,
-        slotsUsed: Math.min(node.inflight, node.slots),
+        slotsUsed: slotsUsed(node),
         slotsTotal: node.slots,
-        queued: node.queued + Math.max(0, node.inflight - node.slots),
+        queued: queuedOn(node),
         healthy: node.health === "healthy",
         breakerOpen: this.breakers.routingState(node.id, now) === "open",
       })),

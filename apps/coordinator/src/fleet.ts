@@ -80,6 +80,16 @@ export function stopHoldingAhead(node: FleetNode, holdAheadMs: number): void {
   node.ewmaRunMs = Math.max(node.ewmaRunMs ?? 0, 2 * node.slots * holdAheadMs);
 }
 
+/** Slots in use: leases beyond the slots are held by the agent, not running. */
+export function slotsUsed(node: FleetNode): number {
+  return Math.min(node.inflight, node.slots);
+}
+
+/** Work waiting for the node: its Redis queue and what its agent holds ahead (queued work to placement). */
+export function queuedOn(node: FleetNode): number {
+  return node.queued + Math.max(0, node.inflight - node.slots);
+}
+
 /** The view of a node that @flotilla/scheduler's placement and strategies take. */
 export function toNodeView(node: FleetNode, breaker: "closed" | "open" | "half_open"): NodeView {
   const fingerprint = node.fingerprint;
@@ -100,9 +110,8 @@ export function toNodeView(node: FleetNode, breaker: "closed" | "open" | "half_o
       labels: node.labels,
     },
     slotsTotal: node.slots,
-    // Leases beyond the slots wait on the agent: to placement they are queued work.
-    slotsUsed: Math.min(node.inflight, node.slots),
-    queued: node.queued + Math.max(0, node.inflight - node.slots),
+    slotsUsed: slotsUsed(node),
+    queued: queuedOn(node),
     load1: node.load?.load1 ?? 0,
     healthy: node.health === "healthy",
     draining: node.draining,

@@ -1,6 +1,6 @@
 import { coefficientOfVariation, jainIndex, LatencyHistogram, loadVariance } from "@flotilla/scheduler";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { FleetNode } from "./fleet.js";
+import { type FleetNode, slotsUsed } from "./fleet.js";
 
 /** Per-node figures the gauges are refreshed from. */
 export interface NodeFigures {
@@ -122,7 +122,7 @@ export class CoordinatorMetrics {
   /** The fleet KPIs written to `metrics:task_distribution`. */
   fleetKpis(nodes: readonly FleetNode[]): Record<string, number> {
     const perSlot = nodes.map((node) => (node.inflight + node.queued) / Math.max(1, node.slots));
-    const used = nodes.reduce((sum, node) => sum + Math.min(node.inflight, node.slots), 0);
+    const used = nodes.reduce((sum, node) => sum + slotsUsed(node), 0);
     const total = nodes.reduce((sum, node) => sum + node.slots, 0);
     return {
       nodes: nodes.length,

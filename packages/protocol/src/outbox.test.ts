@@ -59,17 +59,6 @@ describe("FrameOutbox", () => {
     expect(outbox.pending).toBe(0);
   });
 
-  it("takes back a frame that has not been written yet", async () => {
-    const socket = fakeSocket();
-    const outbox = new FrameOutbox(socket);
-    outbox.push("a");
-    outbox.push("b");
-    expect(outbox.retract("a")).toBe(true);
-    await nextTurn();
-    expect(outbox.retract("b")).toBe(false);
-    expect(socket.writes).toEqual([["b"]]);
-  });
-
   it("flushes at once on request", () => {
     const socket = fakeSocket();
     const outbox = new FrameOutbox(socket);

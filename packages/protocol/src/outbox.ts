@@ -33,17 +33,6 @@ export class FrameOutbox {
     return true;
   }
 
-  /**
-   * Takes back a frame that is still queued (it has not been written); false when it is gone already.
-   * An agent uses it to drop a `task.accept` whose `task.finish` follows in the same turn.
-   */
-  retract(frame: string): boolean {
-    const index = this.#frames.lastIndexOf(frame);
-    if (index < 0) return false;
-    this.#frames.splice(index, 1);
-    return true;
-  }
-
   /** Frames queued and not yet written. */
   get pending(): number {
     return this.#frames.length;
