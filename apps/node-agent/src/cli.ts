@@ -45,6 +45,10 @@ Options:
   --connect-timeout-ms <n>  give up starting when the coordinator cannot be reached (default 10000)
   -h, --help                show this help
 
+Environment:
+  FLOTILLA_SPAWN_HELPER     how commands are started: "native" (the default where the package built its
+                            posix_spawn helper), "node" (a Node.js helper process), or a helper's path
+
 Commands:
   install-service           install as a launchd agent (macOS) or systemd unit (Linux) with these flags
     --dry-run               print the service file instead of writing it

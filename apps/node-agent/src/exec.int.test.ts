@@ -1,19 +1,23 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type ExecOptions, type ExecSpec, prepareEnv, startExec } from "./exec.js";
 import type { OutputChunk } from "./output.js";
-import { HelperSpawner, inlineSpawner, type Spawner, WorkerSpawner } from "./spawner.js";
+import { HelperSpawner, inlineSpawner, nativeHelperPath, type Spawner, WorkerSpawner } from "./spawner.js";
 
-const helperSpawner = new HelperSpawner();
+/** Whether this checkout built the native helper; CI requires it (FLOTILLA_NATIVE=required). */
+const nativeBuilt = nativeHelperPath() !== undefined;
+const nativeSpawner = new HelperSpawner();
+const nodeSpawner = new HelperSpawner({ nativeHelper: false });
 const workerSpawner = new WorkerSpawner();
 const spawners: Array<[string, Spawner]> = [
-  ["helper process", helperSpawner],
+  ...(nativeBuilt ? [["native helper", nativeSpawner] as [string, Spawner]] : []),
+  ["node helper", nodeSpawner],
   ["worker thread", workerSpawner],
   ["inline", inlineSpawner],
 ];
-let spawner: Spawner = helperSpawner;
+let spawner: Spawner = nodeSpawner;
 
 async function run(spec: ExecSpec, options: ExecOptions = {}) {
   const chunks: OutputChunk[] = [];
@@ -46,7 +50,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   await workerSpawner.close();
-  await helperSpawner.close();
+  await nativeSpawner.close();
+  await nodeSpawner.close();
 });
 
 describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
@@ -81,6 +86,36 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
     expect(failed.result).toMatchObject({ outcome: "failed", exitCode: 3, signal: null });
     const env = await run({ shell: 'echo "$FLOTILLA_X $(pwd)"', cwd: dir, env: { FLOTILLA_X: "hello" } });
     expect(env.stdout.trim()).toBe(`hello ${dir}`);
+  });
+
+  it("looks a program up on the task's PATH, and runs a relative one from the task's cwd", async () => {
+    const bin = join(dir, "bin");
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, "flotilla-hello"), "#!/bin/sh\necho hello from $0\n", { mode: 0o755 });
+    await writeFile(join(bin, "flotilla-plain"), "not a program", { mode: 0o644 });
+    const onPath = await run({
+      argv: ["flotilla-hello"],
+      env: { PATH: `/nonexistent:${bin}:/usr/bin:/bin` },
+    });
+    expect(onPath.stdout).toBe(`hello from ${join(bin, "flotilla-hello")}\n`);
+    const relative = await run({ argv: ["./bin/flotilla-hello"], cwd: dir });
+    expect(relative.stdout).toBe("hello from ./bin/flotilla-hello\n");
+    const relativeOnPath = await run({ argv: ["flotilla-hello"], cwd: dir, env: { PATH: "bin" } });
+    expect(relativeOnPath.stdout).toBe("hello from bin/flotilla-hello\n");
+    await writeFile(join(bin, "flotilla-no-shebang"), 'echo "no #! line, args: $*"\n', { mode: 0o755 });
+    const script = await run({ argv: ["flotilla-no-shebang", "a", "b"], env: { PATH: bin } });
+    expect(script.stdout).toBe("no #! line, args: a b\n");
+    const notRunnable = await run({ argv: ["flotilla-plain"], env: { PATH: bin } });
+    expect(notRunnable.result.error?.message).toContain("EACCES");
+  });
+
+  it.runIf(process.platform === "linux")("starts processes with default signal handling", async () => {
+    const { stdout } = await run({ argv: ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"] });
+    const [blocked, ignored] = stdout.split("\n").map((line) => BigInt(`0x${line.split("\t")[1] ?? "0"}`));
+    expect(blocked).toBe(0n);
+    // Signals 1-31; glibc's posix_spawn leaves its own two (32 and 33) ignored, which glibc and musl
+    // programs take over when they use them.
+    expect((ignored ?? 0n) & 0x7fffffffn).toBe(0n);
   });
 
   it("reports a process killed by a signal", async () => {
@@ -203,12 +238,103 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
 });
 
 describe("HelperSpawner", () => {
+  it("spawns through the native helper when the package built it", () => {
+    if (process.env.FLOTILLA_NATIVE === "required") expect(nativeBuilt).toBe(true);
+    expect(nativeSpawner.path).toBe(nativeBuilt ? "native helper" : "node helper");
+    expect(nodeSpawner.path).toBe("node helper");
+  });
+
+  it.runIf(nativeBuilt && process.platform === "linux")(
+    "passes on nothing but stdio from the native helper",
+    async () => {
+      const chunks: OutputChunk[] = [];
+      const handle = startExec(
+        { argv: ["ls", "/proc/self/fd"] },
+        { spawner: nativeSpawner, onOutput: (chunk) => chunks.push(chunk) },
+      );
+      await handle.done;
+      const fds = chunks
+        .map((c) => c.data)
+        .join("")
+        .split("\n")
+        .filter(Boolean)
+        .map(Number);
+      // 3 is ls's own handle on the directory it lists.
+      expect(fds.sort()).toEqual([0, 1, 2, 3]);
+    },
+  );
+
+  it.each([
+    ["native", nativeSpawner],
+    ["node", nodeSpawner],
+  ])(
+    "forwards large output of several processes at once byte for byte (%s helper)",
+    async (_name, helper) => {
+      const sizes = [8 << 20, 3 << 20, 1 << 20, 0];
+      let stalled = false;
+      const runs = sizes.map(
+        (size) =>
+          new Promise<{ stdout: number; stderr: number; ok: boolean }>((resolve, reject) => {
+            const counts = { stdout: 0, stderr: 0, ok: true };
+            helper.spawn(
+              {
+                file: "sh",
+                args: ["-c", `yes flotilla | head -c ${size}; echo done >&2`],
+                env: { PATH: "/usr/bin:/bin" },
+              },
+              {
+                onSpawn: () => {},
+                onData: (stream, bytes) => {
+                  // Hold the thread once, as a busy agent would: the helper must stop reading and catch up.
+                  if (!stalled) {
+                    stalled = true;
+                    const until = Date.now() + 300;
+                    while (Date.now() < until) {}
+                  }
+                  // Every line is "flotilla\n", so each byte is known from its offset.
+                  if (stream === "stdout") {
+                    for (let i = 0; i < bytes.length; i += 4099) {
+                      if (bytes[i] !== "flotilla\n".charCodeAt((counts.stdout + i) % 9)) counts.ok = false;
+                    }
+                  }
+                  counts[stream] += bytes.length;
+                },
+                onExit: () => {},
+                onClose: () => resolve(counts),
+                onError: (failure) => reject(new Error(failure.message)),
+              },
+            );
+          }),
+      );
+      const results = await Promise.all(runs);
+      expect(results.map((r) => r.stdout)).toEqual(sizes);
+      expect(results.map((r) => r.stderr)).toEqual(sizes.map(() => 5));
+      expect(results.every((r) => r.ok)).toBe(true);
+    },
+  );
+
+  it("falls back to the node helper when the native one fails to start", async () => {
+    const spawnerWithBadNative = new HelperSpawner({ nativeHelper: "/bin/false" });
+    try {
+      const chunks: OutputChunk[] = [];
+      const handle = startExec(
+        { shell: "echo fine" },
+        { spawner: spawnerWithBadNative, onOutput: (chunk) => chunks.push(chunk) },
+      );
+      expect((await handle.done).outcome).toBe("succeeded");
+      expect(chunks.map((c) => c.data).join("")).toBe("fine\n");
+      expect(spawnerWithBadNative.path).toBe("node helper");
+    } finally {
+      await spawnerWithBadNative.close();
+    }
+  });
+
   it.each([
     ["cannot be started", "/nonexistent/node"],
     ["exits without a word", "/bin/false"],
     ["answers with something else", "/bin/echo"],
   ])("falls back to a worker thread when its helper %s", async (_why, execPath) => {
-    const fallback = new HelperSpawner({ execPath });
+    const fallback = new HelperSpawner({ execPath, nativeHelper: false });
     try {
       const outputs = await Promise.all(
         [1, 2, 3].map(async (n) => {
@@ -222,7 +348,7 @@ describe("HelperSpawner", () => {
         }),
       );
       expect(outputs).toEqual(["1\n", "2\n", "3\n"]);
-      expect(fallback.fallingBack).toBe(true);
+      expect(fallback.path).toBe("fallback");
       const later = startExec({ argv: ["true"] }, { spawner: fallback });
       expect((await later.done).outcome).toBe("succeeded");
     } finally {

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants as fsConstants } from "node:fs";
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
+import { constants as osConstants } from "node:os";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { OutputStream } from "./output.js";
 
@@ -295,28 +298,39 @@ function endLost(lost: readonly { pid: number | undefined; events: ProcessEvents
 }
 
 /*
- * The spawn helper's wire: frames of [u32 LE length of the rest][u8 op][u32 LE id][payload], both ways.
- * Agent -> helper ops (the id is the process's, or the environment's for ENV and DROP_ENV):
+ * The spawn helper's wire: frames of [u32 LE length of the rest][u8 op][u32 LE id][payload], both ways,
+ * spoken by the Node.js helper below and by the native one (`native/spawn-helper.c`). Strings are UTF-8,
+ * each ended by a NUL. Agent -> helper ops (the id is the process's, or the environment's for ENV and
+ * DROP_ENV):
  */
-const TO_SPAWN = 1; // JSON { file, args, cwd?, env, envId?, killGroupOnExit? }; env merged over envId's
-const TO_SIGNAL = 2; // the signal's name
+/**
+ * [u8 flags: 1 kill the group on exit, 2 a cwd follows][u32 env id, 0 for none][u32 argc][u32 envc], then
+ * the file, the cwd, argc arguments and envc variables: "KEY=value" sets one over the base environment,
+ * "KEY" alone removes it.
+ */
+const TO_SPAWN = 1;
+const TO_SIGNAL = 2; // u32 signal number
 const TO_CLOSE_PIPES = 3;
-const TO_ENV = 4; // JSON of a base environment, kept under its id
+const TO_ENV = 4; // [u32 count] then that many "KEY=value": a base environment, kept under its id
 const TO_DROP_ENV = 5;
 /* Helper -> agent ops: */
 const EV_READY = 0; // HELPER_HELLO, once, before anything else
-const EV_SPAWN = 1; // u32 LE pid
+const EV_SPAWN = 1; // u32 pid
 const EV_STDOUT = 2; // bytes
 const EV_STDERR = 3; // bytes
-const EV_EXIT = 4; // JSON [code, signal]
+const EV_EXIT = 4; // [u32 exit code, 0xffffffff for none][u32 signal number, 0 for none]
 const EV_CLOSE = 5; // the process exited and both pipes are closed: nothing more for this id
-const EV_ERROR = 6; // JSON { code, message }: it could not be started
+const EV_ERROR = 6; // [u32 errno, 0 for none] then a message, maybe empty: it could not be started
 
-const HELPER_HELLO = "flotilla-spawn-helper 1";
+const SPAWN_KILL_GROUP = 1;
+const SPAWN_HAS_CWD = 2;
+const NO_EXIT_CODE = 0xffffffff;
+
+const HELPER_HELLO = "flotilla-spawn-helper 2";
 const FRAME_HEADER = 9;
 /** Base environments a helper keeps at once (one per agent in practice). */
 const HELPER_ENV_SLOTS = 8;
-/** How long a new helper may take to say it is ready before the spawner falls back to a worker thread. */
+/** How long a new helper may take to say it is ready before the spawner tries the next way to spawn. */
 const HELPER_READY_MS = 10_000;
 /**
  * How long the helper may hold a spawn report for the next write: nothing urgent waits on the pid (a
@@ -326,16 +340,17 @@ const HELPER_READY_MS = 10_000;
 const HELPER_LAZY_MS = 20;
 
 /**
- * The helper's code, plain CommonJS run with `node -e`. It lives as long as its control pipe (stdin): it
- * exits when the agent closes it or dies, and ignores the signals a terminal or a service manager sends
- * to the agent, whose graceful stop may still need it. Frames it sends are written once per turn (a spawn
- * report may wait HELPER_LAZY_MS for company); while the agent reads slower than tasks write, the tasks'
- * pipes are paused (they block, as on any full pipe).
+ * The Node.js helper's code, plain CommonJS run with `node -e`. It lives as long as its control pipe
+ * (stdin): it exits when the agent closes it or dies, and ignores the signals a terminal or a service
+ * manager sends to the agent, whose graceful stop may still need it. Frames it sends are written once per
+ * turn (a spawn report may wait HELPER_LAZY_MS for company); while the agent reads slower than tasks
+ * write, the tasks' pipes are paused (they block, as on any full pipe).
  */
 const HELPER_SOURCE = `
 "use strict";
 const { spawn } = require("node:child_process");
 const { Socket } = require("node:net");
+const { constants } = require("node:os");
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => {});
 const input = new Socket({ fd: 0, readable: true, writable: false });
 const output = new Socket({ fd: 1, readable: false, writable: true });
@@ -360,7 +375,15 @@ const send = (op, id, payload, lazy) => {
   scheduled = true;
   setImmediate(flush);
 };
-const json = (value) => Buffer.from(JSON.stringify(value));
+const u32s = (...values) => {
+  const bytes = Buffer.allocUnsafe(4 * values.length);
+  values.forEach((value, i) => bytes.writeUInt32LE(value, 4 * i));
+  return bytes;
+};
+const sendError = (id, error) => {
+  const errno = constants.errno[error.code] ?? 0;
+  send(${EV_ERROR}, id, Buffer.concat([u32s(errno), Buffer.from(errno === 0 ? String(error.message) : "")]));
+};
 const streams = (entry) => [entry.child.stdout, entry.child.stderr];
 const flush = () => {
   scheduled = false;
@@ -384,27 +407,48 @@ const finish = (id, entry) => {
   children.delete(id);
   send(${EV_CLOSE}, id);
 };
-const start = (id, request) => {
-  const base = request.envId === undefined ? undefined : envs.get(request.envId);
-  const env = base === undefined ? request.env : Object.assign({}, base, request.env);
+const strings = (bytes, offset, count) => {
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const end = bytes.indexOf(0, offset);
+    out.push(bytes.toString("utf8", offset, end));
+    offset = end + 1;
+  }
+  return [out, offset];
+};
+const applyVars = (env, vars) => {
+  for (const entry of vars) {
+    const eq = entry.indexOf("=");
+    if (eq < 0) delete env[entry];
+    else env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
+};
+const start = (id, payload) => {
+  const flags = payload[0];
+  const base = envs.get(payload.readUInt32LE(1));
+  const argc = payload.readUInt32LE(5);
+  const envc = payload.readUInt32LE(9);
+  const [[file, ...rest]] = strings(payload, 13, 1 + (flags & ${SPAWN_HAS_CWD} ? 1 : 0) + argc + envc);
+  const cwd = flags & ${SPAWN_HAS_CWD} ? rest.shift() : undefined;
+  const args = rest.slice(0, argc);
+  const env = applyVars(Object.assign({}, base), rest.slice(argc));
   let child;
   try {
-    child = spawn(request.file, request.args, { cwd: request.cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   } catch (error) {
-    send(${EV_ERROR}, id, json({ code: error.code, message: String(error.message) }));
+    sendError(id, error);
     return;
   }
   if (child.pid === undefined) {
-    child.on("error", (error) => send(${EV_ERROR}, id, json({ code: error.code, message: error.message })));
+    child.on("error", (error) => sendError(id, error));
     return;
   }
   const pid = child.pid;
   const entry = { child, pid, exited: false, open: 2 };
   children.set(id, entry);
   child.on("error", () => {});
-  const pidBytes = Buffer.allocUnsafe(4);
-  pidBytes.writeUInt32LE(pid, 0);
-  send(${EV_SPAWN}, id, pidBytes, true);
+  send(${EV_SPAWN}, id, u32s(pid), true);
   for (const [stream, op] of [[child.stdout, ${EV_STDOUT}], [child.stderr, ${EV_STDERR}]]) {
     let over = false;
     const end = () => {
@@ -420,21 +464,21 @@ const start = (id, request) => {
   }
   child.on("exit", (code, signal) => {
     entry.exited = true;
-    if (request.killGroupOnExit) {
+    if (flags & ${SPAWN_KILL_GROUP}) {
       try { process.kill(-pid, "SIGKILL"); } catch {}
     }
-    send(${EV_EXIT}, id, json([code, signal]));
+    send(${EV_EXIT}, id, u32s(code ?? ${NO_EXIT_CODE}, signal === null ? 0 : constants.signals[signal] ?? 0));
     finish(id, entry);
   });
 };
 const handle = (op, id, payload) => {
-  if (op === ${TO_SPAWN}) return start(id, JSON.parse(payload.toString()));
-  if (op === ${TO_ENV}) return void envs.set(id, JSON.parse(payload.toString()));
+  if (op === ${TO_SPAWN}) return start(id, payload);
+  if (op === ${TO_ENV}) return void envs.set(id, applyVars({}, strings(payload, 4, payload.readUInt32LE(0))[0]));
   if (op === ${TO_DROP_ENV}) return void envs.delete(id);
   const entry = children.get(id);
   if (entry === undefined) return;
   if (op === ${TO_SIGNAL}) {
-    try { process.kill(-entry.pid, payload.toString()); } catch {}
+    try { process.kill(-entry.pid, payload.readUInt32LE(0)); } catch {}
   } else if (op === ${TO_CLOSE_PIPES}) {
     for (const stream of streams(entry)) stream.destroy();
   }
@@ -455,6 +499,59 @@ input.on("end", () => process.exit(0));
 input.on("error", () => process.exit(0));
 send(${EV_READY}, 0, Buffer.from(${JSON.stringify(HELPER_HELLO)}));
 `;
+
+/** Names by number, for what the helper reports in numbers (the first name wins: SIGABRT, not SIGIOT). */
+function reverse(table: Readonly<Record<string, number | undefined>>): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const [name, value] of Object.entries(table)) {
+    if (value !== undefined && !names.has(value)) names.set(value, name);
+  }
+  return names;
+}
+const signalNames = reverse(osConstants.signals);
+const errnoNames = reverse(osConstants.errno);
+
+/** "KEY=value" for each set variable of `env`; with `unset`, "KEY" for each undefined one. */
+function envEntries(env: SpawnEnv, unset: boolean): string[] {
+  const entries: string[] = [];
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined) entries.push(`${key}=${value}`);
+    else if (unset) entries.push(key);
+  }
+  return entries;
+}
+
+/** NUL-terminated UTF-8 strings after a fixed header of `headerBytes` (filled by the caller). */
+function packStrings(headerBytes: number, strings: readonly string[]): Buffer {
+  let length = headerBytes;
+  for (const text of strings) length += Buffer.byteLength(text) + 1;
+  const bytes = Buffer.allocUnsafe(length);
+  let offset = headerBytes;
+  for (const text of strings) {
+    offset += bytes.write(text, offset);
+    bytes[offset++] = 0;
+  }
+  return bytes;
+}
+
+/** A TO_SPAWN payload, or undefined when a string holds a NUL byte (no process could be given it). */
+function encodeSpawn(wire: {
+  file: string;
+  args: readonly string[];
+  cwd: string | undefined;
+  env: readonly string[];
+  envId: number;
+  killGroupOnExit: boolean;
+}): Buffer | undefined {
+  const strings = [wire.file, ...(wire.cwd === undefined ? [] : [wire.cwd]), ...wire.args, ...wire.env];
+  if (strings.some((text) => text.includes("\0"))) return undefined;
+  const payload = packStrings(13, strings);
+  payload[0] = (wire.killGroupOnExit ? SPAWN_KILL_GROUP : 0) | (wire.cwd === undefined ? 0 : SPAWN_HAS_CWD);
+  payload.writeUInt32LE(wire.envId, 1);
+  payload.writeUInt32LE(wire.args.length, 5);
+  payload.writeUInt32LE(wire.env.length, 9);
+  return payload;
+}
 
 /** One process as the helper spawner tracks it. */
 interface HelperEntry {
@@ -526,7 +623,10 @@ class HelperConnection {
     }
     const id = this.nextEnvId++;
     this.envIds.set(env, id);
-    this.send(TO_ENV, id, Buffer.from(JSON.stringify(env)));
+    const entries = envEntries(env, false);
+    const payload = packStrings(4, entries);
+    payload.writeUInt32LE(entries.length, 0);
+    this.send(TO_ENV, id, payload);
     if (this.envIds.size > HELPER_ENV_SLOTS) {
       const [oldest, oldId] = this.envIds.entries().next().value as [SpawnEnv, number];
       this.envIds.delete(oldest);
@@ -615,18 +715,26 @@ class HelperConnection {
         entry.events.onData("stderr", payload);
         break;
       case EV_EXIT: {
-        const [code, signal] = JSON.parse(payload.toString()) as [number | null, string | null];
-        entry.events.onExit(code, signal);
+        const code = payload.readUInt32LE(0);
+        const signal = payload.readUInt32LE(4);
+        entry.events.onExit(
+          code === NO_EXIT_CODE ? null : code,
+          signal === 0 ? null : (signalNames.get(signal) ?? `SIG${signal}`),
+        );
         break;
       }
       case EV_CLOSE:
         this.forget(id);
         entry.events.onClose();
         break;
-      case EV_ERROR:
+      case EV_ERROR: {
         this.forget(id);
-        entry.events.onError(JSON.parse(payload.toString()) as SpawnFailure);
+        const errno = payload.readUInt32LE(0);
+        const code = errno === 0 ? undefined : (errnoNames.get(errno) ?? `errno ${errno}`);
+        const message = payload.toString("utf8", 4) || `spawn ${entry.request.file} ${code}`;
+        entry.events.onError({ code, message });
         break;
+      }
     }
   }
 
@@ -645,35 +753,103 @@ class HelperConnection {
   }
 }
 
+/** The ways a {@link HelperSpawner} starts processes, best first. */
+export type SpawnPath = "native helper" | "node helper" | "fallback";
+
+/** A helper program and how to run it. */
+interface HelperProgram {
+  path: SpawnPath;
+  file: string;
+  args: string[];
+}
+
+/** Where the build (`scripts/build-native.mjs`) puts the native helper, from `src/` and `dist/` alike. */
+const NATIVE_HELPER = fileURLToPath(new URL("../native/build/flotilla-spawn-helper", import.meta.url));
+
 /**
- * Spawns through a small helper process (a second `node`, started on first use), which forks, reads the
- * pipes and sends the bytes over. A fork costs in proportion to the memory of the process that forks, and
- * write-protects all of it until the child execs, so every thread of that process then takes page faults
- * on its next writes: forking from the agent (or from an application that embeds it, whatever its heap)
- * costs it more than running the helper does. Frames between the two are batched per turn; a base
- * environment goes over once. The agent's event loop only reads and writes a pipe.
+ * The native spawn helper to use, if any: `FLOTILLA_SPAWN_HELPER` names one (or is `node`, for none);
+ * otherwise the one the package built, when it is there.
+ */
+export function nativeHelperPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const chosen = env.FLOTILLA_SPAWN_HELPER;
+  if (chosen === "node") return undefined;
+  const path = chosen === undefined || chosen === "" || chosen === "native" ? NATIVE_HELPER : chosen;
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Spawns through a small helper process, started on first use, which starts the processes, reads their
+ * pipes and sends the bytes over. The agent's event loop only reads and writes one pipe; frames between
+ * the two are batched per turn, and a base environment goes over once.
  *
- * Where no helper can run (a single-executable application or Electron, whose binary is not a plain
- * `node`; or it fails to start), it falls back to `fallback` (default: a {@link WorkerSpawner}).
+ * Why a helper: a fork costs in proportion to the memory of the process that forks, and write-protects
+ * all of it until the child execs, so every thread of that process then takes page faults on its next
+ * writes: forking from the agent (or from an application that embeds it, whatever its heap) costs it more
+ * than running the helper does.
+ *
+ * Which helper, best first:
+ * - the native one (`native/spawn-helper.c`, built with the package where a C compiler is found), which
+ *   starts processes with posix_spawn and so copies no page tables at all;
+ * - a second `node` running {@link HELPER_SOURCE}, which forks a small process;
+ * - where neither can run (no native build, and a binary that is not a plain `node`: a single-executable
+ *   application, Electron), or each failed to start, `fallback` (default: a {@link WorkerSpawner}).
+ * A helper that does not greet in time is given up for the next; processes sent to it go there too.
  */
 export class HelperSpawner implements Spawner {
   private connection: HelperConnection | undefined;
   private nextId = 1;
   private fallbackSpawner: Spawner | undefined;
-  private useFallback: boolean;
+  /** The helpers still to try, the one in use first. */
+  private readonly programs: HelperProgram[] = [];
 
-  constructor(private readonly options: { fallback?: Spawner; execPath?: string } = {}) {
-    this.useFallback = options.execPath === undefined && !helperSupported();
+  constructor(
+    private readonly options: {
+      fallback?: Spawner;
+      /** The `node` for the Node.js helper (default: this process's). */
+      execPath?: string;
+      /** The native helper, or false for none (default: {@link nativeHelperPath}). */
+      nativeHelper?: string | false;
+    } = {},
+  ) {
+    const native = options.nativeHelper ?? nativeHelperPath();
+    if (native !== false && native !== undefined) {
+      this.programs.push({ path: "native helper", file: native, args: [] });
+    }
+    if (options.execPath !== undefined || helperSupported()) {
+      const file = options.execPath ?? process.execPath;
+      this.programs.push({ path: "node helper", file, args: ["-e", HELPER_SOURCE] });
+    }
   }
 
-  /** Whether processes go to the fallback spawner (no helper can run here). */
-  get fallingBack(): boolean {
-    return this.useFallback;
+  /** Where the next process goes. */
+  get path(): SpawnPath {
+    return this.programs[0]?.path ?? "fallback";
   }
 
   spawn(request: SpawnRequest, events: ProcessEvents): SpawnedProcess {
-    const connection = this.useFallback ? undefined : this.ensureConnection();
+    const connection = this.ensureConnection();
     if (connection === undefined) return this.fallback().spawn(request, events);
+    const base = request.baseEnv;
+    const shared = base !== undefined && Object.isFrozen(base);
+    const payload = encodeSpawn({
+      file: request.file,
+      args: request.args,
+      cwd: request.cwd,
+      env: envEntries(shared || base === undefined ? request.env : mergedEnv(request), true),
+      envId: shared ? connection.envId(base) : 0,
+      killGroupOnExit: request.killGroupOnExit === true,
+    });
+    if (payload === undefined) {
+      // What spawn() itself throws for such a string: reported like any failed start.
+      const failure = { code: "ERR_INVALID_ARG_VALUE", message: "arguments must not contain null bytes" };
+      queueMicrotask(() => events.onError(failure));
+      return { signalGroup: () => {}, closePipes: () => {} };
+    }
     const id = this.nextId++;
     const entry: HelperEntry = {
       events,
@@ -684,17 +860,7 @@ export class HelperSpawner implements Spawner {
       redirect: undefined,
     };
     connection.add(id, entry);
-    const base = request.baseEnv;
-    const shared = base !== undefined && Object.isFrozen(base);
-    const wire = {
-      file: request.file,
-      args: request.args,
-      ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
-      env: shared || base === undefined ? request.env : mergedEnv(request),
-      ...(shared ? { envId: connection.envId(base) } : {}),
-      ...(request.killGroupOnExit ? { killGroupOnExit: true } : {}),
-    };
-    connection.send(TO_SPAWN, id, Buffer.from(JSON.stringify(wire)));
+    connection.send(TO_SPAWN, id, payload);
     return {
       signalGroup: (signal) => {
         if (entry.redirect !== undefined) entry.redirect.signalGroup(signal);
@@ -702,7 +868,9 @@ export class HelperSpawner implements Spawner {
         else if (entry.pid !== undefined) signalGroup(entry.pid, signal);
         else if (connection.live.get(id) === entry) {
           entry.signals.push(signal);
-          connection.send(TO_SIGNAL, id, Buffer.from(signal));
+          const number = Buffer.allocUnsafe(4);
+          number.writeUInt32LE(osConstants.signals[signal], 0);
+          connection.send(TO_SIGNAL, id, number);
         }
       },
       closePipes: () => {
@@ -727,24 +895,28 @@ export class HelperSpawner implements Spawner {
     return this.fallbackSpawner;
   }
 
-  /** The running helper, started if need be; undefined (and the fallback from now on) when none can start. */
+  /** The running helper, started if need be; undefined when no helper is left to try. */
   private ensureConnection(): HelperConnection | undefined {
     if (this.connection !== undefined) return this.connection;
-    let proc: ChildProcess;
-    try {
-      proc = spawn(this.options.execPath ?? process.execPath, ["-e", HELPER_SOURCE], {
-        // It needs nothing from the environment, and must not pick up NODE_OPTIONS meant for the agent.
-        env: {},
-        detached: true,
-        stdio: ["pipe", "pipe", "inherit"],
-      });
-    } catch {
-      this.useFallback = true;
-      return undefined;
+    while (this.programs.length > 0) {
+      const program = this.programs[0] as HelperProgram;
+      let proc: ChildProcess;
+      try {
+        proc = spawn(program.file, program.args, {
+          // It needs nothing from the environment, and must not pick up NODE_OPTIONS meant for the agent.
+          env: {},
+          detached: true,
+          stdio: ["pipe", "pipe", "inherit"],
+        });
+      } catch {
+        this.programs.shift();
+        continue;
+      }
+      const connection = new HelperConnection(proc, (gone, reason) => this.onGone(gone, reason));
+      this.connection = connection;
+      return connection;
     }
-    const connection = new HelperConnection(proc, (gone, reason) => this.onGone(gone, reason));
-    this.connection = connection;
-    return connection;
+    return undefined;
   }
 
   private onGone(connection: HelperConnection, reason: string): void {
@@ -753,10 +925,10 @@ export class HelperSpawner implements Spawner {
     connection.live.clear();
     connection.setRef(false);
     if (!connection.ready) {
-      // It never started, so none of its processes did: they go to the fallback, and so does all that follows.
-      this.useFallback = true;
+      // It never started, so none of its processes did: they go the next way, and so does all that follows.
+      this.programs.shift();
       for (const entry of live) {
-        const redirect = this.fallback().spawn(entry.request, entry.events);
+        const redirect = this.spawn(entry.request, entry.events);
         entry.redirect = redirect;
         for (const signal of entry.signals) redirect.signalGroup(signal);
         if (entry.pipesClosed) redirect.closePipes();
@@ -784,7 +956,7 @@ function helperSupported(): boolean {
 let shared: HelperSpawner | undefined;
 
 /** The process-wide spawner the executor uses by default: a {@link HelperSpawner}. */
-export function defaultSpawner(): Spawner {
+export function defaultSpawner(): HelperSpawner {
   shared ??= new HelperSpawner();
   return shared;
 }
