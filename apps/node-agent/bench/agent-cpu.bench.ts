@@ -13,7 +13,7 @@
  *              agent's event-loop delay p99 (ms) while it ran, and frames per task it sent
  *
  * Env: BENCH_COUNT (exec tasks, default 1000; call tasks are 10x), BENCH_SLOTS (default 6),
- * BENCH_KINDS (default "exec,call"), BENCH_SPAWNER (helper, the default; worker; inline), BENCH_PROFILE=dir writes V8 CPU profiles of the agent child there.
+ * BENCH_KINDS (default "exec,call"), BENCH_SPAWNER (helper, the default: the native helper where built; node-helper; worker; inline), BENCH_PROFILE=dir writes V8 CPU profiles of the agent child there.
  */
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -22,12 +22,13 @@ import { fileURLToPath } from "node:url";
 import type { TaskSpec } from "@flotilla/protocol";
 import { pino } from "pino";
 import { createAgent } from "../src/agent.js";
-import { defaultSpawner, inlineSpawner, type Spawner, WorkerSpawner } from "../src/spawner.js";
+import { defaultSpawner, HelperSpawner, inlineSpawner, type Spawner, WorkerSpawner } from "../src/spawner.js";
 import { TestCoordinator } from "../test/test-coordinator.js";
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 1000);
 const SPAWNERS: Record<string, Spawner> = {
   helper: defaultSpawner(),
+  "node-helper": new HelperSpawner({ nativeHelper: false }),
   worker: new WorkerSpawner(),
   inline: inlineSpawner,
 };

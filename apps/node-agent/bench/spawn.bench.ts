@@ -6,8 +6,9 @@
  * Prints one JSON line per figure:
  *   raw_spawn_per_s     plain child_process.spawn("true"), CONCURRENCY at a time
  *   exec_spawn_per_s    the same through startExec (process group, pipes, batching, redaction, /proc
- *                       sampling) with the default spawner (the spawn helper process); worker_value: with
- *                       the worker-thread spawner; inline_value: spawning on the agent's own thread
+ *                       sampling) with the default spawner (the native spawn helper where it was built;
+ *                       `path` says which); node_helper_value: through the Node.js helper; worker_value:
+ *                       with the worker-thread spawner; inline_value: spawning on the agent's own thread
  *   agent_loop_block    event-loop delay (p50/p99/max, ms) of the agent's thread while the executor spawns,
  *                       sampled by perf_hooks.monitorEventLoopDelay at 1 ms resolution; worker_p99_ms,
  *                       inline_p99_ms and raw_p99_ms: the same with the other spawners, for comparison
@@ -23,7 +24,7 @@ import { pino } from "pino";
 import { createAgent } from "../src/agent.js";
 import { startExec } from "../src/exec.js";
 import { collectFingerprint } from "../src/fingerprint.js";
-import { defaultSpawner, inlineSpawner, type Spawner, WorkerSpawner } from "../src/spawner.js";
+import { defaultSpawner, HelperSpawner, inlineSpawner, type Spawner, WorkerSpawner } from "../src/spawner.js";
 import { TestCoordinator } from "../test/test-coordinator.js";
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 500);
@@ -43,9 +44,10 @@ async function pool(count: number, concurrency: number, job: () => Promise<unkno
 }
 
 /** Duration of the synchronous part of each spawn call: the time the event loop is really held. */
-const syncCostMs: Record<"raw" | "exec" | "worker" | "inline", number[]> = {
+const syncCostMs: Record<"raw" | "exec" | "node" | "worker" | "inline", number[]> = {
   raw: [],
   exec: [],
+  node: [],
   worker: [],
   inline: [],
 };
@@ -77,6 +79,7 @@ function execSpawnOn(spawner: Spawner, costs: number[]): () => Promise<void> {
   };
 }
 const execSpawn = execSpawnOn(defaultSpawner(), syncCostMs.exec);
+const execNodeSpawn = execSpawnOn(new HelperSpawner({ nativeHelper: false }), syncCostMs.node);
 const execWorkerSpawn = execSpawnOn(new WorkerSpawner(), syncCostMs.worker);
 const execInlineSpawn = execSpawnOn(inlineSpawner, syncCostMs.inline);
 
@@ -155,12 +158,14 @@ print({ bench: "fingerprint_ms", cold: Math.round(fpCold), warm: Math.round(fpWa
 // Warm-up: the first spawns pay for loading and JIT.
 await pool(20, 4, rawSpawn);
 await pool(20, 4, execSpawn);
+await pool(20, 4, execNodeSpawn);
 await pool(20, 4, execWorkerSpawn);
 await pool(20, 4, execInlineSpawn);
 for (const costs of Object.values(syncCostMs)) costs.length = 0;
 
 const raw = await measureLoop(rawSpawn);
 const exec = await measureLoop(execSpawn);
+const nodeHelper = await measureLoop(execNodeSpawn);
 const worker = await measureLoop(execWorkerSpawn);
 const inline = await measureLoop(execInlineSpawn);
 const perSecond = (ms: number) => Math.round((COUNT / ms) * 1000);
@@ -168,6 +173,8 @@ print({ bench: "raw_spawn_per_s", value: perSecond(raw.ms), count: COUNT, concur
 print({
   bench: "exec_spawn_per_s",
   value: perSecond(exec.ms),
+  path: defaultSpawner().path,
+  node_helper_value: perSecond(nodeHelper.ms),
   worker_value: perSecond(worker.ms),
   inline_value: perSecond(inline.ms),
 });
@@ -176,6 +183,7 @@ print({
   p50_ms: exec.p50,
   p99_ms: exec.p99,
   max_ms: exec.max,
+  node_helper_p99_ms: nodeHelper.p99,
   worker_p99_ms: worker.p99,
   inline_p99_ms: inline.p99,
   raw_p99_ms: raw.p99,
@@ -186,6 +194,8 @@ print({
   raw_p99: percentile(syncCostMs.raw, 99),
   exec_p50: percentile(syncCostMs.exec, 50),
   exec_p99: percentile(syncCostMs.exec, 99),
+  node_helper_p50: percentile(syncCostMs.node, 50),
+  node_helper_p99: percentile(syncCostMs.node, 99),
   worker_p50: percentile(syncCostMs.worker, 50),
   worker_p99: percentile(syncCostMs.worker, 99),
   inline_p50: percentile(syncCostMs.inline, 50),

@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { createAgent } from "@flotilla/node-agent";
+import { createAgent, defaultSpawner } from "@flotilla/node-agent";
 import { pino } from "pino";
 
 /**
@@ -35,7 +35,7 @@ process.on("SIGUSR2", () => {
   }
   delay.disable();
   process.stdout.write(
-    `${JSON.stringify({ agentLoopDelay: { id: agent.id, p99_ms: delay.percentile(99) / 1e6, max_ms: delay.max / 1e6 } })}\n`,
+    `${JSON.stringify({ agentLoopDelay: { id: agent.id, p99_ms: delay.percentile(99) / 1e6, max_ms: delay.max / 1e6, spawn_path: defaultSpawner().path } })}\n`,
   );
 });
 process.on("SIGTERM", () => {

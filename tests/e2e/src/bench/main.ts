@@ -277,7 +277,7 @@ const profiled = (bin: BinSpec): BinSpec =>
         command: bin.command,
         args: ["--cpu-prof", "--cpu-prof-dir", String(process.argv[profileAt + 1]), ...bin.args],
       };
-const agentLoopLines: { p99_ms: number }[] = [];
+const agentLoopLines: { p99_ms: number; spawn_path: string }[] = [];
 const fleet = await startLocalFleet({
   coordinatorBin: profiled(coordinatorBin()),
   agentBin: profiled(
@@ -288,7 +288,9 @@ const fleet = await startLocalFleet({
   redis: { appendOnly: false },
   onLine: (_name, line) => {
     if (line.startsWith('{"agentLoopDelay"'))
-      agentLoopLines.push((JSON.parse(line) as { agentLoopDelay: { p99_ms: number } }).agentLoopDelay);
+      agentLoopLines.push(
+        (JSON.parse(line) as { agentLoopDelay: { p99_ms: number; spawn_path: string } }).agentLoopDelay,
+      );
   },
 });
 const client = await connect({ url: fleet.url, token: fleet.token, requestTimeoutMs: 120_000 });
@@ -356,6 +358,8 @@ async function execThroughput(): Promise<void> {
   );
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   const rawRate = await rawSpawnRate(quick ? 500 : 2000, AGENTS * SLOTS);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const spawnPaths = [...new Set(agentLoopLines.map((line) => line.spawn_path))].join(", ");
   print({
     bench: "throughput",
     kind: "exec",
@@ -363,8 +367,8 @@ async function execThroughput(): Promise<void> {
     tasks_per_s: Math.round(execRate),
     raw_spawn_per_s: Math.round(rawRate),
     ratio: round(execRate / rawRate, 2),
+    spawn_path: spawnPaths,
   });
-  await new Promise((resolve) => setTimeout(resolve, 200));
   print({
     bench: "agent_loop_block",
     during: "exec throughput",
