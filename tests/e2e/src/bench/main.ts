@@ -116,11 +116,15 @@ function cpuMsOf(pid: number): number | undefined {
   }
 }
 
-/** Read and write system calls a process has made so far; undefined where /proc is not there. */
-function syscallsOf(pid: number): number | undefined {
+/**
+ * Read and write system calls a process has made so far, and the bytes it wrote with them (sockets
+ * included); undefined where /proc is not there.
+ */
+function ioOf(pid: number): { calls: number; written: number } | undefined {
   try {
     const io = readFileSync(`/proc/${pid}/io`, "utf8");
-    return Number(/syscr: (\d+)/.exec(io)?.[1]) + Number(/syscw: (\d+)/.exec(io)?.[1]);
+    const field = (name: string) => Number(new RegExp(`${name}: (\\d+)`).exec(io)?.[1]);
+    return { calls: field("syscr") + field("syscw"), written: field("wchar") };
   } catch {
     return undefined;
   }
@@ -142,8 +146,9 @@ function perTask(
 }
 
 /**
- * Runs `work` and reports how much CPU each process of the fleet spent per task on it, and how many read
- * and write system calls it made per task (each one costs; batching is what saves them).
+ * Runs `work` and reports how much CPU each process of the fleet spent per task on it, how many read and
+ * write system calls it made per task (each one costs; batching is what saves them) and how many bytes
+ * it wrote per task (on loopback, the sender pays for the receiver's side of TCP too).
  */
 async function withCpu<T>(
   label: string,
@@ -165,12 +170,12 @@ async function withCpu<T>(
     totals.client = (own.user + own.system) / 1000;
     return totals;
   };
-  const calls = (): Record<string, number | undefined> => {
+  const io = (which: "calls" | "written"): Record<string, number | undefined> => {
     const totals: Record<string, number | undefined> = {};
     for (const [name, list] of Object.entries({ ...pids, client: [process.pid] })) {
       let sum: number | undefined = 0;
       for (const pid of list) {
-        const used = syscallsOf(pid);
+        const used = ioOf(pid)?.[which];
         sum = used === undefined || sum === undefined ? undefined : sum + used;
       }
       totals[name] = sum;
@@ -178,12 +183,20 @@ async function withCpu<T>(
     return totals;
   };
   const before = read();
-  const callsBefore = calls();
+  const callsBefore = io("calls");
+  const writtenBefore = io("written");
   const result = await work();
   const cpu = perTask(before, read(), tasks, 1000);
-  const syscalls = perTask(callsBefore, calls(), tasks, 1);
+  const syscalls = perTask(callsBefore, io("calls"), tasks, 1);
+  const written = perTask(writtenBefore, io("written"), tasks, 1);
   if (Object.keys(cpu).length > 1) {
-    print({ bench: "cpu", during: label, cpu_us_per_task: cpu, syscalls_per_task: syscalls });
+    print({
+      bench: "cpu",
+      during: label,
+      cpu_us_per_task: cpu,
+      syscalls_per_task: syscalls,
+      bytes_written_per_task: written,
+    });
   }
   return result;
 }
