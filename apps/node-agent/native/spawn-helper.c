@@ -9,8 +9,7 @@
  * whole V8 heap.
  *
  * One thread, one poll loop. A child's exit is noticed through SIGCHLD and a self-pipe; its stdout and
- * stderr are pipes read without blocking. Frames for the agent are written once per loop iteration; a
- * spawn report may wait LAZY_MS for company, so a short task's spawn, exit and close go in one write.
+ * stderr are pipes read without blocking. Frames for the agent are written once per loop iteration.
  * While the agent reads slower than the tasks write, the tasks' pipes are no longer read (they fill and
  * block, as any full pipe does). The helper exits when its stdin closes; the processes it started, each
  * in its own session, are left alone.
@@ -31,7 +30,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define HELLO "flotilla-spawn-helper 2"
@@ -41,7 +39,6 @@
 #define READ_CHUNK 65536
 /** Output waiting for the agent beyond which the tasks' pipes are not read. */
 #define OUT_HIGH_WATER (4u << 20)
-#define LAZY_MS 20
 #define ENV_SLOTS 8
 
 enum { TO_SPAWN = 1, TO_SIGNAL = 2, TO_CLOSE_PIPES = 3, TO_ENV = 4, TO_DROP_ENV = 5 };
@@ -79,8 +76,6 @@ static struct env envs[ENV_SLOTS];
 static uint64_t env_clock;
 static int signal_pipe[2];
 static int out_blocked; /* the last write to the agent would have blocked: wait for POLLOUT */
-static int out_urgent; /* something other than a spawn report waits */
-static int64_t lazy_deadline = -1;
 
 static void die(void) { _exit(0); }
 
@@ -88,12 +83,6 @@ static void *grow(void *p, size_t size) {
   void *q = realloc(p, size);
   if (q == NULL) _exit(70); /* out of memory: the agent sees the helper go and reports its processes */
   return q;
-}
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void reserve(struct buffer *b, size_t extra) {
@@ -129,17 +118,11 @@ static void header(char *p, int op, uint32_t id, size_t payload) {
   put_u32(p + 5, id);
 }
 
-static void mark_pending(int lazy) {
-  if (!lazy) out_urgent = 1;
-  else if (lazy_deadline < 0) lazy_deadline = now_ms() + LAZY_MS;
-}
-
-static void send_frame(int op, uint32_t id, const void *payload, size_t length, int lazy) {
+static void send_frame(int op, uint32_t id, const void *payload, size_t length) {
   reserve(&out, HEADER + length);
   header(out.data + out.len, op, id, length);
   if (length > 0) memcpy(out.data + out.len + HEADER, payload, length);
   out.len += HEADER + length;
-  mark_pending(lazy);
 }
 
 static void send_error(uint32_t id, int err, const char *message) {
@@ -148,7 +131,7 @@ static void send_error(uint32_t id, int err, const char *message) {
   if (length > sizeof payload - 4) length = sizeof payload - 4;
   put_u32(payload, (uint32_t)err);
   memcpy(payload + 4, message, length);
-  send_frame(EV_ERROR, id, payload, 4 + length, 0);
+  send_frame(EV_ERROR, id, payload, 4 + length);
 }
 
 /** Writes what waits for the agent, as far as its socket takes it now. */
@@ -167,8 +150,6 @@ static void flush_out(void) {
     }
   }
   out.start = out.len = 0;
-  out_urgent = 0;
-  lazy_deadline = -1;
 }
 
 static void on_sigchld(int signo) {
@@ -229,7 +210,7 @@ static void close_pipe(struct child *c, int which) {
 /** Reports a child closed once it exited and both of its pipes are closed. */
 static void maybe_finish(struct child *c) {
   if (c->finished || !c->exited || c->fd[0] >= 0 || c->fd[1] >= 0) return;
-  send_frame(EV_CLOSE, c->id, NULL, 0, 0);
+  send_frame(EV_CLOSE, c->id, NULL, 0);
   c->finished = 1;
 }
 
@@ -468,7 +449,7 @@ static void start(uint32_t id, const char *payload, size_t length) {
   };
   char pid_bytes[4];
   put_u32(pid_bytes, (uint32_t)pid);
-  send_frame(EV_SPAWN, id, pid_bytes, 4, 1);
+  send_frame(EV_SPAWN, id, pid_bytes, 4);
 done:
   free(argv);
   free(over);
@@ -532,7 +513,6 @@ static void read_pipe(struct child *c, int which) {
   if (n > 0) {
     header(out.data + out.len, which == 0 ? EV_STDOUT : EV_STDERR, c->id, (size_t)n);
     out.len += HEADER + (size_t)n;
-    mark_pending(0);
     return;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -556,7 +536,7 @@ static void reap(void) {
     char payload[8];
     put_u32(payload, WIFEXITED(status) ? (uint32_t)WEXITSTATUS(status) : UINT32_MAX);
     put_u32(payload + 4, WIFSIGNALED(status) ? (uint32_t)WTERMSIG(status) : 0);
-    send_frame(EV_EXIT, c->id, payload, 8, 0);
+    send_frame(EV_EXIT, c->id, payload, 8);
     maybe_finish(c);
   }
 }
@@ -576,7 +556,7 @@ int main(void) {
   sigaction(SIGCHLD, &sa, NULL);
   if (set_flags(STDIN_FILENO, 1) < 0 || set_flags(STDOUT_FILENO, 1) < 0) return 1;
 
-  send_frame(EV_READY, 0, HELLO, strlen(HELLO), 0);
+  send_frame(EV_READY, 0, HELLO, strlen(HELLO));
   struct pollfd *fds = NULL;
   struct {
     size_t child;
@@ -584,7 +564,7 @@ int main(void) {
   } *owners = NULL;
   size_t fds_cap = 0;
   for (;;) {
-    if (out.len > out.start && !out_blocked && (out_urgent || now_ms() >= lazy_deadline)) flush_out();
+    if (out.len > out.start && !out_blocked) flush_out();
     size_t want = 3 + 2 * child_count;
     if (want > fds_cap) {
       fds_cap = want * 2;
@@ -609,17 +589,11 @@ int main(void) {
             fds[nfds++] = (struct pollfd){.fd = children[i].fd[w], .events = POLLIN};
           }
     }
-    int timeout = -1;
-    if (out.len > out.start && !out_blocked && !out_urgent) {
-      int64_t left = lazy_deadline - now_ms();
-      timeout = left < 0 ? 0 : (int)left;
-    }
-    int ready = poll(fds, (nfds_t)nfds, timeout);
+    int ready = poll(fds, (nfds_t)nfds, -1);
     if (ready < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
-    if (ready == 0) continue;
     /* Pipes first, so that a child's last output goes before its exit; in start order, stdout before
        stderr, which is the best guess at the order of writes that arrived together. */
     for (size_t i = first_pipe; i < nfds; i++) {

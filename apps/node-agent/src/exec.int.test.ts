@@ -313,6 +313,45 @@ describe("HelperSpawner", () => {
     },
   );
 
+  it.runIf(process.platform === "linux").each([
+    ["native", nativeSpawner],
+    ["node", nodeSpawner],
+  ])(
+    "ends the runs of a helper that dies, kills their processes, and starts a new one (%s)",
+    async (_name, helper) => {
+      let pid = 0;
+      const handle = startExec({ argv: ["sleep", "30"] }, { spawner: helper, onOutput: () => {} });
+      // The task's parent is the helper.
+      const deadline = Date.now() + 5000;
+      let helperPid = 0;
+      while (helperPid === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const line = (await readFile("/proc/self/task/" + process.pid + "/children", "utf8").catch(() => ""))
+          .split(" ")
+          .filter(Boolean);
+        for (const child of line) {
+          const grandchildren = await readFile(`/proc/${child}/task/${child}/children`, "utf8").catch(
+            () => "",
+          );
+          for (const candidate of grandchildren.split(" ").filter(Boolean)) {
+            const cmdline = await readFile(`/proc/${candidate}/cmdline`, "utf8").catch(() => "");
+            if (cmdline.startsWith("sleep\u000030")) {
+              helperPid = Number(child);
+              pid = Number(candidate);
+            }
+          }
+        }
+      }
+      expect(helperPid).toBeGreaterThan(0);
+      process.kill(helperPid, "SIGKILL");
+      const result = await handle.done;
+      expect(result).toMatchObject({ outcome: "failed", signal: "SIGKILL" });
+      expect(await processAlive(pid)).toBe(false);
+      const next = startExec({ argv: ["true"] }, { spawner: helper });
+      expect((await next.done).outcome).toBe("succeeded");
+    },
+  );
+
   it("falls back to the node helper when the native one fails to start", async () => {
     const spawnerWithBadNative = new HelperSpawner({ nativeHelper: "/bin/false" });
     try {

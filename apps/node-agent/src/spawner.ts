@@ -332,19 +332,16 @@ const FRAME_HEADER = 9;
 const HELPER_ENV_SLOTS = 8;
 /** How long a new helper may take to say it is ready before the spawner tries the next way to spawn. */
 const HELPER_READY_MS = 10_000;
-/**
- * How long the helper may hold a spawn report for the next write: nothing urgent waits on the pid (a
- * signal before it is known goes through the helper), and a short task's spawn, exit and close then
- * reach the agent in one read.
- */
-const HELPER_LAZY_MS = 20;
+/** How long the output of a helper that exited may take to be read to its end. */
+const HELPER_DRAIN_MS = 1_000;
 
 /**
  * The Node.js helper's code, plain CommonJS run with `node -e`. It lives as long as its control pipe
  * (stdin): it exits when the agent closes it or dies, and ignores the signals a terminal or a service
  * manager sends to the agent, whose graceful stop may still need it. Frames it sends are written once per
- * turn (a spawn report may wait HELPER_LAZY_MS for company); while the agent reads slower than tasks
- * write, the tasks' pipes are paused (they block, as on any full pipe).
+ * turn; while the agent reads slower than tasks write, the tasks' pipes are paused (they block, as on
+ * any full pipe). A spawn is reported at once, so a helper that dies leaves no process the agent does not
+ * know of (it kills the groups of those it knows).
  */
 const HELPER_SOURCE = `
 "use strict";
@@ -358,9 +355,8 @@ const children = new Map();
 const envs = new Map();
 let queue = [];
 let scheduled = false;
-let lazyTimer;
 let paused = false;
-const send = (op, id, payload, lazy) => {
+const send = (op, id, payload) => {
   const head = Buffer.allocUnsafe(${FRAME_HEADER});
   head.writeUInt32LE(${FRAME_HEADER - 4} + (payload === undefined ? 0 : payload.length), 0);
   head[4] = op;
@@ -368,10 +364,6 @@ const send = (op, id, payload, lazy) => {
   queue.push(head);
   if (payload !== undefined && payload.length > 0) queue.push(payload);
   if (scheduled) return;
-  if (lazy) {
-    lazyTimer ??= setTimeout(flush, ${HELPER_LAZY_MS});
-    return;
-  }
   scheduled = true;
   setImmediate(flush);
 };
@@ -387,8 +379,6 @@ const sendError = (id, error) => {
 const streams = (entry) => [entry.child.stdout, entry.child.stderr];
 const flush = () => {
   scheduled = false;
-  clearTimeout(lazyTimer);
-  lazyTimer = undefined;
   if (queue.length === 0) return;
   const batch = queue.length === 1 ? queue[0] : Buffer.concat(queue);
   queue = [];
@@ -448,7 +438,7 @@ const start = (id, payload) => {
   const entry = { child, pid, exited: false, open: 2 };
   children.set(id, entry);
   child.on("error", () => {});
-  send(${EV_SPAWN}, id, u32s(pid), true);
+  send(${EV_SPAWN}, id, u32s(pid));
   for (const [stream, op] of [[child.stdout, ${EV_STDOUT}], [child.stderr, ${EV_STDERR}]]) {
     let over = false;
     const end = () => {
@@ -595,7 +585,18 @@ class HelperConnection {
   ) {
     proc.stdout?.on("data", (chunk: Buffer) => this.onData(chunk));
     proc.on("error", (error) => this.close(`spawn helper failed: ${error.message}`));
-    proc.on("exit", () => this.close("spawn helper exited"));
+    // Gone once it exited and what it wrote before is read (a spawn report may still be in the pipe).
+    let exited = false;
+    let drained = proc.stdout === null;
+    proc.stdout?.on("close", () => {
+      drained = true;
+      if (exited) this.close("spawn helper exited");
+    });
+    proc.on("exit", () => {
+      exited = true;
+      if (drained) this.close("spawn helper exited");
+      else setTimeout(() => this.close("spawn helper exited"), HELPER_DRAIN_MS).unref();
+    });
     // A helper that dies with frames unread can reset the pipes: its exit does the cleaning up.
     proc.stdin?.on("error", () => {});
     proc.stdout?.on("error", () => {});
