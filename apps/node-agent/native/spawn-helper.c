@@ -19,6 +19,7 @@
 #if defined(__linux__)
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -391,10 +392,6 @@ static void start(uint32_t id, const char *payload, size_t length) {
     posix_spawn_file_actions_adddup2(&actions, fds[0][1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, fds[1][1], STDERR_FILENO);
     if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&actions, cwd);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    /* Nothing the helper inherited (from the agent or whatever started it) reaches the task. */
-    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-#endif
     posix_spawnattr_init(&attr);
     /* Every signal back to its default; glibc keeps its two internal ones (32 and 33) ignored. */
     sigset_t all, none;
@@ -541,7 +538,27 @@ static void reap(void) {
   }
 }
 
+/**
+ * Marks every descriptor the helper inherited beyond stdio close-on-exec, so none reaches a task whatever
+ * started the agent and whatever the libc (posix_spawn has no portable "close the rest").
+ */
+static void close_inherited_on_exec(void) {
+  DIR *dir = opendir("/dev/fd");
+  if (dir == NULL) return;
+  int own = dirfd(dir);
+  struct dirent *entry;
+  while ((entry = readdir(dir)) != NULL) {
+    char *end;
+    long fd = strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || end == entry->d_name || fd <= STDERR_FILENO || fd == own) continue;
+    int flags = fcntl((int)fd, F_GETFD);
+    if (flags >= 0) fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+  closedir(dir);
+}
+
 int main(void) {
+  close_inherited_on_exec();
   /* Signals meant for the agent (a terminal's, a service manager's) are not the helper's to act on. */
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
