@@ -1,8 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import {
   decode,
-  decodeRecord,
   FlotillaError,
   FrameOutbox,
   type Message,
@@ -13,7 +12,6 @@ import {
   nodeRecordToHash,
   type RawFrame,
   type TaskSpec,
-  TaskSpecSchema,
   TERMINAL_STATES,
   toFlotillaError,
   type WireError,
@@ -32,9 +30,11 @@ import {
   stopHoldingAhead,
   toNodeView,
 } from "./fleet.js";
+import { type HttpApi, handleHttp, sendJson } from "./http.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { parseJson, publicTask } from "./records.js";
 import { type Placement, Router } from "./router.js";
 import { type StoredTask, TaskStore, type Transition } from "./store.js";
 
@@ -247,8 +247,9 @@ class CoordinatorServer implements Coordinator {
     await this.subscribeBridges();
 
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxFrameBytes });
+    const api = this.httpApi();
     this.server = createServer((request, response) => {
-      this.handleHttp(request, response).catch((error: unknown) => {
+      handleHttp(api, request, response).catch((error: unknown) => {
         this.log.error({ err: message(error) }, "http handler failed");
         if (!response.headersSent) sendJson(response, 500, { code: "E_INTERNAL", message: "internal error" });
       });
@@ -348,74 +349,22 @@ class CoordinatorServer implements Coordinator {
 
   // ---- HTTP ----
 
-  private async handleHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? "/", "http://coordinator");
-    if (request.method === "GET" && url.pathname === "/healthz") {
-      const redisOk = this.redis?.status === "ready";
-      sendJson(response, redisOk ? 200 : 503, {
-        ok: redisOk,
+  /** What the HTTP endpoints (`http.ts`) may see and do. */
+  private httpApi(): HttpApi {
+    return {
+      health: () => ({
         redis: this.redis?.status ?? "none",
-        nodes: [...this.nodes.values()].filter((node) => node.health === "healthy").length,
-      });
-      return;
-    }
-    if (request.method === "GET" && url.pathname === "/metrics") {
-      this.refreshGauges();
-      response.writeHead(200, { "content-type": this.metrics.contentType });
-      response.end(await this.metrics.render());
-      return;
-    }
-    if (url.pathname.startsWith("/v1/tasks")) {
-      if (this.authority.authenticate(bearerToken(request)) === undefined) {
-        sendJson(response, 401, { code: "E_UNAUTHORIZED", message: "missing or wrong bearer token" });
-        return;
-      }
-      if (request.method === "POST" && url.pathname === "/v1/tasks") {
-        const body = await readBody(request, this.options.maxFrameBytes);
-        if (body === undefined) {
-          sendJson(response, 413, {
-            code: "E_TOO_LARGE",
-            message: `body over ${this.options.maxFrameBytes} bytes`,
-          });
-          return;
-        }
-        let json: unknown;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          sendJson(response, 400, { code: "E_BAD_JSON", message: "the body is not valid JSON" });
-          return;
-        }
-        const candidate =
-          typeof json === "object" && json !== null && "spec" in json
-            ? (json as { spec: unknown }).spec
-            : json;
-        const parsed = decodeRecord(TaskSpecSchema, candidate);
-        if (!parsed.ok) {
-          sendJson(response, 400, parsed.error.toJSON());
-          return;
-        }
-        try {
-          const accepted = await this.submit(parsed.value, "http");
-          sendJson(response, accepted.duplicate ? 200 : 202, accepted);
-        } catch (error) {
-          const failure = toFlotillaError(error);
-          sendJson(response, statusFor(failure.code), failure.toJSON());
-        }
-        return;
-      }
-      const match = /^\/v1\/tasks\/([^/]+)$/.exec(url.pathname);
-      if (request.method === "GET" && match?.[1]) {
-        const task = await this.db.getTask(decodeURIComponent(match[1]));
-        if (!task) sendJson(response, 404, { code: "E_NOT_FOUND", message: "no such task" });
-        else sendJson(response, 200, publicTask(task));
-        return;
-      }
-    }
-    sendJson(response, 404, {
-      code: "E_NOT_FOUND",
-      message: `no route for ${request.method} ${url.pathname}`,
-    });
+        healthyNodes: [...this.nodes.values()].filter((node) => node.health === "healthy").length,
+      }),
+      metrics: async () => {
+        this.refreshGauges();
+        return { contentType: this.metrics.contentType, body: await this.metrics.render() };
+      },
+      authenticate: (token) => this.authority.authenticate(token) !== undefined,
+      maxBodyBytes: this.options.maxFrameBytes,
+      submit: (spec) => this.submit(spec, "http"),
+      getTask: (id) => this.db.getTask(id),
+    };
   }
 
   // ---- WebSocket sessions ----
@@ -2221,15 +2170,6 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function parseJson<T>(raw: string | undefined): T | undefined {
-  if (raw === undefined || raw === "") return undefined;
-  try {
-    return JSON.parse(raw) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -2242,72 +2182,6 @@ async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promi
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A task record as clients see it: the stored hash with its JSON fields decoded. */
-export function publicTask(task: StoredTask): Record<string, unknown> {
-  const hash = task.fields;
-  const record: Record<string, unknown> = {
-    id: task.id,
-    spec: task.spec,
-    state: task.state,
-    attempt: task.attempt,
-    epoch: task.epoch,
-    createdAt: task.createdAt,
-    updatedAt: task.updatedAt,
-  };
-  if (task.node) record.node = task.node;
-  for (const field of ["queuedAt", "startedAt", "finishedAt", "durationMs", "migrations"]) {
-    if (hash[field] !== undefined && hash[field] !== "") record[field] = Number(hash[field]);
-  }
-  if (hash.exitCode !== undefined) record.exitCode = hash.exitCode === "" ? null : Number(hash.exitCode);
-  if (hash.signal !== undefined) record.signal = hash.signal === "" ? null : hash.signal;
-  for (const field of ["usage", "result", "error", "attempts"]) {
-    const value = parseJson<unknown>(hash[field]);
-    if (value !== undefined) record[field] = value;
-  }
-  if (hash.waitingReason) record.waitingReason = hash.waitingReason;
-  if (hash.submitter) record.submitter = hash.submitter;
-  return record;
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-  });
-  response.end(text);
-}
-
-function statusFor(code: string): number {
-  switch (code) {
-    case "E_NOT_FOUND":
-      return 404;
-    case "E_UNAUTHORIZED":
-      return 401;
-    case "E_CONFLICT":
-      return 409;
-    case "E_DRAINING":
-    case "E_REDIS_UNAVAILABLE":
-      return 503;
-    case "E_INTERNAL":
-      return 500;
-    default:
-      return 400;
-  }
-}
-
-async function readBody(request: IncomingMessage, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) return undefined;
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function rejectUpgrade(socket: Duplex, status: number, text: string): void {

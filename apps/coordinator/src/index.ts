@@ -1,2 +1,3 @@
-export { type Coordinator, createCoordinator, publicTask } from "./coordinator.js";
+export { type Coordinator, createCoordinator } from "./coordinator.js";
 export type { CoordinatorOptions } from "./options.js";
+export { publicTask } from "./records.js";

@@ -1,0 +1,135 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { decodeRecord, type TaskSpec, TaskSpecSchema, toFlotillaError } from "@flotilla/protocol";
+import { bearerToken } from "./auth.js";
+import { publicTask } from "./records.js";
+import type { StoredTask } from "./store.js";
+
+/** What the HTTP endpoints need from the coordinator. */
+export interface HttpApi {
+  /** Redis's connection status ("ready" when it answers) and how many nodes are healthy. */
+  health(): { redis: string; healthyNodes: number };
+  /** The Prometheus text, gauges refreshed. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** Whether a bearer token is one the coordinator accepts. */
+  authenticate(token: string | undefined): boolean;
+  /** The largest request body taken (the same limit as a WebSocket frame). */
+  maxBodyBytes: number;
+  submit(spec: TaskSpec): Promise<{ taskId: string; duplicate: boolean; state: string }>;
+  getTask(id: string): Promise<StoredTask | undefined>;
+}
+
+/**
+ * The coordinator's HTTP endpoints: `GET /healthz`, `GET /metrics`, and for curl users (bearer token)
+ * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`. Errors are JSON with a
+ * stable `code`.
+ */
+export async function handleHttp(
+  api: HttpApi,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const url = new URL(request.url ?? "/", "http://coordinator");
+  if (request.method === "GET" && url.pathname === "/healthz") {
+    const health = api.health();
+    const redisOk = health.redis === "ready";
+    sendJson(response, redisOk ? 200 : 503, { ok: redisOk, redis: health.redis, nodes: health.healthyNodes });
+    return;
+  }
+  if (request.method === "GET" && url.pathname === "/metrics") {
+    const metrics = await api.metrics();
+    response.writeHead(200, { "content-type": metrics.contentType });
+    response.end(metrics.body);
+    return;
+  }
+  if (url.pathname.startsWith("/v1/tasks")) {
+    if (!api.authenticate(bearerToken(request))) {
+      sendJson(response, 401, { code: "E_UNAUTHORIZED", message: "missing or wrong bearer token" });
+      return;
+    }
+    if (request.method === "POST" && url.pathname === "/v1/tasks") {
+      const body = await readBody(request, api.maxBodyBytes);
+      if (body === undefined) {
+        sendJson(response, 413, {
+          code: "E_TOO_LARGE",
+          message: `body over ${api.maxBodyBytes} bytes`,
+        });
+        return;
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(body);
+      } catch {
+        sendJson(response, 400, { code: "E_BAD_JSON", message: "the body is not valid JSON" });
+        return;
+      }
+      const candidate =
+        typeof json === "object" && json !== null && "spec" in json ? (json as { spec: unknown }).spec : json;
+      const parsed = decodeRecord(TaskSpecSchema, candidate);
+      if (!parsed.ok) {
+        sendJson(response, 400, parsed.error.toJSON());
+        return;
+      }
+      try {
+        const accepted = await api.submit(parsed.value);
+        sendJson(response, accepted.duplicate ? 200 : 202, accepted);
+      } catch (error) {
+        const failure = toFlotillaError(error);
+        sendJson(response, statusFor(failure.code), failure.toJSON());
+      }
+      return;
+    }
+    const match = /^\/v1\/tasks\/([^/]+)$/.exec(url.pathname);
+    if (request.method === "GET" && match?.[1]) {
+      const task = await api.getTask(decodeURIComponent(match[1]));
+      if (!task) sendJson(response, 404, { code: "E_NOT_FOUND", message: "no such task" });
+      else sendJson(response, 200, publicTask(task));
+      return;
+    }
+  }
+  sendJson(response, 404, {
+    code: "E_NOT_FOUND",
+    message: `no route for ${request.method} ${url.pathname}`,
+  });
+}
+
+/** Answers with `body` as JSON. */
+export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+/** The HTTP status for an error code. */
+function statusFor(code: string): number {
+  switch (code) {
+    case "E_NOT_FOUND":
+      return 404;
+    case "E_UNAUTHORIZED":
+      return 401;
+    case "E_CONFLICT":
+      return 409;
+    case "E_DRAINING":
+    case "E_REDIS_UNAVAILABLE":
+      return 503;
+    case "E_INTERNAL":
+      return 500;
+    default:
+      return 400;
+  }
+}
+
+/** The request body, or undefined when it is over `limit` bytes. */
+async function readBody(request: IncomingMessage, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) return undefined;
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
