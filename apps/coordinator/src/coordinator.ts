@@ -9,7 +9,6 @@ import {
   type MessageOf,
   type MessageType,
   type NodeInfo,
-  nodeRecordToHash,
   type RawFrame,
   type TaskSpec,
   TERMINAL_STATES,
@@ -21,6 +20,7 @@ import { pino } from "pino";
 import { type WebSocket, WebSocketServer } from "ws";
 import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
 import { BreakerRegistry } from "./breakers.js";
+import { RedisBridges } from "./bridges.js";
 import {
   type FleetNode,
   leaseCapacity,
@@ -138,7 +138,7 @@ class CoordinatorServer implements Coordinator {
   private readonly authority: TokenAuthority;
   private readonly log;
   private redis: Redis | undefined;
-  private subscriber: Redis | undefined;
+  private bridges: RedisBridges | undefined;
   private store: TaskStore | undefined;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
@@ -244,7 +244,20 @@ class CoordinatorServer implements Coordinator {
     await this.store.preload();
     this.redis.on("ready", () => this.guard(this.db.preload()));
     await this.recover(now());
-    await this.subscribeBridges();
+    this.bridges = new RedisBridges(this.redisClient, this.keys.redis, {
+      direct: (nodeId, relayed) => {
+        const session = this.agentSessions.get(nodeId);
+        if (session) this.send(session, "direct", { to: nodeId, ...relayed });
+      },
+      broadcast: (relayed) => {
+        for (const session of this.agentSessions.values()) this.send(session, "broadcast", relayed);
+      },
+      discover: (want) => this.discoverySummaries(want),
+      now: () => this.options.clock(),
+      guard: (work) => this.guard(work),
+      onConnectionError: (error) => this.log.debug({ err: error.message }, "subscriber connection problem"),
+    });
+    await this.bridges.start();
 
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxFrameBytes });
     const api = this.httpApi();
@@ -284,7 +297,7 @@ class CoordinatorServer implements Coordinator {
     for (const session of this.sessions) session.socket.terminate();
     this.wss?.close();
     await Promise.allSettled([...this.inflightWrites]);
-    this.subscriber?.disconnect();
+    this.bridges?.stop();
     if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
   }
 
@@ -1929,16 +1942,7 @@ class CoordinatorServer implements Coordinator {
   }
 
   private async broadcast(text: string, data: unknown, from: string): Promise<unknown> {
-    const now = this.options.clock();
-    const payload = JSON.stringify({
-      from,
-      type: "broadcast",
-      timestamp: new Date(now).toISOString(),
-      message: text,
-      data,
-      via: RELAY_MARK,
-    });
-    const receivers = await this.redisClient.publish(this.keys.redis.general, payload);
+    const receivers = await (this.bridges as RedisBridges).publishBroadcast(text, data, from);
     let agents = 0;
     for (const session of this.agentSessions.values()) {
       this.send(session, "broadcast", data === undefined ? { message: text } : { message: text, data });
@@ -1948,17 +1952,7 @@ class CoordinatorServer implements Coordinator {
   }
 
   private async direct(to: string, text: string, data: unknown, from: string): Promise<unknown> {
-    const now = this.options.clock();
-    const payload = JSON.stringify({
-      from,
-      to,
-      type: "direct",
-      timestamp: new Date(now).toISOString(),
-      message: text,
-      data,
-      via: RELAY_MARK,
-    });
-    await this.redisClient.publish(this.keys.redis.agentMessages(to), payload);
+    await (this.bridges as RedisBridges).publishDirect(to, text, data, from);
     const session = this.agentSessions.get(to);
     if (session)
       this.send(session, "direct", data === undefined ? { to, message: text } : { to, message: text, data });
@@ -2020,93 +2014,9 @@ class CoordinatorServer implements Coordinator {
     return { ok: true, purged };
   }
 
-  // ---- Redis registry and bridges ----
-
-  private async writeRegistry(node: FleetNode, now: number): Promise<void> {
-    const record: Parameters<typeof nodeRecordToHash>[0] = {
-      id: node.id,
-      host: node.host,
-      type: "flotilla",
-      capabilities: node.capabilities,
-      lastSeenAt: now,
-      version: node.version,
-      slots: node.slots,
-      labels: node.labels,
-      status: node.status,
-      draining: node.draining,
-      breaker: this.breakers.routingState(node.id, now),
-    };
-    if (node.fingerprint) record.fingerprint = node.fingerprint;
-    await this.redisClient
-      .multi()
-      .del(this.keys.redis.agent(node.id))
-      .hset(this.keys.redis.agent(node.id), nodeRecordToHash(record))
-      .sadd(this.keys.redis.agentsActive, node.id)
-      .set(
-        this.keys.redis.agentHeartbeat(node.id),
-        JSON.stringify({
-          from: node.id,
-          type: "heartbeat",
-          timestamp: new Date(now).toISOString(),
-          capabilities: node.capabilities,
-          status: node.status,
-        }),
-        "PX",
-        this.options.deadAfterMs,
-      )
-      .exec();
-  }
-
-  /** Answers discovery queries that bridges publish on Redis. */
-  private async subscribeBridges(): Promise<void> {
-    const subscriber = this.redisClient.duplicate();
-    this.subscriber = subscriber;
-    subscriber.on("error", (error) =>
-      this.log.debug({ err: error.message }, "subscriber connection problem"),
-    );
-    await subscriber.subscribe(this.keys.redis.discoveryQuery, this.keys.redis.general);
-    // Inboxes: `agent:{id}:messages` for every id.
-    const [inboxHead, inboxTail] = this.keys.redis.agentMessages("\u0000").split("\u0000") as [
-      string,
-      string,
-    ];
-    await subscriber.psubscribe(`${inboxHead}*${inboxTail}`);
-    subscriber.on("pmessage", (_pattern, channel, raw) => {
-      const nodeId = channel.slice(inboxHead.length, channel.length - inboxTail.length);
-      const relayed = bridgeMessage(raw);
-      const session = this.agentSessions.get(nodeId);
-      if (!relayed || !session) return;
-      this.send(
-        session,
-        "direct",
-        relayed.data === undefined ? { to: nodeId, message: relayed.message } : { to: nodeId, ...relayed },
-      );
-    });
-    subscriber.on("message", (channel, raw) => {
-      if (channel === this.keys.redis.general) {
-        // A broadcast a bridge published on Redis reaches the agents connected here too.
-        const relayed = bridgeMessage(raw);
-        if (!relayed) return;
-        for (const session of this.agentSessions.values()) {
-          this.send(
-            session,
-            "broadcast",
-            relayed.data === undefined ? { message: relayed.message } : relayed,
-          );
-        }
-        return;
-      }
-      if (channel !== this.keys.redis.discoveryQuery) return;
-      const query = parseJson<{ id?: string; from?: string; want?: { capabilities?: string[] } }>(raw);
-      const response = JSON.stringify({
-        from: "coordinator",
-        type: "discovery.response",
-        timestamp: new Date(this.options.clock()).toISOString(),
-        replyTo: query?.id ?? query?.from ?? "",
-        nodes: this.discoverySummaries(query?.want?.capabilities),
-      });
-      this.guard(this.redisClient.publish(this.keys.redis.discoveryResponse, response));
-    });
+  private writeRegistry(node: FleetNode, now: number): Promise<void> {
+    const breaker = this.breakers.routingState(node.id, now);
+    return (this.bridges as RedisBridges).writeRegistry(node, breaker, now, this.options.deadAfterMs);
   }
 
   // ---- metrics ----
@@ -2138,20 +2048,6 @@ class CoordinatorServer implements Coordinator {
 }
 
 // ---- helpers ----
-
-/** Marks what the coordinator itself published on Redis, so its relay does not echo it back. */
-const RELAY_MARK = "flotilla-coordinator";
-
-/** A broadcast or inbox message a bridge published on Redis: JSON with `message` (and `data`), or plain text. */
-function bridgeMessage(raw: string): { message: string; data?: unknown } | undefined {
-  const parsed = parseJson<{ message?: unknown; data?: unknown; via?: unknown }>(raw);
-  if (parsed && typeof parsed === "object") {
-    if (parsed.via === RELAY_MARK) return undefined;
-    const message = typeof parsed.message === "string" ? parsed.message : raw;
-    return parsed.data === undefined ? { message } : { message, data: parsed.data };
-  }
-  return { message: raw };
-}
 
 /** The `id` of a frame that parsed as JSON but failed validation, so the error can name its request. */
 function frameId(data: RawFrame): string | undefined {

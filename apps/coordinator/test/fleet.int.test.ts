@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { isFlotillaError } from "@flotilla/client";
 import { waitFor } from "@flotilla/testing";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startFleet, type TestFleet, testFingerprint } from "./fleet.js";
@@ -285,6 +286,29 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
       status: expect.stringMatching(/ready|busy/),
     });
     expect(new Date(String(heartbeat.timestamp)).toISOString()).toBe(heartbeat.timestamp);
+  });
+
+  it("answers a discovery query a bridge publishes on Redis", async () => {
+    const subscriber = new Redis(fleet.redis.port, "127.0.0.1");
+    try {
+      const answered = new Promise<Record<string, unknown>>((resolve) => {
+        subscriber.on("message", (_channel, raw: string) =>
+          resolve(JSON.parse(raw) as Record<string, unknown>),
+        );
+      });
+      await subscriber.subscribe("agents:discovery:response");
+      redisCli(
+        fleet.redis.port,
+        "PUBLISH",
+        "agents:discovery:query",
+        JSON.stringify({ id: "q-1", from: "py-bridge", want: { capabilities: ["docker"] } }),
+      );
+      const response = await answered;
+      expect(response).toMatchObject({ from: "coordinator", type: "discovery.response", replyTo: "q-1" });
+      expect((response.nodes as { id: string }[]).map((node) => node.id)).toEqual(["linux-box"]);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it("serves health and Prometheus metrics", async () => {
