@@ -27,7 +27,30 @@
   Returns {1, newEpoch, attempt, eventJson[, task hash JSON]} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
   the task is not in an allowed state, {-3} when the task does not exist.
 ]]
-local current = redis.call("HMGET", KEYS[1], "state", "epoch", "attempt", "node", "attempts", "id")
+-- One read: the whole hash when it is to be returned (it is then brought up to date here rather than read
+-- again), otherwise the fields this needs and those it may delete (deleting what is not there is skipped).
+local wantHash = ARGV[14] == "1"
+local hash
+local current
+local present = {}
+if wantHash then
+  local flat = redis.call("HGETALL", KEYS[1])
+  hash = {}
+  for i = 1, #flat, 2 do hash[flat[i]] = flat[i + 1] end
+  current = {hash.state, hash.epoch, hash.attempt, hash.node, hash.attempts, hash.id}
+  for i = 15, #ARGV, 2 do
+    if ARGV[i + 1] == "" and hash[ARGV[i]] then present[ARGV[i]] = true end
+  end
+else
+  local names = {"state", "epoch", "attempt", "node", "attempts", "id"}
+  for i = 15, #ARGV, 2 do
+    if ARGV[i + 1] == "" then names[#names + 1] = ARGV[i] end
+  end
+  current = redis.call("HMGET", KEYS[1], unpack(names))
+  for i = 7, #names do
+    if current[i] then present[names[i]] = true end
+  end
+end
 if not current[1] then return {-3} end
 local epoch = tonumber(current[2]) or 0
 if ARGV[1] ~= "" and tonumber(ARGV[1]) ~= epoch then return {-1, epoch} end
@@ -57,7 +80,7 @@ end
 local unset = {}
 local node = current[4]
 if ARGV[4] == "-" then
-  unset[#unset + 1] = "node"
+  if node then unset[#unset + 1] = "node" end
   node = nil
 elseif ARGV[4] ~= "" then
   set[#set + 1] = "node"
@@ -66,19 +89,20 @@ elseif ARGV[4] ~= "" then
 end
 for i = 15, #ARGV, 2 do
   if ARGV[i + 1] == "" then
-    unset[#unset + 1] = ARGV[i]
+    if present[ARGV[i]] then unset[#unset + 1] = ARGV[i] end
   else
     set[#set + 1] = ARGV[i]
     set[#set + 1] = ARGV[i + 1]
   end
 end
-redis.call("HSET", KEYS[1], unpack(set))
-if #unset > 0 then redis.call("HDEL", KEYS[1], unpack(unset)) end
 if ARGV[12] ~= "" then
   local attempts = current[5] and cjson.decode(current[5]) or {}
   attempts[#attempts + 1] = cjson.decode(ARGV[12])
-  redis.call("HSET", KEYS[1], "attempts", cjson.encode(attempts))
+  set[#set + 1] = "attempts"
+  set[#set + 1] = cjson.encode(attempts)
 end
+redis.call("HSET", KEYS[1], unpack(set))
+if #unset > 0 then redis.call("HDEL", KEYS[1], unpack(unset)) end
 if ARGV[5] ~= "" then redis.call("ZADD", KEYS[3], ARGV[5], id) end
 
 local event = {taskId = id, state = ARGV[3], previous = current[1], at = now, attempt = attempt, epoch = epoch}
@@ -88,11 +112,11 @@ local encoded = cjson.encode(event)
 local cap = tonumber(ARGV[13])
 if redis.call("RPUSH", KEYS[4], encoded) > cap then redis.call("LTRIM", KEYS[4], -cap, -1) end
 redis.call("PUBLISH", ARGV[10], encoded)
-if ARGV[14] == "1" then
-  -- The record as one JSON object: one string to send and to read back instead of a field, value list.
-  local flat = redis.call("HGETALL", KEYS[1])
-  local hash = {}
-  for i = 1, #flat, 2 do hash[flat[i]] = flat[i + 1] end
+if wantHash then
+  -- The record as one JSON object (one string to send and read back, not a field, value list): what was
+  -- read, with this change applied.
+  for i = 1, #set, 2 do hash[set[i]] = tostring(set[i + 1]) end
+  for _, field in ipairs(unset) do hash[field] = nil end
   return {1, epoch, attempt, encoded, cjson.encode(hash)}
 end
 return {1, epoch, attempt, encoded}
