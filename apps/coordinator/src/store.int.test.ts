@@ -74,6 +74,18 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     expect(await store.queuedIds("n2")).toEqual(["b1"]);
   });
 
+  it("drops queue entries that are no longer queued there and leases the next ones instead", async () => {
+    await submit("e1", "n6", 1);
+    await submit("e2", "n6", 2);
+    await submit("e3", "n6", 3);
+    await submit("e4", "n6", 4);
+    await redis.hset(keys.task("e1"), "state", "cancelled");
+    await redis.hset(keys.task("e2"), "node", "elsewhere");
+    const leases = await store.lease("n6", 2, 100);
+    expect(leases.map((lease) => lease.taskId)).toEqual(["e3", "e4"]);
+    expect(await store.queuedIds("n6")).toEqual([]);
+  });
+
   it("fences transitions by epoch and records exactly one terminal state", async () => {
     await submit("c1", "n3", 1);
     const [lease] = await store.lease("n3", 1, 10);
@@ -146,6 +158,46 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
       "running",
       "succeeded",
     ]);
+  });
+
+  it("returns the record as stored after the change, and deletes only fields that are there", async () => {
+    await submit("r1", "n5", 1);
+    await redis.hset(keys.task("r1"), "exitCode", "7", "waitingReason", "old");
+    await store.lease("n5", 1, 10);
+    const finished = await store.transition("r1", {
+      expectedEpoch: 1,
+      from: ["leased"],
+      to: "failed",
+      node: null,
+      source: { kind: "set", key: keys.running("n5") },
+      fields: { finishedAt: 20, exitCode: "", signal: "", waitingReason: "", result: '{"x":1}' },
+      attemptRecord: { attempt: 1, node: "n5", reason: "exit code 7", at: 20 },
+      returnTask: true,
+      now: 20,
+    });
+    expect(finished.ok).toBe(true);
+    const stored = await store.getTask("r1");
+    expect(finished.ok && finished.task).toEqual(stored);
+    expect(stored?.fields).not.toHaveProperty("exitCode");
+    expect(stored?.fields).not.toHaveProperty("waitingReason");
+    expect(stored?.fields).not.toHaveProperty("node");
+    expect(stored?.fields).toMatchObject({ state: "failed", finishedAt: "20", result: '{"x":1}' });
+    expect(JSON.parse(String(stored?.fields.attempts))).toEqual([
+      { attempt: 1, node: "n5", reason: "exit code 7", at: 20 },
+    ]);
+    // Without the record: the same change on another task leaves the same hash.
+    await submit("r2", "n5", 1);
+    await store.lease("n5", 1, 10);
+    const plain = await store.transition("r2", {
+      expectedEpoch: 1,
+      from: ["leased"],
+      to: "succeeded",
+      source: { kind: "set", key: keys.running("n5") },
+      fields: { finishedAt: 21, exitCode: "", signal: "" },
+      now: 21,
+    });
+    expect(plain).toMatchObject({ ok: true });
+    expect((await store.getTask("r2"))?.fields).toMatchObject({ state: "succeeded", finishedAt: "21" });
   });
 
   it("steals queued tasks keeping their scores, skipping ones that left", async () => {
