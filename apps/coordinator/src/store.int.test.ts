@@ -61,6 +61,16 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     expect(await redis.exists(keys.task("a2"))).toBe(0);
   });
 
+  it("takes a submit sent twice (a resend) once, with or without an idempotency key", async () => {
+    expect(await submit("s1", "n7", 5, "key-s1")).toMatchObject({ duplicate: false });
+    expect(await submit("s1", "n7", 5, "key-s1")).toEqual({ duplicate: true, taskId: "s1", state: "queued" });
+    expect(await submit("s2", "n7", 6)).toMatchObject({ duplicate: false });
+    expect(await submit("s2", "n7", 6)).toEqual({ duplicate: true, taskId: "s2", state: "queued" });
+    expect(await store.queuedIds("n7")).toEqual(["s1", "s2"]);
+    expect(await redis.llen(keys.taskEvents("s1"))).toBe(1);
+    expect(await redis.llen(keys.taskEvents("s2"))).toBe(1);
+  });
+
   it("leases in score order, bumping epoch and attempt, never past the count", async () => {
     await submit("b1", "n2", 30);
     await submit("b2", "n2", 10);

@@ -33,7 +33,9 @@ if ARGV[3] == "1" then
     return {1, existing, state or "unknown"}
   end
 end
-if redis.call("EXISTS", KEYS[1]) == 1 then
+-- A write sent twice (a resend after a reconnect) must not index the task twice. With an idempotency key
+-- the check above already catches it: the first write set the key.
+if ARGV[3] ~= "1" and redis.call("EXISTS", KEYS[1]) == 1 then
   return {1, ARGV[1], redis.call("HGET", KEYS[1], "state") or "unknown"}
 end
 
