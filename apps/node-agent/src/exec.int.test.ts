@@ -352,6 +352,13 @@ describe("HelperSpawner", () => {
     },
   );
 
+  it("chooses the native helper from FLOTILLA_SPAWN_HELPER", () => {
+    expect(nativeHelperPath({ FLOTILLA_SPAWN_HELPER: "node" })).toBeUndefined();
+    expect(nativeHelperPath({ FLOTILLA_SPAWN_HELPER: "/bin/sh" })).toBe("/bin/sh");
+    expect(nativeHelperPath({ FLOTILLA_SPAWN_HELPER: join(dir, "missing-helper") })).toBeUndefined();
+    expect(nativeHelperPath({ FLOTILLA_SPAWN_HELPER: "native" })).toBe(nativeHelperPath({}));
+  });
+
   it("falls back to the node helper when the native one fails to start", async () => {
     const spawnerWithBadNative = new HelperSpawner({ nativeHelper: "/bin/false" });
     try {
