@@ -43,6 +43,19 @@ async function processAlive(pid: number): Promise<boolean> {
   return stat !== "" && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
 }
 
+/**
+ * Whether `pid` is still alive after up to `ms`. A signalled process dies only once the kernel runs it
+ * again, which on a busy machine can be a few scheduler ticks after `kill` returned: poll, don't sample.
+ */
+async function aliveAfter(pid: number, ms = 2_000): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (await processAlive(pid)) {
+    if (performance.now() >= deadline) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "flotilla-exec-"));
@@ -134,12 +147,8 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
     expect(result.signal).toBe("SIGTERM");
     expect(performance.now() - started).toBeLessThan(5000);
     const grandchild = Number((await readFile(pidFile, "utf8")).trim());
-    // Dying takes a moment after the pipes close (they close early in exit): poll briefly.
-    const deadline = performance.now() + 2_000;
-    while ((await processAlive(grandchild)) && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(await processAlive(grandchild)).toBe(false);
+    // Dying takes a moment after the pipes close (they close early in exit).
+    expect(await aliveAfter(grandchild)).toBe(false);
   });
 
   it("escalates to SIGKILL when SIGTERM is ignored", async () => {
@@ -346,7 +355,7 @@ describe("HelperSpawner", () => {
       process.kill(helperPid, "SIGKILL");
       const result = await handle.done;
       expect(result).toMatchObject({ outcome: "failed", signal: "SIGKILL" });
-      expect(await processAlive(pid)).toBe(false);
+      expect(await aliveAfter(pid)).toBe(false);
       const next = startExec({ argv: ["true"] }, { spawner: helper });
       expect((await next.done).outcome).toBe("succeeded");
     },
