@@ -57,4 +57,25 @@ describe("startCall", () => {
     expect((await handle.done).outcome).toBe("cancelled");
     expect(seen?.aborted).toBe(true);
   });
+
+  it("gives an aborted signal to a handler that first looks after the stop", async () => {
+    let release!: () => void;
+    const stopped = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let looked!: (signal: AbortSignal) => void;
+    const seen = new Promise<AbortSignal>((resolve) => {
+      looked = resolve;
+    });
+    const slow: CallHandler = async (_payload, ctx) => {
+      await stopped;
+      looked(ctx.signal);
+    };
+    const result = await startCall(slow, null, { ...base, timeoutMs: 20 }).done;
+    expect(result.outcome).toBe("timed_out");
+    release();
+    const later = await seen;
+    expect(later.aborted).toBe(true);
+    expect(String(later.reason)).toContain("timed out");
+  });
 });

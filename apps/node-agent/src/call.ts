@@ -35,7 +35,10 @@ export interface CallOptions extends Omit<RunOptions, "killGraceMs"> {
 export function startCall(handler: CallHandler, payload: unknown, options: CallOptions): RunHandle {
   const clock = options.clock ?? monotonicClock;
   const startedAt = clock();
-  const controller = new AbortController();
+  // Made when the handler first reads `ctx.signal`: most handlers never do, and an AbortController per
+  // call is a measurable share of a short call's cost.
+  let controller: AbortController | undefined;
+  let abortedWith: Error | undefined;
   const onOutput = options.onOutput ?? (() => {});
   let over = false;
   let silent = false;
@@ -60,7 +63,8 @@ export function startCall(handler: CallHandler, payload: unknown, options: CallO
 
   const stop = (reason: StopReason): void => {
     if (over) return;
-    controller.abort(new Error(reason === "timed_out" ? "task timed out" : "task cancelled"));
+    abortedWith = new Error(reason === "timed_out" ? "task timed out" : "task cancelled");
+    controller?.abort(abortedWith);
     finish({ outcome: reason });
   };
 
@@ -70,7 +74,13 @@ export function startCall(handler: CallHandler, payload: unknown, options: CallO
   const ctx: CallContext = {
     taskId: options.taskId,
     attempt: options.attempt,
-    signal: controller.signal,
+    get signal() {
+      if (controller === undefined) {
+        controller = new AbortController();
+        if (abortedWith !== undefined) controller.abort(abortedWith);
+      }
+      return controller.signal;
+    },
     progress: (percent, message) => {
       if (over) return;
       options.onProgress?.(Math.min(100, Math.max(0, percent)), message);
