@@ -6,7 +6,7 @@ import { type BinSpec, nodeBin, startLocalFleet, startService } from "@flotilla/
 import type { TaskSpecInput } from "@flotilla/protocol";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
-import { coordinatorBin } from "../bins.js";
+import { builtCoordinatorBin } from "../bins.js";
 
 /**
  * End-to-end benchmarks: Redis, the coordinator and three agents as separate processes on this machine,
@@ -292,10 +292,12 @@ const profiled = (bin: BinSpec): BinSpec =>
       };
 const agentLoopLines: { p99_ms: number; spawn_path: string }[] = [];
 const fleet = await startLocalFleet({
-  coordinatorBin: profiled(coordinatorBin()),
-  agentBin: profiled(
-    nodeBin(fileURLToPath(new URL("./agent.ts", import.meta.url)), import.meta.resolve("tsx")),
-  ),
+  coordinatorBin: profiled(builtCoordinatorBin()),
+  // This file is TypeScript, but without the `source` condition what it imports is the built package.
+  agentBin: profiled({
+    command: process.execPath,
+    args: ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./agent.ts", import.meta.url))],
+  }),
   agents: Array.from({ length: AGENTS }, (_, index) => ({ id: `bench-${index + 1}`, slots: SLOTS })),
   coordinatorArgs: ["--log-level", "warn"],
   redis: { appendOnly: false },
