@@ -237,6 +237,14 @@ class CoordinatorServer implements Coordinator {
         },
       );
     }
+    const version = /redis_version:(\d+)\.(\d+)/.exec(await this.redis.info("server"));
+    if (version && Number(version[1]) < 7) {
+      this.redis.disconnect();
+      throw new FlotillaError(
+        "E_REDIS_UNAVAILABLE",
+        `Redis at ${this.options.redisUrl} is ${version[1]}.${version[2]}; Flotilla needs Redis 7.0 or newer`,
+      );
+    }
     this.store = new TaskStore(this.redis, this.keys.store, {
       idempotencyTtlSeconds: this.options.idempotencyTtlSeconds,
       outputCap: this.options.outputCap,

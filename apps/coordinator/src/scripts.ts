@@ -34,7 +34,7 @@ const MAX_BATCH = 256;
  *
  * KEYS: the keys of every call, in order. ARGV[1]: the number of calls n; ARGV[2..3n+1]: for each call
  * the script's index, its number of keys and its number of arguments; then the arguments of every call.
- * Returns one {1, reply} or {0, error message} per call.
+ * Returns a flat list with two entries per call: 1 and its reply, or 0 and its error message.
  */
 function batchSource(scripts: Record<ScriptName, LoadedScript>): string {
   const bodies = SCRIPT_NAMES.map(
@@ -47,16 +47,28 @@ local out = {}
 local key, arg = 0, 1 + 3 * n
 for i = 1, n do
   local which, nk, na = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
-  local keys, args = {}, {}
-  for j = 1, nk do keys[j] = KEYS[key + j] end
-  for j = 1, na do args[j] = ARGV[arg + j] end
+  -- A table built from unpack is allocated at its size at once (a loop would grow it step by step);
+  -- unpack is bounded by Lua's C stack, so very long argument lists are copied in a loop.
+  local keys = {unpack(KEYS, key + 1, key + nk)}
+  local args
+  if na <= 4000 then
+    args = {unpack(ARGV, arg + 1, arg + na)}
+  else
+    args = {}
+    for j = 1, na do args[j] = ARGV[arg + j] end
+  end
   key = key + nk
   arg = arg + na
   local ok, reply = pcall(calls[which], keys, args)
+  -- One flat list (a table per call would cost Redis a conversion each); false stands for a nil reply,
+  -- which would end the list.
   if ok then
-    out[i] = {1, reply}
+    out[2 * i - 1] = 1
+    if reply == nil then reply = false end
+    out[2 * i] = reply
   else
-    out[i] = {0, type(reply) == "table" and reply.err or tostring(reply)}
+    out[2 * i - 1] = 0
+    out[2 * i] = type(reply) == "table" and reply.err or tostring(reply)
   end
 end
 return out
@@ -159,9 +171,10 @@ export class ScriptRunner {
       for (const call of calls) call.reject(failure);
       return;
     }
-    const list = replies as [number, unknown][];
+    const list = replies as unknown[];
     calls.forEach((call, i) => {
-      const [ok, reply] = list[i] ?? [0, "no reply for this call"];
+      const ok = list[2 * i];
+      const reply = 2 * i + 1 < list.length ? list[2 * i + 1] : "no reply for this call";
       if (ok === 1) call.resolve(reply ?? null);
       else call.reject(new ScriptError(String(reply)));
     });

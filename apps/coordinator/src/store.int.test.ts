@@ -210,6 +210,42 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     expect((await store.getTask("r2"))?.fields).toMatchObject({ state: "succeeded", finishedAt: "21" });
   });
 
+  it("writes events as valid JSON, a reason with quotes, backslashes and control characters included", async () => {
+    await submit("j1", "n9", 1);
+    const [lease] = await store.lease("n9", 1, 1_764_590_000_123);
+    expect(JSON.parse(lease?.eventJson ?? "")).toEqual({
+      taskId: "j1",
+      state: "leased",
+      previous: "queued",
+      at: 1_764_590_000_123,
+      node: "n9",
+      attempt: 1,
+      epoch: 1,
+    });
+    const reason = 'exit "2"\n\\ bad\ttab \u0001 ünïcode /';
+    const failed = await store.transition("j1", {
+      expectedEpoch: 1,
+      from: ["leased"],
+      to: "failed",
+      source: { kind: "set", key: keys.running("n9") },
+      reason,
+      now: 1_764_590_000_456,
+    });
+    expect(failed.ok).toBe(true);
+    const event = JSON.parse(failed.ok ? failed.eventJson : "");
+    expect(event).toEqual({
+      taskId: "j1",
+      state: "failed",
+      previous: "leased",
+      at: 1_764_590_000_456,
+      node: "n9",
+      attempt: 1,
+      epoch: 1,
+      reason,
+    });
+    expect((await store.readEvents("j1")).slice(1)).toEqual([JSON.parse(lease?.eventJson ?? ""), event]);
+  });
+
   it("steals queued tasks keeping their scores, skipping ones that left", async () => {
     await submit("d1", "v", 1);
     await submit("d2", "v", 2);

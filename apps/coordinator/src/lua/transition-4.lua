@@ -24,17 +24,19 @@
   ARGV[14] "1" to return the task hash after the change, as a JSON object of its fields
   ARGV[15..] field, value pairs to set on the task hash ("" value deletes the field)
 
-  Returns {1, newEpoch, attempt, eventJson[, task hash JSON]} on success, {-1, currentEpoch} for a stale epoch, {-2, currentState} when
-  the task is not in an allowed state, {-3} when the task does not exist.
+  Returns {1, newEpoch, attempt, eventJson[, task hash JSON]} on success, {-1, currentEpoch} for a stale
+  epoch, {-2, currentState} when the task is not in an allowed state, {-3} when the task does not exist.
 ]]
--- One read: the whole hash when it is to be returned (it is then brought up to date here rather than read
--- again), otherwise the fields this needs and those it may delete (deleting what is not there is skipped).
+local call = redis.call
+
+-- One read: the whole hash when it is to be returned, otherwise the fields this needs and those it may
+-- delete (deleting what is not there is skipped).
 local wantHash = ARGV[14] == "1"
 local hash
 local current
 local present = {}
 if wantHash then
-  local flat = redis.call("HGETALL", KEYS[1])
+  local flat = call("HGETALL", KEYS[1])
   hash = {}
   for i = 1, #flat, 2 do hash[flat[i]] = flat[i + 1] end
   current = {hash.state, hash.epoch, hash.attempt, hash.node, hash.attempts, hash.id}
@@ -43,11 +45,15 @@ if wantHash then
   end
 else
   local names = {"state", "epoch", "attempt", "node", "attempts", "id"}
+  local count = 6
   for i = 15, #ARGV, 2 do
-    if ARGV[i + 1] == "" then names[#names + 1] = ARGV[i] end
+    if ARGV[i + 1] == "" then
+      count = count + 1
+      names[count] = ARGV[i]
+    end
   end
-  current = redis.call("HMGET", KEYS[1], unpack(names))
-  for i = 7, #names do
+  current = call("HMGET", KEYS[1], unpack(names))
+  for i = 7, count do
     if current[i] then present[names[i]] = true end
   end
 end
@@ -56,26 +62,28 @@ local epoch = tonumber(current[2]) or 0
 if ARGV[1] ~= "" and tonumber(ARGV[1]) ~= epoch then return {-1, epoch} end
 if not string.find(ARGV[2], "," .. current[1] .. ",", 1, true) then return {-2, current[1]} end
 
-local now = tonumber(ARGV[8])
 local id = current[6]
 if ARGV[11] == "zset" then
-  redis.call("ZREM", KEYS[2], id)
+  call("ZREM", KEYS[2], id)
 elseif ARGV[11] == "set" then
-  redis.call("SREM", KEYS[2], id)
+  call("SREM", KEYS[2], id)
 end
 local attempt = tonumber(current[3]) or 0
 
 -- All fields in one HSET and one HDEL.
 local set = {"state", ARGV[3], "updatedAt", ARGV[8]}
+local n = 4
 if ARGV[6] == "1" then
   epoch = epoch + 1
-  set[#set + 1] = "epoch"
-  set[#set + 1] = epoch
+  set[n + 1] = "epoch"
+  set[n + 2] = tostring(epoch)
+  n = n + 2
 end
 if ARGV[7] ~= "0" then
   attempt = attempt + tonumber(ARGV[7])
-  set[#set + 1] = "attempt"
-  set[#set + 1] = attempt
+  set[n + 1] = "attempt"
+  set[n + 2] = tostring(attempt)
+  n = n + 2
 end
 local unset = {}
 local node = current[4]
@@ -83,39 +91,45 @@ if ARGV[4] == "-" then
   if node then unset[#unset + 1] = "node" end
   node = nil
 elseif ARGV[4] ~= "" then
-  set[#set + 1] = "node"
-  set[#set + 1] = ARGV[4]
+  set[n + 1] = "node"
+  set[n + 2] = ARGV[4]
+  n = n + 2
   node = ARGV[4]
 end
 for i = 15, #ARGV, 2 do
   if ARGV[i + 1] == "" then
     if present[ARGV[i]] then unset[#unset + 1] = ARGV[i] end
   else
-    set[#set + 1] = ARGV[i]
-    set[#set + 1] = ARGV[i + 1]
+    set[n + 1] = ARGV[i]
+    set[n + 2] = ARGV[i + 1]
+    n = n + 2
   end
 end
 if ARGV[12] ~= "" then
   local attempts = current[5] and cjson.decode(current[5]) or {}
   attempts[#attempts + 1] = cjson.decode(ARGV[12])
-  set[#set + 1] = "attempts"
-  set[#set + 1] = cjson.encode(attempts)
+  set[n + 1] = "attempts"
+  set[n + 2] = cjson.encode(attempts)
+  n = n + 2
 end
-redis.call("HSET", KEYS[1], unpack(set))
-if #unset > 0 then redis.call("HDEL", KEYS[1], unpack(unset)) end
-if ARGV[5] ~= "" then redis.call("ZADD", KEYS[3], ARGV[5], id) end
+call("HSET", KEYS[1], unpack(set))
+if #unset > 0 then call("HDEL", KEYS[1], unpack(unset)) end
+if ARGV[5] ~= "" then call("ZADD", KEYS[3], ARGV[5], id) end
 
-local event = {taskId = id, state = ARGV[3], previous = current[1], at = now, attempt = attempt, epoch = epoch}
-if node then event.node = node end
-if ARGV[9] ~= "" then event.reason = ARGV[9] end
-local encoded = cjson.encode(event)
+-- The event, written out rather than by cjson (which costs more): ids match the protocol's id pattern and
+-- states are names, none with anything JSON escapes; only the reason is free text.
+local encoded = '{"taskId":"' .. id .. '","state":"' .. ARGV[3] .. '","previous":"' .. current[1] ..
+  '","at":' .. ARGV[8] .. ',"attempt":' .. attempt .. ',"epoch":' .. epoch
+if node then encoded = encoded .. ',"node":"' .. node .. '"' end
+if ARGV[9] ~= "" then encoded = encoded .. ',"reason":' .. cjson.encode(ARGV[9]) end
+encoded = encoded .. "}"
 local cap = tonumber(ARGV[13])
-if redis.call("RPUSH", KEYS[4], encoded) > cap then redis.call("LTRIM", KEYS[4], -cap, -1) end
-redis.call("PUBLISH", ARGV[10], encoded)
+if call("RPUSH", KEYS[4], encoded) > cap then call("LTRIM", KEYS[4], -cap, -1) end
+call("PUBLISH", ARGV[10], encoded)
 if wantHash then
-  -- The record as one JSON object (one string to send and read back, not a field, value list): what was
-  -- read, with this change applied.
-  for i = 1, #set, 2 do hash[set[i]] = tostring(set[i + 1]) end
+  -- The record as one JSON object (one string to send and read back; a field, value list costs Redis
+  -- more to reply with): what was read, with this change applied.
+  for i = 1, n, 2 do hash[set[i]] = set[i + 1] end
   for _, field in ipairs(unset) do hash[field] = nil end
   return {1, epoch, attempt, encoded, cjson.encode(hash)}
 end
