@@ -233,7 +233,11 @@ export function createAgent(options: AgentOptions): Agent {
   const acceptDelayMs = options.acceptDelayMs ?? 20;
   /** Hands back held assignments that waited `maxHoldMs`; set while anything is held. */
   let holdTimer: NodeJS.Timeout | undefined;
-  const sentIndex = new Map<string, string>();
+  // A ring of the latest run messages sent (id, task): one slot overwritten per send, searched only when an
+  // error names a message without its task.
+  const sentIds: (string | undefined)[] = new Array(SENT_INDEX_LIMIT);
+  const sentTasks: (string | undefined)[] = new Array(SENT_INDEX_LIMIT);
+  let sentNext = 0;
   let ws: WebSocket | undefined;
   /** The frames of this turn for `ws`, written together when the turn ends (one per socket). */
   let outbox: FrameOutbox | undefined;
@@ -376,11 +380,9 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   function rememberSent(messageId: string, taskId: string): void {
-    sentIndex.set(messageId, taskId);
-    if (sentIndex.size > SENT_INDEX_LIMIT) {
-      const oldest = sentIndex.keys().next().value;
-      if (oldest !== undefined) sentIndex.delete(oldest);
-    }
+    sentIds[sentNext] = messageId;
+    sentTasks[sentNext] = taskId;
+    sentNext = (sentNext + 1) % SENT_INDEX_LIMIT;
   }
 
   /** Stops a run at once and forgets it: its lease belongs to someone else now. */
@@ -662,7 +664,7 @@ export function createAgent(options: AgentOptions): Agent {
         ? details.taskId
         : message.replyTo === undefined
           ? undefined
-          : sentIndex.get(message.replyTo);
+          : sentTasks[sentIds.indexOf(message.replyTo)];
     const waiting = taskId === undefined ? undefined : held.get(taskId)?.assign;
     if (waiting !== undefined && (typeof details.epoch !== "number" || details.epoch === waiting.epoch)) {
       dropHeld(waiting.taskId);
