@@ -58,7 +58,9 @@ function flotilla(
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-describe("the flotilla binary", () => {
+// Each test starts the binary from source (tsx compiles it on the way): a few seconds when the other suites
+// share the two cores, and more at their busiest.
+describe("the flotilla binary", { timeout: 60_000 }, () => {
   it("writes remote stdout and stderr in sequence order, all of it, and exits with the remote code", async () => {
     const lines: { stream: "stdout" | "stderr"; data: string }[] = [];
     for (let i = 0; i < 400; i++) {

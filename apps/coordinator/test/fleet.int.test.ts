@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { isFlotillaError } from "@flotilla/client";
 import { waitFor } from "@flotilla/testing";
 import { Redis } from "ioredis";
@@ -18,8 +21,11 @@ function redisCli(port: number, ...args: string[]): string {
 
 describe("a fleet of real agents behind a real coordinator and Redis", () => {
   let fleet: TestFleet;
+  /** Scratch files the tasks share with the test (locks, gates). */
+  let scratch: string;
 
   beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), "flotilla-fleet-"));
     fleet = await startFleet();
     await fleet.addAgent({ id: "coord-node", slots: 2, labels: { role: "coordinator" } });
     await fleet.addAgent({
@@ -43,6 +49,7 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
   });
   afterAll(async () => {
     await fleet?.dispose();
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   it("runs a command and streams its output in order with its exit code", async () => {
@@ -96,7 +103,8 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
     const timed = await client.submit({
       kind: "exec",
       shell: `sleep 30 & echo $! > /tmp/${marker}.timeout; wait`,
-      timeoutMs: 500,
+      // Time enough for the shell to write the pid file first, also when the machine is busy.
+      timeoutMs: 1000,
       needs: { role: "coordinator" },
     });
     const timedResult = await timed.result();
@@ -125,18 +133,31 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
 
   it("never runs more than a node's slots at once", async () => {
     const client = await fleet.client();
+    // Each run holds a lock directory while it sleeps: a second run at the same time fails to take it.
+    const lock = join(scratch, "slot-lock");
     const handles = await Promise.all(
       Array.from({ length: 6 }, () =>
-        client.submit({ kind: "exec", argv: ["sleep", "0.3"], needs: { tier: "laptop" } }),
+        client.submit({
+          kind: "exec",
+          shell: `mkdir '${lock}' || exit 9; sleep 0.3; rmdir '${lock}'`,
+          needs: { tier: "laptop" },
+        }),
       ),
     );
     const results = await Promise.all(handles.map((handle) => handle.result()));
+    expect(results.map((result) => result.exitCode)).toEqual(results.map(() => 0));
     const spans = results.map((result) => ({
       start: Number((result.record as { startedAt?: number }).startedAt),
       end: Number((result.record as { finishedAt?: number }).finishedAt),
     }));
+    // A start is dated back from its accept by the agent's runningForMs, an end is when its finish arrived:
+    // a run held ahead on the node can seem to start a few ms before the one it waited for was recorded as
+    // ended. Two runs at once would overlap by most of their 300 ms.
+    const slackMs = 100;
     for (const span of spans) {
-      const overlapping = spans.filter((other) => other.start < span.end && span.start < other.end).length;
+      const overlapping = spans.filter(
+        (other) => Math.min(span.end, other.end) - Math.max(span.start, other.start) > slackMs,
+      ).length;
       expect(overlapping).toBe(1); // the laptop has one slot: only itself overlaps
     }
   });
@@ -185,13 +206,15 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
 
   it("expires a task whose TTL runs out before it starts", async () => {
     const client = await fleet.client();
+    // Both slots stay busy far past the TTL (however slow the sweep), then are freed for the next tests.
     const blockers = await Promise.all(
-      [1, 2].map(() => client.submit({ kind: "exec", argv: ["sleep", "1"], node: "coord-node" })),
+      [1, 2].map(() => client.submit({ kind: "exec", argv: ["sleep", "5"], node: "coord-node" })),
     );
     const doomed = await client.submit({ kind: "exec", argv: ["true"], node: "coord-node", ttlMs: 300 });
     const result = await doomed.result();
     expect(result.state).toBe("expired");
     expect(result.error?.message).toMatch(/TTL/);
+    await Promise.all(blockers.map((blocker) => blocker.cancel()));
     await Promise.all(blockers.map((blocker) => blocker.result()));
   });
 
@@ -211,12 +234,24 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
 
   it("shares a node fairly between submitters: a burst does not push others back", async () => {
     const client = await fleet.client();
+    // The slot stays busy until every task below is queued: their order is the queue's, not how fast the
+    // submits came in while the burst was already running.
+    const gate = join(scratch, "fair-gate");
+    const blocker = await client.submit({
+      kind: "exec",
+      shell: `while [ ! -e '${gate}' ]; do sleep 0.02; done`,
+      node: "laptop",
+      submitter: "gate",
+    });
+    await waitFor(async () => (await client.task(blocker.id)).state === "running", { what: "the blocker" });
     const burst = await Promise.all(
       Array.from({ length: 8 }, () =>
         client.submit({ kind: "exec", argv: ["sleep", "0.1"], node: "laptop", submitter: "bulk" }),
       ),
     );
     const polite = await client.submit({ kind: "exec", argv: ["true"], node: "laptop", submitter: "polite" });
+    writeFileSync(gate, "");
+    expect((await blocker.result()).state).toBe("succeeded");
     const politeResult = await polite.result();
     const burstResults = await Promise.all(burst.map((handle) => handle.result()));
     const politeStart = Number((politeResult.record as { startedAt?: number }).startedAt);
@@ -320,11 +355,19 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
   });
 });
 
+/** True while `pid` runs; a zombie (killed, not yet reaped by an init that may never reap) counts as dead. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  if (process.platform !== "linux") return true;
+  let stat = "";
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return false;
+  }
+  return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
 }

@@ -1,7 +1,21 @@
+import { execFileSync } from "node:child_process";
 import type { AgentOptions } from "@flotilla/node-agent";
 import { waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
+import { coordinatorKeys } from "../src/keys.js";
 import { startFleet, type TestFleet } from "./fleet.js";
+
+/** The states a task went through, from its event history in Redis. */
+function history(fleet: TestFleet, taskId: string): string[] {
+  const key = coordinatorKeys("").store.taskEvents(taskId);
+  return execFileSync("redis-cli", ["-p", String(fleet.redis.port), "LRANGE", key, "0", "-1"], {
+    encoding: "utf8",
+  })
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => (JSON.parse(line) as { state: string }).state);
+}
 
 /** A handler that runs until the test opens its gate. */
 function gate(): { handler: () => Promise<string>; open: () => void; entered: () => boolean } {
@@ -24,16 +38,35 @@ function gate(): { handler: () => Promise<string>; open: () => void; entered: ()
 /**
  * Starts a fleet with one agent, warms it up on short tasks (its smoothed run time is then far below
  * holdAheadMs) and makes it busy with a task that runs until the test opens the gate.
+ *
+ * holdAheadMs is a second, not the default 10 ms: the warm-up calls take well under a millisecond on an
+ * idle machine, but several on a busy one, and at 5 ms the node could hold only one task ahead.
  */
 async function busyNode(agent: Partial<AgentOptions> & { id: string }) {
-  const fleet = await startFleet();
+  const fleet = await startFleet({ holdAheadMs: 1_000 });
   const wait = gate();
-  await fleet.addAgent({ ...agent, handlers: { quick: async (payload) => payload, wait: wait.handler } });
+  // The most handlers that were ever inside at once: what the node really ran side by side.
+  const concurrency = { now: 0, max: 0 };
+  const counted =
+    <T>(handler: (payload: unknown) => Promise<T>) =>
+    async (payload: unknown): Promise<T> => {
+      concurrency.now += 1;
+      concurrency.max = Math.max(concurrency.max, concurrency.now);
+      try {
+        return await handler(payload);
+      } finally {
+        concurrency.now -= 1;
+      }
+    };
+  await fleet.addAgent({
+    ...agent,
+    handlers: { quick: counted(async (payload) => payload), wait: counted(wait.handler) },
+  });
   const client = await fleet.client();
   for (let i = 0; i < 5; i += 1) await (await client.submit({ kind: "call", handler: "quick" })).result();
   const blocker = await client.submit({ kind: "call", handler: "wait" });
   await waitFor(() => wait.entered(), { what: "the gated task to start" });
-  return { fleet, client, wait, blocker };
+  return { fleet, client, wait, blocker, concurrency };
 }
 
 describe("holding assignments ahead (prefetch)", () => {
@@ -45,7 +78,7 @@ describe("holding assignments ahead (prefetch)", () => {
   it("leases ahead to an agent while its tasks are short, yet never runs more than its slots", async () => {
     const busy = await busyNode({ id: "worker", slots: 1, prefetch: 2, maxHoldMs: 10_000 });
     fleet = busy.fleet;
-    const { client, wait, blocker } = busy;
+    const { client, wait, blocker, concurrency } = busy;
     const behind = await Promise.all(
       [1, 2, 3].map((payload) => client.submit({ kind: "call", handler: "quick", payload })),
     );
@@ -71,13 +104,21 @@ describe("holding assignments ahead (prefetch)", () => {
       "succeeded",
     ]);
     expect(results.slice(1).map((result) => result.result)).toEqual([1, 2, 3]);
+    expect(concurrency.max).toBe(1);
     const spans = results.map((result) => {
-      const record = result.record as { startedAt?: number; finishedAt?: number };
-      return { start: Number(record.startedAt), end: Number(record.finishedAt) };
+      const record = result.record as { startedAt?: number; finishedAt?: number; durationMs?: number };
+      return {
+        start: Number(record.startedAt),
+        end: Number(record.finishedAt),
+        ms: Number(record.durationMs),
+      };
     });
-    // One slot: no two runs overlap (a held task starts once the one before it finished).
+    // One slot: no two runs overlap (a held task starts once the one before it finished). A run that sent
+    // no accept is dated back from its finish by the agent's durationMs, and two finishes can be read in
+    // the same millisecond: its recorded start may precede the previous end by at most its own duration.
     for (let i = 1; i < spans.length; i += 1) {
-      expect(spans[i]?.start).toBeGreaterThanOrEqual(spans[i - 1]?.end ?? Number.POSITIVE_INFINITY);
+      const span = spans[i] ?? { start: Number.NaN, ms: 0 };
+      expect(span.start + span.ms).toBeGreaterThanOrEqual(spans[i - 1]?.end ?? Number.POSITIVE_INFINITY);
     }
   });
 
@@ -88,7 +129,8 @@ describe("holding assignments ahead (prefetch)", () => {
     const behind = await Promise.all(
       [1, 2].map((payload) => client.submit({ kind: "call", handler: "quick", payload })),
     );
-    await waitFor(async () => (await client.task(behind[0]?.id as string)).state === "leased", {
+    // Held for only maxHoldMs: its history says it was leased ahead, where its state may have moved on.
+    await waitFor(() => history(busy.fleet, behind[0]?.id as string).includes("leased"), {
       what: "a task held ahead",
     });
     await fleet.addAgent({

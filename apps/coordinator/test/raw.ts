@@ -29,10 +29,13 @@ export async function rawSocket(fleet: TestFleet, path: "/v1/client" | "/v1/agen
     socket.once("open", () => resolve());
     socket.once("error", reject);
   });
-  const next = async (predicate: (reply: Reply) => boolean): Promise<Reply> => {
-    for (let i = 0; i < 200; i += 1) {
+  /** The first reply that matches, waiting up to `timeoutMs` (by the clock, not a count of polls). */
+  const next = async (predicate: (reply: Reply) => boolean, timeoutMs = 5_000): Promise<Reply> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
       const found = inbox.find(predicate);
       if (found) return found;
+      if (Date.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     throw new Error(`no matching reply; inbox: ${JSON.stringify(inbox.slice(-3))}`);

@@ -1,9 +1,10 @@
+import { writeFileSync } from "node:fs";
 import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FlotillaError } from "@flotilla/protocol";
 import { pino } from "pino";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TestCoordinator } from "../test/test-coordinator.js";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
 import type { Fingerprint } from "./fingerprint.js";
@@ -59,6 +60,24 @@ async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<v
   }
 }
 
+let gateDir: string;
+let gates = 0;
+/**
+ * A file the test creates when it is ready, and the shell loop that waits for it: keeps a run going until
+ * the test has done its part (dropped the connection, seen a heartbeat), where a sleep would only make that
+ * likely.
+ */
+function gate(): { wait: string; open: () => void } {
+  const file = join(gateDir, `gate-${++gates}`);
+  return { wait: `while [ ! -e '${file}' ]; do sleep 0.02; done`, open: () => writeFileSync(file, "") };
+}
+
+beforeAll(async () => {
+  gateDir = await mkdtemp(join(tmpdir(), "flotilla-gates-"));
+});
+afterAll(async () => {
+  await rm(gateDir, { recursive: true, force: true });
+});
 beforeEach(async () => {
   coordinator = await TestCoordinator.start();
 });
@@ -150,17 +169,20 @@ describe("agent session", () => {
     const a = agent({ slots: 1, prefetch: 1, maxHoldMs: 5_000 });
     await a.start();
     expect((await coordinator.waitFor("agent.hello")).prefetch).toBe(1);
-    const [first, second, third] = [1, 2, 3].map(() => assign({ kind: "exec", shell: "sleep 0.3" })) as [
-      string,
-      string,
-      string,
-    ];
+    // The first run lasts until the test has seen the heartbeat that lists both.
+    const firstDone = gate();
+    const [first, second, third] = [firstDone.wait, "sleep 0.3", "sleep 0.3"].map((shell) =>
+      assign({ kind: "exec", shell }),
+    ) as [string, string, string];
     expect(await coordinator.waitFor("task.reject")).toMatchObject({ taskId: third, code: "E_QUEUE_FULL" });
     expect(a.slotsUsed).toBe(1);
     // The heartbeat lists the held lease with the running one: both are this node's.
     const beat = await coordinator.waitFor("heartbeat", (m) => (m.running ?? []).length === 2);
     expect(beat.running?.map((r) => r.taskId)).toEqual([first, second]);
     expect(beat.status).toBe("busy");
+    // Ended only once it has been reported started: a run shorter than acceptDelayMs sends no accept.
+    await coordinator.waitFor("task.accept", (m) => m.taskId === first);
+    firstDone.open();
     await coordinator.waitFor("task.finish", (m) => m.taskId === second, 3_000);
     const order = coordinator.received
       .filter((m) => m.type === "task.accept" || m.type === "task.finish")
@@ -174,14 +196,15 @@ describe("agent session", () => {
   });
 
   it("sends no accept for a run shorter than acceptDelayMs, and a dated one for a longer run", async () => {
-    const a = agent({ slots: 2, acceptDelayMs: 300 });
+    // A second: `true` ends well within it also on a busy machine.
+    const a = agent({ slots: 2, acceptDelayMs: 1_000 });
     await a.start();
     const quick = assign({ kind: "exec", argv: ["true"] });
-    const slow = assign({ kind: "exec", argv: ["sleep", "0.7"] });
+    const slow = assign({ kind: "exec", argv: ["sleep", "1.5"] });
     await coordinator.waitFor("task.finish", (m) => m.taskId === quick);
     const accept = await coordinator.waitFor("task.accept", (m) => m.taskId === slow);
-    expect(accept.runningForMs).toBeGreaterThanOrEqual(290);
-    await coordinator.waitFor("task.finish", (m) => m.taskId === slow, 3_000);
+    expect(accept.runningForMs).toBeGreaterThanOrEqual(990);
+    await coordinator.waitFor("task.finish", (m) => m.taskId === slow, 5_000);
     expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual([slow]);
     const order = coordinator.received.filter((m) => "taskId" in m && m.taskId === slow).map((m) => m.type);
     expect(order).toEqual(["task.accept", "task.finish"]);
@@ -207,9 +230,11 @@ describe("agent session", () => {
     expect(Date.now() - heldAt).toBeGreaterThanOrEqual(140);
     expect(back).toMatchObject({ epoch: 1, code: "E_QUEUE_FULL" });
     expect(back.reason).toMatch(/held \d+ ms/);
+    // A heartbeat sent after the hand-back arrives after it (one socket, in order); one dated past it
+    // could still be from before, when its timer fired late.
     const beat = await coordinator.waitFor(
       "heartbeat",
-      (m) => Date.parse(String(m.timestamp)) > heldAt + 200,
+      (m) => coordinator.received.indexOf(m) > coordinator.received.indexOf(back),
     );
     expect(beat.running?.map((r) => r.taskId)).toEqual([running]);
     coordinator.send("task.cancel", { taskId: running, epoch: 1 });
@@ -218,7 +243,8 @@ describe("agent session", () => {
   });
 
   it("ends a held assignment on cancel without running it", async () => {
-    const a = agent({ slots: 1, prefetch: 2 });
+    // Held until the cancel comes, not handed back at the default maxHoldMs (100 ms) before it.
+    const a = agent({ slots: 1, prefetch: 2, maxHoldMs: 5_000 });
     await a.start();
     const running = assign({ kind: "exec", argv: ["sleep", "30"] });
     const held = assign({ kind: "exec", shell: "echo must-not-run" });
@@ -238,7 +264,9 @@ describe("agent session", () => {
   it("reports held assignments in its hello after a reconnect and drops those not kept", async () => {
     const a = agent({ slots: 1, prefetch: 2, maxHoldMs: 5_000, reconnectBaseMs: 20 });
     await a.start();
-    const running = assign({ kind: "exec", shell: "sleep 0.4" });
+    // Still running at the reconnect, however long that takes: the other two are still held then.
+    const runningDone = gate();
+    const running = assign({ kind: "exec", shell: runningDone.wait });
     const kept = assign({ kind: "exec", shell: "echo kept" });
     const dropped = assign({ kind: "exec", shell: "echo dropped" });
     await coordinator.waitFor("task.accept", (m) => m.taskId === running);
@@ -256,6 +284,7 @@ describe("agent session", () => {
       { taskId: kept, epoch: 1 },
       { taskId: dropped, epoch: 1 },
     ]);
+    runningDone.open();
     await coordinator.waitFor("task.finish", (m) => m.taskId === kept, 3_000);
     await sleep(200);
     expect(coordinator.all("task.finish").map((m) => m.taskId)).toEqual([running, kept]);
@@ -263,12 +292,17 @@ describe("agent session", () => {
   });
 
   it("hands held assignments back with E_DRAINING when it stops", async () => {
-    const a = agent({ slots: 1, prefetch: 1, shutdownGraceMs: 2_000 });
+    // Held until the stop, not handed back at the default maxHoldMs (100 ms) before it; and the running
+    // task ends only once the stop has begun, so its slot never frees up for the held one.
+    const a = agent({ slots: 1, prefetch: 1, shutdownGraceMs: 2_000, maxHoldMs: 5_000 });
     await a.start();
-    const running = assign({ kind: "exec", shell: "sleep 0.2" });
+    const runningDone = gate();
+    const running = assign({ kind: "exec", shell: runningDone.wait });
     const held = assign({ kind: "exec", shell: "echo never" });
     await coordinator.waitFor("task.accept", (m) => m.taskId === running);
-    await a.stop();
+    const stopping = a.stop();
+    runningDone.open();
+    await stopping;
     expect(coordinator.all("task.reject")).toMatchObject([{ taskId: held, code: "E_DRAINING" }]);
     expect(coordinator.all("task.finish").map((m) => m.taskId)).toEqual([running]);
     expect(coordinator.all("task.accept").map((m) => m.taskId)).toEqual([running]);
@@ -399,11 +433,14 @@ describe("agent session", () => {
   it("flushes a finish that happened while disconnected, and only for kept runs", async () => {
     const a = agent({ reconnectBaseMs: 400, reconnectCapMs: 400, random: () => 1 });
     await a.start();
-    const kept = assign({ kind: "exec", shell: "sleep 0.1; echo kept" });
-    const dropped = assign({ kind: "exec", shell: "sleep 0.1; echo dropped" });
+    // Both runs end only after the connection is gone: nothing of theirs left on the old one.
+    const offline = gate();
+    const kept = assign({ kind: "exec", shell: `${offline.wait}; echo kept` });
+    const dropped = assign({ kind: "exec", shell: `${offline.wait}; echo dropped` });
     await coordinator.waitFor("task.accept", (m) => m.taskId === dropped);
     coordinator.dropConnection();
     coordinator.received.length = 0;
+    offline.open();
     coordinator.welcome = (hello) => ({
       nodeId: hello.node.id,
       heartbeatIntervalMs: 50,
@@ -423,7 +460,8 @@ describe("agent session", () => {
   it("kills runs the welcome lists in kill, sending nothing for them", async () => {
     const a = agent({ reconnectBaseMs: 20 });
     await a.start();
-    const taskId = assign({ kind: "exec", shell: "sleep 0.2; echo late" });
+    // The run cannot end by itself: only the kill frees the slot, and it writes nothing before it.
+    const taskId = assign({ kind: "exec", shell: `${gate().wait}; echo late` });
     await coordinator.waitFor("task.accept");
     coordinator.welcome = (hello) => ({
       nodeId: hello.node.id,
@@ -476,14 +514,16 @@ describe("agent session", () => {
   it("a second stop cuts the grace period short", async () => {
     const a = agent({ shutdownGraceMs: 10_000, killGraceMs: 10_000 });
     await a.start();
-    assign({ kind: "exec", shell: "trap '' TERM; sleep 30" });
-    await coordinator.waitFor("task.accept");
+    assign({ kind: "exec", shell: "trap '' TERM; echo ready; sleep 30" });
+    // Its output means the trap is set: the run would now outlast both grace periods.
+    await coordinator.waitFor("task.output");
     const started = Date.now();
     const first = a.stop();
     await sleep(100);
     await a.stop({ now: true });
     await first;
-    expect(Date.now() - started).toBeLessThan(2_000);
+    // Far below the 10 s either grace period would take.
+    expect(Date.now() - started).toBeLessThan(5_000);
     expect(coordinator.all("agent.bye")).toHaveLength(1);
   });
 
@@ -513,7 +553,7 @@ describe("agent session", () => {
     const port = new URL(coordinator.url).port;
     await coordinator.close();
     coordinator = await TestCoordinator.startOn(Number(port), "rotated");
-    await new Promise((r) => setTimeout(r, 500));
+    await waitUntil(() => fatal !== undefined);
     expect(fatal?.code).toBe("E_UNAUTHORIZED");
     expect(a.connected).toBe(false);
   });

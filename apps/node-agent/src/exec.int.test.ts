@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,9 +20,16 @@ const spawners: Array<[string, Spawner]> = [
 ];
 let spawner: Spawner = nodeSpawner;
 
-async function run(spec: ExecSpec, options: ExecOptions = {}) {
+async function run(spec: ExecSpec, options: ExecOptions = {}, onChunk?: (chunk: OutputChunk) => void) {
   const chunks: OutputChunk[] = [];
-  const handle = startExec(spec, { spawner, ...options, onOutput: (chunk) => chunks.push(chunk) });
+  const handle = startExec(spec, {
+    spawner,
+    ...options,
+    onOutput: (chunk) => {
+      chunks.push(chunk);
+      onChunk?.(chunk);
+    },
+  });
   const result = await handle.done;
   const text = (stream: string) =>
     chunks
@@ -56,6 +64,25 @@ async function aliveAfter(pid: number, ms = 2_000): Promise<boolean> {
   return false;
 }
 
+/** Polls `condition` until it holds; throws after `ms`. */
+async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() >= deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+let gates = 0;
+/**
+ * A file the test creates when it is ready, and the shell loop that waits for it: orders a step of a task
+ * after something the test saw, where a fixed sleep would only make it likely.
+ */
+function gate(): { wait: string; open: () => void } {
+  const file = join(dir, `gate-${++gates}`);
+  return { wait: `while [ ! -e '${file}' ]; do sleep 0.01; done`, open: () => writeFileSync(file, "") };
+}
+
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "flotilla-exec-"));
@@ -85,9 +112,17 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
   });
 
   it("keeps the interleaving of stdout and stderr", async () => {
-    const { chunks, stdout, stderr } = await run({
-      shell: "echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2",
-    });
+    // Each write waits until the one before it came through: with both streams holding data at once the
+    // order would be the reader's to pick, which a pause between the writes only makes unlikely.
+    const [afterOut, afterErr] = [gate(), gate()];
+    const { chunks, stdout, stderr } = await run(
+      { shell: `echo out1; ${afterOut.wait}; echo err1 >&2; ${afterErr.wait}; echo out2` },
+      {},
+      (chunk) => {
+        if (chunk.data.includes("out1")) afterOut.open();
+        if (chunk.data.includes("err1")) afterErr.open();
+      },
+    );
     expect(stdout).toBe("out1\nout2\n");
     expect(stderr).toBe("err1\n");
     expect(chunks.map((c) => c.stream)).toEqual(["stdout", "stderr", "stdout"]);
@@ -141,7 +176,8 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
     const started = performance.now();
     const { result } = await run(
       { shell: `sleep 30 & echo $! > ${pidFile}; wait` },
-      { timeoutMs: 300, killGraceMs: 1000 },
+      // Time enough for the shell to write the pid file first, also when the machine is busy.
+      { timeoutMs: 1000, killGraceMs: 1000 },
     );
     expect(result.outcome).toBe("timed_out");
     expect(result.signal).toBe("SIGTERM");
@@ -152,8 +188,13 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
   });
 
   it("escalates to SIGKILL when SIGTERM is ignored", async () => {
-    const handle = startExec({ shell: "trap '' TERM; echo ready; sleep 30" }, { spawner, killGraceMs: 200 });
-    await new Promise((r) => setTimeout(r, 200));
+    let output = "";
+    const handle = startExec(
+      { shell: "trap '' TERM; echo ready; sleep 30" },
+      { spawner, killGraceMs: 200, onOutput: (chunk) => (output += chunk.data) },
+    );
+    // The shell ignores SIGTERM only once it has run the trap: a cancel before that kills it with SIGTERM.
+    await until(() => output.includes("ready"), "the trap to be set");
     handle.cancel();
     const result = await handle.done;
     expect(result).toMatchObject({ outcome: "cancelled", signal: "SIGKILL" });

@@ -178,7 +178,8 @@ describe("FlotillaClient against a coordinator double", () => {
       code: "E_COORDINATOR_UNAVAILABLE",
       details: { request: "nodes.list", timeoutMs: 100 },
     });
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Far below the 30 s default it would otherwise have waited, with room for a busy machine.
+    expect(Date.now() - started).toBeLessThan(3_000);
     // The session is still usable afterwards.
     await expect(client.tasks()).resolves.toEqual([]);
   });
@@ -229,7 +230,8 @@ describe("FlotillaClient against a coordinator double", () => {
       code: "E_UNAUTHORIZED",
       message: expect.stringContaining("token rejected by coordinator"),
     });
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Retrying would go on for the 10 s connect timeout.
+    expect(Date.now() - started).toBeLessThan(3_000);
     const client = await connect({ url: fake.url, token: "right" });
     client.close();
   });
