@@ -266,23 +266,6 @@ export interface CreateMessageOptions {
   now?: () => number;
 }
 
-/** `fields` with the envelope (`v`, `type`, `id`, `timestamp`, `from`) added, unchecked. */
-function withEnvelope<T extends MessageType>(
-  type: T,
-  fields: MessageFields<T>,
-  options: CreateMessageOptions,
-): Record<string, unknown> {
-  const now = options.now ?? Date.now;
-  return {
-    ...fields,
-    v: PROTOCOL_VERSION,
-    type,
-    id: options.id ?? (options.newId ?? randomUUID)(),
-    timestamp: new Date(now()).toISOString(),
-    from: options.from,
-  };
-}
-
 /**
  * Builds a message: the envelope (`v`, `id`, `timestamp`, `from`) around `fields`, checked against the
  * type's schema so defaults (such as `spec.priority`) are applied. A message that does not validate is a
@@ -293,7 +276,15 @@ export function createMessage<T extends MessageType>(
   fields: MessageFields<T>,
   options: CreateMessageOptions,
 ): MessageOf<T> {
-  const candidate = withEnvelope(type, fields, options);
+  const now = options.now ?? Date.now;
+  const candidate = {
+    ...fields,
+    v: PROTOCOL_VERSION,
+    type,
+    id: options.id ?? (options.newId ?? randomUUID)(),
+    timestamp: new Date(now()).toISOString(),
+    from: options.from,
+  };
   const result = validateMessage(candidate);
   if (!result.ok) throw result.error;
   return result.message as MessageOf<T>;
@@ -309,7 +300,15 @@ export function encodeChecked<T extends MessageType>(
   fields: MessageFields<T>,
   options: CreateMessageOptions,
 ): string {
-  const candidate = withEnvelope(type, fields, options);
+  const now = options.now ?? Date.now;
+  const candidate = {
+    ...fields,
+    v: PROTOCOL_VERSION,
+    type,
+    id: options.id ?? (options.newId ?? randomUUID)(),
+    timestamp: new Date(now()).toISOString(),
+    from: options.from,
+  };
   const result = validateMessage(candidate, { rebuild: false });
   if (!result.ok) throw result.error;
   return JSON.stringify(candidate);
