@@ -13,7 +13,6 @@ import {
   type TaskSpec,
   TERMINAL_STATES,
   toFlotillaError,
-  validateMessage,
   type WireError,
 } from "@flotilla/protocol";
 import { Redis } from "ioredis";
@@ -88,8 +87,6 @@ interface TaskWatch {
   pending: string[];
 }
 
-/** Agent frames rebuilt by the schema on arrival (see onFrame); the rest are only checked. */
-const REBUILT_AGENT_FRAMES: ReadonlySet<string> = new Set(["agent.hello", "heartbeat"]);
 const ACTIVE_STATES = ["leased", "running"] as const;
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 const AGENT_TYPES = new Set<MessageType>([
@@ -432,13 +429,7 @@ class CoordinatorServer implements Coordinator {
   }
 
   private onFrame(session: Session, data: RawFrame): void {
-    // An agent's run frames (accept, output, finish) are the bulk of the traffic and have no defaults to
-    // fill in: they are checked in full but not rebuilt. Clients' frames are (a submit's spec gets its
-    // defaults here), and so are an agent's hello and heartbeats, rare frames whose node description and
-    // load go to Redis as read (rebuilt, they hold only what the schema names).
-    let result = decode(data, { maxBytes: this.options.maxFrameBytes, rebuild: session.role !== "agent" });
-    if (result.ok && session.role === "agent" && REBUILT_AGENT_FRAMES.has(result.message.type))
-      result = validateMessage(result.message);
+    const result = decode(data, { maxBytes: this.options.maxFrameBytes });
     if (!result.ok) {
       this.violation(session, result.error, result.error.code === "E_BAD_JSON" ? undefined : frameId(data));
       return;

@@ -739,9 +739,7 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   function onFrame(data: WebSocket.RawData): void {
-    // Checked in full but not rebuilt (no copy of each frame): the coordinator sends specs with their
-    // defaults filled in, and nothing here reads a field the schema does not name.
-    const decoded = decode(data, { rebuild: false });
+    const decoded = decode(data);
     if (!decoded.ok) {
       logger.warn(
         { code: decoded.error.code, details: decoded.error.details },

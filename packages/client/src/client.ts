@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
+  createMessage,
   decode,
-  encodeChecked,
   encodeFields,
   FlotillaError,
   ID_PATTERN,
@@ -413,9 +413,10 @@ export class FlotillaClient {
     const envelope = { from: this.clientId, id, now: this.#clock };
     let frame: string;
     try {
-      // Checked here, so a bad spec fails with the path of the bad field rather than on the server (whose
-      // parse fills in the defaults).
-      frame = options.trusted ? encodeFields(type, fields, envelope) : encodeChecked(type, fields, envelope);
+      // createMessage validates: a bad spec fails here with the path of the bad field, not on the server.
+      frame = options.trusted
+        ? encodeFields(type, fields, envelope)
+        : JSON.stringify(createMessage(type, fields, envelope));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -511,9 +512,7 @@ export class FlotillaClient {
   }
 
   #onFrame(raw: string): void {
-    // Checked as strictly as anywhere, but not rebuilt: what the coordinator sends already holds every
-    // default, and a copy of each frame was most of this client's work under load.
-    const decoded = decode(raw, { rebuild: false });
+    const decoded = decode(raw);
     if (!decoded.ok) {
       const fields = peek(raw);
       // A malformed answer still ends its request, with the reason, instead of a timeout later.

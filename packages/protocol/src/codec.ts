@@ -49,13 +49,6 @@ export type RawFrame = string | Uint8Array | ArrayBuffer | Uint8Array[];
 export interface DecodeOptions {
   /** Largest accepted size in UTF-8 bytes, checked before parsing. Default {@link DEFAULT_MAX_BYTES}. */
   maxBytes?: number;
-  /**
-   * `false`: a valid frame is returned as parsed from JSON instead of rebuilt by the schema, which costs
-   * far less (no copy of every object) but fills in no defaults (`v`, `spec.priority`) and keeps fields the
-   * schema does not know. For a receiver that reads only what the schema guarantees, such as a client
-   * reading what a coordinator sent. Default `true`.
-   */
-  rebuild?: boolean;
 }
 
 /** The outcome of {@link decode}: never throws on bad input. */
@@ -179,11 +172,8 @@ function schemaFor(type: MessageType): AnyMessageSchema {
   return schema;
 }
 
-/**
- * Checks a parsed frame: version first (a newer peer may use types we lack), then type, then schema.
- * With `rebuild: false` a valid frame comes back as it was given (see {@link DecodeOptions.rebuild}).
- */
-export function validateMessage(value: unknown, options: { rebuild?: boolean } = {}): DecodeResult {
+/** Checks a parsed frame: version first (a newer peer may use types we lack), then type, then schema. */
+export function validateMessage(value: unknown): DecodeResult {
   if (!isPlainObject(value)) {
     return {
       ok: false,
@@ -219,10 +209,7 @@ export function validateMessage(value: unknown, options: { rebuild?: boolean } =
       }),
     };
   }
-  const schema = schemaFor(type);
-  // Checked without building the output; an invalid frame goes on to safeParse for zod's own error.
-  if (options.rebuild === false && schema.validate(value)) return { ok: true, message: value as Message };
-  const parsed = schema.safeParse(value);
+  const parsed = schemaFor(type).safeParse(value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return { ok: false, error: schemaError(parsed.error, type, type) };
 }
@@ -239,7 +226,7 @@ export function validateMessage(value: unknown, options: { rebuild?: boolean } =
 export function decode(raw: RawFrame, options: DecodeOptions = {}): DecodeResult {
   const json = parseJson(raw, options.maxBytes ?? DEFAULT_MAX_BYTES);
   if (!json.ok) return json;
-  return validateMessage(json.value, options);
+  return validateMessage(json.value);
 }
 
 /** {@link decode}, throwing the {@link ProtocolError} instead of returning it. */
@@ -288,30 +275,6 @@ export function createMessage<T extends MessageType>(
   const result = validateMessage(candidate);
   if (!result.ok) throw result.error;
   return result.message as MessageOf<T>;
-}
-
-/**
- * Writes a message as a frame, checked against the type's schema like {@link createMessage} (throwing the
- * same `E_SCHEMA` error) but not rebuilt by it: no defaults are filled in (the receiver's parse does that)
- * and the fields go out as given, which costs far less than a copy of every object.
- */
-export function encodeChecked<T extends MessageType>(
-  type: T,
-  fields: MessageFields<T>,
-  options: CreateMessageOptions,
-): string {
-  const now = options.now ?? Date.now;
-  const candidate = {
-    ...fields,
-    v: PROTOCOL_VERSION,
-    type,
-    id: options.id ?? (options.newId ?? randomUUID)(),
-    timestamp: new Date(now()).toISOString(),
-    from: options.from,
-  };
-  const result = validateMessage(candidate, { rebuild: false });
-  if (!result.ok) throw result.error;
-  return JSON.stringify(candidate);
 }
 
 /**
