@@ -11,13 +11,15 @@ import { TaskStore } from "../src/store.js";
  *
  * `pnpm --filter @flotilla/coordinator bench`; `BENCH_REDIS_URL` runs it against a Redis of yours (one
  * started under `valgrind --tool=callgrind`, say, to count its instructions per task), which it leaves as
- * it found it but for the keys under the `bench` prefix (kept too with `BENCH_CLEANUP=0`).
+ * it found it but for this run's keys (prefix `flbench-<pid>`) (kept too with `BENCH_CLEANUP=0`).
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 300);
 /** Batch sizes to run, e.g. `BENCH_BATCHES=64`. */
 const BATCHES = (process.env.BENCH_BATCHES ?? "16,64").split(",").map(Number);
 const WARMUP_ROUNDS = 50;
 const NODE = "bench-1";
+/** A prefix of this run's own, so a Redis given with `BENCH_REDIS_URL` keeps every other key. */
+const PREFIX = `flbench-${process.pid}`;
 /** `BENCH_STEPS=s` stops after the submit, `sl` after the lease: the difference of two runs is one step. */
 const STEPS = process.env.BENCH_STEPS ?? "slf";
 /** `BENCH_WAITER=0`: no submitter waits, so the finish does not return the record. */
@@ -91,7 +93,7 @@ async function lifeOf(store: TaskStore, batch: number, spec: string): Promise<vo
 const server = process.env.BENCH_REDIS_URL ? undefined : await startRedis();
 const redis = new Redis(process.env.BENCH_REDIS_URL ?? (server as { url: string }).url);
 try {
-  const keys = coordinatorKeys("bench");
+  const keys = coordinatorKeys(PREFIX);
   const store = new TaskStore(redis, keys.store, { idempotencyTtlSeconds: 3600, outputCap: 1000 });
   await store.preload();
   const spec = JSON.stringify({ kind: "call", handler: "noop", priority: "normal" });
@@ -119,8 +121,11 @@ try {
   }
 } finally {
   if (server === undefined && process.env.BENCH_CLEANUP !== "0") {
-    const stale = await redis.keys("bench:*");
-    for (let i = 0; i < stale.length; i += 500) await redis.del(...stale.slice(i, i + 500));
+    // SCAN, not KEYS: the Redis may be serving others, which one long KEYS would stall.
+    for await (const batch of redis.scanStream({ match: `${PREFIX}:*`, count: 1000 })) {
+      const found = batch as string[];
+      if (found.length > 0) await redis.del(...found);
+    }
   }
   redis.disconnect();
   await server?.dispose();
