@@ -70,7 +70,7 @@ async function lifeOf(store: TaskStore, batch: number, spec: string): Promise<vo
   }
   await Promise.all(submits);
   if (STEPS === "s") return;
-  const leases = await store.lease(NODE, batch, now);
+  const { leases } = await store.lease(NODE, batch, now);
   if (leases.length !== batch) throw new Error(`leased ${leases.length} of ${batch}`);
   if (STEPS === "sl") return;
   const finishes = leases.map((lease) =>

@@ -1173,7 +1173,10 @@ class CoordinatorServer implements Coordinator {
     // Count the task on its node at once, so decisions made before this write lands see it.
     if (placement.kind === "node") {
       const node = this.nodes.get(placement.node);
-      if (node) node.queued += 1;
+      if (node) {
+        node.queued += 1;
+        node.placing += 1;
+      }
     }
     return placement;
   }
@@ -1202,12 +1205,18 @@ class CoordinatorServer implements Coordinator {
   /** After the write for a placement: dispatch on success, give the reserved queue place back otherwise. */
   private settlePlacement(placement: Placement, written: boolean): void {
     if (placement.kind !== "node") return;
+    const node = this.nodes.get(placement.node);
+    if (node) this.placementLanded(node);
     if (written) {
       this.guard(this.dispatch(placement.node));
       return;
     }
-    const node = this.nodes.get(placement.node);
     if (node) node.queued = Math.max(0, node.queued - 1);
+  }
+
+  private placementLanded(node: FleetNode): void {
+    node.placing = Math.max(0, node.placing - 1);
+    node.settled += 1;
   }
 
   private newTaskId(now: number): string {
@@ -1323,6 +1332,7 @@ class CoordinatorServer implements Coordinator {
     }
     // Leased in the same script: the task never sat in the queue.
     direct.node.queued = Math.max(0, direct.node.queued - 1);
+    this.placementLanded(direct.node);
     this.leases.set(id, {
       node: direct.node.id,
       epoch: 1,
@@ -1407,9 +1417,14 @@ class CoordinatorServer implements Coordinator {
       return;
     }
     this.verifyQueue.delete(nodeId);
-    const leases = await this.db.lease(nodeId, free, now);
+    const settledBefore = node.settled;
+    const { leases, remaining } = await this.db.lease(nodeId, free, now);
+    // The count is set again from what the script left, plus what may have landed after it ran: the
+    // placements still being written, and those whose write came back while the lease was out. That
+    // may count a few twice (the next lease puts it right), never too few: a count that fell short would
+    // leave tasks in the queue with no dispatch to take them until the next heartbeat.
+    node.queued = remaining + node.placing + (node.settled - settledBefore);
     if (leases.length === 0) {
-      node.queued = 0;
       if (admitted === "all") await this.steal(nodeId);
       return;
     }
@@ -1418,7 +1433,6 @@ class CoordinatorServer implements Coordinator {
       this.breakers.probeStarted(nodeId, now);
       this.breakerChanged(nodeId, before, "backoff over: one probe task", now);
     }
-    node.queued = Math.max(0, node.queued - leases.length);
     for (const lease of leases) {
       const spec = JSON.parse(lease.specJson) as TaskSpec;
       this.leases.set(lease.taskId, {

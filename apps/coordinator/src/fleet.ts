@@ -19,8 +19,12 @@ export interface FleetNode {
   prefetch: number;
   /** Tasks leased to or running on the node, as the coordinator counts them (held ones included). */
   inflight: number;
-  /** Tasks in the node's Redis queue, as the coordinator counts them. */
+  /** Tasks in the node's Redis queue, as the coordinator counts them (placements not yet written included). */
   queued: number;
+  /** Placements on this node whose write has not come back yet. */
+  placing: number;
+  /** Placements on this node whose write came back (or failed), ever: a dispatch compares it before and after its lease. */
+  settled: number;
   load: NodeLoad | undefined;
   status: NodeStatus;
   health: NodeHealth;
@@ -48,6 +52,8 @@ export function newFleetNode(id: string, now: number): FleetNode {
     prefetch: 0,
     inflight: 0,
     queued: 0,
+    placing: 0,
+    settled: 0,
     load: undefined,
     status: "offline",
     health: "suspect",

@@ -1,7 +1,7 @@
 import { type RedisServer, startRedis } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type StoreKeys, TaskStore } from "./store.js";
+import { type LeaseBatch, type StoreKeys, TaskStore } from "./store.js";
 
 function testKeys(prefix: string): StoreKeys {
   const p = (name: string): string => `${prefix}:${name}`;
@@ -75,13 +75,16 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     await submit("b1", "n2", 30);
     await submit("b2", "n2", 10);
     await submit("b3", "n2", 20);
-    const leases = await store.lease("n2", 2, 100);
+    const { leases, remaining } = await store.lease("n2", 2, 100);
     expect(leases.map((lease) => [lease.taskId, lease.epoch, lease.attempt])).toEqual([
       ["b2", 1, 1],
       ["b3", 1, 1],
     ]);
+    expect(remaining).toBe(1);
     expect(await store.runningIds("n2")).toHaveLength(2);
     expect(await store.queuedIds("n2")).toEqual(["b1"]);
+    expect(await store.lease("n2", 5, 101)).toMatchObject({ leases: [{ taskId: "b1" }], remaining: 0 });
+    expect(await store.lease("n2", 5, 102)).toEqual({ leases: [], remaining: 0 });
   });
 
   it("drops queue entries that are no longer queued there and leases the next ones instead", async () => {
@@ -91,14 +94,17 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     await submit("e4", "n6", 4);
     await redis.hset(keys.task("e1"), "state", "cancelled");
     await redis.hset(keys.task("e2"), "node", "elsewhere");
-    const leases = await store.lease("n6", 2, 100);
+    const { leases, remaining } = await store.lease("n6", 2, 100);
     expect(leases.map((lease) => lease.taskId)).toEqual(["e3", "e4"]);
+    expect(remaining).toBe(0);
     expect(await store.queuedIds("n6")).toEqual([]);
   });
 
   it("fences transitions by epoch and records exactly one terminal state", async () => {
     await submit("c1", "n3", 1);
-    const [lease] = await store.lease("n3", 1, 10);
+    const {
+      leases: [lease],
+    } = await store.lease("n3", 1, 10);
     expect(lease?.epoch).toBe(1);
     const start = await store.transition("c1", {
       expectedEpoch: 1,
@@ -134,7 +140,9 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
       now: 13,
     });
     expect(late).toEqual({ ok: false, reason: "stale_epoch", epoch: 2 });
-    const [again] = await store.lease("n4", 1, 14);
+    const {
+      leases: [again],
+    } = await store.lease("n4", 1, 14);
     expect(again).toMatchObject({ taskId: "c1", epoch: 3, attempt: 2 });
     await store.transition("c1", { expectedEpoch: 3, from: ["leased"], to: "running", now: 15 });
     expect(await store.appendOutput("c1", 3, [{ seq: 0, stream: "stdout", data: "hello" }])).toBe(true);
@@ -212,7 +220,9 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
 
   it("writes events as valid JSON, a reason with quotes, backslashes and control characters included", async () => {
     await submit("j1", "n9", 1);
-    const [lease] = await store.lease("n9", 1, 1_764_590_000_123);
+    const {
+      leases: [lease],
+    } = await store.lease("n9", 1, 1_764_590_000_123);
     expect(JSON.parse(lease?.eventJson ?? "")).toEqual({
       taskId: "j1",
       state: "leased",
@@ -308,13 +318,14 @@ describe("ScriptRunner (calls of one turn in one batch script)", () => {
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
     expect((results[1] as PromiseRejectedResult).reason.message).toMatch(/WRONGTYPE/);
     // The lease ran after both submits: it found both tasks queued.
-    const leased = (results[3] as PromiseFulfilledResult<{ taskId: string }[]>).value;
-    expect(leased.map((lease) => lease.taskId).sort()).toEqual(["x1", "x2"]);
+    const leased = (results[3] as PromiseFulfilledResult<LeaseBatch>).value;
+    expect(leased.leases.map((lease) => lease.taskId).sort()).toEqual(["x1", "x2"]);
+    expect(leased.remaining).toBe(0);
   });
 
   it("loads the batch script again when Redis has forgotten it", async () => {
     const store = new TaskStore(redis, keys, { idempotencyTtlSeconds: 60, outputCap: 1000 });
     await redis.script("FLUSH");
-    expect(await store.lease("nobody", 1, 3)).toEqual([]);
+    expect(await store.lease("nobody", 1, 3)).toEqual({ leases: [], remaining: 0 });
   });
 });

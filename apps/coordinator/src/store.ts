@@ -43,6 +43,12 @@ export interface Lease {
   eventJson: string;
 }
 
+/** What one lease script did: the tasks it leased, and how many it left in the queue. */
+export interface LeaseBatch {
+  leases: Lease[];
+  remaining: number;
+}
+
 /** Where a submitted task goes first. */
 export type SubmitTarget = { node: string } | { waitingReason: string };
 
@@ -150,9 +156,9 @@ export class TaskStore {
       : { duplicate: true, taskId: reply[1], state: reply[2] ?? "unknown" };
   }
 
-  /** Leases up to `count` queued tasks of `node`, in queue order. */
-  async lease(node: string, count: number, now: number): Promise<Lease[]> {
-    if (count <= 0) return [];
+  /** Leases up to `count` queued tasks of `node`, in queue order; `remaining` is what the queue then held. */
+  async lease(node: string, count: number, now: number): Promise<LeaseBatch> {
+    if (count <= 0) return { leases: [], remaining: await this.redis.zcard(this.keys.queue(node)) };
     const flat = (await this.scripts.run(
       "lease-2",
       [this.keys.queue(node), this.keys.running(node)],
@@ -168,7 +174,7 @@ export class TaskStore {
         eventJson: String(flat[i + 4]),
       });
     }
-    return leases;
+    return { leases, remaining: Number(flat[flat.length - 1]) };
   }
 
   /** Applies one fenced state change. */

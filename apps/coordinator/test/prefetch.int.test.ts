@@ -3,6 +3,7 @@ import type { AgentOptions } from "@flotilla/node-agent";
 import { waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { coordinatorKeys } from "../src/keys.js";
+import type { CoordinatorOptions } from "../src/options.js";
 import { startFleet, type TestFleet } from "./fleet.js";
 
 /** The states a task went through, from its event history in Redis. */
@@ -120,6 +121,30 @@ describe("holding assignments ahead (prefetch)", () => {
       const span = spans[i] ?? { start: Number.NaN, ms: 0 };
       expect(span.start + span.ms).toBeGreaterThanOrEqual(spans[i - 1]?.end ?? Number.POSITIVE_INFINITY);
     }
+  });
+
+  /** A one-slot agent that holds up to 8 ahead, and a burst of 200 calls of 2 ms each for it. */
+  async function burst(coordinator: Partial<CoordinatorOptions> = {}) {
+    fleet = await startFleet({ holdAheadMs: 1_000, ...coordinator });
+    await fleet.addAgent({
+      id: "single",
+      slots: 1,
+      prefetch: 8,
+      acceptDelayMs: 1,
+      handlers: { short: () => new Promise((resolve) => setTimeout(() => resolve("ok"), 2)) },
+    });
+    const client = await fleet.client();
+    const handles = await Promise.all(
+      Array.from({ length: 200 }, () => client.submit({ kind: "call", handler: "short" })),
+    );
+    return Promise.all(handles.map((handle) => handle.result()));
+  }
+
+  it("runs a burst through a one-slot node with no heartbeat to wake its queue", async () => {
+    // A lease that ran while the burst's submits were still being written used to set the node's queue
+    // count to zero; the tasks then waited for the next heartbeat's look at the queue (9 per beat).
+    const results = await burst({ heartbeatIntervalMs: 60_000, deadAfterMs: 120_000 });
+    expect(results.filter((result) => result.state !== "succeeded")).toEqual([]);
   });
 
   it("gets a held task back after maxHoldMs and runs it on an idle node instead", async () => {

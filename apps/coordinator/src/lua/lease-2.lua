@@ -13,8 +13,9 @@
   ARGV[6] updates channel
   ARGV[7] events list cap
 
-  Returns a flat list: id, epoch, attempt, spec JSON, event JSON for each leased task. Entries that are no longer
-  queued on this node (cancelled, moved) are dropped from the queue and skipped.
+  Returns a flat list: id, epoch, attempt, spec JSON, event JSON for each leased task, then how many tasks are
+  left in the queue. Entries that are no longer queued on this node (cancelled, moved) are dropped from the
+  queue and skipped.
 ]]
 local call = redis.call
 local leased = {}
@@ -27,8 +28,10 @@ local node = ARGV[1]
 local taskHead, taskTail = string.match(ARGV[4], "^(.-){{id}}(.*)$")
 local eventsHead, eventsTail = string.match(ARGV[5], "^(.-){{id}}(.*)$")
 -- Pops what is still wanted in one call, again while popped entries turn out to be stale.
+local emptied = false
 while got < want do
   local popped = call("ZPOPMIN", KEYS[1], want - got)
+  if #popped < 2 * (want - got) then emptied = true end
   if #popped == 0 then break end
   for p = 1, #popped, 2 do
     local id = popped[p]
@@ -57,4 +60,5 @@ while got < want do
     end
   end
 end
+leased[n + 1] = emptied and 0 or call("ZCARD", KEYS[1])
 return leased
