@@ -18,6 +18,7 @@ import {
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { type WebSocket, WebSocketServer } from "ws";
+import { AgentClock } from "./agent-clock.js";
 import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
 import { BreakerRegistry } from "./breakers.js";
 import { RedisBridges } from "./bridges.js";
@@ -69,6 +70,8 @@ interface Session {
   awaiting: Set<string>;
   /** Frames waiting for the end of this event-loop turn (see `sendRaw`). */
   outbox: FrameOutbox;
+  /** The agent's clock against this process's: the times it reports are recorded through it. */
+  clock: AgentClock;
 }
 
 interface LeaseInfo {
@@ -418,6 +421,7 @@ class CoordinatorServer implements Coordinator {
         watching: new Set(),
         awaiting: new Set(),
         outbox: new FrameOutbox(ws),
+        clock: new AgentClock(),
       };
       this.sessions.add(session);
       ws.on("message", (data: RawFrame) => this.onFrame(session, data));
@@ -755,6 +759,7 @@ class CoordinatorServer implements Coordinator {
       return;
     }
     const now = this.options.clock();
+    session.clock.observe(Date.parse(hello.timestamp), now);
     const previous = this.agentSessions.get(info.id);
     if (previous && previous !== session) {
       this.agentSessions.delete(info.id);
@@ -855,6 +860,7 @@ class CoordinatorServer implements Coordinator {
     const node = this.nodes.get(session.nodeId as string);
     if (!node) return;
     const now = this.options.clock();
+    session.clock.observe(Date.parse(beat.timestamp), now);
     node.lastHeartbeatAt = now;
     node.capabilities = beat.capabilities;
     node.status = beat.status;
@@ -898,11 +904,14 @@ class CoordinatorServer implements Coordinator {
 
   private async onAccept(session: Session, accept: MessageOf<"task.accept">): Promise<void> {
     const now = this.options.clock();
+    const stamp = Date.parse(accept.timestamp);
+    session.clock.observe(stamp, now);
     const known = this.leases.get(accept.taskId);
     // An agent may send the accept a little after the start: it says how long the run has been going.
+    const runningFor = accept.runningForMs ?? 0;
     const startedAt = Math.max(
       known?.epoch === accept.epoch ? known.leasedAt : 0,
-      now - (accept.runningForMs ?? 0),
+      session.clock.toLocal(stamp - runningFor, now, now - runningFor),
     );
     const result = await this.db.transition(accept.taskId, {
       expectedEpoch: accept.epoch,
@@ -999,6 +1008,8 @@ class CoordinatorServer implements Coordinator {
   private async onFinish(session: Session, finish: MessageOf<"task.finish">): Promise<void> {
     const nodeId = session.nodeId as string;
     const now = this.options.clock();
+    const stamp = Date.parse(finish.timestamp);
+    session.clock.observe(stamp, now);
     let lease = this.leases.get(finish.taskId);
     if (!lease || lease.epoch !== finish.epoch) {
       const task = await this.db.getTask(finish.taskId);
@@ -1023,10 +1034,14 @@ class CoordinatorServer implements Coordinator {
       spec.retry?.retryOn?.includes(finish.exitCode) === true;
     const retryable = finish.outcome === "failed" && (nodeFault || retryOnExit);
     const maxAttempts = spec.retry?.maxAttempts ?? (nodeFault ? DEFAULT_FAULT_ATTEMPTS : 1);
-    const fields: Record<string, string | number> = { finishedAt: now };
+    // Dated by the agent's clock (the finish may have waited behind other work on its way here), and
+    // never before the recorded start.
+    const finishedAt = Math.max(lease.startedAt ?? 0, session.clock.toLocal(stamp, now, now));
+    const fields: Record<string, string | number> = { finishedAt };
     // A run that ended before its agent sent the accept went straight from leased to its end. (Set one by
     // one: in V8, properties after a spread in one literal take a slow path.)
-    if (lease.startedAt === undefined) fields.startedAt = Math.max(lease.leasedAt, now - finish.durationMs);
+    if (lease.startedAt === undefined)
+      fields.startedAt = Math.max(lease.leasedAt, finishedAt - finish.durationMs);
     fields.exitCode = finish.exitCode ?? "";
     fields.signal = finish.signal ?? "";
     fields.durationMs = finish.durationMs;

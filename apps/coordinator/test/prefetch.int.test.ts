@@ -147,6 +147,26 @@ describe("holding assignments ahead (prefetch)", () => {
     expect(results.filter((result) => result.state !== "succeeded")).toEqual([]);
   });
 
+  it("records the runs of a one-slot node one after another, however late each message came", async () => {
+    const results = await burst();
+    expect(results.filter((result) => result.state !== "succeeded")).toEqual([]);
+    const spans = results
+      .map((result) => {
+        const record = result.record as { startedAt?: number; finishedAt?: number };
+        return { start: Number(record.startedAt), end: Number(record.finishedAt) };
+      })
+      .sort((a, b) => a.start - b.start || a.end - b.end);
+    // The times come from the agent's clock, so one run's start is never before the previous run's end
+    // (they were dated by when each message arrived, and a finish held up behind a busy turn was recorded
+    // after the next start); 1 ms is for rounding: message stamps are whole milliseconds, and a run that
+    // ended before its accept went out is dated back from its finish by its measured duration.
+    const overlaps = spans
+      .slice(1)
+      .map((span, i) => (spans[i]?.end ?? 0) - span.start)
+      .filter((overlap) => overlap > 1);
+    expect(overlaps).toEqual([]);
+  });
+
   it("gets a held task back after maxHoldMs and runs it on an idle node instead", async () => {
     const busy = await busyNode({ id: "busy", slots: 1, prefetch: 2, maxHoldMs: 100 });
     fleet = busy.fleet;
