@@ -40,7 +40,7 @@ Options:
   --id <name>               node id (default: the hostname)           (env FLOTILLA_NODE_ID)
   --label k=v               a label; repeatable. k=true also becomes a capability (heavy=true, docker=true)
   --slots <n>               tasks run at once (default: CPU cores)
-  --prefetch <n>            assignments it may hold beyond the slots for tiny tasks, 0 = none (default 64)
+  --prefetch <n>            assignments it may hold beyond the slots for tiny tasks, 0 = none (default 256)
   --heartbeat-ms <n>        heartbeat period until the coordinator sets one (default 1000)
   --connect-timeout-ms <n>  give up starting when the coordinator cannot be reached (default 10000)
   -h, --help                show this help
