@@ -17,6 +17,10 @@ export default defineConfig([
     format: ["esm"],
     sourcemap: true,
     target: "node20",
-    banner: { js: "#!/usr/bin/env node" },
+    // A young generation of up to 32 MB (V8's default is 16): with a thousand tasks in flight, about
+    // 3.6 MB of it is still alive at each scavenge, so each costs ~8 ms and they took a fifth of the
+    // coordinator's CPU; with 32 MB there are half as many (measured: 845 -> 383 ms of pauses for 24,000
+    // calls). `nodeBin` in @flotilla/launcher reads these flags from here too.
+    banner: { js: "#!/usr/bin/env -S node --max-semi-space-size=32" },
   },
 ]);

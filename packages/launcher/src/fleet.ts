@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { freePort } from "./ports.js";
 import { type Service, startService } from "./process.js";
 import { type RedisServer, type RedisServerOptions, startRedisServer } from "./redis.js";
@@ -10,13 +11,26 @@ export interface BinSpec {
 }
 
 /**
- * A binary run by this Node.js: a built `.js` entry as it is, a `.ts` entry through `tsx` with the
- * workspace's `source` condition (so a checkout runs without a build).
+ * A binary run by this Node.js: a built `.js` entry as its shebang would run it (with the Node.js flags
+ * it names), a `.ts` entry through `tsx` with the workspace's `source` condition (so a checkout runs
+ * without a build).
  */
 export function nodeBin(entry: string, tsxLoader?: string): BinSpec {
-  if (!entry.endsWith(".ts")) return { command: process.execPath, args: [entry] };
+  if (!entry.endsWith(".ts")) return { command: process.execPath, args: [...shebangFlags(entry), entry] };
   if (tsxLoader === undefined) throw new Error(`${entry} is TypeScript: pass the tsx loader to run it`);
   return { command: process.execPath, args: ["--conditions=source", "--import", tsxLoader, entry] };
+}
+
+/** The Node.js flags of a `#!/usr/bin/env -S node --flag …` first line; none for any other. */
+export function shebangFlags(entry: string): string[] {
+  let head: string;
+  try {
+    head = readFileSync(entry, "utf8").slice(0, 256).split("\n", 1)[0] ?? "";
+  } catch {
+    return [];
+  }
+  const match = /^#!\S*\benv -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(head);
+  return match?.[1] ? match[1].trim().split(/\s+/) : [];
 }
 
 /** One agent of a local fleet. */
