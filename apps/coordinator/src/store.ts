@@ -122,34 +122,33 @@ export class TaskStore {
     const { id, target } = input;
     const hasKey = input.idempotencyKey !== undefined;
     const queueKey = "node" in target ? this.keys.queue(target.node) : this.keys.waiting();
-    const flat: (string | number)[] = [];
-    for (const [field, value] of Object.entries(input.fields)) flat.push(field, value);
+    const taskKey = this.keys.task(id);
+    const args: (string | number)[] = [
+      id,
+      input.now,
+      hasKey ? "1" : "0",
+      this.options.idempotencyTtlSeconds,
+      input.score,
+      input.event,
+      this.keys.taskUpdates(),
+      this.taskTemplate,
+      input.expiresAt ?? "",
+      input.leaseEvent ?? "",
+    ];
+    // Field, value pairs straight onto the arguments (no entries arrays, no second list to spread).
+    for (const field in input.fields) args.push(field, input.fields[field] as string | number);
     const reply = (await this.scripts.run(
       "submit-7",
       [
-        this.keys.task(id),
-        hasKey ? this.keys.idempotency(input.idempotencyKey as string) : this.keys.task(id),
+        taskKey,
+        hasKey ? this.keys.idempotency(input.idempotencyKey as string) : taskKey,
         this.keys.allTasks(),
         queueKey,
         this.keys.taskEvents(id),
         this.keys.expiring(),
-        input.leaseEvent !== undefined && "node" in target
-          ? this.keys.running(target.node)
-          : this.keys.task(id),
+        input.leaseEvent !== undefined && "node" in target ? this.keys.running(target.node) : taskKey,
       ],
-      [
-        id,
-        input.now,
-        hasKey ? "1" : "0",
-        this.options.idempotencyTtlSeconds,
-        input.score,
-        input.event,
-        this.keys.taskUpdates(),
-        this.taskTemplate,
-        input.expiresAt ?? "",
-        input.leaseEvent ?? "",
-        ...flat,
-      ],
+      args,
     )) as [number, string, string?];
     return reply[0] === 0
       ? { duplicate: false, taskId: id, state: String(input.fields.state) }
@@ -180,28 +179,28 @@ export class TaskStore {
   /** Applies one fenced state change. */
   async transition(taskId: string, change: Transition): Promise<TransitionResult> {
     const taskKey = this.keys.task(taskId);
-    const flat: (string | number)[] = [];
-    for (const [field, value] of Object.entries(change.fields ?? {})) flat.push(field, value);
+    const args: (string | number)[] = [
+      change.expectedEpoch ?? "",
+      `,${change.from.join(",")},`,
+      change.to,
+      change.node === undefined ? "" : change.node === null ? "-" : change.node,
+      change.target ? change.target.score : "",
+      change.bumpEpoch ? "1" : "0",
+      change.attemptDelta ?? 0,
+      change.now,
+      change.reason ?? "",
+      this.keys.taskUpdates(),
+      change.source?.kind ?? "none",
+      change.attemptRecord ? JSON.stringify(change.attemptRecord) : "",
+      EVENTS_CAP,
+      change.returnTask ? "1" : "0",
+    ];
+    const fields = change.fields;
+    if (fields) for (const field in fields) args.push(field, fields[field] as string | number);
     const reply = (await this.scripts.run(
       "transition-4",
       [taskKey, change.source?.key ?? taskKey, change.target?.key ?? taskKey, this.keys.taskEvents(taskId)],
-      [
-        change.expectedEpoch ?? "",
-        `,${change.from.join(",")},`,
-        change.to,
-        change.node === undefined ? "" : change.node === null ? "-" : change.node,
-        change.target ? change.target.score : "",
-        change.bumpEpoch ? "1" : "0",
-        change.attemptDelta ?? 0,
-        change.now,
-        change.reason ?? "",
-        this.keys.taskUpdates(),
-        change.source?.kind ?? "none",
-        change.attemptRecord ? JSON.stringify(change.attemptRecord) : "",
-        EVENTS_CAP,
-        change.returnTask ? "1" : "0",
-        ...flat,
-      ],
+      args,
     )) as (number | string | string[])[];
     switch (reply[0]) {
       case 1: {
