@@ -1392,8 +1392,16 @@ class CoordinatorServer implements Coordinator {
   }
 
   /** A `task.assign` frame; the spec goes out exactly as stored, with no parse/serialise round trip. */
-  private assignFrame(taskId: string, epoch: number, attempt: number, specJson: string, now: number): string {
-    return `${this.envelope("task.assign", now)},"taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}}`;
+  private assignFrame(
+    taskId: string,
+    epoch: number,
+    attempt: number,
+    specJson: string,
+    now: number,
+    seqFrom = 0,
+  ): string {
+    const from = seqFrom > 0 ? `,"seqFrom":${seqFrom}` : "";
+    return `${this.envelope("task.assign", now)},"taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}${from}}`;
   }
 
   /** Leases what the node has room for and pushes assignments; at most one dispatch per node at a time. */
@@ -1465,7 +1473,10 @@ class CoordinatorServer implements Coordinator {
         this.metrics.queueLatency.record(now - submitted);
         this.submittedAt.delete(lease.taskId);
       }
-      this.sendRaw(session, this.assignFrame(lease.taskId, lease.epoch, lease.attempt, lease.specJson, now));
+      this.sendRaw(
+        session,
+        this.assignFrame(lease.taskId, lease.epoch, lease.attempt, lease.specJson, now, lease.seqFrom),
+      );
       this.emitEvent(lease.taskId, lease.eventJson, false);
     }
   }
@@ -1879,7 +1890,7 @@ class CoordinatorServer implements Coordinator {
     for (const chunk of chunks) {
       this.send(session, "task.output", {
         taskId,
-        epoch: task.epoch,
+        epoch: chunk.epoch ?? task.epoch,
         stream: chunk.stream,
         seq: chunk.seq,
         data: chunk.data,

@@ -113,6 +113,11 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
       now: 11,
     });
     expect(start).toMatchObject({ ok: true, epoch: 1, attempt: 1 });
+    const firstRun = [
+      { seq: 0, stream: "stdout", data: "one" },
+      { seq: 1, stream: "stderr", data: "two" },
+    ];
+    expect(await store.appendOutput("c1", 1, firstRun)).toBe(true);
     // node declared dead: epoch bumped, task requeued on another node
     const requeue = await store.transition("c1", {
       from: ["leased", "running"],
@@ -143,9 +148,10 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     const {
       leases: [again],
     } = await store.lease("n4", 1, 14);
-    expect(again).toMatchObject({ taskId: "c1", epoch: 3, attempt: 2 });
+    // The second attempt's output is numbered on from where the first one's stopped.
+    expect(again).toMatchObject({ taskId: "c1", epoch: 3, attempt: 2, seqFrom: 2 });
     await store.transition("c1", { expectedEpoch: 3, from: ["leased"], to: "running", now: 15 });
-    expect(await store.appendOutput("c1", 3, [{ seq: 0, stream: "stdout", data: "hello" }])).toBe(true);
+    expect(await store.appendOutput("c1", 3, [{ seq: 2, stream: "stdout", data: "hello" }])).toBe(true);
     const done = await store.transition("c1", {
       expectedEpoch: 3,
       from: ["leased", "running"],
@@ -165,7 +171,13 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     const task = await store.getTask("c1");
     expect(task).toMatchObject({ state: "succeeded", epoch: 3, attempt: 2 });
     expect(JSON.parse(task?.fields.attempts ?? "[]")).toHaveLength(1);
-    expect(await store.readOutput("c1")).toEqual([{ seq: 0, stream: "stdout", data: "hello" }]);
+    expect(await store.readOutput("c1")).toEqual([
+      { seq: 0, stream: "stdout", data: "one", epoch: 1 },
+      { seq: 1, stream: "stderr", data: "two", epoch: 1 },
+      { seq: 2, stream: "stdout", data: "hello", epoch: 3 },
+    ]);
+    expect(await store.readOutput("c1", 2)).toHaveLength(1);
+    expect(task?.fields.outputNext).toBe("3");
     const events = (await store.readEvents("c1")) as { state: string }[];
     expect(events.map((event) => event.state)).toEqual([
       "queued",

@@ -41,6 +41,16 @@ export interface Lease {
   specJson: string;
   /** The `leased` state-change event as stored (JSON). */
   eventJson: string;
+  /** The `seq` the run's output starts at: one past what earlier attempts stored. */
+  seqFrom: number;
+}
+
+/** One stored output chunk; `epoch` is that of the run that wrote it (absent in output stored before it was kept). */
+export interface StoredChunk {
+  seq: number;
+  stream: "stdout" | "stderr";
+  data: string;
+  epoch?: number;
 }
 
 /** What one lease script did: the tasks it leased, and how many it left in the queue. */
@@ -164,13 +174,14 @@ export class TaskStore {
       [node, count, now, this.taskTemplate, this.eventsTemplate, this.keys.taskUpdates(), EVENTS_CAP],
     )) as (string | number)[];
     const leases: Lease[] = [];
-    for (let i = 0; i + 4 < flat.length; i += 5) {
+    for (let i = 0; i + 5 < flat.length; i += 6) {
       leases.push({
         taskId: String(flat[i]),
         epoch: Number(flat[i + 1]),
         attempt: Number(flat[i + 2]),
         specJson: String(flat[i + 3]),
         eventJson: String(flat[i + 4]),
+        seqFrom: Number(flat[i + 5]) || 0,
       });
     }
     return { leases, remaining: Number(flat[flat.length - 1]) };
@@ -305,18 +316,21 @@ export class TaskStore {
   }
 
   /** Output chunks of a task from `fromSeq` on, in order. */
-  async readOutput(
-    taskId: string,
-    fromSeq = 0,
-  ): Promise<{ seq: number; stream: "stdout" | "stderr"; data: string }[]> {
+  async readOutput(taskId: string, fromSeq = 0): Promise<StoredChunk[]> {
     const entries = await this.redis.xrange(this.keys.taskOutput(taskId), "-", "+");
-    const chunks: { seq: number; stream: "stdout" | "stderr"; data: string }[] = [];
+    const chunks: StoredChunk[] = [];
     for (const [, values] of entries) {
       const record: Record<string, string> = {};
       for (let i = 0; i + 1 < values.length; i += 2) record[values[i] as string] = values[i + 1] as string;
       const seq = Number(record.seq);
       if (seq < fromSeq) continue;
-      chunks.push({ seq, stream: record.stream === "stderr" ? "stderr" : "stdout", data: record.data ?? "" });
+      const chunk: StoredChunk = {
+        seq,
+        stream: record.stream === "stderr" ? "stderr" : "stdout",
+        data: record.data ?? "",
+      };
+      if (record.epoch !== undefined) chunk.epoch = Number(record.epoch);
+      chunks.push(chunk);
     }
     return chunks;
   }

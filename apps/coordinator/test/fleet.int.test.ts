@@ -66,6 +66,27 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
     expect(result.exitCode).toBe(3);
   });
 
+  it("numbers a retried task's output on across its attempts, so watchers get all of it in order", async () => {
+    const client = await fleet.client();
+    const marker = join(scratch, "retried-once");
+    const handle = await client.submit({
+      kind: "exec",
+      shell: `if [ -e '${marker}' ]; then echo second; else touch '${marker}'; echo first; exit 7; fi`,
+      retry: { maxAttempts: 2, backoffMs: 50, retryOn: [7] },
+    });
+    // Each attempt's runner counts its chunks from 0; a watcher that had seen the first attempt used to
+    // drop the second's output as already seen.
+    const live = await collect(handle.output());
+    expect(live.map((chunk) => chunk.data).join("")).toBe("first\nsecond\n");
+    expect((await handle.result()).state).toBe("succeeded");
+    const replay = await collect(client.watch(handle.id).output());
+    expect(replay.map((chunk) => chunk.data).join("")).toBe("first\nsecond\n");
+    const seqs = replay.map((chunk) => chunk.seq);
+    expect(seqs).toEqual([...new Set(seqs)].sort((a, b) => a - b));
+    // Replayed chunks carry the epoch of the run that wrote them.
+    expect(new Set(replay.map((chunk) => chunk.epoch)).size).toBe(2);
+  });
+
   it("routes by explicit label needs and by needs inferred from the command", async () => {
     const client = await fleet.client();
     const light = await (

@@ -152,10 +152,8 @@ interface Run {
   outbox: Frame[];
   outboxOutputBytes: number;
   droppedOutputBytes: number;
-  /**
-   * The `task.accept` as queued in the socket's outbox, until the run ends: a run that ends within the
-   * same turn takes it back, and the coordinator moves the task from leased straight to its end.
-   */
+  /** The `seq` of the run's first output chunk (the assignment's `seqFrom`): added to the runner's. */
+  seqFrom: number;
   /** When the run started (agent clock). */
   startedAt: number;
   /** Sends the run's `task.accept` once it has run `acceptDelayMs`; undefined once sent or not needed. */
@@ -415,7 +413,7 @@ export function createAgent(options: AgentOptions): Agent {
       taskId: run.taskId,
       epoch: run.epoch,
       stream: chunk.stream,
-      seq: chunk.seq,
+      seq: run.seqFrom + chunk.seq,
       data: chunk.data,
     };
     sendForRun(run, frame("task.output", fields, chunk.data.length));
@@ -554,6 +552,7 @@ export function createAgent(options: AgentOptions): Agent {
       outbox: [],
       outboxOutputBytes: 0,
       droppedOutputBytes: 0,
+      seqFrom: message.seqFrom ?? 0,
       startedAt: clock(),
       acceptTimer: undefined,
     };

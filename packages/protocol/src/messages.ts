@@ -165,6 +165,11 @@ export const TaskAssignMessageSchema = message("task.assign", {
   epoch: EpochSchema,
   attempt: z.int().min(1),
   spec: TaskSpecSchema,
+  /**
+   * The `seq` of this run's first output chunk: a task's output is numbered on across its attempts, so
+   * a watcher that saw an earlier attempt orders and resumes by `seq` alone. Absent = 0.
+   */
+  seqFrom: z.int().min(0).optional(),
 });
 /** coordinator -> agent: run this under lease `epoch`. */
 export type TaskAssignMessage = z.infer<typeof TaskAssignMessageSchema>;

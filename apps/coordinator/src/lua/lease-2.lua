@@ -13,8 +13,8 @@
   ARGV[6] updates channel
   ARGV[7] events list cap
 
-  Returns a flat list: id, epoch, attempt, spec JSON, event JSON for each leased task, then how many tasks are
-  left in the queue. Entries that are no longer queued on this node (cancelled, moved) are dropped from the
+  Returns a flat list: id, epoch, attempt, spec JSON, event JSON, first output seq (`outputNext`: where an
+  earlier attempt's output stopped) for each leased task, then how many tasks are left in the queue. Entries that are no longer queued on this node (cancelled, moved) are dropped from the
   queue and skipped.
 ]]
 local call = redis.call
@@ -36,7 +36,7 @@ while got < want do
   for p = 1, #popped, 2 do
     local id = popped[p]
     local taskKey = taskHead .. id .. taskTail
-    local current = call("HMGET", taskKey, "state", "node", "spec", "epoch", "attempt")
+    local current = call("HMGET", taskKey, "state", "node", "spec", "epoch", "attempt", "outputNext")
     if current[1] == "queued" and current[2] == node then
       local epoch = (tonumber(current[4]) or 0) + 1
       local attempt = (tonumber(current[5]) or 0) + 1
@@ -55,7 +55,8 @@ while got < want do
       leased[n + 3] = attempt
       leased[n + 4] = current[3]
       leased[n + 5] = event
-      n = n + 5
+      leased[n + 6] = current[6] or 0
+      n = n + 6
       got = got + 1
     end
   end
