@@ -156,25 +156,28 @@ export class ScriptRunner {
   }
 
   private async send(calls: readonly PendingCall[]): Promise<void> {
-    const keys: string[] = [];
+    // The command is: script, key count, every call's keys, the header, every call's arguments. Each
+    // call's own lists go in as they are, so nothing is copied into one long array first.
     const header: number[] = [calls.length];
-    const args: ScriptArgument[] = [];
+    const lists: (readonly RespArgument[])[] = [[]];
+    let keyCount = 0;
     for (const call of calls) {
       header.push(call.index, call.keys.length, call.args.length);
-      for (const key of call.keys) keys.push(key);
-      for (const arg of call.args) args.push(arg);
+      lists.push(call.keys);
+      keyCount += call.keys.length;
     }
+    lists.push(header);
+    for (const call of calls) lists.push(call.args);
     let replies: unknown;
     try {
       try {
-        replies = await this.redis.sendCommand(
-          new BatchCommand("evalsha", [[this.batch.sha, keys.length], keys, header, args]),
-        );
+        lists[0] = [this.batch.sha, keyCount];
+        replies = await this.redis.sendCommand(new BatchCommand("evalsha", lists));
       } catch (error) {
         if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
-        replies = await this.redis.sendCommand(
-          new BatchCommand("eval", [[this.batch.source, keys.length], keys, header, args]),
-        );
+        const withSource = lists.slice();
+        withSource[0] = [this.batch.source, keyCount];
+        replies = await this.redis.sendCommand(new BatchCommand("eval", withSource));
       }
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
