@@ -676,8 +676,10 @@ class CoordinatorServer implements Coordinator {
 
   private emitEvent(taskId: string, eventJson: string, terminal: boolean, task?: StoredTask): void {
     if (terminal && this.doneWaiters.has(taskId)) this.guard(this.deliverDone(taskId, task));
-    const frame = this.eventFrame(eventJson);
     const watches = this.watchers.get(taskId);
+    // Most events have no one watching: the frame (an envelope with its id and time) is built only for one.
+    if (!watches && this.eventWatchers.size === 0) return;
+    const frame = this.eventFrame(eventJson);
     if (watches) {
       for (const watch of watches) {
         if (watch.replaying) watch.pending.push(frame);
