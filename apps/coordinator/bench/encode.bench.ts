@@ -6,9 +6,8 @@
  *   pnpm --filter @flotilla/coordinator bench:encode
  */
 
-// The built package, as it ships: code run through tsx here measured several times slower.
-import { encodeCommand, type RespArgument } from "@flotilla/coordinator";
 import { Command } from "ioredis";
+import { encodeCommand, type RespArgument } from "../src/resp.js";
 
 const CALLS = 256;
 const keys: string[] = [];

@@ -1,4 +1,3 @@
 export { type Coordinator, createCoordinator } from "./coordinator.js";
 export type { CoordinatorOptions } from "./options.js";
 export { publicTask } from "./records.js";
-export { encodeCommand, type RespArgument } from "./resp.js";
