@@ -447,6 +447,8 @@ static void start(uint32_t id, const char *payload, size_t length) {
   char pid_bytes[4];
   put_u32(pid_bytes, (uint32_t)pid);
   send_frame(EV_SPAWN, id, pid_bytes, 4);
+  /* Written now: until the agent has the pid, a helper that dies orphans the process. */
+  if (!out_blocked) flush_out();
 done:
   free(argv);
   free(over);

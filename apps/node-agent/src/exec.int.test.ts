@@ -369,29 +369,24 @@ describe("HelperSpawner", () => {
   ])(
     "ends the runs of a helper that dies, kills their processes, and starts a new one (%s)",
     async (_name, helper) => {
+      // The agent's side of the spawn: the pid as the helper reported it.
       let pid = 0;
-      const handle = startExec({ argv: ["sleep", "30"] }, { spawner: helper, onOutput: () => {} });
-      // The task's parent is the helper.
-      const deadline = Date.now() + 5000;
-      let helperPid = 0;
-      while (helperPid === 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        const line = (await readFile("/proc/self/task/" + process.pid + "/children", "utf8").catch(() => ""))
-          .split(" ")
-          .filter(Boolean);
-        for (const child of line) {
-          const grandchildren = await readFile(`/proc/${child}/task/${child}/children`, "utf8").catch(
-            () => "",
-          );
-          for (const candidate of grandchildren.split(" ").filter(Boolean)) {
-            const cmdline = await readFile(`/proc/${candidate}/cmdline`, "utf8").catch(() => "");
-            if (cmdline.startsWith("sleep\u000030")) {
-              helperPid = Number(child);
-              pid = Number(candidate);
-            }
-          }
-        }
-      }
+      const reporting: Spawner = {
+        spawn: (request, events) =>
+          helper.spawn(request, {
+            ...events,
+            onSpawn: (spawned) => {
+              pid = spawned;
+              events.onSpawn(spawned);
+            },
+          }),
+        close: () => helper.close(),
+      };
+      const handle = startExec({ argv: ["sleep", "30"] }, { spawner: reporting, onOutput: () => {} });
+      await until(() => pid !== 0, "the helper reports the spawn");
+      // The task's parent is the helper (field 4 of /proc/<pid>/stat, after the command in parentheses).
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+      const helperPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       expect(helperPid).toBeGreaterThan(0);
       process.kill(helperPid, "SIGKILL");
       const result = await handle.done;

@@ -340,8 +340,9 @@ const HELPER_DRAIN_MS = 1_000;
  * (stdin): it exits when the agent closes it or dies, and ignores the signals a terminal or a service
  * manager sends to the agent, whose graceful stop may still need it. Frames it sends are written once per
  * turn; while the agent reads slower than tasks write, the tasks' pipes are paused (they block, as on
- * any full pipe). A spawn is reported at once, so a helper that dies leaves no process the agent does not
- * know of (it kills the groups of those it knows).
+ * any full pipe). A spawn is written to the agent as soon as spawn() returns, so a helper that dies leaves
+ * no process the agent does not know of (it kills the groups of those it knows), but for one killed in
+ * the microseconds between the two.
  */
 const HELPER_SOURCE = `
 "use strict";
@@ -439,6 +440,8 @@ const start = (id, payload) => {
   children.set(id, entry);
   child.on("error", () => {});
   send(${EV_SPAWN}, id, u32s(pid));
+  // Written now, not at the end of the turn: until the agent has the pid, a helper that dies orphans it.
+  flush();
   for (const [stream, op] of [[child.stdout, ${EV_STDOUT}], [child.stderr, ${EV_STDERR}]]) {
     let over = false;
     const end = () => {
