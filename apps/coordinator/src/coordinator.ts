@@ -22,15 +22,21 @@ import { AgentClock } from "./agent-clock.js";
 import { bearerToken, type Principal, TokenAuthority } from "./auth.js";
 import { BreakerRegistry } from "./breakers.js";
 import { RedisBridges } from "./bridges.js";
+import { TaskFanout } from "./fanout.js";
 import {
+  discoverable,
   type FleetNode,
   leaseCapacity,
+  type NodeListing,
   newFleetNode,
+  nodeListing,
+  nodeSummary,
   queuedOn,
   slotsUsed,
   stopHoldingAhead,
   toNodeView,
 } from "./fleet.js";
+import { FrameWriter } from "./frames.js";
 import { type HttpApi, handleHttp, sendJson } from "./http.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
@@ -81,13 +87,6 @@ interface LeaseInfo {
   spec: TaskSpec;
   leasedAt: number;
   startedAt: number | undefined;
-}
-
-/** Watchers of one task; live frames wait in `pending` while stored output is replayed. */
-interface TaskWatch {
-  session: Session;
-  replaying: boolean;
-  pending: string[];
 }
 
 const ACTIVE_STATES = ["leased", "running"] as const;
@@ -149,11 +148,9 @@ class CoordinatorServer implements Coordinator {
   private readonly agentSessions = new Map<string, Session>();
   private readonly sessions = new Set<Session>();
   private readonly leases = new Map<string, LeaseInfo>();
-  private readonly watchers = new Map<string, Set<TaskWatch>>();
-  /** Connections that submitted a task with `wait`: they get `task.done` when it ends. */
-  private readonly doneWaiters = new Map<string, Set<Session>>();
-  /** Connections that asked for every task event (`events.watch`). */
-  private readonly eventWatchers = new Set<Session>();
+  private readonly frames: FrameWriter;
+  /** Who hears about each task: watchers, event watchers, submitters waiting for the outcome. */
+  private readonly fanout: TaskFanout<Session>;
   private readonly dispatching = new Map<string, "busy" | "again">();
   /** Nodes whose next dispatch asks Redis even if their queue looks empty here. */
   private readonly verifyQueue = new Set<string>();
@@ -163,10 +160,7 @@ class CoordinatorServer implements Coordinator {
   private readonly router: Router;
   private readonly metrics = new CoordinatorMetrics();
   private timers: NodeJS.Timeout[] = [];
-  private messageCounter = 0;
-  /** The last envelope timestamp and the clock reading it was formatted from. */
-  private stamp = "";
-  private stampAt = Number.NaN;
+  private sessionCounter = 0;
   private taskCounter = 0;
   private stopping = false;
   private inflightWrites = new Set<Promise<unknown>>();
@@ -179,6 +173,11 @@ class CoordinatorServer implements Coordinator {
     this.keys = coordinatorKeys(this.options.prefix);
     this.authority = new TokenAuthority(this.options.token, this.options.nodeTokens);
     this.breakers = new BreakerRegistry();
+    this.frames = new FrameWriter(this.options.clock);
+    this.fanout = new TaskFanout(this.frames, {
+      loadTask: (taskId) => this.db.getTask(taskId),
+      guard: (work) => this.guard(work),
+    });
     const routerOptions: ConstructorParameters<typeof Router>[0] = {
       strategy: this.options.strategy,
       loadThreshold: this.options.loadThreshold,
@@ -263,7 +262,7 @@ class CoordinatorServer implements Coordinator {
       broadcast: (relayed) => {
         for (const session of this.agentSessions.values()) this.send(session, "broadcast", relayed);
       },
-      discover: (want) => this.discoverySummaries(want),
+      discover: (want) => discoverable(this.nodes.values(), want),
       now: () => this.options.clock(),
       guard: (work) => this.guard(work),
       onConnectionError: (error) => this.log.debug({ err: error.message }, "subscriber connection problem"),
@@ -415,7 +414,7 @@ class CoordinatorServer implements Coordinator {
         socket: ws,
         role,
         principal,
-        label: `${role}-${(++this.messageCounter).toString(36)}`,
+        label: `${role}-${(++this.sessionCounter).toString(36)}`,
         nodeId: undefined,
         violations: 0,
         watching: new Set(),
@@ -508,10 +507,8 @@ class CoordinatorServer implements Coordinator {
 
   private onClose(session: Session): void {
     this.sessions.delete(session);
-    this.eventWatchers.delete(session);
     session.outbox.clear();
-    for (const taskId of session.watching) this.unwatch(session, taskId);
-    for (const taskId of session.awaiting) this.stopAwaiting(session, taskId);
+    this.fanout.drop(session);
     if (session.role !== "agent" || session.nodeId === undefined) return;
     if (this.agentSessions.get(session.nodeId) !== session) return;
     this.agentSessions.delete(session.nodeId);
@@ -552,7 +549,8 @@ class CoordinatorServer implements Coordinator {
           state: accepted.state as MessageOf<"task.accepted">["state"],
           ...(waiter ? { waiting: true } : {}),
         });
-        if (waiter && accepted.duplicate) await this.awaitExisting(waiter, accepted.taskId, accepted.state);
+        if (waiter && accepted.duplicate)
+          await this.fanout.awaitExisting(waiter, accepted.taskId, accepted.state);
         return;
       }
       case "task.cancel":
@@ -564,7 +562,7 @@ class CoordinatorServer implements Coordinator {
       case "task.watch":
         return await this.watch(session, frame.taskId, frame.fromSeq ?? 0, frame.id);
       case "task.unwatch":
-        this.unwatch(session, frame.taskId);
+        this.fanout.unwatch(session, frame.taskId);
         return this.reply(session, frame.id, { ok: true });
       case "task.get": {
         const task = await this.db.getTask(frame.taskId);
@@ -574,9 +572,9 @@ class CoordinatorServer implements Coordinator {
       case "tasks.list":
         return this.reply(session, frame.id, { tasks: await this.listTasks(frame) });
       case "nodes.list":
-        return this.reply(session, frame.id, { nodes: this.nodeSummaries() });
+        return this.reply(session, frame.id, { nodes: this.nodeListing() });
       case "events.watch":
-        this.eventWatchers.add(session);
+        this.fanout.watchEverything(session);
         return this.reply(session, frame.id, { ok: true });
       case "node.drain":
       case "node.undrain":
@@ -596,7 +594,7 @@ class CoordinatorServer implements Coordinator {
       case "discovery.query":
         return this.send(session, "discovery.response", {
           replyTo: frame.id,
-          nodes: this.discoverySummaries(frame.want?.capabilities),
+          nodes: discoverable(this.nodes.values(), frame.want?.capabilities),
         });
       case "dlq.list":
         return this.reply(session, frame.id, { entries: await this.dlqList() });
@@ -622,23 +620,8 @@ class CoordinatorServer implements Coordinator {
    * `{"v":1,"type":…,"id":…,"timestamp":…,"from":"coordinator"`. Hot frames append fields that are
    * already JSON (a spec or an event as Redis holds it) without parsing them again.
    */
-  private envelope(type: MessageType, now = this.options.clock()): string {
-    this.messageCounter += 1;
-    if (now !== this.stampAt) {
-      // Many frames share a millisecond under load: the timestamp is formatted once for them.
-      this.stampAt = now;
-      this.stamp = new Date(now).toISOString();
-    }
-    return `{"v":1,"type":"${type}","id":"c${this.messageCounter.toString(36)}","timestamp":"${this.stamp}","from":"coordinator"`;
-  }
-
-  private frame<T extends MessageType>(type: T, fields: MessageFields<T>): string {
-    const body = JSON.stringify(fields);
-    return body === "{}" ? `${this.envelope(type)}}` : `${this.envelope(type)},${body.slice(1)}`;
-  }
-
   private send<T extends MessageType>(session: Session, type: T, fields: MessageFields<T>): void {
-    this.sendRaw(session, this.frame(type, fields));
+    this.sendRaw(session, this.frames.frame(type, fields));
   }
 
   /**
@@ -658,89 +641,7 @@ class CoordinatorServer implements Coordinator {
   }
 
   private sendError(session: Session, error: FlotillaError, replyTo: string | undefined): void {
-    const wire = error.toJSON();
-    const fields: MessageFields<"error"> = {
-      code: wire.code,
-      message: wire.message,
-      retryable: wire.retryable,
-    };
-    if (replyTo !== undefined) fields.replyTo = replyTo;
-    if (wire.details !== undefined) fields.details = wire.details;
-    this.send(session, "error", fields);
-  }
-
-  /** Wraps a stored event (JSON from a Lua script) as a `task.event` frame without re-encoding it. */
-  private eventFrame(eventJson: string): string {
-    return `${this.envelope("task.event")},${eventJson.slice(1)}`;
-  }
-
-  private emitEvent(taskId: string, eventJson: string, terminal: boolean, task?: StoredTask): void {
-    if (terminal && this.doneWaiters.has(taskId)) this.guard(this.deliverDone(taskId, task));
-    const watches = this.watchers.get(taskId);
-    // Most events have no one watching: the frame (an envelope with its id and time) is built only for one.
-    if (!watches && this.eventWatchers.size === 0) return;
-    const frame = this.eventFrame(eventJson);
-    if (watches) {
-      for (const watch of watches) {
-        if (watch.replaying) watch.pending.push(frame);
-        else this.sendRaw(watch.session, frame);
-      }
-      if (terminal) {
-        for (const watch of watches) if (!watch.replaying) watch.session.watching.delete(taskId);
-        const remaining = [...watches].filter((watch) => watch.replaying);
-        if (remaining.length === 0) this.watchers.delete(taskId);
-        else this.watchers.set(taskId, new Set(remaining));
-      }
-    }
-    for (const session of this.eventWatchers) this.sendRaw(session, frame);
-  }
-
-  // ---- submitters waiting for outcomes ----
-
-  private startAwaiting(session: Session, taskId: string): void {
-    let set = this.doneWaiters.get(taskId);
-    if (!set) {
-      set = new Set();
-      this.doneWaiters.set(taskId, set);
-    }
-    set.add(session);
-    session.awaiting.add(taskId);
-  }
-
-  private stopAwaiting(session: Session, taskId: string): void {
-    session.awaiting.delete(taskId);
-    const set = this.doneWaiters.get(taskId);
-    if (!set) return;
-    set.delete(session);
-    if (set.size === 0) this.doneWaiters.delete(taskId);
-  }
-
-  /**
-   * A duplicate submit with `wait`: the task may be running, or over already. Registered first, then read
-   * again, so an end that lands in between is not missed (a second `task.done` is ignored by the client).
-   */
-  private async awaitExisting(session: Session, taskId: string, state: string): Promise<void> {
-    this.startAwaiting(session, taskId);
-    if (TERMINAL.has(state)) {
-      await this.deliverDone(taskId, undefined);
-      return;
-    }
-    const task = await this.db.getTask(taskId);
-    if (task && TERMINAL.has(task.state)) await this.deliverDone(taskId, task);
-  }
-
-  /** Sends `task.done` with the final record to every connection waiting for `taskId`. */
-  private async deliverDone(taskId: string, known: StoredTask | undefined): Promise<void> {
-    if (!this.doneWaiters.has(taskId)) return;
-    const task = known ?? (await this.db.getTask(taskId));
-    const sessions = this.doneWaiters.get(taskId);
-    if (!task || !sessions) return;
-    this.doneWaiters.delete(taskId);
-    const frame = `${this.envelope("task.done")},"taskId":${JSON.stringify(taskId)},"record":${JSON.stringify(publicTask(task))}}`;
-    for (const session of sessions) {
-      session.awaiting.delete(taskId);
-      this.sendRaw(session, frame);
-    }
+    this.sendRaw(session, this.frames.error(error, replyTo));
   }
 
   // ---- agents ----
@@ -845,7 +746,7 @@ class CoordinatorServer implements Coordinator {
         from: info.id,
         type: "discovery.announce",
         timestamp: new Date(now).toISOString(),
-        node: this.summary(node),
+        node: nodeSummary(node),
       }),
     );
     await this.publishFleetEvent(wasDead ? "node.rejoined" : "node.joined", info.id, now, {});
@@ -930,7 +831,7 @@ class CoordinatorServer implements Coordinator {
     }
     const lease = this.leases.get(accept.taskId);
     if (lease && lease.epoch === accept.epoch) lease.startedAt = startedAt;
-    this.emitEvent(accept.taskId, result.eventJson, false);
+    this.fanout.event(accept.taskId, result.eventJson, false);
   }
 
   /** Tells an agent its lease on a run is gone: kill it and send nothing more. */
@@ -972,7 +873,7 @@ class CoordinatorServer implements Coordinator {
     });
     this.releaseLease(reject.taskId, reject.epoch);
     this.settlePlacement(placement, result.ok);
-    if (result.ok) this.emitEvent(reject.taskId, result.eventJson, false);
+    if (result.ok) this.fanout.event(reject.taskId, result.eventJson, false);
     if (reject.code === "E_HANDLER" || reject.code === "E_SPAWN") this.nodeFault(nodeId, now, reject.reason);
   }
 
@@ -982,29 +883,24 @@ class CoordinatorServer implements Coordinator {
       this.fence(session, output.taskId, output.epoch);
       return;
     }
-    const watches = this.watchers.get(output.taskId);
-    if (!watches || watches.size === 0) return;
-    const frame = this.frame("task.output", {
-      taskId: output.taskId,
-      epoch: output.epoch,
-      stream: output.stream,
-      seq: output.seq,
-      data: output.data,
-    });
-    for (const watch of watches) {
-      if (watch.replaying) watch.pending.push(frame);
-      else this.sendRaw(watch.session, frame);
-    }
+    this.fanout.output(output.taskId, () =>
+      this.frames.frame("task.output", {
+        taskId: output.taskId,
+        epoch: output.epoch,
+        stream: output.stream,
+        seq: output.seq,
+        data: output.data,
+      }),
+    );
   }
 
   private onProgress(progress: MessageOf<"task.progress">): void {
-    const watches = this.watchers.get(progress.taskId);
-    if (!watches) return;
-    const fields: MessageFields<"task.progress"> = { taskId: progress.taskId, epoch: progress.epoch };
-    if (progress.percent !== undefined) fields.percent = progress.percent;
-    if (progress.message !== undefined) fields.message = progress.message;
-    const frame = this.frame("task.progress", fields);
-    for (const watch of watches) if (!watch.replaying) this.sendRaw(watch.session, frame);
+    this.fanout.progress(progress.taskId, () => {
+      const fields: MessageFields<"task.progress"> = { taskId: progress.taskId, epoch: progress.epoch };
+      if (progress.percent !== undefined) fields.percent = progress.percent;
+      if (progress.message !== undefined) fields.message = progress.message;
+      return this.frames.frame("task.progress", fields);
+    });
   }
 
   private async onFinish(session: Session, finish: MessageOf<"task.finish">): Promise<void> {
@@ -1082,7 +978,7 @@ class CoordinatorServer implements Coordinator {
         source,
         fields,
         reason: to === "succeeded" ? "" : reason,
-        returnTask: this.doneWaiters.has(finish.taskId),
+        returnTask: this.fanout.awaited(finish.taskId),
         now,
       };
       if (to === "dead_lettered") {
@@ -1109,7 +1005,7 @@ class CoordinatorServer implements Coordinator {
     else this.nodeSuccess(nodeId, now);
     this.metrics.finished.inc({ outcome: change.to });
     if (change.to === "waiting") this.metrics.retries.inc();
-    this.emitEvent(finish.taskId, result.eventJson, TERMINAL.has(change.to), result.task);
+    this.fanout.event(finish.taskId, result.eventJson, TERMINAL.has(change.to), result.task);
     if (nodeFault || change.to === "dead_lettered") {
       await this.recordFailure(finish.taskId, nodeId, reason, now);
     }
@@ -1314,7 +1210,7 @@ class CoordinatorServer implements Coordinator {
         epoch: 1,
       });
     }
-    if (waiter) this.startAwaiting(waiter, id);
+    if (waiter) this.fanout.await(waiter, id);
     const write = this.db.submit({
       id,
       fields,
@@ -1331,19 +1227,19 @@ class CoordinatorServer implements Coordinator {
     try {
       accepted = await write.finally(() => this.inflightWrites.delete(write));
     } catch (error) {
-      if (waiter) this.stopAwaiting(waiter, id);
+      if (waiter) this.fanout.stopAwaiting(waiter, id);
       if (direct) this.releaseSlot(direct.node);
       this.settlePlacement(placement, false);
       throw error;
     }
     this.metrics.submitted.inc({ priority: spec.priority, duplicate: String(accepted.duplicate) });
-    if (accepted.duplicate && waiter) this.stopAwaiting(waiter, id);
+    if (accepted.duplicate && waiter) this.fanout.stopAwaiting(waiter, id);
     if (!direct || accepted.duplicate) {
       if (direct) this.releaseSlot(direct.node);
       this.settlePlacement(placement, !accepted.duplicate);
       if (!accepted.duplicate) {
         this.submittedAt.set(id, now);
-        this.emitEvent(id, eventJson, false);
+        this.fanout.event(id, eventJson, false);
       }
       return accepted;
     }
@@ -1360,9 +1256,9 @@ class CoordinatorServer implements Coordinator {
     });
     this.metrics.dispatchLatency.observe(0);
     this.metrics.queueLatency.record(0);
-    this.sendRaw(direct.session, this.assignFrame(id, 1, 1, fields.spec as string, now));
-    this.emitEvent(id, eventJson, false);
-    this.emitEvent(id, leaseEvent as string, false);
+    this.sendRaw(direct.session, this.frames.assign(id, 1, 1, fields.spec as string, now));
+    this.fanout.event(id, eventJson, false);
+    this.fanout.event(id, leaseEvent as string, false);
     accepted.state = "leased";
     return accepted;
   }
@@ -1391,19 +1287,6 @@ class CoordinatorServer implements Coordinator {
 
   private releaseSlot(node: FleetNode): void {
     node.inflight = Math.max(0, node.inflight - 1);
-  }
-
-  /** A `task.assign` frame; the spec goes out exactly as stored, with no parse/serialise round trip. */
-  private assignFrame(
-    taskId: string,
-    epoch: number,
-    attempt: number,
-    specJson: string,
-    now: number,
-    seqFrom = 0,
-  ): string {
-    const from = seqFrom > 0 ? `,"seqFrom":${seqFrom}` : "";
-    return `${this.envelope("task.assign", now)},"taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}${from}}`;
   }
 
   /** Leases what the node has room for and pushes assignments; at most one dispatch per node at a time. */
@@ -1477,9 +1360,9 @@ class CoordinatorServer implements Coordinator {
       }
       this.sendRaw(
         session,
-        this.assignFrame(lease.taskId, lease.epoch, lease.attempt, lease.specJson, now, lease.seqFrom),
+        this.frames.assign(lease.taskId, lease.epoch, lease.attempt, lease.specJson, now, lease.seqFrom),
       );
-      this.emitEvent(lease.taskId, lease.eventJson, false);
+      this.fanout.event(lease.taskId, lease.eventJson, false);
     }
   }
 
@@ -1671,7 +1554,7 @@ class CoordinatorServer implements Coordinator {
     this.metrics.requeued.inc();
     const node = this.nodes.get(nodeId);
     if (node) node.stats.reroutes += 1;
-    this.emitEvent(task.id, result.eventJson, TERMINAL.has(change.to));
+    this.fanout.event(task.id, result.eventJson, TERMINAL.has(change.to));
     await this.recordFailure(task.id, nodeId, reason, now);
   }
 
@@ -1692,7 +1575,7 @@ class CoordinatorServer implements Coordinator {
       this.settlePlacement(placement, result.ok);
       if (!result.ok) continue;
       this.metrics.migrations.inc();
-      this.emitEvent(task.id, result.eventJson, false);
+      this.fanout.event(task.id, result.eventJson, false);
     }
     const node = this.nodes.get(nodeId);
     if (node) node.queued = await this.redisClient.zcard(this.keys.store.queue(nodeId));
@@ -1712,7 +1595,7 @@ class CoordinatorServer implements Coordinator {
         now,
       });
       this.settlePlacement(placement, result.ok);
-      if (result.ok) this.emitEvent(task.id, result.eventJson, false);
+      if (result.ok) this.fanout.event(task.id, result.eventJson, false);
     }
   }
 
@@ -1754,7 +1637,7 @@ class CoordinatorServer implements Coordinator {
       const node = this.nodes.get(task.node);
       if (node) node.queued = Math.max(0, node.queued - 1);
     }
-    this.emitEvent(task.id, result.eventJson, true);
+    this.fanout.event(task.id, result.eventJson, true);
     return true;
   }
 
@@ -1779,7 +1662,7 @@ class CoordinatorServer implements Coordinator {
           reason: error.message,
           now,
         });
-        if (result.ok) this.emitEvent(task.id, result.eventJson, true);
+        if (result.ok) this.fanout.event(task.id, result.eventJson, true);
         continue;
       }
       if (placement.kind === "waiting") {
@@ -1796,7 +1679,7 @@ class CoordinatorServer implements Coordinator {
         now,
       });
       this.settlePlacement(placement, result.ok);
-      if (result.ok) this.emitEvent(task.id, result.eventJson, false);
+      if (result.ok) this.fanout.event(task.id, result.eventJson, false);
     }
   }
 
@@ -1830,9 +1713,9 @@ class CoordinatorServer implements Coordinator {
       ...extra,
     });
     await this.redisClient.publish(this.keys.redis.events, event);
-    if (this.eventWatchers.size === 0) return;
-    const frame = this.frame("broadcast", { message: type, data: JSON.parse(event) as unknown });
-    for (const session of this.eventWatchers) this.sendRaw(session, frame);
+    this.fanout.fleetEvent(() =>
+      this.frames.frame("broadcast", { message: type, data: JSON.parse(event) as unknown }),
+    );
   }
 
   // ---- client operations ----
@@ -1869,14 +1752,7 @@ class CoordinatorServer implements Coordinator {
   private async watch(session: Session, taskId: string, fromSeq: number, requestId: string): Promise<void> {
     // Register first: every change from here on is buffered while the stored part is read, so nothing
     // falls between the replay and the live stream (a change seen twice is dropped by the client).
-    const watch: TaskWatch = { session, replaying: true, pending: [] };
-    let set = this.watchers.get(taskId);
-    if (!set) {
-      set = new Set();
-      this.watchers.set(taskId, set);
-    }
-    set.add(watch);
-    session.watching.add(taskId);
+    const watch = this.fanout.watch(session, taskId);
     // One round trip: the three reads are pipelined.
     const [task, chunks, latest] = await Promise.all([
       this.db.getTask(taskId),
@@ -1885,7 +1761,7 @@ class CoordinatorServer implements Coordinator {
       this.redisClient.lindex(this.keys.store.taskEvents(taskId), -1),
     ]);
     if (!task) {
-      this.unwatch(session, taskId);
+      this.fanout.unwatch(session, taskId);
       throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
     }
     this.reply(session, requestId, { ok: true, state: task.state });
@@ -1900,19 +1776,9 @@ class CoordinatorServer implements Coordinator {
     }
     const eventJson =
       latest ?? JSON.stringify({ taskId, state: task.state, at: task.updatedAt, attempt: task.attempt });
-    this.sendRaw(session, this.eventFrame(eventJson));
-    for (const frame of watch.pending) this.sendRaw(session, frame);
-    watch.pending = [];
-    watch.replaying = false;
-    if (TERMINAL.has(task.state)) this.unwatch(session, taskId);
-  }
-
-  private unwatch(session: Session, taskId: string): void {
-    session.watching.delete(taskId);
-    const set = this.watchers.get(taskId);
-    if (!set) return;
-    for (const watch of set) if (watch.session === session) set.delete(watch);
-    if (set.size === 0) this.watchers.delete(taskId);
+    this.sendRaw(session, this.frames.event(eventJson));
+    this.fanout.endReplay(watch);
+    if (TERMINAL.has(task.state)) this.fanout.unwatch(session, taskId);
   }
 
   private async listTasks(filter: MessageOf<"tasks.list">): Promise<unknown[]> {
@@ -1926,48 +1792,12 @@ class CoordinatorServer implements Coordinator {
       .map(publicTask);
   }
 
-  private summary(node: FleetNode): {
-    id: string;
-    host: string;
-    capabilities: string[];
-    status: "ready" | "busy" | "offline";
-  } {
-    return {
-      id: node.id,
-      host: node.host,
-      capabilities: node.capabilities,
-      status: node.health === "dead" ? "offline" : node.status,
-    };
-  }
-
-  private discoverySummaries(
-    capabilities: readonly string[] | undefined,
-  ): ReturnType<CoordinatorServer["summary"]>[] {
-    return [...this.nodes.values()]
-      .filter((node) => node.health !== "dead")
-      .filter((node) => (capabilities ?? []).every((capability) => node.capabilities.includes(capability)))
-      .map((node) => this.summary(node));
-  }
-
-  private nodeSummaries(): unknown[] {
+  /** Every node as `nodes.list` shows it. */
+  private nodeListing(): NodeListing[] {
     const now = this.options.clock();
-    return [...this.nodes.values()].map((node) => ({
-      id: node.id,
-      host: node.host,
-      os: node.fingerprint?.os ?? "unknown",
-      arch: node.fingerprint?.arch ?? "unknown",
-      slotsTotal: node.slots,
-      slotsUsed: slotsUsed(node),
-      load1: node.load?.load1 ?? 0,
-      status: node.health === "dead" ? "offline" : node.status,
-      health: node.health,
-      breaker: this.breakers.routingState(node.id, now),
-      draining: node.draining,
-      labels: node.labels,
-      capabilities: node.capabilities,
-      queued: node.queued,
-      stats: node.stats,
-    }));
+    return [...this.nodes.values()].map((node) =>
+      nodeListing(node, this.breakers.routingState(node.id, now)),
+    );
   }
 
   private async setDraining(nodeId: string, draining: boolean): Promise<unknown> {
@@ -2008,8 +1838,7 @@ class CoordinatorServer implements Coordinator {
   }
 
   private async dlqList(): Promise<unknown[]> {
-    const ids = await this.redisClient.zrevrange(this.keys.store.deadLetters(), "0", "999");
-    const tasks = await this.db.getTasks(ids);
+    const tasks = await this.db.getTasks(await this.db.deadLetterIds(1000));
     return tasks.map((task) => {
       const attempts = parseJson<{ reason?: string }[]>(task.fields.attempts) ?? [];
       return {
@@ -2037,26 +1866,14 @@ class CoordinatorServer implements Coordinator {
     });
     this.settlePlacement(placement, result.ok);
     if (!result.ok) throw new FlotillaError("E_CONFLICT", `${taskId} changed meanwhile`);
-    this.emitEvent(taskId, result.eventJson, false);
+    this.fanout.event(taskId, result.eventJson, false);
     return { ok: true, taskId, state: placement.kind === "node" ? "queued" : "waiting" };
   }
 
   private async dlqPurge(taskId: string | undefined): Promise<unknown> {
-    const redis = this.redisClient;
-    const ids =
-      taskId === undefined ? await redis.zrange(this.keys.store.deadLetters(), "0", "-1") : [taskId];
+    const ids = taskId === undefined ? await this.db.allDeadLetterIds() : [taskId];
     let purged = 0;
-    for (const id of ids) {
-      const removed = await redis.zrem(this.keys.store.deadLetters(), id);
-      if (removed === 0) continue;
-      await redis.del(
-        this.keys.store.task(id),
-        this.keys.store.taskOutput(id),
-        this.keys.store.taskEvents(id),
-      );
-      await redis.zrem(this.keys.store.allTasks(), id);
-      purged += 1;
-    }
+    for (const id of ids) if (await this.db.purgeDeadLetter(id)) purged += 1;
     if (taskId !== undefined && purged === 0)
       throw new FlotillaError("E_NOT_FOUND", `${taskId} is not dead-lettered`);
     return { ok: true, purged };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { newFleetNode, toNodeView } from "./fleet.js";
+import { discoverable, newFleetNode, nodeListing, toNodeView } from "./fleet.js";
 
 describe("toNodeView", () => {
   it("reuses a node's capabilities and attributes until a hello or heartbeat replaces their sources", () => {
@@ -29,5 +29,22 @@ describe("toNodeView", () => {
     const after = toNodeView(node, "closed");
     expect(after.capabilities).toEqual(["linux", "docker", "node:box", "handler:thumbnail"]);
     expect(after.attributes).toMatchObject({ labels: { tier: "laptop" }, cores: 8 });
+  });
+});
+
+describe("discoverable and nodeListing", () => {
+  it("finds live nodes with every wanted capability, and lists a dead one as offline", () => {
+    const linux = newFleetNode("linux-box", 0);
+    linux.capabilities = ["linux", "docker"];
+    const mac = newFleetNode("mac", 0);
+    mac.capabilities = ["macos"];
+    const dead = newFleetNode("old", 0);
+    dead.capabilities = ["linux", "docker"];
+    dead.health = "dead";
+    const nodes = [linux, mac, dead];
+    expect(discoverable(nodes, ["docker"]).map((node) => node.id)).toEqual(["linux-box"]);
+    expect(discoverable(nodes, undefined).map((node) => node.id)).toEqual(["linux-box", "mac"]);
+    expect(discoverable(nodes, ["docker", "macos"])).toEqual([]);
+    expect(nodeListing(dead, "open")).toMatchObject({ id: "old", status: "offline", breaker: "open" });
   });
 });

@@ -164,3 +164,69 @@ function fixedView(node: FleetNode): FixedView {
   fixedViews.set(node, built);
   return built;
 }
+
+/** A node as discovery and the Redis registry's bridges describe it. */
+export interface NodeSummary {
+  id: string;
+  host: string;
+  capabilities: string[];
+  status: "ready" | "busy" | "offline";
+}
+
+export function nodeSummary(node: FleetNode): NodeSummary {
+  return {
+    id: node.id,
+    host: node.host,
+    capabilities: node.capabilities,
+    status: node.health === "dead" ? "offline" : node.status,
+  };
+}
+
+/** Live nodes that have every capability in `wanted` (all of them when nothing is wanted). */
+export function discoverable(
+  nodes: Iterable<FleetNode>,
+  wanted: readonly string[] | undefined,
+): NodeSummary[] {
+  const found: NodeSummary[] = [];
+  for (const node of nodes) {
+    if (node.health === "dead") continue;
+    if ((wanted ?? []).every((capability) => node.capabilities.includes(capability)))
+      found.push(nodeSummary(node));
+  }
+  return found;
+}
+
+/** A node as `nodes.list` (and so `flotilla nodes`) shows it. */
+export interface NodeListing extends NodeSummary {
+  os: string;
+  arch: string;
+  slotsTotal: number;
+  slotsUsed: number;
+  load1: number;
+  health: NodeHealth;
+  breaker: "closed" | "open" | "half_open";
+  draining: boolean;
+  labels: Record<string, string>;
+  queued: number;
+  stats: FleetNode["stats"];
+}
+
+export function nodeListing(node: FleetNode, breaker: NodeListing["breaker"]): NodeListing {
+  return {
+    id: node.id,
+    host: node.host,
+    os: node.fingerprint?.os ?? "unknown",
+    arch: node.fingerprint?.arch ?? "unknown",
+    slotsTotal: node.slots,
+    slotsUsed: slotsUsed(node),
+    load1: node.load?.load1 ?? 0,
+    status: node.health === "dead" ? "offline" : node.status,
+    health: node.health,
+    breaker,
+    draining: node.draining,
+    labels: node.labels,
+    capabilities: node.capabilities,
+    queued: node.queued,
+    stats: node.stats,
+  };
+}

@@ -335,6 +335,31 @@ export class TaskStore {
     return chunks;
   }
 
+  /** Dead-lettered task ids, the most recent first. */
+  async deadLetterIds(limit: number): Promise<string[]> {
+    return await this.redis.zrevrange(this.keys.deadLetters(), "0", String(limit - 1));
+  }
+
+  /** Every dead-lettered task id. */
+  async allDeadLetterIds(): Promise<string[]> {
+    return await this.redis.zrange(this.keys.deadLetters(), "0", "-1");
+  }
+
+  /**
+   * Deletes a dead-lettered task: its hash, output and events. False when it is not in the dead-letter
+   * queue (never was, or was requeued or purged meanwhile), and then nothing is deleted.
+   */
+  async purgeDeadLetter(taskId: string): Promise<boolean> {
+    // Taken out of the queue first: whoever removes it owns the deletion, so a requeue cannot lose it.
+    if ((await this.redis.zrem(this.keys.deadLetters(), taskId)) === 0) return false;
+    await this.redis
+      .multi()
+      .del(this.keys.task(taskId), this.keys.taskOutput(taskId), this.keys.taskEvents(taskId))
+      .zrem(this.keys.allTasks(), taskId)
+      .exec();
+    return true;
+  }
+
   /** The stored state-change history of a task, oldest first. */
   async readEvents(taskId: string): Promise<unknown[]> {
     const raw = await this.redis.lrange(this.keys.taskEvents(taskId), 0, -1);
