@@ -299,13 +299,15 @@ class CoordinatorServer implements Coordinator {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    await new Promise<void>((resolve) => {
+    const closed = new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
       this.server.closeAllConnections?.();
     });
+    // The server's close waits for every socket, and upgraded ones are not among those it closes itself.
     for (const session of this.sessions) session.socket.terminate();
     this.wss?.close();
+    await closed;
     await Promise.allSettled([...this.inflightWrites]);
     this.bridges?.stop();
     if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
