@@ -29,4 +29,4 @@ total() {
 
 low=$(total 20)
 high=$(total 80)
-echo "{\"bench\":\"redis_instructions\",\"steps\":\"${BENCH_STEPS:-slf}\",\"waiter\":\"${BENCH_WAITER:-1}\",\"instructions_per_task\":$(( (high - low) / (60 * 64) ))}"
+echo "{\"bench\":\"redis_instructions\",\"steps\":\"${BENCH_STEPS:-slf}\",\"waiter\":\"${BENCH_WAITER:-1}\",\"direct\":\"${BENCH_DIRECT:-0}\",\"instructions_per_task\":$(( (high - low) / (60 * 64) ))}"

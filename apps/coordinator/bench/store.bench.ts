@@ -24,6 +24,11 @@ const PREFIX = `flbench-${process.pid}`;
 const STEPS = process.env.BENCH_STEPS ?? "slf";
 /** `BENCH_WAITER=0`: no submitter waits, so the finish does not return the record. */
 const waiter = process.env.BENCH_WAITER !== "0";
+/**
+ * `BENCH_DIRECT=1`: each submit leases its task at once (as the coordinator does when the node has room
+ * and nothing queued), so there is no lease step.
+ */
+const direct = process.env.BENCH_DIRECT === "1";
 
 async function redisCpuMs(redis: Redis): Promise<number> {
   const info = await redis.info("cpu");
@@ -47,10 +52,11 @@ async function lifeOf(store: TaskStore, batch: number, spec: string): Promise<vo
         fields: {
           id,
           spec,
-          state: "queued",
+          state: direct ? "leased" : "queued",
           priority: "normal",
-          epoch: 0,
-          attempt: 0,
+          epoch: direct ? 1 : 0,
+          attempt: direct ? 1 : 0,
+          ...(direct ? { leasedAt: now } : {}),
           maxAttempts: 3,
           createdAt: now,
           updatedAt: now,
@@ -65,12 +71,25 @@ async function lifeOf(store: TaskStore, batch: number, spec: string): Promise<vo
         score: now,
         event: JSON.stringify({ taskId: id, state: "queued", at: now, attempt: 0, epoch: 0, node: NODE }),
         now,
+        leaseEvent: direct
+          ? JSON.stringify({
+              taskId: id,
+              state: "leased",
+              previous: "queued",
+              at: now,
+              node: NODE,
+              attempt: 1,
+              epoch: 1,
+            })
+          : undefined,
       }),
     );
   }
   await Promise.all(submits);
   if (STEPS === "s") return;
-  const { leases } = await store.lease(NODE, batch, now);
+  const leases = direct
+    ? ids.map((taskId) => ({ taskId, epoch: 1 }))
+    : (await store.lease(NODE, batch, now)).leases;
   if (leases.length !== batch) throw new Error(`leased ${leases.length} of ${batch}`);
   if (STEPS === "sl") return;
   const finishes = leases.map((lease) =>

@@ -43,7 +43,7 @@ import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { parseJson, publicTask } from "./records.js";
 import { type Placement, Router } from "./router.js";
-import { type StoredTask, TaskStore, type Transition } from "./store.js";
+import { type LeaseBatch, type StoredTask, TaskStore, type Transition } from "./store.js";
 
 /** A running coordinator. */
 export interface Coordinator {
@@ -1231,11 +1231,13 @@ class CoordinatorServer implements Coordinator {
     } catch (error) {
       if (waiter) this.fanout.stopAwaiting(waiter, id);
       if (direct) this.releaseSlot(direct.node);
+      if (direct) direct.node.leasing -= 1;
       this.settlePlacement(placement, false);
       throw error;
     }
     this.metrics.submitted.inc({ priority: spec.priority, duplicate: String(accepted.duplicate) });
     if (accepted.duplicate && waiter) this.fanout.stopAwaiting(waiter, id);
+    if (direct) direct.node.leasing -= 1;
     if (!direct || accepted.duplicate) {
       if (direct) this.releaseSlot(direct.node);
       this.settlePlacement(placement, !accepted.duplicate);
@@ -1267,18 +1269,21 @@ class CoordinatorServer implements Coordinator {
 
   /**
    * Whether a task placed on `nodeId` can be leased in its submit script: the agent is connected and
-   * healthy, a slot is free, nothing else waits in its queue and no dispatch is in flight (so queue order
-   * and the slot count hold). Reserves the slot when it says yes.
+   * healthy, it has room (counting what is being leased to it), and nothing is queued for it ahead of
+   * this task, so queue order and the node's capacity hold. Reserves the room when it says yes.
    */
   private leaseAtOnce(nodeId: string): { node: FleetNode; session: Session } | undefined {
     const node = this.nodes.get(nodeId);
     const session = this.agentSessions.get(nodeId);
     if (!node || !session || node.health !== "healthy" || node.draining || this.stopping) return undefined;
-    // `place` already counted this task in `queued`.
-    if (node.queued > 1 || node.inflight >= this.capacity(node) || this.dispatching.has(nodeId))
+    // `place` already counted this task in `queued`; others counted there that are being leased in their
+    // own submit scripts are not in the queue, and reach the agent before this one. A dispatch under way
+    // has its leases reserved: it pops only what was queued before this script runs.
+    if (node.queued - node.leasing > 1 || node.inflight + node.reserved >= this.capacity(node))
       return undefined;
     if (this.breakers.admits(nodeId, this.options.clock()) !== "all") return undefined;
     node.inflight += 1;
+    node.leasing += 1;
     return { node, session };
   }
 
@@ -1328,7 +1333,17 @@ class CoordinatorServer implements Coordinator {
     }
     this.verifyQueue.delete(nodeId);
     const settledBefore = node.settled;
-    const { leases, remaining } = await this.db.lease(nodeId, free, now);
+    // Room for what this lease can pop, so submits meanwhile do not lease past the node's capacity: the
+    // queue as counted here, but for tasks being leased in their own submit scripts. (A lease that only
+    // checks an empty-looking queue reserves nothing.)
+    node.reserved = Math.min(free, Math.max(0, node.queued - node.leasing));
+    let batch: LeaseBatch;
+    try {
+      batch = await this.db.lease(nodeId, free, now);
+    } finally {
+      node.reserved = 0;
+    }
+    const { leases, remaining } = batch;
     // The count is set again from what the script left, plus what may have landed after it ran: the
     // placements still being written, and those whose write came back while the lease was out. That
     // may count a few twice (the next lease puts it right), never too few: a count that fell short would

@@ -23,6 +23,10 @@ export interface FleetNode {
   queued: number;
   /** Placements on this node whose write has not come back yet. */
   placing: number;
+  /** Of those, the ones being leased in their submit script (counted in `inflight` too). */
+  leasing: number;
+  /** Leases a dispatch has asked Redis for and not heard back about (it may get fewer). */
+  reserved: number;
   /** Placements on this node whose write came back (or failed), ever: a dispatch compares it before and after its lease. */
   settled: number;
   load: NodeLoad | undefined;
@@ -53,6 +57,8 @@ export function newFleetNode(id: string, now: number): FleetNode {
     inflight: 0,
     queued: 0,
     placing: 0,
+    leasing: 0,
+    reserved: 0,
     settled: 0,
     load: undefined,
     status: "offline",

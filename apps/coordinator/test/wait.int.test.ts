@@ -64,6 +64,36 @@ describe("submitting with wait, and leasing at submit time", () => {
     client.socket.close();
   });
 
+  it("leases a burst of submits each in its own script while the node has room, in submit order", async () => {
+    const order: unknown[] = [];
+    await fleet.addAgent({
+      id: "wide",
+      slots: 8,
+      handlers: {
+        mark: async (payload) => {
+          order.push(payload);
+          return payload;
+        },
+      },
+    });
+    redisCli(fleet.redis.port, "config", "resetstat");
+    const client = await rawSocket(fleet, "/v1/client");
+    // Sent in one turn, so the coordinator reads them together: none has landed when the next is placed.
+    for (let i = 0; i < 6; i += 1) {
+      client.socket.send(
+        JSON.stringify(
+          envelope("task.submit", { spec: { kind: "call", handler: "mark", payload: i }, wait: true }),
+        ),
+      );
+    }
+    await client.next(() => client.inbox.filter((reply) => reply.type === "task.done").length === 6);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+    // A queued task costs a ZADD to its queue besides the one to the index of all tasks: none was queued.
+    const zadds = /cmdstat_zadd:calls=(\d+)/.exec(redisCli(fleet.redis.port, "info", "commandstats"));
+    expect(Number(zadds?.[1])).toBe(6);
+    client.socket.close();
+  });
+
   it("queues behind a busy slot and still answers every waiter", async () => {
     const client = await rawSocket(fleet, "/v1/client");
     for (let i = 0; i < 3; i += 1) {
