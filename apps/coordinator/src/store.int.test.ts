@@ -1,7 +1,8 @@
 import { type RedisServer, startRedis } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LeaseBatch, type StoreKeys, TaskStore } from "./store.js";
+import { publicTask } from "./records.js";
+import { type LeaseBatch, type StoredTask, type StoreKeys, TaskStore, type Transition } from "./store.js";
 
 function testKeys(prefix: string): StoreKeys {
   const p = (name: string): string => `${prefix}:${name}`;
@@ -228,6 +229,59 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     });
     expect(plain).toMatchObject({ ok: true });
     expect((await store.getTask("r2"))?.fields).toMatchObject({ state: "succeeded", finishedAt: "21" });
+  });
+
+  it("returns the record a read gives after a retry, a requeue and a dead-lettering", async () => {
+    await submit("r3", "n5", 1);
+    await redis.hset(keys.task("r3"), "submitter", "alice", "queuedAt", "1", "priority", "high");
+    await store.lease("n5", 1, 10);
+    const changes: Transition[] = [
+      {
+        expectedEpoch: 1,
+        from: ["leased"],
+        to: "waiting",
+        node: null,
+        source: { kind: "set", key: keys.running("n5") },
+        target: { key: keys.delayed(), score: 40 },
+        fields: { waitingReason: "retrying in 20 ms", waitingIn: "delayed", avoidNode: "n5" },
+        attemptRecord: { attempt: 1, node: "n5", reason: "spawn failed", at: 20 },
+        now: 20,
+      },
+      {
+        from: ["waiting"],
+        to: "queued",
+        node: "n6",
+        source: { kind: "zset", key: keys.delayed() },
+        target: { key: keys.queue("n6"), score: 50 },
+        fields: { waitingReason: "", waitingIn: "", queuedAt: 50, score: 50 },
+        now: 50,
+      },
+      {
+        from: ["queued"],
+        to: "dead_lettered",
+        bumpEpoch: true,
+        source: { kind: "zset", key: keys.queue("n6") },
+        target: { key: keys.deadLetters(), score: 60 },
+        fields: { finishedAt: 60, error: '{"code":"E_SPAWN","message":"no such file"}' },
+        attemptRecord: { attempt: 2, node: "n6", reason: "spawn failed", at: 60 },
+        reason: "out of attempts",
+        now: 60,
+      },
+    ];
+    for (const change of changes) {
+      const result = await store.transition("r3", { ...change, returnTask: true });
+      if (!result.ok || !result.task) throw new Error(`the change to ${change.to} failed`);
+      expect(result.task).toEqual(await store.getTask("r3"));
+      expect(result.task).toMatchObject({ state: change.to, priority: "high" });
+    }
+    expect(publicTask((await store.getTask("r3")) as StoredTask)).toMatchObject({
+      submitter: "alice",
+      node: "n6",
+      attempts: [
+        { attempt: 1, node: "n5" },
+        { attempt: 2, node: "n6" },
+      ],
+    });
   });
 
   it("writes events as valid JSON, a reason with quotes, backslashes and control characters included", async () => {
