@@ -26,6 +26,7 @@ import { TaskFanout } from "./fanout.js";
 import {
   discoverable,
   type FleetNode,
+  inQueue,
   leaseCapacity,
   type NodeListing,
   newFleetNode,
@@ -1247,9 +1248,10 @@ class CoordinatorServer implements Coordinator {
       }
       return accepted;
     }
-    // Leased in the same script: the task never sat in the queue.
+    // Leased in the same script: the task never sat in the queue, so a lease that was out meanwhile has
+    // nothing of it to count (`settled` is for placements that went to the queue).
     direct.node.queued = Math.max(0, direct.node.queued - 1);
-    this.placementLanded(direct.node);
+    direct.node.placing = Math.max(0, direct.node.placing - 1);
     this.leases.set(id, {
       node: direct.node.id,
       epoch: 1,
@@ -1279,8 +1281,7 @@ class CoordinatorServer implements Coordinator {
     // `place` already counted this task in `queued`; others counted there that are being leased in their
     // own submit scripts are not in the queue, and reach the agent before this one. A dispatch under way
     // has its leases reserved: it pops only what was queued before this script runs.
-    if (node.queued - node.leasing > 1 || node.inflight + node.reserved >= this.capacity(node))
-      return undefined;
+    if (inQueue(node) > 1 || node.inflight + node.reserved >= this.capacity(node)) return undefined;
     if (this.breakers.admits(nodeId, this.options.clock()) !== "all") return undefined;
     node.inflight += 1;
     node.leasing += 1;
@@ -1327,7 +1328,7 @@ class CoordinatorServer implements Coordinator {
     if (admitted === "probe") free = 1;
     // The count of queued tasks kept here follows every write that adds or removes one; when it says
     // the queue is empty, the lease script would pop nothing, so it is skipped (the heartbeat checks).
-    if (node.queued <= 0 && !this.verifyQueue.delete(nodeId)) {
+    if (inQueue(node) <= 0 && !this.verifyQueue.delete(nodeId)) {
       if (admitted === "all") await this.steal(nodeId);
       return;
     }
@@ -1336,7 +1337,7 @@ class CoordinatorServer implements Coordinator {
     // Room for what this lease can pop, so submits meanwhile do not lease past the node's capacity: the
     // queue as counted here, but for tasks being leased in their own submit scripts. (A lease that only
     // checks an empty-looking queue reserves nothing.)
-    node.reserved = Math.min(free, Math.max(0, node.queued - node.leasing));
+    node.reserved = Math.min(free, Math.max(0, inQueue(node)));
     let batch: LeaseBatch;
     try {
       batch = await this.db.lease(nodeId, free, now);
@@ -1392,8 +1393,8 @@ class CoordinatorServer implements Coordinator {
     if (thief?.health !== "healthy" || thief.draining || thief.inflight >= thief.slots) return;
     const now = this.options.clock();
     const candidates = [...this.nodes.values()]
-      .filter((node) => node.id !== thiefId && node.queued > 0)
-      .sort((a, b) => b.queued - a.queued)
+      .filter((node) => node.id !== thiefId && inQueue(node) > 0)
+      .sort((a, b) => inQueue(b) - inQueue(a))
       .slice(0, 3);
     if (candidates.length === 0) return;
     const victims = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { discoverable, newFleetNode, nodeListing, toNodeView } from "./fleet.js";
+import { discoverable, newFleetNode, nodeListing, queuedOn, toNodeView } from "./fleet.js";
 
 describe("toNodeView", () => {
   it("reuses a node's capabilities and attributes until a hello or heartbeat replaces their sources", () => {
@@ -46,5 +46,20 @@ describe("discoverable and nodeListing", () => {
     expect(discoverable(nodes, undefined).map((node) => node.id)).toEqual(["linux-box", "mac"]);
     expect(discoverable(nodes, ["docker", "macos"])).toEqual([]);
     expect(nodeListing(dead, "open")).toMatchObject({ id: "old", status: "offline", breaker: "open" });
+  });
+});
+
+describe("queuedOn", () => {
+  it("counts the queue and what is held beyond the slots, a task leased in its submit script once", () => {
+    const node = newFleetNode("box", 0);
+    node.slots = 2;
+    node.queued = 3;
+    node.inflight = 2;
+    expect(queuedOn(node)).toBe(3);
+    // Two submits being leased at once: counted in `queued` (placed) and `inflight` (leased) meanwhile.
+    node.queued += 2;
+    node.inflight += 2;
+    node.leasing = 2;
+    expect(queuedOn(node)).toBe(5);
   });
 });

@@ -27,7 +27,10 @@ export interface FleetNode {
   leasing: number;
   /** Leases a dispatch has asked Redis for and not heard back about (it may get fewer). */
   reserved: number;
-  /** Placements on this node whose write came back (or failed), ever: a dispatch compares it before and after its lease. */
+  /**
+   * Placements on this node's queue whose write came back (or failed), ever: a dispatch compares it before
+   * and after its lease. (Tasks leased in their submit script are not among them: they never queue.)
+   */
   settled: number;
   load: NodeLoad | undefined;
   status: NodeStatus;
@@ -97,9 +100,17 @@ export function slotsUsed(node: FleetNode): number {
   return Math.min(node.inflight, node.slots);
 }
 
-/** Work waiting for the node: its Redis queue and what its agent holds ahead (queued work to placement). */
+/** Tasks in (or on their way to) the node's Redis queue: `queued` but for those leased in their submit. */
+export function inQueue(node: FleetNode): number {
+  return node.queued - node.leasing;
+}
+
+/**
+ * Work waiting for the node: its Redis queue and what its agent holds ahead (queued work to placement).
+ * A task being leased in its submit script is counted once, as held (it is in `queued` and `inflight`).
+ */
 export function queuedOn(node: FleetNode): number {
-  return node.queued + Math.max(0, node.inflight - node.slots);
+  return inQueue(node) + Math.max(0, node.inflight - node.slots);
 }
 
 /** The view of a node that @flotilla/scheduler's placement and strategies take. */
