@@ -81,6 +81,12 @@ interface Session {
   clock: AgentClock;
 }
 
+/** An answer held in a session's outbox until `until` (`performance.now()` time) at the latest. */
+interface HeldAnswer {
+  session: Session;
+  until: number;
+}
+
 interface LeaseInfo {
   node: string;
   epoch: number;
@@ -162,6 +168,9 @@ class CoordinatorServer implements Coordinator {
   private readonly metrics = new CoordinatorMetrics();
   private timers: NodeJS.Timeout[] = [];
   private sessionCounter = 0;
+  /** Answers held back by {@link holdAnswer}, oldest first, and the timer that releases them. */
+  private heldAnswers: HeldAnswer[] = [];
+  private heldTimer: NodeJS.Timeout | undefined;
   private taskCounter = 0;
   private stopping = false;
   private inflightWrites = new Set<Promise<unknown>>();
@@ -300,6 +309,10 @@ class CoordinatorServer implements Coordinator {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    clearTimeout(this.heldTimer);
+    this.heldTimer = undefined;
+    for (const held of this.heldAnswers) held.session.outbox.release();
+    this.heldAnswers = [];
     const closed = new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
@@ -545,13 +558,17 @@ class CoordinatorServer implements Coordinator {
       case "task.submit": {
         const waiter = frame.wait === true ? session : undefined;
         const accepted = await this.submit(frame.spec, frame.from, waiter);
-        this.send(session, "task.accepted", {
+        const answer = this.frames.frame("task.accepted", {
           replyTo: frame.id,
           taskId: accepted.taskId,
           duplicate: accepted.duplicate,
           state: accepted.state as MessageOf<"task.accepted">["state"],
           ...(waiter ? { waiting: true } : {}),
         });
+        // Its task.done follows on this connection: a short task's comes before the hold is over, and the
+        // client reads the two in one go.
+        if (waiter) this.holdAnswer(session, answer);
+        else this.sendRaw(session, answer);
         if (waiter && accepted.duplicate)
           await this.fanout.awaitExisting(waiter, accepted.taskId, accepted.state);
         return;
@@ -633,6 +650,35 @@ class CoordinatorServer implements Coordinator {
    */
   private sendRaw(session: Session, frame: string): void {
     session.outbox.push(frame);
+  }
+
+  /**
+   * Sends `frame` to the session's client with its next frame, or after `ackHoldMs` at the latest. One
+   * timer serves every held frame: they are released in the order they were held, all with the same hold.
+   */
+  private holdAnswer(session: Session, frame: string): void {
+    const holdMs = this.options.ackHoldMs;
+    if (holdMs <= 0 || !session.outbox.hold(frame)) {
+      this.sendRaw(session, frame);
+      return;
+    }
+    this.heldAnswers.push({ session, until: performance.now() + holdMs });
+    if (this.heldTimer === undefined) this.heldTimer = setTimeout(() => this.releaseHeld(), holdMs);
+  }
+
+  private releaseHeld(): void {
+    this.heldTimer = undefined;
+    const now = performance.now();
+    let done = 0;
+    while (done < this.heldAnswers.length && (this.heldAnswers[done] as HeldAnswer).until <= now) {
+      (this.heldAnswers[done] as HeldAnswer).session.outbox.release();
+      done += 1;
+    }
+    this.heldAnswers.splice(0, done);
+    const next = this.heldAnswers[0];
+    if (next !== undefined) {
+      this.heldTimer = setTimeout(() => this.releaseHeld(), Math.max(0, next.until - now));
+    }
   }
 
   private flush(session: Session): void {

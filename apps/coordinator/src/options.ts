@@ -39,6 +39,12 @@ export interface CoordinatorOptions {
    * this much work per slot ahead, by its tasks' smoothed run time (default 10 ms; 0 turns it off).
    */
   holdAheadMs?: number;
+  /**
+   * How long the answer to a submit that waits for its outcome (`task.accepted` of a `wait` submit) may
+   * be held back so it leaves with the next frame to that client, usually the `task.done` of a short
+   * task: the client then reads both at once (default 2 ms; 0 sends every answer at once).
+   */
+  ackHoldMs?: number;
   /** How often queued work is rebalanced from overloaded to underloaded nodes (default 2 s). */
   rebalanceIntervalMs?: number;
   /** A node's queue holds at most this many tasks; beyond, submits get E_QUEUE_FULL (default 10,000). */
@@ -83,6 +89,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     maxViolations: options.maxViolations ?? 20,
     rebalanceIntervalMs: options.rebalanceIntervalMs ?? 2000,
     holdAheadMs: options.holdAheadMs ?? 10,
+    ackHoldMs: options.ackHoldMs ?? 2,
     outputCap: options.outputCap ?? 10_000,
     maxQueuePerNode: options.maxQueuePerNode ?? 10_000,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds ?? 24 * 3600,
@@ -96,6 +103,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     throw new RangeError("deadAfterMs must be longer than heartbeatIntervalMs");
   }
   if (!(resolved.holdAheadMs >= 0)) throw new RangeError("holdAheadMs must be 0 or more");
+  if (!(resolved.ackHoldMs >= 0)) throw new RangeError("ackHoldMs must be 0 or more");
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;

@@ -112,6 +112,50 @@ describe("submitting with wait, and leasing at submit time", () => {
     client.socket.close();
   });
 
+  it("holds a waiting submit's task.accepted until its task.done, or ackHoldMs at the most", async () => {
+    const held = await startFleet({ ackHoldMs: 300 });
+    try {
+      await held.addAgent({
+        id: "holder",
+        slots: 1,
+        handlers: {
+          echo: async (payload) => payload,
+          slow: async () => new Promise((resolve) => setTimeout(resolve, 900)),
+        },
+      });
+      const client = await rawSocket(held, "/v1/client");
+      const arrived = new Map<string, number>();
+      client.socket.on("message", (data) => {
+        const reply = JSON.parse(String(data)) as { type: string; taskId?: string };
+        arrived.set(`${reply.type} ${reply.taskId}`, performance.now());
+      });
+      const run = async (handler: string) => {
+        const sent = performance.now();
+        const submit = envelope("task.submit", { spec: { kind: "call", handler }, wait: true });
+        client.socket.send(JSON.stringify(submit));
+        const accepted = await client.next(
+          (r) => r.type === "task.accepted" && r.replyTo === submit.id,
+          5_000,
+        );
+        const done = await client.next((r) => r.type === "task.done" && r.taskId === accepted.taskId, 5_000);
+        const at = (type: string) => (arrived.get(`${type} ${accepted.taskId}`) as number) - sent;
+        expect(client.inbox.indexOf(accepted)).toBeLessThan(client.inbox.indexOf(done));
+        return { accepted: at("task.accepted"), done: at("task.done") };
+      };
+      // A short task: the answer leaves with the outcome, well before the hold is over.
+      const quick = await run("echo");
+      expect(quick.accepted).toBeLessThan(250);
+      expect(quick.done - quick.accepted).toBeLessThan(5);
+      // A long one: the answer goes once the hold is over, long before the outcome.
+      const slow = await run("slow");
+      expect(slow.accepted).toBeGreaterThanOrEqual(290);
+      expect(slow.done - slow.accepted).toBeGreaterThan(300);
+      client.socket.close();
+    } finally {
+      await held.dispose();
+    }
+  });
+
   it("answers a duplicate submit with wait at once when the task already ended", async () => {
     const client = await rawSocket(fleet, "/v1/client");
     const spec = { kind: "call", handler: "echo", payload: "once", idempotencyKey: "wait-dup-1" };

@@ -66,4 +66,35 @@ describe("FrameOutbox", () => {
     outbox.flush();
     expect(socket.writes).toEqual([["a"]]);
   });
+
+  it("sends a held frame just ahead of the next one, in the same write", async () => {
+    const socket = fakeSocket();
+    const outbox = new FrameOutbox(socket);
+    outbox.hold("ack");
+    await nextTurn();
+    expect(socket.writes).toEqual([]);
+    expect(outbox.pending).toBe(1);
+    outbox.push("done");
+    await nextTurn();
+    expect(socket.writes).toEqual([["ack", "done"]]);
+  });
+
+  it("sends held frames when released, and drops them with the rest when cleared", async () => {
+    const socket = fakeSocket();
+    const outbox = new FrameOutbox(socket);
+    outbox.hold("a");
+    outbox.hold("b");
+    outbox.release();
+    outbox.release();
+    await nextTurn();
+    expect(socket.writes).toEqual([["a", "b"]]);
+    outbox.hold("c");
+    outbox.clear();
+    outbox.release();
+    outbox.push("d");
+    await nextTurn();
+    expect(socket.writes).toEqual([["a", "b"], ["d"]]);
+    socket.state = 3;
+    expect(outbox.hold("e")).toBe(false);
+  });
 });

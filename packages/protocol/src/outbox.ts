@@ -18,13 +18,16 @@ const OPEN = 1;
  */
 export class FrameOutbox {
   #frames: string[] = [];
+  /** Frames held back until another frame goes, or {@link release}: see {@link hold}. */
+  #held: string[] = [];
   #scheduled = false;
 
   constructor(private readonly socket: OutboxSocket) {}
 
-  /** Queues a frame; false (and nothing queued) when the socket is not open. */
+  /** Queues a frame; false (and nothing queued) when the socket is not open. Held frames go first. */
   push(frame: string): boolean {
     if (this.socket.readyState !== OPEN) return false;
+    if (this.#held.length > 0) this.#takeHeld();
     this.#frames.push(frame);
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -33,9 +36,35 @@ export class FrameOutbox {
     return true;
   }
 
-  /** Frames queued and not yet written. */
+  /**
+   * Holds a frame back, like TCP's delayed acknowledgement: it goes out just ahead of the next frame
+   * pushed (in the same write), or when {@link release} is called, whichever comes first. For an answer
+   * that is usually followed within moments by another to the same peer, so the peer reads both at once.
+   */
+  hold(frame: string): boolean {
+    if (this.socket.readyState !== OPEN) return false;
+    this.#held.push(frame);
+    return true;
+  }
+
+  /** Sends the held frames (at the end of this turn, with anything else queued). */
+  release(): void {
+    if (this.#held.length === 0 || this.socket.readyState !== OPEN) return;
+    this.#takeHeld();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Frames queued or held and not yet written. */
   get pending(): number {
-    return this.#frames.length;
+    return this.#frames.length + this.#held.length;
+  }
+
+  #takeHeld(): void {
+    for (const frame of this.#held) this.#frames.push(frame);
+    this.#held = [];
   }
 
   /** Writes what is queued now (also called at the end of the turn). */
@@ -56,8 +85,9 @@ export class FrameOutbox {
     raw?.uncork();
   }
 
-  /** Drops what is queued (the socket closed). */
+  /** Drops what is queued and held (the socket closed). */
   clear(): void {
     this.#frames = [];
+    this.#held = [];
   }
 }
