@@ -79,6 +79,8 @@ interface Session {
   outbox: FrameOutbox;
   /** The agent's clock against this process's: the times it reports are recorded through it. */
   clock: AgentClock;
+  /** When the oldest frame its outbox holds was held (`performance.now()`; see `holdAnswer`). */
+  heldSince: number;
 }
 
 /** An answer held in a session's outbox until `until` (`performance.now()` time) at the latest. */
@@ -437,6 +439,7 @@ class CoordinatorServer implements Coordinator {
         awaiting: new Set(),
         outbox: new FrameOutbox(ws),
         clock: new AgentClock(),
+        heldSince: 0,
       };
       this.sessions.add(session);
       ws.on("message", (data: RawFrame) => this.onFrame(session, data));
@@ -662,7 +665,9 @@ class CoordinatorServer implements Coordinator {
       this.sendRaw(session, frame);
       return;
     }
-    this.heldAnswers.push({ session, until: performance.now() + holdMs });
+    const now = performance.now();
+    if (session.outbox.held === 1) session.heldSince = now;
+    this.heldAnswers.push({ session, until: now + holdMs });
     if (this.heldTimer === undefined) this.heldTimer = setTimeout(() => this.releaseHeld(), holdMs);
   }
 
@@ -671,7 +676,12 @@ class CoordinatorServer implements Coordinator {
     const now = performance.now();
     let done = 0;
     while (done < this.heldAnswers.length && (this.heldAnswers[done] as HeldAnswer).until <= now) {
-      (this.heldAnswers[done] as HeldAnswer).session.outbox.release();
+      const { session } = this.heldAnswers[done] as HeldAnswer;
+      // Released only when its oldest held frame is due: this entry's frame may have left with a later
+      // frame already, and what the outbox holds now has an entry of its own further on.
+      if (session.outbox.held > 0 && session.heldSince + this.options.ackHoldMs <= now) {
+        session.outbox.release();
+      }
       done += 1;
     }
     this.heldAnswers.splice(0, done);

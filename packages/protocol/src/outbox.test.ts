@@ -74,7 +74,9 @@ describe("FrameOutbox", () => {
     await nextTurn();
     expect(socket.writes).toEqual([]);
     expect(outbox.pending).toBe(1);
+    expect(outbox.held).toBe(1);
     outbox.push("done");
+    expect(outbox.held).toBe(0);
     await nextTurn();
     expect(socket.writes).toEqual([["ack", "done"]]);
   });

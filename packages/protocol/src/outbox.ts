@@ -57,6 +57,11 @@ export class FrameOutbox {
     }
   }
 
+  /** Frames held and not yet queued. */
+  get held(): number {
+    return this.#held.length;
+  }
+
   /** Frames queued or held and not yet written. */
   get pending(): number {
     return this.#frames.length + this.#held.length;
