@@ -638,11 +638,6 @@ class CoordinatorServer implements Coordinator {
 
   // ---- sending ----
 
-  /**
-   * The start of a frame from the coordinator, up to and without the closing brace of its envelope:
-   * `{"v":1,"type":…,"id":…,"timestamp":…,"from":"coordinator"`. Hot frames append fields that are
-   * already JSON (a spec or an event as Redis holds it) without parsing them again.
-   */
   private send<T extends MessageType>(session: Session, type: T, fields: MessageFields<T>): void {
     this.sendRaw(session, this.frames.frame(type, fields));
   }

@@ -13,7 +13,10 @@ export class FrameWriter {
 
   constructor(private readonly clock: () => number) {}
 
-  /** The envelope's fields as an unclosed JSON object, for a frame's own fields to follow. */
+  /**
+   * The start of a frame, up to and without the closing brace of its envelope:
+   * `{"v":1,"type":…,"id":…,"timestamp":…,"from":"coordinator"`, for the frame's own fields to follow.
+   */
   envelope(type: MessageType, now = this.clock()): string {
     this.counter += 1;
     if (now !== this.stampAt) {
