@@ -79,14 +79,6 @@ interface Session {
   outbox: FrameOutbox;
   /** The agent's clock against this process's: the times it reports are recorded through it. */
   clock: AgentClock;
-  /** When the oldest frame its outbox holds was held (`performance.now()`; see `holdAnswer`). */
-  heldSince: number;
-}
-
-/** An answer held in a session's outbox until `until` (`performance.now()` time) at the latest. */
-interface HeldAnswer {
-  session: Session;
-  until: number;
 }
 
 interface LeaseInfo {
@@ -170,9 +162,6 @@ class CoordinatorServer implements Coordinator {
   private readonly metrics = new CoordinatorMetrics();
   private timers: NodeJS.Timeout[] = [];
   private sessionCounter = 0;
-  /** Answers held back by {@link holdAnswer}, oldest first, and the timer that releases them. */
-  private heldAnswers: HeldAnswer[] = [];
-  private heldTimer: NodeJS.Timeout | undefined;
   private taskCounter = 0;
   private stopping = false;
   private inflightWrites = new Set<Promise<unknown>>();
@@ -311,10 +300,6 @@ class CoordinatorServer implements Coordinator {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    clearTimeout(this.heldTimer);
-    this.heldTimer = undefined;
-    for (const held of this.heldAnswers) held.session.outbox.release();
-    this.heldAnswers = [];
     const closed = new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
@@ -439,7 +424,6 @@ class CoordinatorServer implements Coordinator {
         awaiting: new Set(),
         outbox: new FrameOutbox(ws),
         clock: new AgentClock(),
-        heldSince: 0,
       };
       this.sessions.add(session);
       ws.on("message", (data: RawFrame) => this.onFrame(session, data));
@@ -570,8 +554,9 @@ class CoordinatorServer implements Coordinator {
         });
         // Its task.done follows on this connection: a short task's comes before the hold is over, and the
         // client reads the two in one go.
-        if (waiter) this.holdAnswer(session, answer);
-        else this.sendRaw(session, answer);
+        const holdMs = this.options.ackHoldMs;
+        const held = waiter !== undefined && holdMs > 0 && session.outbox.hold(answer, holdMs);
+        if (!held) this.sendRaw(session, answer);
         if (waiter && accepted.duplicate)
           await this.fanout.awaitExisting(waiter, accepted.taskId, accepted.state);
         return;
@@ -648,42 +633,6 @@ class CoordinatorServer implements Coordinator {
    */
   private sendRaw(session: Session, frame: string): void {
     session.outbox.push(frame);
-  }
-
-  /**
-   * Sends `frame` to the session's client with its next frame, or after `ackHoldMs` at the latest. One
-   * timer serves every held frame: they are released in the order they were held, all with the same hold.
-   */
-  private holdAnswer(session: Session, frame: string): void {
-    const holdMs = this.options.ackHoldMs;
-    if (holdMs <= 0 || !session.outbox.hold(frame)) {
-      this.sendRaw(session, frame);
-      return;
-    }
-    const now = performance.now();
-    if (session.outbox.held === 1) session.heldSince = now;
-    this.heldAnswers.push({ session, until: now + holdMs });
-    if (this.heldTimer === undefined) this.heldTimer = setTimeout(() => this.releaseHeld(), holdMs);
-  }
-
-  private releaseHeld(): void {
-    this.heldTimer = undefined;
-    const now = performance.now();
-    let done = 0;
-    while (done < this.heldAnswers.length && (this.heldAnswers[done] as HeldAnswer).until <= now) {
-      const { session } = this.heldAnswers[done] as HeldAnswer;
-      // Released only when its oldest held frame is due: this entry's frame may have left with a later
-      // frame already, and what the outbox holds now has an entry of its own further on.
-      if (session.outbox.held > 0 && session.heldSince + this.options.ackHoldMs <= now) {
-        session.outbox.release();
-      }
-      done += 1;
-    }
-    this.heldAnswers.splice(0, done);
-    const next = this.heldAnswers[0];
-    if (next !== undefined) {
-      this.heldTimer = setTimeout(() => this.releaseHeld(), Math.max(0, next.until - now));
-    }
   }
 
   private flush(session: Session): void {
@@ -1940,7 +1889,7 @@ class CoordinatorServer implements Coordinator {
   }
 
   private async dlqPurge(taskId: string | undefined): Promise<unknown> {
-    const ids = taskId === undefined ? await this.db.allDeadLetterIds() : [taskId];
+    const ids = taskId === undefined ? await this.db.deadLetterIds() : [taskId];
     let purged = 0;
     for (const id of ids) if (await this.db.purgeDeadLetter(id)) purged += 1;
     if (taskId !== undefined && purged === 0)

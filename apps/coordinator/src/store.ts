@@ -335,14 +335,10 @@ export class TaskStore {
     return chunks;
   }
 
-  /** Dead-lettered task ids, the most recent first. */
-  async deadLetterIds(limit: number): Promise<string[]> {
-    return await this.redis.zrevrange(this.keys.deadLetters(), "0", String(limit - 1));
-  }
-
-  /** Every dead-lettered task id. */
-  async allDeadLetterIds(): Promise<string[]> {
-    return await this.redis.zrange(this.keys.deadLetters(), "0", "-1");
+  /** Dead-lettered task ids, the most recent first: `limit` of them, or all. */
+  async deadLetterIds(limit?: number): Promise<string[]> {
+    const last = limit === undefined ? "-1" : String(limit - 1);
+    return await this.redis.zrevrange(this.keys.deadLetters(), "0", last);
   }
 
   /**

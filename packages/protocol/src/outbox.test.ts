@@ -99,4 +99,23 @@ describe("FrameOutbox", () => {
     socket.state = 3;
     expect(outbox.hold("e")).toBe(false);
   });
+
+  it("sends held frames maxMs after the oldest of them, unless another frame takes them first", async () => {
+    const socket = fakeSocket();
+    const outbox = new FrameOutbox(socket);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    outbox.hold("a", 30);
+    await sleep(10);
+    outbox.hold("b", 30);
+    expect(socket.writes).toEqual([]);
+    await sleep(60);
+    expect(socket.writes).toEqual([["a", "b"]]);
+    outbox.hold("c", 30);
+    outbox.push("d");
+    await sleep(60);
+    expect(socket.writes).toEqual([
+      ["a", "b"],
+      ["c", "d"],
+    ]);
+  });
 });

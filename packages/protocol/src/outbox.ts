@@ -20,6 +20,7 @@ export class FrameOutbox {
   #frames: string[] = [];
   /** Frames held back until another frame goes, or {@link release}: see {@link hold}. */
   #held: string[] = [];
+  #heldTimer: ReturnType<typeof setTimeout> | undefined;
   #scheduled = false;
 
   constructor(private readonly socket: OutboxSocket) {}
@@ -29,21 +30,22 @@ export class FrameOutbox {
     if (this.socket.readyState !== OPEN) return false;
     if (this.#held.length > 0) this.#takeHeld();
     this.#frames.push(frame);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.#schedule();
     return true;
   }
 
   /**
    * Holds a frame back, like TCP's delayed acknowledgement: it goes out just ahead of the next frame
-   * pushed (in the same write), or when {@link release} is called, whichever comes first. For an answer
-   * that is usually followed within moments by another to the same peer, so the peer reads both at once.
+   * pushed (in the same write), or at {@link release}, or `maxMs` after the oldest frame held now,
+   * whichever comes first. For an answer that is usually followed within moments by another to the same
+   * peer, so the peer reads both at once.
    */
-  hold(frame: string): boolean {
+  hold(frame: string, maxMs?: number): boolean {
     if (this.socket.readyState !== OPEN) return false;
     this.#held.push(frame);
+    if (maxMs !== undefined && this.#heldTimer === undefined) {
+      this.#heldTimer = setTimeout(() => this.release(), maxMs);
+    }
     return true;
   }
 
@@ -51,10 +53,7 @@ export class FrameOutbox {
   release(): void {
     if (this.#held.length === 0 || this.socket.readyState !== OPEN) return;
     this.#takeHeld();
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.#schedule();
   }
 
   /** Frames held and not yet queued. */
@@ -65,11 +64,6 @@ export class FrameOutbox {
   /** Frames queued or held and not yet written. */
   get pending(): number {
     return this.#frames.length + this.#held.length;
-  }
-
-  #takeHeld(): void {
-    for (const frame of this.#held) this.#frames.push(frame);
-    this.#held = [];
   }
 
   /** Writes what is queued now (also called at the end of the turn). */
@@ -94,5 +88,20 @@ export class FrameOutbox {
   clear(): void {
     this.#frames = [];
     this.#held = [];
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  #takeHeld(): void {
+    for (const frame of this.#held) this.#frames.push(frame);
+    this.#held = [];
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
   }
 }
