@@ -1,4 +1,4 @@
-import { isFlotillaError, type TaskSpecInput } from "@flotilla/protocol";
+import { isFlotillaError, type MessageOf, type TaskSpecInput } from "@flotilla/protocol";
 import { waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -210,6 +210,31 @@ describe("FlotillaClient against a coordinator double", () => {
     ];
     await fake.listen();
     await expect(pending).resolves.toHaveLength(1);
+  });
+
+  it("says a key it made is fresh on the first send of a submit only, not when it sends it again", async () => {
+    let held = 0;
+    const { fake, client } = await setup({
+      // The first submit goes unanswered, and its connection drops: the client sends it again.
+      intercept: (message) => {
+        if (message.type !== "task.submit") return false;
+        held += 1;
+        return held === 1;
+      },
+    });
+    const submitted = client.submit({ kind: "exec", argv: ["true"] });
+    await waitFor(() => held === 1, { what: "the first send" });
+    fake.dropClients();
+    await submitted;
+    const sends = fake.received.filter((message) => message.type === "task.submit");
+    expect(sends).toHaveLength(2);
+    const [first, again] = sends as MessageOf<"task.submit">[];
+    expect(first?.freshKey).toBe(true);
+    expect(again?.freshKey).toBeUndefined();
+    expect(again?.spec.idempotencyKey).toBe(first?.spec.idempotencyKey);
+    // A key the caller chose may name an older task: never fresh.
+    await client.submit({ kind: "exec", argv: ["true"], idempotencyKey: "mine" });
+    expect((fake.received.at(-1) as MessageOf<"task.submit">).freshKey).toBeUndefined();
   });
 
   it("fails a non-idempotent request whose connection drops before the reply", async () => {

@@ -90,7 +90,9 @@ export interface TaskConsumer {
 
 interface Pending {
   readonly type: string;
-  readonly frame: string;
+  frame: string;
+  /** The frame to send instead when it goes again after a lost connection (see `firstSendOnly`). */
+  again: (() => string) | undefined;
   /** Safe to send again after a lost connection (the coordinator dedupes or it has no effect). */
   readonly resend: boolean;
   sent: boolean;
@@ -109,9 +111,12 @@ interface SendOptions extends RequestOptions {
    */
   trusted?: boolean;
   accepted?: (message: MessageOf<"task.accepted">) => void;
+  /** Fields for the first send only: a resend after a lost connection leaves them out. */
+  firstSendOnly?: Record<string, unknown>;
 }
 
 const CLIENT_PATH = "/v1/client";
+const FRESH_KEY = { freshKey: true } as const;
 
 /** Adds the client endpoint's path to a bare coordinator URL. */
 export function clientEndpoint(url: string): string {
@@ -241,14 +246,17 @@ export class FlotillaClient {
    */
   async submit(spec: TaskSpecInput, options: SubmitOptions = {}): Promise<TaskHandle> {
     let withKey = spec;
+    const send: SendOptions = {};
     if (spec.idempotencyKey === undefined) {
       // Copied and then set (not `{ ...spec, idempotencyKey }`, which V8 builds on a slow path).
       withKey = { ...spec };
       withKey.idempotencyKey = `${this.clientId}:${randomUUID()}`;
+      // A key made here cannot name an older task, until the submit is sent again: the coordinator may
+      // then start the run before Redis has answered (`freshKey` in the protocol).
+      send.firstSendOnly = FRESH_KEY;
     }
     const wait = options.wait !== false;
     let pushed: PushedOutcome | undefined;
-    const send: SendOptions = {};
     if (options.timeoutMs !== undefined) send.timeoutMs = options.timeoutMs;
     if (wait) {
       // Registered as the answer is read: the `task.done` of a duplicate that already ended follows it
@@ -413,12 +421,15 @@ export class FlotillaClient {
     this.#messageCount += 1;
     const id = `${this.clientId}-${this.#messageCount}`;
     const envelope = { from: this.clientId, id, now: this.#clock };
+    const encode = (withFields: MessageFields<T>): string =>
+      options.trusted
+        ? encodeFields(type, withFields, envelope)
+        : JSON.stringify(createMessage(type, withFields, envelope));
+    const firstSendOnly = options.firstSendOnly;
     let frame: string;
     try {
       // createMessage validates: a bad spec fails here with the path of the bad field, not on the server.
-      frame = options.trusted
-        ? encodeFields(type, fields, envelope)
-        : JSON.stringify(createMessage(type, fields, envelope));
+      frame = encode(firstSendOnly === undefined ? fields : { ...fields, ...firstSendOnly });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -437,6 +448,7 @@ export class FlotillaClient {
       const pending: Pending = {
         type,
         frame,
+        again: firstSendOnly === undefined ? undefined : () => encode(fields),
         resend,
         sent: false,
         timer,
@@ -471,6 +483,10 @@ export class FlotillaClient {
       if (!pending.sent) continue;
       if (pending.resend) {
         pending.sent = false;
+        if (pending.again !== undefined) {
+          pending.frame = pending.again();
+          pending.again = undefined;
+        }
         continue;
       }
       this.#pending.delete(id);

@@ -139,10 +139,14 @@ export type DirectMessage = z.infer<typeof DirectMessageSchema>;
 /**
  * client -> coordinator: run this. Answered by `task.accepted` or `error`; with `wait`, the coordinator also
  * sends `task.done` on this connection when the task ends (no watch or lookup needed for the outcome).
+ * `freshKey: true` says the sender made `spec.idempotencyKey` for this submit and this is its first send,
+ * so no older task can hold the key: the coordinator may then start the run before Redis has answered
+ * (a resend after a lost connection leaves it out).
  */
 export const TaskSubmitMessageSchema = message("task.submit", {
   spec: TaskSpecSchema,
   wait: z.boolean().optional(),
+  freshKey: z.boolean().optional(),
 });
 /** client -> coordinator: run this. */
 export type TaskSubmitMessage = z.infer<typeof TaskSubmitMessageSchema>;
