@@ -101,6 +101,7 @@ interface PendingCall {
   readonly args: readonly ScriptArgument[];
   readonly resolve: (reply: unknown) => void;
   readonly reject: (error: Error) => void;
+  readonly onWritten: ((batchSize: number) => void) | undefined;
 }
 
 /** A Redis error reply for one call of a batch. */
@@ -130,7 +131,18 @@ export class ScriptRunner {
     await this.redis.script("LOAD", this.batch.source);
   }
 
-  run(name: ScriptName, keys: readonly string[], args: readonly ScriptArgument[]): Promise<unknown> {
+  /**
+   * Runs one script call in this turn's batch. `onWritten` is called, with the number of calls in the
+   * batch, once the batch has been written to the connection (not when Redis is not ready and ioredis
+   * only queues it): whatever the caller sends elsewhere from there on leaves after the call's bytes,
+   * which Redis runs before any later command.
+   */
+  run(
+    name: ScriptName,
+    keys: readonly string[],
+    args: readonly ScriptArgument[],
+    onWritten?: (batchSize: number) => void,
+  ): Promise<unknown> {
     const script = this.scripts[name];
     if (keys.length !== script.numberOfKeys) {
       return Promise.reject(
@@ -138,7 +150,7 @@ export class ScriptRunner {
       );
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ index: SCRIPT_NAMES.indexOf(name) + 1, keys, args, resolve, reject });
+      this.queue.push({ index: SCRIPT_NAMES.indexOf(name) + 1, keys, args, resolve, reject, onWritten });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -172,7 +184,11 @@ export class ScriptRunner {
     try {
       try {
         lists[0] = [this.batch.sha, keyCount];
-        replies = await this.redis.sendCommand(new BatchCommand("evalsha", lists));
+        // ioredis writes the command at once when the connection is ready, and queues it otherwise.
+        const written = this.redis.status === "ready";
+        const reply = this.redis.sendCommand(new BatchCommand("evalsha", lists));
+        if (written) for (const call of calls) call.onWritten?.(calls.length);
+        replies = await reply;
       } catch (error) {
         if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
         const withSource = lists.slice();

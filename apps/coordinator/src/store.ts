@@ -128,6 +128,8 @@ export class TaskStore {
     expiresAt?: number | undefined;
     /** The `leased` event when the task is leased to `target.node` at once instead of queued. */
     leaseEvent?: string | undefined;
+    /** Called once the script call is on its way to Redis (see {@link ScriptRunner.run}). */
+    onWritten?: ((batchSize: number) => void) | undefined;
   }): Promise<{ duplicate: boolean; taskId: string; state: string }> {
     const { id, target } = input;
     const hasKey = input.idempotencyKey !== undefined;
@@ -159,6 +161,7 @@ export class TaskStore {
         input.leaseEvent !== undefined && "node" in target ? this.keys.running(target.node) : taskKey,
       ],
       args,
+      input.onWritten,
     )) as [number, string, string?];
     return reply[0] === 0
       ? { duplicate: false, taskId: id, state: String(input.fields.state) }
