@@ -1268,12 +1268,16 @@ class CoordinatorServer implements Coordinator {
       throw error;
     }
     this.dispatchEarly = true;
+    // ioredis writes an unanswered command again after a reconnect: the script then finds the task this
+    // very submit wrote, which is its own success, not a duplicate (left as one, a task leased here
+    // would sit in Redis with no agent told to run it).
+    if (accepted.duplicate && accepted.taskId === id)
+      accepted = { taskId: id, duplicate: false, state: accepted.state };
     this.metrics.submitted.inc({ priority: spec.priority, duplicate: String(accepted.duplicate) });
     if (accepted.duplicate && waiter) this.fanout.stopAwaiting(waiter, id);
     if (direct) direct.node.leasing -= 1;
     if (!direct || accepted.duplicate) {
-      // Only a resend of this very write can find the task there: Redis holds it leased, and the lease
-      // that went out ahead is withdrawn as for any duplicate (the lease's expiry gives the task back).
+      // An older task holds the key: a lease sent ahead (which a fresh key rules out) is taken back.
       if (direct && early) this.withdrawEarly(direct, id, early);
       if (direct) this.releaseSlot(direct.node);
       this.settlePlacement(placement, !accepted.duplicate);

@@ -36,8 +36,15 @@ export interface TestFleet {
 
 const silent = pino({ level: "silent" });
 
-export async function startFleet(options: Partial<CoordinatorOptions> = {}): Promise<TestFleet> {
+/**
+ * `redisUrl` may point elsewhere than the fleet's own server, given the server's port first (a proxy in
+ * front of it, say).
+ */
+export async function startFleet(
+  options: Partial<CoordinatorOptions> | ((redisPort: number) => Partial<CoordinatorOptions>) = {},
+): Promise<TestFleet> {
   const redis = await startRedis();
+  const chosen = typeof options === "function" ? options(redis.port) : options;
   const token = "test-token";
   const coordinator = createCoordinator({
     redisUrl: redis.url,
@@ -45,7 +52,7 @@ export async function startFleet(options: Partial<CoordinatorOptions> = {}): Pro
     port: 0,
     host: "127.0.0.1",
     logger: silent,
-    ...options,
+    ...chosen,
   });
   await coordinator.start();
   const fleet: TestFleet = {
