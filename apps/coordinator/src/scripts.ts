@@ -27,6 +27,11 @@ type ScriptArgument = RespArgument;
 
 /** A batch holds at most this many calls, so one script never keeps Redis busy for long. */
 const MAX_BATCH = 256;
+/**
+ * A batch this size goes at once, not at the end of the turn: Redis runs it while the rest of a long turn
+ * is worked out (see `EAGER_FLUSH_FRAMES` in `@flotilla/protocol`, whose figures are for the two).
+ */
+export const EAGER_BATCH = 64;
 
 /**
  * One script that runs any sequence of the store's scripts in order: each body becomes a function of its
@@ -110,8 +115,9 @@ export class ScriptError extends Error {
 }
 
 /**
- * Runs the store's Lua scripts. The calls made during one turn of the event loop go to Redis together,
- * in the order they were made, as one call of a batch script (one command and one round trip for all,
+ * Runs the store's Lua scripts. The calls made during one turn of the event loop go to Redis together
+ * (each {@link EAGER_BATCH} at once in a long turn), in the order they were made, as one call of a batch
+ * script (one command and one round trip for all,
  * each call still one atomic step); the batch script is loaded again when Redis has forgotten it (after
  * a restart or `SCRIPT FLUSH`).
  */
@@ -151,7 +157,8 @@ export class ScriptRunner {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ index: SCRIPT_NAMES.indexOf(name) + 1, keys, args, resolve, reject, onWritten });
-      if (!this.scheduled) {
+      if (this.queue.length >= EAGER_BATCH) this.flush();
+      else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FrameOutbox, type OutboxSocket } from "./outbox.js";
+import { EAGER_FLUSH_FRAMES, FrameOutbox, type OutboxSocket } from "./outbox.js";
 
 function fakeSocket(): OutboxSocket & { writes: string[][]; corked: number; state: number } {
   let batch: string[] | undefined;
@@ -44,6 +44,25 @@ describe("FrameOutbox", () => {
     await nextTurn();
     expect(socket.writes).toEqual([["a", "b", "c"], ["d"]]);
     expect(socket.corked).toBe(1);
+  });
+
+  it("writes each EAGER_FLUSH_FRAMES frames at once in a long turn, and the rest when it ends", async () => {
+    const socket = fakeSocket();
+    const outbox = new FrameOutbox(socket);
+    const frames = Array.from({ length: 2 * EAGER_FLUSH_FRAMES + 3 }, (_, i) => `f${i}`);
+    for (const frame of frames) outbox.push(frame);
+    expect(socket.writes).toEqual([
+      frames.slice(0, EAGER_FLUSH_FRAMES),
+      frames.slice(EAGER_FLUSH_FRAMES, -3),
+    ]);
+    await nextTurn();
+    expect(socket.writes.flat()).toEqual(frames);
+    expect(socket.writes).toHaveLength(3);
+    const small = new FrameOutbox(fakeSocket(), { flushAt: 2 });
+    expect(small.push("x")).toBe(true);
+    expect(small.pending).toBe(1);
+    small.push("y");
+    expect(small.pending).toBe(0);
   });
 
   it("queues nothing on a socket that is not open and drops frames when it closes", async () => {

@@ -12,9 +12,20 @@ export interface OutboxSocket {
 const OPEN = 1;
 
 /**
+ * How many queued frames are written at once, before the turn ends. A long turn (hundreds of frames
+ * read in one go) would otherwise keep all it produces until its end, while the peer sits idle: in the
+ * call throughput run of `bench:e2e`, a core stood idle 9% of the time, mostly in gaps of 1-16 ms while
+ * the other ran one process's long turn. Writing every 64 frames (and sending every 64 script calls to
+ * Redis) raised call throughput from 6,500-7,800/s to 7,800-9,400/s in five interleaved pairs (one even),
+ * and lowered the CPU each process spends per task.
+ */
+export const EAGER_FLUSH_FRAMES = 64;
+
+/**
  * Collects the frames a process sends to one peer during a turn of the event loop and writes them
- * together when the turn ends: one socket write (one system call) instead of one per frame, which is
- * the largest cost of a small frame. Frames keep their order; nothing is held past the current turn.
+ * together when the turn ends, or as soon as {@link EAGER_FLUSH_FRAMES} are queued: one socket write (one
+ * system call) instead of one per frame, which is the largest cost of a small frame. Frames keep their
+ * order; nothing is held past the current turn.
  */
 export class FrameOutbox {
   #frames: string[] = [];
@@ -23,14 +34,26 @@ export class FrameOutbox {
   #heldTimer: ReturnType<typeof setTimeout> | undefined;
   #scheduled = false;
 
-  constructor(private readonly socket: OutboxSocket) {}
+  readonly #flushAt: number;
+
+  /**
+   * `flushAt`: this many queued frames are written at once instead of at the end of the turn
+   * (default {@link EAGER_FLUSH_FRAMES}).
+   */
+  constructor(
+    private readonly socket: OutboxSocket,
+    options: { flushAt?: number } = {},
+  ) {
+    this.#flushAt = options.flushAt ?? EAGER_FLUSH_FRAMES;
+  }
 
   /** Queues a frame; false (and nothing queued) when the socket is not open. Held frames go first. */
   push(frame: string): boolean {
     if (this.socket.readyState !== OPEN) return false;
     if (this.#held.length > 0) this.#takeHeld();
     this.#frames.push(frame);
-    this.#schedule();
+    if (this.#frames.length >= this.#flushAt) this.flush();
+    else this.#schedule();
     return true;
   }
 
