@@ -117,9 +117,8 @@ export class ScriptError extends Error {
 /**
  * Runs the store's Lua scripts. The calls made during one turn of the event loop go to Redis together
  * (each {@link EAGER_BATCH} at once in a long turn), in the order they were made, as one call of a batch
- * script (one command and one round trip for all,
- * each call still one atomic step); the batch script is loaded again when Redis has forgotten it (after
- * a restart or `SCRIPT FLUSH`).
+ * script: one command and one round trip for all, each call still one atomic step. The batch script is
+ * loaded again when Redis has forgotten it (after a restart or `SCRIPT FLUSH`).
  */
 export class ScriptRunner {
   private readonly scripts = loadScripts();
