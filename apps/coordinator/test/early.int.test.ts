@@ -23,7 +23,9 @@ describe("a lease sent to its agent before Redis has answered the submit", () =>
   let started = 0;
 
   beforeAll(async () => {
-    fleet = await startFleet();
+    // Heartbeats 30 s apart: each one has the coordinator check the node's queue with a script, and a
+    // script in the same batch as the submit would rule out the early lease (it is for lone submits).
+    fleet = await startFleet({ heartbeatIntervalMs: 30_000, deadAfterMs: 90_000 });
     await fleet.addAgent({
       id: "worker",
       slots: 2,
@@ -53,6 +55,13 @@ describe("a lease sent to its agent before Redis has answered the submit", () =>
 
   it("runs while Redis still holds the script back, and the answers and history keep their order", async () => {
     const client = await rawSocket(fleet, "/v1/client");
+    // One task first: the agent is welcomed and idle, and nothing else is in flight.
+    client.socket.send(
+      JSON.stringify(envelope("task.submit", { spec: { kind: "call", handler: "stamp" }, wait: true })),
+    );
+    await client.next((reply) => reply.type === "task.done");
+    client.inbox.length = 0;
+    calledAt.length = 0;
     // Redis runs no script for 400 ms: the submit's write waits in Redis, unanswered.
     redisCli(fleet.redis.port, "client", "pause", "400", "write");
     const sentAt = Date.now();
