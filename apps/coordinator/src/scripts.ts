@@ -159,13 +159,16 @@ export class ScriptRunner {
       if (this.queue.length >= EAGER_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        // Cleared here, not by an early flush: this turn's end-of-turn send stays the one scheduled.
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
       }
     });
   }
 
   private flush(): void {
-    this.scheduled = false;
     const queue = this.queue;
     this.queue = [];
     for (let start = 0; start < queue.length; start += MAX_BATCH) {

@@ -1,13 +1,8 @@
-import { execFileSync } from "node:child_process";
 import { waitFor } from "@flotilla/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { coordinatorKeys } from "../src/keys.js";
 import { startFleet, type TestFleet } from "./fleet.js";
-import { envelope, rawSocket } from "./raw.js";
-
-function redisCli(port: number, ...args: string[]): string {
-  return execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
-}
+import { envelope, rawSocket, redisCli } from "./raw.js";
 
 /** The states in a task's stored history, in order. */
 function history(port: number, taskId: string): string[] {

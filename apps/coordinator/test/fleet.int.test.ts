@@ -8,15 +8,12 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startFleet, type TestFleet, testFingerprint } from "./fleet.js";
+import { redisCli } from "./raw.js";
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const items: T[] = [];
   for await (const item of iterable) items.push(item);
   return items;
-}
-
-function redisCli(port: number, ...args: string[]): string {
-  return execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
 }
 
 describe("a fleet of real agents behind a real coordinator and Redis", () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import WebSocket from "ws";
 import type { TestFleet } from "./fleet.js";
 
@@ -49,4 +50,9 @@ export function envelope(
   id = `m-${Math.random().toString(36).slice(2)}`,
 ) {
   return { v: 1, type, id, timestamp: new Date().toISOString(), from: "fuzzer", ...fields };
+}
+
+/** Runs one `redis-cli` command against the test fleet's Redis and returns what it printed. */
+export function redisCli(port: number, ...args: string[]): string {
+  return execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
 }

@@ -1,12 +1,7 @@
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { coordinatorKeys } from "../src/keys.js";
 import { startFleet, type TestFleet } from "./fleet.js";
-import { envelope, rawSocket } from "./raw.js";
-
-function redisCli(port: number, ...args: string[]): string {
-  return execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
-}
+import { envelope, rawSocket, redisCli } from "./raw.js";
 
 describe("submitting with wait, and leasing at submit time", () => {
   let fleet: TestFleet;

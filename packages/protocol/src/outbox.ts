@@ -91,7 +91,6 @@ export class FrameOutbox {
 
   /** Writes what is queued now (also called at the end of the turn). */
   flush(): void {
-    this.#scheduled = false;
     const frames = this.#frames;
     if (frames.length === 0) return;
     this.#frames = [];
@@ -118,7 +117,12 @@ export class FrameOutbox {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.flush());
+    // The flag is cleared here, not by every flush: one written early (or by a caller) leaves this
+    // turn's end-of-turn write scheduled, instead of scheduling a second.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.flush();
+    });
   }
 
   #takeHeld(): void {
