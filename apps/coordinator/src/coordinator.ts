@@ -44,7 +44,14 @@ import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { parseJson, publicTask } from "./records.js";
 import { type Placement, Router } from "./router.js";
-import { type LeaseBatch, type StoredTask, TaskStore, type Transition } from "./store.js";
+import {
+  applyTransition,
+  decodeTask,
+  type LeaseBatch,
+  type StoredTask,
+  TaskStore,
+  type Transition,
+} from "./store.js";
 
 /** A running coordinator. */
 export interface Coordinator {
@@ -93,6 +100,12 @@ interface LeaseInfo {
    * has been handled (the submit answered, its events out). What the agent says about the run waits for it.
    */
   confirming: Promise<void> | undefined;
+  /**
+   * The task hash as this coordinator wrote it, kept for a task leased in its submit script that someone
+   * waits for: its finish then need not read the record back from Redis for `task.done` (the script
+   * returns it only if a change made elsewhere came in between; see `knownUpdatedAt`).
+   */
+  record?: Record<string, string> | undefined;
 }
 
 const ACTIVE_STATES = ["leased", "running"] as const;
@@ -831,13 +844,20 @@ class CoordinatorServer implements Coordinator {
       known?.epoch === accept.epoch ? known.leasedAt : 0,
       session.clock.toLocal(stamp - runningFor, now, now - runningFor),
     );
-    const result = await this.db.transition(accept.taskId, {
+    const change: Transition = {
       expectedEpoch: accept.epoch,
       from: ["leased"],
       to: "running",
       fields: { startedAt },
       now,
-    });
+    };
+    // The lease's copy of the record stays in step: Redis sends the record if it was changed elsewhere.
+    const record = known?.epoch === accept.epoch ? known.record : undefined;
+    if (record) {
+      change.returnTask = true;
+      change.knownUpdatedAt = Number(record.updatedAt);
+    }
+    const result = await this.db.transition(accept.taskId, change);
     if (!result.ok) {
       if (result.reason === "stale_epoch" || result.reason === "not_found")
         this.fence(session, accept.taskId, accept.epoch);
@@ -845,7 +865,12 @@ class CoordinatorServer implements Coordinator {
       return;
     }
     const lease = this.leases.get(accept.taskId);
-    if (lease && lease.epoch === accept.epoch) lease.startedAt = startedAt;
+    if (lease && lease.epoch === accept.epoch) {
+      lease.startedAt = startedAt;
+      if (record && lease.record === record) {
+        lease.record = result.task ? result.task.fields : applyTransition(record, change, result);
+      }
+    }
     this.fanout.event(accept.taskId, result.eventJson, false);
   }
 
@@ -930,6 +955,7 @@ class CoordinatorServer implements Coordinator {
     const stamp = Date.parse(finish.timestamp);
     session.clock.observe(stamp, now);
     let lease = this.leases.get(finish.taskId);
+    const record = lease?.epoch === finish.epoch ? lease.record : undefined;
     if (!lease || lease.epoch !== finish.epoch) {
       const task = await this.db.getTask(finish.taskId);
       if (!task || task.epoch !== finish.epoch || task.node !== nodeId) {
@@ -1006,9 +1032,15 @@ class CoordinatorServer implements Coordinator {
       if (to === "dead_lettered") {
         change.target = { key: this.keys.store.deadLetters(), score: now };
         change.attemptRecord = { attempt: lease.attempt, node: nodeId, reason, at: now };
+      } else if (change.returnTask && record) {
+        change.knownUpdatedAt = Number(record.updatedAt);
       }
     }
     const result = await this.db.transition(finish.taskId, change);
+    // Redis sent the record only if its copy differs from ours; otherwise ours, with this change, is it.
+    if (result.ok && !result.task && change.knownUpdatedAt !== undefined && record) {
+      result.task = decodeTask(applyTransition(record, change, result));
+    }
     if (!result.ok) {
       if (result.reason === "stale_epoch") this.fence(session, finish.taskId, finish.epoch);
       this.releaseLease(finish.taskId, finish.epoch);
@@ -1293,6 +1325,13 @@ class CoordinatorServer implements Coordinator {
     direct.node.placing = Math.max(0, direct.node.placing - 1);
     if (early) this.sentEarly -= 1;
     else this.handOver(direct, id, spec, fields.spec as string, now, undefined);
+    const lease = this.leases.get(id);
+    if (waiter && lease?.epoch === 1) {
+      // What the submit script wrote, as Redis holds it (numbers in decimal, as they were sent).
+      const record: Record<string, string> = {};
+      for (const field in fields) record[field] = String(fields[field]);
+      lease.record = record;
+    }
     this.metrics.dispatchLatency.observe(0);
     this.metrics.queueLatency.record(0);
     this.fanout.event(id, eventJson, false);

@@ -2,7 +2,15 @@ import { type RedisServer, startRedis } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publicTask } from "./records.js";
-import { type LeaseBatch, type StoredTask, type StoreKeys, TaskStore, type Transition } from "./store.js";
+import {
+  applyTransition,
+  decodeTask,
+  type LeaseBatch,
+  type StoredTask,
+  type StoreKeys,
+  TaskStore,
+  type Transition,
+} from "./store.js";
 
 function testKeys(prefix: string): StoreKeys {
   const p = (name: string): string => `${prefix}:${name}`;
@@ -282,6 +290,59 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
         { attempt: 2, node: "n6" },
       ],
     });
+  });
+
+  it("returns the record only when the caller's copy is out of date, and the copy then matches a read", async () => {
+    await submit("k1", "n8", 1);
+    await store.lease("n8", 1, 10);
+    // The caller's copy: what it read (as it would have written it), then each change it makes applied.
+    let copy = (await store.getTask("k1"))?.fields as Record<string, string>;
+    const start: Transition = {
+      expectedEpoch: 1,
+      from: ["leased"],
+      to: "running",
+      fields: { startedAt: 11.5 },
+      now: 12,
+    };
+    const started = await store.transition("k1", start);
+    if (!started.ok) throw new Error("the start failed");
+    copy = applyTransition(copy, start, started);
+    const finish: Transition = {
+      expectedEpoch: 1,
+      from: ["running"],
+      to: "succeeded",
+      source: { kind: "set", key: keys.running("n8") },
+      fields: { finishedAt: 13, exitCode: "", signal: "", durationMs: 1, result: '{"ok":true}', node: "n8" },
+      returnTask: true,
+      knownUpdatedAt: Number(copy.updatedAt),
+      now: 13,
+    };
+    const finished = await store.transition("k1", finish);
+    if (!finished.ok) throw new Error("the finish failed");
+    expect(finished.task).toBeUndefined();
+    const stored = await store.getTask("k1");
+    expect(decodeTask(applyTransition(copy, finish, finished))).toEqual(stored);
+
+    // A change the caller did not make (another coordinator, a script of its own) dates the hash anew:
+    // the record comes back as stored, not as the caller's copy would have it.
+    await submit("k2", "n8", 1);
+    await store.lease("n8", 1, 20);
+    const before = (await store.getTask("k2"))?.fields as Record<string, string>;
+    await redis.hset(keys.task("k2"), "updatedAt", "21", "submitter", "someone-else");
+    const late = await store.transition("k2", {
+      ...finish,
+      from: ["leased"],
+      knownUpdatedAt: Number(before.updatedAt),
+      now: 22,
+    });
+    if (!late.ok || !late.task) throw new Error("the record did not come back");
+    expect(late.task).toEqual(await store.getTask("k2"));
+    expect(late.task.fields).toMatchObject({
+      state: "succeeded",
+      submitter: "someone-else",
+      updatedAt: "22",
+    });
+    expect(late.task.fields).not.toHaveProperty("exitCode");
   });
 
   it("writes events as valid JSON, a reason with quotes, backslashes and control characters included", async () => {

@@ -86,6 +86,12 @@ export interface Transition {
   fields?: Record<string, string | number>;
   /** Also read the task back after the change (one round trip instead of two). */
   returnTask?: boolean;
+  /**
+   * With `returnTask`: the `updatedAt` of the caller's own copy of the task hash (see
+   * {@link applyTransition}). The task comes back only when the stored one differs, that is when a change
+   * the caller did not make came in between; otherwise the caller applies this change to its copy.
+   */
+  knownUpdatedAt?: number;
   now: number;
 }
 
@@ -207,7 +213,7 @@ export class TaskStore {
       change.source?.kind ?? "none",
       change.attemptRecord ? JSON.stringify(change.attemptRecord) : "",
       EVENTS_CAP,
-      change.returnTask ? "1" : "0",
+      change.returnTask ? (change.knownUpdatedAt ?? "1") : "0",
     ];
     const fields = change.fields;
     if (fields) for (const field in fields) args.push(field, fields[field] as string | number);
@@ -369,6 +375,35 @@ export class TaskStore {
 function numberField(hash: Record<string, string>, field: string, fallback = 0): number {
   const value = hash[field];
   return value === undefined || value === "" ? fallback : Number(value);
+}
+
+/**
+ * The task hash after `change`, worked out from the hash before it as `lua/transition-4.lua` writes it,
+ * given the epoch and attempt the script returned. For a caller that keeps its own copy of the hash; a
+ * change that appends an attempt record (which the script encodes) is not for this.
+ */
+export function applyTransition(
+  hash: Readonly<Record<string, string>>,
+  change: Transition,
+  result: { epoch: number; attempt: number },
+): Record<string, string> {
+  if (change.attemptRecord) throw new Error("applyTransition: attempt records are written by the script");
+  const next: Record<string, string> = Object.assign({}, hash);
+  next.state = change.to;
+  next.updatedAt = String(change.now);
+  next.epoch = String(result.epoch);
+  next.attempt = String(result.attempt);
+  if (change.node === null) delete next.node;
+  else if (change.node !== undefined) next.node = change.node;
+  const fields = change.fields;
+  if (fields) {
+    for (const field in fields) {
+      const value = fields[field] as string | number;
+      if (value === "") delete next[field];
+      else next[field] = String(value);
+    }
+  }
+  return next;
 }
 
 /** Decodes a task hash; `undefined` for an empty hash (no such task). */

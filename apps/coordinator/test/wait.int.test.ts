@@ -17,6 +17,9 @@ describe("submitting with wait, and leasing at submit time", () => {
           await new Promise((resolve) => setTimeout(resolve, 300));
           return payload;
         },
+        fail: async () => {
+          throw new Error("no such thing");
+        },
       },
     });
   });
@@ -40,6 +43,41 @@ describe("submitting with wait, and leasing at submit time", () => {
     expect(typeof done.record?.startedAt).toBe("number");
     // No watch was asked for: no task.event frames either.
     expect(client.inbox.filter((reply) => reply.type === "task.event")).toEqual([]);
+    client.socket.close();
+  });
+
+  it("sends in task.done the record a read of the task gives, however the run went", async () => {
+    const client = await rawSocket(fleet, "/v1/client");
+    /** The task as a `task.get` reads it from Redis. */
+    const read = async (taskId: string): Promise<unknown> => {
+      const request = envelope("task.get", { taskId });
+      client.socket.send(JSON.stringify(request));
+      const reply = (await client.next((frame) => frame.replyTo === request.id)) as { result?: unknown };
+      return reply.result;
+    };
+    // Ended before its agent's accept, ended after it (running recorded), and failed with an error.
+    for (const spec of [
+      { kind: "call", handler: "echo", payload: { n: 1 } },
+      { kind: "call", handler: "slow", payload: "later" },
+      { kind: "call", handler: "fail" },
+    ]) {
+      client.inbox.length = 0;
+      client.socket.send(JSON.stringify(envelope("task.submit", { spec, wait: true })));
+      const done = await client.next((reply) => reply.type === "task.done");
+      expect(done.record).toEqual(await read(String(done.taskId)));
+      expect(done.record).toMatchObject({ epoch: 1, attempt: 1, node: "worker" });
+    }
+    // A change this coordinator did not make comes in while the task runs: task.done has it too.
+    client.inbox.length = 0;
+    client.socket.send(
+      JSON.stringify(envelope("task.submit", { spec: { kind: "call", handler: "slow" }, wait: true })),
+    );
+    const accepted = await client.next((reply) => reply.type === "task.accepted");
+    const taskKey = coordinatorKeys("").store.task(String(accepted.taskId));
+    redisCli(fleet.redis.port, "hset", taskKey, "submitter", "someone-else", "updatedAt", String(Date.now()));
+    const done = await client.next((reply) => reply.type === "task.done");
+    expect(done.record).toEqual(await read(String(done.taskId)));
+    expect(done.record).toMatchObject({ state: "succeeded", submitter: "someone-else" });
     client.socket.close();
   });
 
