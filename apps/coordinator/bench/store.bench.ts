@@ -108,7 +108,8 @@ async function lifeOf(store: TaskStore, batch: number, spec: string): Promise<vo
       fields: { finishedAt: now, startedAt: now, exitCode: "", signal: "", durationMs: 0, result: "null" },
       reason: "",
       returnTask: waiter,
-      ...(kept ? { knownUpdatedAt: now } : {}),
+      // The submit recorded two events (queued, leased).
+      ...(kept ? { knownEvents: 2 } : {}),
       now,
     }),
   );

@@ -102,10 +102,11 @@ interface LeaseInfo {
   confirming: Promise<void> | undefined;
   /**
    * The task hash as this coordinator wrote it, kept for a task leased in its submit script that someone
-   * waits for: its finish then need not read the record back from Redis for `task.done` (the script
-   * returns it only if a change made elsewhere came in between; see `knownUpdatedAt`).
+   * waits for, with the number of events in the task's history it matches: its finish then need not read
+   * the record back from Redis for `task.done` (the script returns it only if a change made elsewhere
+   * came in between; see `knownEvents`).
    */
-  record?: Record<string, string> | undefined;
+  record?: { hash: Record<string, string>; events: number } | undefined;
 }
 
 const ACTIVE_STATES = ["leased", "running"] as const;
@@ -855,7 +856,7 @@ class CoordinatorServer implements Coordinator {
     const record = known?.epoch === accept.epoch ? known.record : undefined;
     if (record) {
       change.returnTask = true;
-      change.knownUpdatedAt = Number(record.updatedAt);
+      change.knownEvents = record.events;
     }
     const result = await this.db.transition(accept.taskId, change);
     if (!result.ok) {
@@ -867,8 +868,11 @@ class CoordinatorServer implements Coordinator {
     const lease = this.leases.get(accept.taskId);
     if (lease && lease.epoch === accept.epoch) {
       lease.startedAt = startedAt;
+      // A copy found out of date is dropped: the finish reads the record back.
       if (record && lease.record === record) {
-        lease.record = result.task ? result.task.fields : applyTransition(record, change, result);
+        lease.record = result.task
+          ? undefined
+          : { hash: applyTransition(record.hash, change, result), events: record.events + 1 };
       }
     }
     this.fanout.event(accept.taskId, result.eventJson, false);
@@ -1033,13 +1037,13 @@ class CoordinatorServer implements Coordinator {
         change.target = { key: this.keys.store.deadLetters(), score: now };
         change.attemptRecord = { attempt: lease.attempt, node: nodeId, reason, at: now };
       } else if (change.returnTask && record) {
-        change.knownUpdatedAt = Number(record.updatedAt);
+        change.knownEvents = record.events;
       }
     }
     const result = await this.db.transition(finish.taskId, change);
     // Redis sent the record only if its copy differs from ours; otherwise ours, with this change, is it.
-    if (result.ok && !result.task && change.knownUpdatedAt !== undefined && record) {
-      result.task = decodeTask(applyTransition(record, change, result));
+    if (result.ok && !result.task && change.knownEvents !== undefined && record) {
+      result.task = decodeTask(applyTransition(record.hash, change, result));
     }
     if (!result.ok) {
       if (result.reason === "stale_epoch") this.fence(session, finish.taskId, finish.epoch);
@@ -1327,10 +1331,11 @@ class CoordinatorServer implements Coordinator {
     else this.handOver(direct, id, spec, fields.spec as string, now, undefined);
     const lease = this.leases.get(id);
     if (waiter && lease?.epoch === 1) {
-      // What the submit script wrote, as Redis holds it (numbers in decimal, as they were sent).
-      const record: Record<string, string> = {};
-      for (const field in fields) record[field] = String(fields[field]);
-      lease.record = record;
+      // What the submit script wrote, as Redis holds it (numbers in decimal, as they were sent), and the
+      // two events it recorded (queued, leased).
+      const hash: Record<string, string> = {};
+      for (const field in fields) hash[field] = String(fields[field]);
+      lease.record = { hash, events: 2 };
     }
     this.metrics.dispatchLatency.observe(0);
     this.metrics.queueLatency.record(0);

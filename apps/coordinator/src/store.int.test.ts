@@ -295,26 +295,30 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
   it("returns the record only when the caller's copy is out of date, and the copy then matches a read", async () => {
     await submit("k1", "n8", 1);
     await store.lease("n8", 1, 10);
-    // The caller's copy: what it read (as it would have written it), then each change it makes applied.
+    // The caller's copy: what it read (as it would have written it), then each change it makes applied,
+    // with the number of events in the task's history (queued, leased).
     let copy = (await store.getTask("k1"))?.fields as Record<string, string>;
     const start: Transition = {
       expectedEpoch: 1,
       from: ["leased"],
       to: "running",
       fields: { startedAt: 11.5 },
+      returnTask: true,
+      knownEvents: 2,
       now: 12,
     };
     const started = await store.transition("k1", start);
     if (!started.ok) throw new Error("the start failed");
+    expect(started.task).toBeUndefined();
     copy = applyTransition(copy, start, started);
     const finish: Transition = {
       expectedEpoch: 1,
-      from: ["running"],
+      from: ["leased", "running"],
       to: "succeeded",
       source: { kind: "set", key: keys.running("n8") },
       fields: { finishedAt: 13, exitCode: "", signal: "", durationMs: 1, result: '{"ok":true}', node: "n8" },
       returnTask: true,
-      knownUpdatedAt: Number(copy.updatedAt),
+      knownEvents: 3,
       now: 13,
     };
     const finished = await store.transition("k1", finish);
@@ -323,18 +327,13 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     const stored = await store.getTask("k1");
     expect(decodeTask(applyTransition(copy, finish, finished))).toEqual(stored);
 
-    // A change the caller did not make (another coordinator, a script of its own) dates the hash anew:
-    // the record comes back as stored, not as the caller's copy would have it.
+    // A change the caller did not make (another coordinator's), recorded in the history as every state
+    // change is: the record comes back as stored, even when the change kept updatedAt as it was.
     await submit("k2", "n8", 1);
     await store.lease("n8", 1, 20);
-    const before = (await store.getTask("k2"))?.fields as Record<string, string>;
-    await redis.hset(keys.task("k2"), "updatedAt", "21", "submitter", "someone-else");
-    const late = await store.transition("k2", {
-      ...finish,
-      from: ["leased"],
-      knownUpdatedAt: Number(before.updatedAt),
-      now: 22,
-    });
+    await redis.hset(keys.task("k2"), "submitter", "someone-else");
+    await redis.rpush(keys.taskEvents("k2"), JSON.stringify({ taskId: "k2", state: "leased", at: 20 }));
+    const late = await store.transition("k2", { ...finish, knownEvents: 2, now: 22 });
     if (!late.ok || !late.task) throw new Error("the record did not come back");
     expect(late.task).toEqual(await store.getTask("k2"));
     expect(late.task.fields).toMatchObject({

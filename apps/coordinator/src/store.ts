@@ -87,11 +87,12 @@ export interface Transition {
   /** Also read the task back after the change (one round trip instead of two). */
   returnTask?: boolean;
   /**
-   * With `returnTask`: the `updatedAt` of the caller's own copy of the task hash (see
-   * {@link applyTransition}). The task comes back only when the stored one differs, that is when a change
-   * the caller did not make came in between; otherwise the caller applies this change to its copy.
+   * With `returnTask`: how many events the task's history held when the caller's own copy of the task
+   * hash was last in step (see {@link applyTransition}). Every state change records one, so the task
+   * comes back only when a change the caller did not make came in between; otherwise the caller applies
+   * this change to its copy.
    */
-  knownUpdatedAt?: number;
+  knownEvents?: number;
   now: number;
 }
 
@@ -213,7 +214,7 @@ export class TaskStore {
       change.source?.kind ?? "none",
       change.attemptRecord ? JSON.stringify(change.attemptRecord) : "",
       EVENTS_CAP,
-      change.returnTask ? (change.knownUpdatedAt ?? "1") : "0",
+      change.returnTask ? (change.knownEvents === undefined ? "1" : `=${change.knownEvents}`) : "0",
     ];
     const fields = change.fields;
     if (fields) for (const field in fields) args.push(field, fields[field] as string | number);

@@ -67,14 +67,22 @@ describe("submitting with wait, and leasing at submit time", () => {
       expect(done.record).toEqual(await read(String(done.taskId)));
       expect(done.record).toMatchObject({ epoch: 1, attempt: 1, node: "worker" });
     }
-    // A change this coordinator did not make comes in while the task runs: task.done has it too.
+    // A change this coordinator did not make (another one's, recorded in the history as every state
+    // change is) comes in while the task runs: task.done has it too.
     client.inbox.length = 0;
     client.socket.send(
       JSON.stringify(envelope("task.submit", { spec: { kind: "call", handler: "slow" }, wait: true })),
     );
     const accepted = await client.next((reply) => reply.type === "task.accepted");
     const taskKey = coordinatorKeys("").store.task(String(accepted.taskId));
-    redisCli(fleet.redis.port, "hset", taskKey, "submitter", "someone-else", "updatedAt", String(Date.now()));
+    redisCli(fleet.redis.port, "hset", taskKey, "submitter", "someone-else");
+    const eventsKey = coordinatorKeys("").store.taskEvents(String(accepted.taskId));
+    redisCli(
+      fleet.redis.port,
+      "rpush",
+      eventsKey,
+      JSON.stringify({ taskId: accepted.taskId, state: "leased" }),
+    );
     const done = await client.next((reply) => reply.type === "task.done");
     expect(done.record).toEqual(await read(String(done.taskId)));
     expect(done.record).toMatchObject({ state: "succeeded", submitter: "someone-else" });

@@ -21,10 +21,10 @@
   ARGV[11] source kind: "zset", "set" or "none"
   ARGV[12] attempt record JSON to append to the task's attempts ("" = none)
   ARGV[13] events list cap
-  ARGV[14] "1" to return the task hash after the change, as a JSON object of its fields; "0" not to; any
-           other value is the updatedAt the caller's own copy of the hash has: the hash is returned only
-           when the stored updatedAt differs (someone else changed the task), so a caller that keeps
-           the record need not read it back
+  ARGV[14] "1" to return the task hash after the change, as a JSON object of its fields; "0" not to;
+           "=N" to return it only if the task's history did not hold N events before this change: N is
+           what the caller's own copy of the task counts, so the hash comes back only when a change the
+           caller did not make came in between (every state change records an event)
   ARGV[15..] field, value pairs to set on the task hash ("" value deletes the field)
 
   Returns {1, newEpoch, attempt, eventJson[, task hash JSON]} on success, {-1, currentEpoch} for a stale
@@ -35,7 +35,7 @@ local call = redis.call
 -- One read: the whole hash when it is to be returned, otherwise the fields this needs and those it may
 -- delete (deleting what is not there is skipped).
 local wantHash = ARGV[14] == "1"
-local expected = ARGV[14] ~= "0" and not wantHash
+local expectedEvents = string.sub(ARGV[14], 1, 1) == "=" and tonumber(string.sub(ARGV[14], 2)) or nil
 local hash
 local current
 local present = {}
@@ -48,8 +48,8 @@ if wantHash then
     if ARGV[i + 1] == "" and hash[ARGV[i]] then present[ARGV[i]] = true end
   end
 else
-  local names = {"state", "epoch", "attempt", "node", "attempts", "id", "updatedAt"}
-  local count = 7
+  local names = {"state", "epoch", "attempt", "node", "attempts", "id"}
+  local count = 6
   for i = 15, #ARGV, 2 do
     if ARGV[i + 1] == "" then
       count = count + 1
@@ -57,11 +57,9 @@ else
     end
   end
   current = call("HMGET", KEYS[1], unpack(names))
-  for i = 8, count do
+  for i = 7, count do
     if current[i] then present[names[i]] = true end
   end
-  -- The caller's copy is out of date: it gets the record after all (read once the change is made).
-  if expected and current[7] ~= ARGV[14] then wantHash = true end
 end
 if not current[1] then return {-3} end
 local epoch = tonumber(current[2]) or 0
@@ -130,8 +128,11 @@ if node then encoded = encoded .. ',"node":"' .. node .. '"' end
 if ARGV[9] ~= "" then encoded = encoded .. ',"reason":' .. cjson.encode(ARGV[9]) end
 encoded = encoded .. "}"
 local cap = tonumber(ARGV[13])
-if call("RPUSH", KEYS[4], encoded) > cap then call("LTRIM", KEYS[4], -cap, -1) end
+local events = call("RPUSH", KEYS[4], encoded)
+if events > cap then call("LTRIM", KEYS[4], -cap, -1) end
 call("PUBLISH", ARGV[10], encoded)
+-- The caller's copy is out of date (or the history was cut at its cap): it gets the record after all.
+if expectedEvents and events ~= expectedEvents + 1 then wantHash = true end
 if wantHash and not hash then
   local flat = call("HGETALL", KEYS[1])
   hash = {}
