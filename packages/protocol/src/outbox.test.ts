@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { EAGER_FLUSH_FRAMES, FrameOutbox, type OutboxSocket } from "./outbox.js";
 
 function fakeSocket(): OutboxSocket & { writes: string[][]; corked: number; state: number } {
@@ -119,22 +119,31 @@ describe("FrameOutbox", () => {
     expect(outbox.hold("e")).toBe(false);
   });
 
-  it("sends held frames maxMs after the oldest of them, unless another frame takes them first", async () => {
-    const socket = fakeSocket();
-    const outbox = new FrameOutbox(socket);
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    outbox.hold("a", 30);
-    await sleep(10);
-    outbox.hold("b", 30);
-    expect(socket.writes).toEqual([]);
-    await sleep(60);
-    expect(socket.writes).toEqual([["a", "b"]]);
-    outbox.hold("c", 30);
-    outbox.push("d");
-    await sleep(60);
-    expect(socket.writes).toEqual([
-      ["a", "b"],
-      ["c", "d"],
-    ]);
+  it("sends held frames maxMs after the oldest of them, unless another frame takes them first", () => {
+    // Timers faked: on a busy machine a real 10 ms sleep can outlast the 30 ms hold.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setImmediate", "clearImmediate"] });
+    try {
+      const socket = fakeSocket();
+      const outbox = new FrameOutbox(socket);
+      outbox.hold("a", 30);
+      vi.advanceTimersByTime(10);
+      outbox.hold("b", 30);
+      vi.advanceTimersByTime(19);
+      expect(socket.writes).toEqual([]);
+      // The hold ends 30 ms after "a"; the write goes at the end of that turn (an immediate).
+      vi.advanceTimersByTime(2);
+      expect(socket.writes).toEqual([["a", "b"]]);
+      outbox.hold("c", 30);
+      outbox.push("d");
+      vi.advanceTimersByTime(1);
+      expect(socket.writes).toEqual([
+        ["a", "b"],
+        ["c", "d"],
+      ]);
+      vi.advanceTimersByTime(60);
+      expect(socket.writes).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
