@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type CallHandler, startCall } from "./call.js";
+import { type CallContext, type CallHandler, startCall } from "./call.js";
 import type { OutputChunk } from "./output.js";
 
 const base = { taskId: "t1", attempt: 1, batchWindowMs: 5 };
@@ -27,6 +27,38 @@ describe("startCall", () => {
     });
     expect(chunks).toEqual([{ stream: "stdout", seq: 0, data: "hello t1#1\n" }]);
     expect(progress).toEqual([[100, "half"]]);
+  });
+
+  it("lets a handler take ctx apart and return a plain value; kill drops output not yet sent", async () => {
+    const chunks: OutputChunk[] = [];
+    const progress: number[] = [];
+    const handler = ((_payload: unknown, { log, progress: report }: CallContext) => {
+      log("one");
+      report(40);
+      return "plain";
+    }) as unknown as CallHandler;
+    const result = await startCall(handler, null, {
+      ...base,
+      onOutput: (c) => chunks.push(c),
+      onProgress: (p) => progress.push(p),
+    }).done;
+    expect(result).toMatchObject({ outcome: "succeeded", result: "plain" });
+    expect(chunks.map((c) => c.data)).toEqual(["one\n"]);
+    expect(progress).toEqual([40]);
+
+    const killed: OutputChunk[] = [];
+    const handle = startCall(
+      async (_payload, ctx) => {
+        ctx.log("never sent");
+        await new Promise(() => {});
+      },
+      null,
+      { ...base, batchWindowMs: 1_000, onOutput: (c) => killed.push(c) },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    handle.kill();
+    expect((await handle.done).outcome).toBe("cancelled");
+    expect(killed).toEqual([]);
   });
 
   it("turns a throw into E_HANDLER", async () => {
