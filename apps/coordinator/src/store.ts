@@ -379,17 +379,20 @@ function numberField(hash: Record<string, string>, field: string, fallback = 0):
 }
 
 /**
- * The task hash after `change`, worked out from the hash before it as `lua/transition-4.lua` writes it,
- * given the epoch and attempt the script returned. For a caller that keeps its own copy of the hash; a
- * change that appends an attempt record (which the script encodes) is not for this.
+ * The task hash after `change`, worked out as `lua/transition-4.lua` writes it from the hash before it
+ * (numbers may still be numbers) and the epoch and attempt the script returned. For a caller that keeps
+ * its own copy of the hash; a change that appends an attempt record (which the script encodes) is not
+ * for this.
  */
 export function applyTransition(
-  hash: Readonly<Record<string, string>>,
+  hash: Readonly<Record<string, string | number>>,
   change: Transition,
   result: { epoch: number; attempt: number },
 ): Record<string, string> {
   if (change.attemptRecord) throw new Error("applyTransition: attempt records are written by the script");
-  const next: Record<string, string> = Object.assign({}, hash);
+  // Numbers as Redis holds them: in decimal, as they were sent.
+  const next: Record<string, string> = {};
+  for (const field in hash) next[field] = String(hash[field]);
   next.state = change.to;
   next.updatedAt = String(change.now);
   next.epoch = String(result.epoch);
