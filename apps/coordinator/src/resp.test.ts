@@ -44,6 +44,18 @@ describe("encodeCommand", () => {
     }
   });
 
+  it("gives a non-ASCII argument its byte length when that has more digits, across a growing buffer", () => {
+    // 9 characters in 18 bytes, 50 in 100, 4 in 12, 999 in 1,998: the header grows by a digit each time.
+    const args = ["é".repeat(9), "é".repeat(50), "日".repeat(4), "ß".repeat(999), "x".repeat(100_000)];
+    args.push("🚢".repeat(3), "z".repeat(70_000), "ü");
+    const first = encodeCommand("eval", [args]);
+    const copy = Buffer.from(first);
+    expect(first.equals(reference("eval", args))).toBe(true);
+    // Each command is its own copy: the next one, written where the first was, leaves it as it was.
+    expect(encodeCommand("eval", [["other"]]).equals(reference("eval", ["other"]))).toBe(true);
+    expect(first.equals(copy)).toBe(true);
+  });
+
   it("matches the plain encoding for any strings and numbers", () => {
     const argument = fc.oneof(
       fc.string({ unit: "grapheme", maxLength: 80 }),
