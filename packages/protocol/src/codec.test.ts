@@ -185,4 +185,25 @@ describe("encodeFields", () => {
     const decoded = decode(fast);
     expect(decoded.ok && decoded.message).toEqual(checked);
   });
+
+  it("dates each message by its own clock reading, several in one millisecond or not", () => {
+    const stamp = (ms: number) =>
+      createMessage("task.accept", { taskId: "t-42", epoch: 3 }, { from: "a", id: "m", now: () => ms })
+        .timestamp;
+    const fields = (ms: number) =>
+      JSON.parse(
+        encodeFields("task.accept", { taskId: "t", epoch: 1 }, { from: "a", id: "m", now: () => ms }),
+      ).timestamp;
+    expect([stamp(1_772_357_400_000), stamp(1_772_357_400_000), fields(1_772_357_400_001)]).toEqual([
+      "2026-03-01T09:30:00.000Z",
+      "2026-03-01T09:30:00.000Z",
+      "2026-03-01T09:30:00.001Z",
+    ]);
+    expect([stamp(0), fields(1_772_357_400_000), stamp(1_772_357_400_001)]).toEqual([
+      "1970-01-01T00:00:00.000Z",
+      "2026-03-01T09:30:00.000Z",
+      "2026-03-01T09:30:00.001Z",
+    ]);
+    expect(() => stamp(Number.NaN)).toThrow(RangeError);
+  });
 });

@@ -241,6 +241,22 @@ export function encode(message: Message): string {
   return JSON.stringify(message);
 }
 
+/** The last envelope timestamp and the clock reading it was formatted from. */
+let stampMs = Number.NaN;
+let stampText = "";
+
+/**
+ * The envelope timestamp of clock reading `ms`. Under load many messages share a millisecond, and V8
+ * formats an ISO date through `vsnprintf` (about 0.6 µs): it is formatted once for all of them.
+ */
+function isoTimestamp(ms: number): string {
+  if (ms !== stampMs) {
+    stampText = new Date(ms).toISOString();
+    stampMs = ms;
+  }
+  return stampText;
+}
+
 /** Where {@link createMessage} gets the envelope from. */
 export interface CreateMessageOptions {
   /** The sender: a node id, `"coordinator"` or a client id. */
@@ -270,7 +286,7 @@ export function createMessage<T extends MessageType>(
   candidate.v = PROTOCOL_VERSION;
   candidate.type = type;
   candidate.id = options.id ?? (options.newId ?? randomUUID)();
-  candidate.timestamp = new Date(now()).toISOString();
+  candidate.timestamp = isoTimestamp(now());
   candidate.from = options.from;
   const result = validateMessage(candidate);
   if (!result.ok) throw result.error;
@@ -287,7 +303,7 @@ export function encodeFields<T extends MessageType>(
   fields: MessageFields<T>,
   options: { from: string; id: string; now?: () => number },
 ): string {
-  const timestamp = new Date((options.now ?? Date.now)()).toISOString();
+  const timestamp = isoTimestamp((options.now ?? Date.now)());
   return JSON.stringify({
     v: PROTOCOL_VERSION,
     type,
