@@ -1,4 +1,9 @@
-import type { FlotillaError, MessageFields, MessageType } from "@flotilla/protocol";
+import {
+  envelopeTimestamp,
+  type FlotillaError,
+  type MessageFields,
+  type MessageType,
+} from "@flotilla/protocol";
 
 /**
  * Writes the coordinator's outgoing frames as JSON text. The hot frames (events, assignments, outcomes)
@@ -7,9 +12,6 @@ import type { FlotillaError, MessageFields, MessageType } from "@flotilla/protoc
  */
 export class FrameWriter {
   private counter = 0;
-  /** The last envelope timestamp and the clock reading it was formatted from. */
-  private stamp = "";
-  private stampAt = Number.NaN;
 
   constructor(private readonly clock: () => number) {}
 
@@ -19,12 +21,7 @@ export class FrameWriter {
    */
   envelope(type: MessageType, now = this.clock()): string {
     this.counter += 1;
-    if (now !== this.stampAt) {
-      // Many frames share a millisecond under load: the timestamp is formatted once for them.
-      this.stampAt = now;
-      this.stamp = new Date(now).toISOString();
-    }
-    return `{"v":1,"type":"${type}","id":"c${this.counter.toString(36)}","timestamp":"${this.stamp}","from":"coordinator"`;
+    return `{"v":1,"type":"${type}","id":"c${this.counter.toString(36)}","timestamp":"${envelopeTimestamp(now)}","from":"coordinator"`;
   }
 
   /** Any frame, from its fields. */

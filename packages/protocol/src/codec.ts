@@ -246,10 +246,11 @@ let stampMs = Number.NaN;
 let stampText = "";
 
 /**
- * The envelope timestamp of clock reading `ms`. Under load many messages share a millisecond, and V8
- * formats an ISO date through `vsnprintf` (about 0.6 µs): it is formatted once for all of them.
+ * The envelope `timestamp` (ISO 8601, UTC) of clock reading `ms`, epoch milliseconds. Under load many
+ * messages share a millisecond, and V8 formats an ISO date through `vsnprintf` (about 0.6 µs): it is
+ * formatted once for all of them. Throws a `RangeError` for a reading that is not a valid date.
  */
-function isoTimestamp(ms: number): string {
+export function envelopeTimestamp(ms: number): string {
   if (ms !== stampMs) {
     stampText = new Date(ms).toISOString();
     stampMs = ms;
@@ -286,7 +287,7 @@ export function createMessage<T extends MessageType>(
   candidate.v = PROTOCOL_VERSION;
   candidate.type = type;
   candidate.id = options.id ?? (options.newId ?? randomUUID)();
-  candidate.timestamp = isoTimestamp(now());
+  candidate.timestamp = envelopeTimestamp(now());
   candidate.from = options.from;
   const result = validateMessage(candidate);
   if (!result.ok) throw result.error;
@@ -303,7 +304,7 @@ export function encodeFields<T extends MessageType>(
   fields: MessageFields<T>,
   options: { from: string; id: string; now?: () => number },
 ): string {
-  const timestamp = isoTimestamp((options.now ?? Date.now)());
+  const timestamp = envelopeTimestamp((options.now ?? Date.now)());
   return JSON.stringify({
     v: PROTOCOL_VERSION,
     type,
