@@ -56,6 +56,13 @@ describe("encodeCommand", () => {
     expect(first.equals(copy)).toBe(true);
   });
 
+  it("writes a command past a megabyte, and the ones after it, once its buffer is let go", () => {
+    const big = ["k", "é".repeat(700_000), 12];
+    expect(encodeCommand("eval", [big]).equals(reference("eval", big))).toBe(true);
+    const after = ["task:{t-1}", 1_796_134_651_811, "ü"];
+    expect(encodeCommand("eval", [after]).equals(reference("eval", after))).toBe(true);
+  });
+
   it("matches the plain encoding for any strings and numbers", () => {
     const argument = fc.oneof(
       fc.string({ unit: "grapheme", maxLength: 80 }),

@@ -36,14 +36,19 @@ export function encodeCommand(name: string, lists: readonly (readonly RespArgume
   }
   const command = Buffer.allocUnsafe(at);
   out.copy(command, 0, 0, at);
+  // A batch of large output chunks grows the scratch buffer; it is not kept at that size for good.
+  if (scratch.length > MAX_KEPT_SCRATCH) scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   return command;
 }
+
+const SCRATCH_SIZE = 64 * 1024;
+const MAX_KEPT_SCRATCH = 1024 * 1024;
 
 /**
  * Where commands are written before they are copied out at their exact size, reused from call to call
  * (one allocation and one copy per command instead of a measuring pass over every argument).
  */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+let scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
 
 /** The scratch buffer, grown (keeping the first `at` bytes) so that `need` more bytes fit after `at`. */
 function room(at: number, need: number): Buffer {
