@@ -39,6 +39,7 @@ import {
 } from "./fleet.js";
 import { FrameWriter } from "./frames.js";
 import { type HttpApi, handleHttp, sendJson } from "./http.js";
+import { InFlight } from "./inflight.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
@@ -86,6 +87,15 @@ interface Session {
   outbox: FrameOutbox;
   /** The agent's clock against this process's: the times it reports are recorded through it. */
   clock: AgentClock;
+}
+
+/** The frames about one task that are being handled or wait their turn (see `onFrame`). */
+interface TaskChain {
+  readonly taskId: string;
+  /** The last of them; the next frame starts after it. */
+  tail: Promise<void> | undefined;
+  /** How many have not ended yet: the chain is dropped at 0. */
+  frames: number;
 }
 
 interface LeaseInfo {
@@ -179,7 +189,8 @@ class CoordinatorServer implements Coordinator {
   /** Nodes whose next dispatch asks Redis even if their queue looks empty here. */
   private readonly verifyQueue = new Set<string>();
   private readonly submittedAt = new Map<string, number>();
-  private readonly taskChains = new Map<string, Promise<void>>();
+  /** Frames of one task still to be handled, in order (see `onFrame`). */
+  private readonly taskChains = new Map<string, TaskChain>();
   private readonly breakers: BreakerRegistry;
   private readonly router: Router;
   private readonly metrics = new CoordinatorMetrics();
@@ -187,7 +198,8 @@ class CoordinatorServer implements Coordinator {
   private sessionCounter = 0;
   private taskCounter = 0;
   private stopping = false;
-  private inflightWrites = new Set<Promise<unknown>>();
+  /** Frames being handled, script writes and background steps: `stop()` waits for them. */
+  private readonly underway = new InFlight();
   private listeningPort = 0;
   private lastWaitingSweep = 0;
 
@@ -332,18 +344,22 @@ class CoordinatorServer implements Coordinator {
     for (const session of this.sessions) session.socket.terminate();
     this.wss?.close();
     await closed;
-    await Promise.allSettled([...this.inflightWrites]);
+    await this.underway.idle();
     this.bridges?.stop();
     if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
   }
 
   /** Runs background work, logging instead of crashing, and tracks it so `stop()` can wait for it. */
   private guard(work: Promise<unknown>): void {
-    this.inflightWrites.add(work);
-    work
-      .catch((error: unknown) => this.log.error({ err: message(error) }, "background step failed"))
-      .finally(() => this.inflightWrites.delete(work));
+    this.underway.enter();
+    work.then(this.guardDone, this.guardFailed);
   }
+
+  private readonly guardDone = (): void => this.underway.leave();
+  private readonly guardFailed = (error: unknown): void => {
+    this.log.error({ err: message(error) }, "background step failed");
+    this.underway.leave();
+  };
 
   private get db(): TaskStore {
     if (!this.store) throw new FlotillaError("E_INTERNAL", "coordinator not started");
@@ -492,29 +508,49 @@ class CoordinatorServer implements Coordinator {
         return;
       }
     }
-    const run = (): Promise<void> =>
-      this.handle(session, frame).catch((error: unknown) => {
-        const failure = toFlotillaError(error);
-        if (failure.code === "E_INTERNAL")
-          this.log.error({ err: failure.message, type: frame.type }, "handler failed");
-        this.sendError(session, failure, frame.id);
-      });
     // Frames about one run (accept, output, finish) are applied in the order the agent sent them; frames
     // about different tasks proceed concurrently, so Redis round trips overlap.
     const taskId = session.role === "agent" && "taskId" in frame ? frame.taskId : undefined;
-    let work: Promise<void>;
     if (taskId === undefined) {
-      work = run();
-    } else {
-      const previous = this.taskChains.get(taskId);
-      work = previous ? previous.then(run) : run();
-      this.taskChains.set(taskId, work);
-      void work.finally(() => {
-        if (this.taskChains.get(taskId) === work) this.taskChains.delete(taskId);
-      });
+      void this.runFrame(session, frame, undefined, undefined);
+      return;
     }
-    this.inflightWrites.add(work);
-    void work.finally(() => this.inflightWrites.delete(work));
+    let chain = this.taskChains.get(taskId);
+    if (!chain) {
+      chain = { taskId, tail: undefined, frames: 0 };
+      this.taskChains.set(taskId, chain);
+    }
+    chain.frames += 1;
+    chain.tail = this.runFrame(session, frame, chain, chain.tail);
+  }
+
+  /**
+   * Handles one frame, after the frames before it in its task's chain. One async function per frame,
+   * never rejecting: an error goes back to the sender as an `error` frame.
+   */
+  private async runFrame(
+    session: Session,
+    frame: Message,
+    chain: TaskChain | undefined,
+    previous: Promise<void> | undefined,
+  ): Promise<void> {
+    this.underway.enter();
+    try {
+      if (previous) await previous;
+      await this.handle(session, frame);
+    } catch (error) {
+      const failure = toFlotillaError(error);
+      if (failure.code === "E_INTERNAL")
+        this.log.error({ err: failure.message, type: frame.type }, "handler failed");
+      this.sendError(session, failure, frame.id);
+    } finally {
+      if (chain) {
+        chain.frames -= 1;
+        if (chain.frames === 0 && this.taskChains.get(chain.taskId) === chain)
+          this.taskChains.delete(chain.taskId);
+      }
+      this.underway.leave();
+    }
   }
 
   private violation(session: Session, error: FlotillaError, replyTo: string | undefined): void {
@@ -1290,10 +1326,10 @@ class CoordinatorServer implements Coordinator {
             }
           : undefined,
     });
-    this.inflightWrites.add(write);
+    this.underway.enter();
     let accepted: { taskId: string; duplicate: boolean; state: string };
     try {
-      accepted = await write.finally(() => this.inflightWrites.delete(write));
+      accepted = await write;
     } catch (error) {
       if (waiter) this.fanout.stopAwaiting(waiter, id);
       if (direct) this.releaseSlot(direct.node);
@@ -1302,6 +1338,8 @@ class CoordinatorServer implements Coordinator {
       this.dispatchEarly = false;
       if (direct && early) this.withdrawEarly(direct, id, early);
       throw error;
+    } finally {
+      this.underway.leave();
     }
     this.dispatchEarly = true;
     // ioredis writes an unanswered command again after a reconnect: the script then finds the task this
