@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { isFlotillaError } from "@flotilla/protocol";
+import { configFileValues, type FlagValues, isFlotillaError } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
@@ -38,7 +39,14 @@ Options:
   --fallback-node <id>      the coordinator's own node, used when every node is over the threshold
   --hold-ahead-ms <n>       work per slot agents are leased ahead of their slots, by run time (default 10; 0 = none)
   --log-level <level>       fatal | error | warn | info | debug (default info)
+  --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
+
+Each setting is taken from its flag, else its environment variable, else the config file, else its
+default. The config file is one JSON object keyed by flag name, e.g.
+  { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
+    "node-token": { "mac-mini": "…" }, "fallback-node": "mac-mini" }
+A relative token-file there is read from the config file's directory.
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
@@ -59,8 +67,19 @@ const OPTIONS = {
   "fallback-node": { type: "string" },
   "hold-ahead-ms": { type: "string" },
   "log-level": { type: "string" },
+  config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/**
+ * Settings an environment variable gives: a set variable beats the config file's value for every flag
+ * named (the token and its file are one setting), and is beaten by any of those flags.
+ */
+const ENVIRONMENT: readonly (readonly [string, readonly string[]])[] = [
+  ["FLOTILLA_REDIS_URL", ["redis"]],
+  ["FLOTILLA_PORT", ["port"]],
+  ["FLOTILLA_TOKEN", ["token", "token-file"]],
+];
 
 class UsageError extends Error {}
 
@@ -92,8 +111,8 @@ export async function resolveCoordinatorOptions(
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  const values = parsed.values;
-  if (values.help) return "help";
+  if (parsed.values.help) return "help";
+  const values = (await withConfigFile(parsed.values, env)) as typeof parsed.values;
   let token = values.token ?? env.FLOTILLA_TOKEN;
   if (values["token-file"] !== undefined) {
     try {
@@ -140,6 +159,36 @@ export async function resolveCoordinatorOptions(
     pino.destination(2),
   );
   return options;
+}
+
+/**
+ * The flags' values over the config file's (`--config` or `FLOTILLA_CONFIG`), leaving out the file's
+ * values for what the environment sets. Flags and environment are read as before by the caller.
+ */
+async function withConfigFile(
+  flags: FlagValues,
+  env: Record<string, string | undefined>,
+): Promise<FlagValues> {
+  const path = (flags.config as string | undefined) ?? env.FLOTILLA_CONFIG;
+  if (path === undefined || path === "") return flags;
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let file: FlagValues;
+  try {
+    file = configFileValues(text, path, OPTIONS, ["help", "config"]);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  for (const [variable, names] of ENVIRONMENT) {
+    const given = (env[variable] ?? "") !== "" || names.some((name) => flags[name] !== undefined);
+    if (given) for (const name of names) delete file[name];
+  }
+  if (typeof file["token-file"] === "string") file["token-file"] = resolve(dirname(path), file["token-file"]);
+  return { ...file, ...flags };
 }
 
 /** Runs the coordinator until a stop signal; returns the exit code. */

@@ -51,6 +51,16 @@ function io(extra: Partial<CliIo> = {}) {
   return { io: value, out, err, signal: () => stopHandler?.() };
 }
 
+/** install-service as a user on Linux, with fixed paths. */
+const LINUX_USER_SERVICE: Partial<CliIo> = {
+  platform: "linux",
+  isRoot: false,
+  homeDir: "/home/ada",
+  nodePath: "/usr/bin/node",
+  scriptPath: "/opt/a/main.js",
+  cwd: "/tmp",
+};
+
 describe("runCli", () => {
   it("prints help with an example", async () => {
     const t = io();
@@ -117,14 +127,7 @@ describe("runCli", () => {
   it("install-service --dry-run prints the unit with the flags, token kept out when a file is given", async () => {
     const tokenFile = join(dir, "token");
     await writeFile(tokenFile, "tok");
-    const t = io({
-      platform: "linux",
-      isRoot: false,
-      homeDir: "/home/ada",
-      nodePath: "/usr/bin/node",
-      scriptPath: "/opt/a/main.js",
-      cwd: "/tmp",
-    });
+    const t = io(LINUX_USER_SERVICE);
     const args = [
       "install-service",
       "--dry-run",
@@ -141,6 +144,64 @@ describe("runCli", () => {
       `ExecStart=/usr/bin/node /opt/a/main.js --coordinator ws://box:7420 --token-file ${tokenFile} --id linux-box`,
     );
     expect(t.out[1]).not.toContain("FLOTILLA_TOKEN");
+  });
+
+  it("connects with every setting from a config file (a relative token-file read beside it)", async () => {
+    await writeFile(join(dir, "token"), "tok\n");
+    const config = join(dir, "agent.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        coordinator: coordinator.url,
+        "token-file": "token",
+        id: "from-file",
+        label: { room: "b12" },
+        slots: 3,
+      }),
+    );
+    const t = io({ env: { FLOTILLA_CONFIG: config } });
+    const running = runCli([], t.io);
+    const hello = await coordinator.waitFor("agent.hello");
+    expect(hello.node).toMatchObject({ id: "from-file", slots: 3, labels: { room: "b12" } });
+    t.signal();
+    expect(await running).toBe(0);
+  });
+
+  it("takes a flag over its environment variable over the config file", async () => {
+    const config = join(dir, "agent.json");
+    await writeFile(config, JSON.stringify({ coordinator: "ws://nowhere:1", token: "bad", id: "file-id" }));
+    const t = io({ env: { FLOTILLA_COORDINATOR: coordinator.url, FLOTILLA_NODE_ID: "env-id" } });
+    const running = runCli(["--config", config, "--token", "tok", "--id", "flag-id"], t.io);
+    const hello = await coordinator.waitFor("agent.hello");
+    expect(hello.node.id).toBe("flag-id");
+    t.signal();
+    expect(await running).toBe(0);
+  });
+
+  it("exits 2 with the file's problem: unreadable, not JSON, an unknown setting, a bad value", async () => {
+    const t = io();
+    expect(await runCli(["--config", join(dir, "missing.json")], t.io)).toBe(2);
+    await writeFile(join(dir, "broken.json"), "{coordinator:");
+    expect(await runCli(["--config", join(dir, "broken.json")], t.io)).toBe(2);
+    await writeFile(join(dir, "typo.json"), '{"slot": 4}');
+    expect(await runCli(["--config", join(dir, "typo.json")], t.io)).toBe(2);
+    await writeFile(join(dir, "bad.json"), '{"coordinator": "ws://x", "token": "t", "slots": 0}');
+    expect(await runCli(["--config", join(dir, "bad.json")], t.io)).toBe(2);
+    expect(t.err[0]).toBe(`flotilla-agent: cannot read config file ${join(dir, "missing.json")}: ENOENT`);
+    expect(t.err[1]).toContain("broken.json is not valid JSON");
+    expect(t.err[2]).toContain('unknown setting "slot"');
+    expect(t.err[3]).toBe("flotilla-agent: --slots must be a whole number >= 1");
+  });
+
+  it("install-service with a config file leaves the file's settings to it and keeps the token out", async () => {
+    const config = join(dir, "agent.json");
+    await writeFile(config, JSON.stringify({ coordinator: "ws://box:7420", token: "secret", slots: 4 }));
+    const t = io(LINUX_USER_SERVICE);
+    expect(
+      await runCli(["install-service", "--dry-run", "--config", config, "--id", "linux-box"], t.io),
+    ).toBe(0);
+    expect(t.out[1]).toContain(`ExecStart=/usr/bin/node /opt/a/main.js --config ${config} --id linux-box\n`);
+    expect(t.out[1]).not.toContain("secret");
   });
 
   it("install-service writes the file through the given writer", async () => {

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { FlotillaError, isFlotillaError } from "@flotilla/protocol";
+import { configFileValues, type FlagValues, FlotillaError, isFlotillaError } from "@flotilla/protocol";
 import type { Logger } from "pino";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
 import { renderService, type ServiceFile } from "./service.js";
@@ -43,7 +43,14 @@ Options:
   --prefetch <n>            assignments it may hold beyond the slots for tiny tasks, 0 = none (default 256)
   --heartbeat-ms <n>        heartbeat period until the coordinator sets one (default 1000)
   --connect-timeout-ms <n>  give up starting when the coordinator cannot be reached (default 10000)
+  --config <path>           read settings from a JSON file            (env FLOTILLA_CONFIG)
   -h, --help                show this help
+
+Each setting is taken from its flag, else its environment variable, else the config file, else its
+default. The config file is one JSON object keyed by flag name, e.g.
+  { "coordinator": "ws://build-box.local:7420", "token-file": "token", "id": "mac-mini",
+    "label": { "gpu": "true" }, "slots": 8 }
+A relative token-file there is read from the config file's directory.
 
 Environment:
   FLOTILLA_SPAWN_HELPER     how commands are started: "native" (the default where the package built its
@@ -57,8 +64,12 @@ Example:
   flotilla-agent --coordinator ws://build-box.local:7420 --token-file ~/.flotilla/token --id mac-mini --label gpu=true
 `;
 
-/** Runtime settings resolved from flags and environment. */
+/** Runtime settings resolved from flags, environment and config file. */
 interface AgentSettings {
+  /** The config file read, as an absolute path. */
+  configFile: string | undefined;
+  /** Flags whose value came from the config file alone (a service reads them from there again). */
+  fromFile: ReadonlySet<string>;
   coordinatorUrl: string;
   token: string;
   tokenFile: string | undefined;
@@ -81,8 +92,43 @@ const OPTIONS = {
   "heartbeat-ms": { type: "string" },
   "connect-timeout-ms": { type: "string" },
   "dry-run": { type: "boolean" },
+  config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/**
+ * Settings an environment variable gives: a set variable beats the config file's value for every flag
+ * named (the token and its file are one setting), and is beaten by any of those flags.
+ */
+const ENVIRONMENT: readonly (readonly [string, readonly string[]])[] = [
+  ["FLOTILLA_COORDINATOR", ["coordinator"]],
+  ["FLOTILLA_TOKEN", ["token", "token-file"]],
+  ["FLOTILLA_NODE_ID", ["id"]],
+];
+
+/** The config file's settings (`--config` or `FLOTILLA_CONFIG`), less those the environment or a flag sets. */
+async function readConfigFile(
+  flags: FlagValues,
+  env: Record<string, string | undefined>,
+): Promise<{ path: string | undefined; values: FlagValues }> {
+  const given = (flags.config as string | undefined) ?? env.FLOTILLA_CONFIG;
+  if (given === undefined || given === "") return { path: undefined, values: {} };
+  const path = resolve(given);
+  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw new FlotillaError("E_CONFIG", `cannot read config file ${path}: ${error.code ?? error.message}`);
+  });
+  const values = configFileValues(text, path, OPTIONS, ["help", "dry-run", "config"]);
+  for (const [variable, names] of ENVIRONMENT) {
+    if ((env[variable] ?? "") !== "") for (const name of names) delete values[name];
+  }
+  for (const name of Object.keys(values)) {
+    const shadowed = ENVIRONMENT.find(([, names]) => names.includes(name))?.[1] ?? [name];
+    if (shadowed.some((flag) => flags[flag] !== undefined)) delete values[name];
+  }
+  if (typeof values["token-file"] === "string")
+    values["token-file"] = resolve(dirname(path), values["token-file"]);
+  return { path, values };
+}
 
 function positiveInt(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -100,10 +146,9 @@ function prefetchCount(value: string | undefined): number | undefined {
   return n;
 }
 
-async function resolveSettings(
-  values: ReturnType<typeof parse>["values"],
-  io: CliIo,
-): Promise<AgentSettings> {
+async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: CliIo): Promise<AgentSettings> {
+  const file = await readConfigFile(flags, io.env);
+  const values = { ...file.values, ...flags } as ReturnType<typeof parse>["values"];
   const coordinatorUrl = values.coordinator ?? io.env.FLOTILLA_COORDINATOR;
   if (coordinatorUrl === undefined || coordinatorUrl === "") {
     throw new FlotillaError("E_CONFIG", "no coordinator given: pass --coordinator ws://host:port");
@@ -134,6 +179,8 @@ async function resolveSettings(
     labels[label.slice(0, eq)] = label.slice(eq + 1);
   }
   return {
+    configFile: file.path,
+    fromFile: new Set(Object.keys(file.values)),
     coordinatorUrl,
     token,
     tokenFile,
@@ -150,23 +197,33 @@ function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
 }
 
-/** The flags a service is started with: the settings again, minus the token unless it is in a file. */
+/**
+ * The flags a service is started with: the settings again, minus the token unless it is in a file. With
+ * a config file, the service reads it too, and the settings that came from it alone are left to it (so
+ * an edit of the file takes effect at the next restart).
+ */
 function serviceArgs(settings: AgentSettings): string[] {
-  const args = ["--coordinator", settings.coordinatorUrl];
-  if (settings.tokenFile !== undefined) args.push("--token-file", settings.tokenFile);
-  if (settings.id !== undefined) args.push("--id", settings.id);
-  for (const [k, v] of Object.entries(settings.labels)) args.push("--label", `${k}=${v}`);
-  if (settings.slots !== undefined) args.push("--slots", String(settings.slots));
-  if (settings.prefetch !== undefined) args.push("--prefetch", String(settings.prefetch));
-  if (settings.heartbeatIntervalMs !== undefined)
-    args.push("--heartbeat-ms", String(settings.heartbeatIntervalMs));
+  const args: string[] = [];
+  const add = (flag: string, value: string | number | undefined): void => {
+    if (value !== undefined && !settings.fromFile.has(flag)) args.push(`--${flag}`, String(value));
+  };
+  if (settings.configFile !== undefined) args.push("--config", settings.configFile);
+  add("coordinator", settings.coordinatorUrl);
+  add("token-file", settings.tokenFile);
+  add("id", settings.id);
+  if (!settings.fromFile.has("label"))
+    for (const [k, v] of Object.entries(settings.labels)) args.push("--label", `${k}=${v}`);
+  add("slots", settings.slots);
+  add("prefetch", settings.prefetch);
+  add("heartbeat-ms", settings.heartbeatIntervalMs);
   return args;
 }
 
 /** Builds the service file for the current flags. */
 function serviceFileFor(settings: AgentSettings, io: CliIo): ServiceFile {
   const env: Record<string, string> = { PATH: io.env.PATH ?? "/usr/local/bin:/usr/bin:/bin" };
-  if (settings.tokenFile === undefined) env.FLOTILLA_TOKEN = settings.token;
+  if (settings.tokenFile === undefined && !settings.fromFile.has("token"))
+    env.FLOTILLA_TOKEN = settings.token;
   return renderService({
     platform: io.platform ?? process.platform,
     nodePath: io.nodePath ?? process.execPath,

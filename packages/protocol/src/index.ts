@@ -1,5 +1,6 @@
 export * from "./catalog.js";
 export * from "./codec.js";
+export * from "./config-file.js";
 export * from "./errors.js";
 export * from "./keys.js";
 export * from "./messages.js";

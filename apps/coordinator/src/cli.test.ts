@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { resolveCoordinatorOptions, runCli, USAGE } from "./cli.js";
+import type { CoordinatorOptions } from "./options.js";
+
+const dir = mkdtempSync(join(tmpdir(), "flotilla-coordinator-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Writes a file under the test's directory and returns its path. */
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+async function options(argv: string[], env: Record<string, string> = {}): Promise<CoordinatorOptions> {
+  const resolved = await resolveCoordinatorOptions(argv, env);
+  if (resolved === "help") throw new Error("unexpected help");
+  return resolved;
+}
+
+async function failure(argv: string[], env: Record<string, string> = {}): Promise<string> {
+  const errors: string[] = [];
+  const code = await runCli(argv, { env, out: () => {}, err: (line) => errors.push(line) });
+  expect(code).toBe(2);
+  return errors.join("\n");
+}
+
+describe("flotilla-coordinator settings", () => {
+  it("reads every setting from a config file keyed by flag name", async () => {
+    file("fleet-token", "from-token-file\n");
+    const config = file(
+      "all.json",
+      JSON.stringify({
+        redis: "redis://10.0.0.5:6380",
+        port: 7421,
+        host: "127.0.0.1",
+        "token-file": "fleet-token",
+        "node-token": { "mac-mini": "mini-secret" },
+        prefix: "lab",
+        "heartbeat-ms": 500,
+        "dead-after-ms": 3000,
+        strategy: "round_robin",
+        "load-threshold": 2.5,
+        "fallback-node": "mac-mini",
+        "hold-ahead-ms": 0,
+        "log-level": "warn",
+      }),
+    );
+    const resolved = await options(["--config", config]);
+    expect(resolved).toMatchObject({
+      redisUrl: "redis://10.0.0.5:6380",
+      port: 7421,
+      host: "127.0.0.1",
+      token: "from-token-file",
+      nodeTokens: { "mac-mini": "mini-secret" },
+      prefix: "lab",
+      heartbeatIntervalMs: 500,
+      deadAfterMs: 3000,
+      strategy: "round_robin",
+      loadThreshold: 2.5,
+      fallbackNode: "mac-mini",
+      holdAheadMs: 0,
+    });
+    // FLOTILLA_CONFIG names the same file.
+    expect(await options([], { FLOTILLA_CONFIG: config })).toMatchObject({
+      port: 7421,
+      token: "from-token-file",
+    });
+  });
+
+  it("takes a flag over its environment variable over the file over the default", async () => {
+    const config = file("some.json", '{"redis": "redis://file:1", "port": 7001, "token": "file-token"}');
+    expect(await options(["--config", config])).toMatchObject({
+      redisUrl: "redis://file:1",
+      port: 7001,
+      token: "file-token",
+    });
+    expect(
+      await options(["--config", config], {
+        FLOTILLA_REDIS_URL: "redis://env:2",
+        FLOTILLA_PORT: "7002",
+        FLOTILLA_TOKEN: "env-token",
+      }),
+    ).toMatchObject({ redisUrl: "redis://env:2", port: 7002, token: "env-token" });
+    expect(
+      await options(
+        ["--config", config, "--redis", "redis://flag:3", "--port", "7003", "--token", "flag-token"],
+        {
+          FLOTILLA_REDIS_URL: "redis://env:2",
+          FLOTILLA_PORT: "7002",
+          FLOTILLA_TOKEN: "env-token",
+        },
+      ),
+    ).toMatchObject({ redisUrl: "redis://flag:3", port: 7003, token: "flag-token" });
+    const bare = await options(["--config", file("empty.json", "{}"), "--token", "t"]);
+    expect(bare.redisUrl).toBe("redis://127.0.0.1:6379");
+    expect(bare.port).toBeUndefined();
+  });
+
+  it("lets a token given by flag or environment replace the file's token file, not the other way round", async () => {
+    file("file-token", "from-file\n");
+    const config = file("token-file.json", '{"token-file": "file-token"}');
+    expect((await options(["--config", config])).token).toBe("from-file");
+    expect((await options(["--config", config, "--token", "flag"])).token).toBe("flag");
+    expect((await options(["--config", config], { FLOTILLA_TOKEN: "env" })).token).toBe("env");
+  });
+
+  it("says what is wrong with a config file, and exits 2", async () => {
+    expect(await failure(["--config", join(dir, "missing.json")])).toMatch(
+      /^flotilla-coordinator: cannot read config file .*missing\.json: ENOENT/,
+    );
+    expect(await failure(["--config", file("typo.json", '{"prot": 7420, "token": "t"}')])).toContain(
+      'unknown setting "prot"',
+    );
+    expect(await failure(["--config", file("broken.json", "{port: 7420")])).toContain("is not valid JSON");
+    expect(await failure(["--config", file("bad-port.json", '{"port": "many", "token": "t"}')])).toContain(
+      '--port wants a whole number >= 0, got "many"',
+    );
+    expect(await failure(["--config", file("no-token.json", '{"port": 7420}')])).toContain(
+      "a token is required",
+    );
+  });
+
+  it("documents the config file in --help", () => {
+    expect(USAGE).toContain("--config <path>");
+    expect(USAGE).toContain("FLOTILLA_CONFIG");
+    expect(USAGE).toContain("else the config file");
+  });
+});
