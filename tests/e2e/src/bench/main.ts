@@ -399,6 +399,23 @@ async function callThroughput(): Promise<void> {
     tasks_per_s: Math.round(callRate),
     warmup_tasks: warmup * WARMUP_ROUND,
   });
+  // The agents' loop delay under a full fleet's load with no spawning at all: the baseline for the exec
+  // stage's figure (how much of that is the machine being busy, how much the spawns). A run of its own
+  // after the measured one, since the monitor's 1 ms timer is load too.
+  const loop = await agentLoopDelay(() => throughput(client, "call", quick ? 2000 : 8000, CALLS_IN_FLIGHT));
+  print({ bench: "agent_loop_block", during: "call throughput", p99_ms: loop });
+}
+
+/** The highest of the agents' event-loop delay p99s (ms) while `work` runs. */
+async function agentLoopDelay(work: () => Promise<unknown>): Promise<number> {
+  for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  agentLoopLines.length = 0;
+  await work();
+  for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
+  for (let i = 0; i < 100 && agentLoopLines.length < fleet.agents.size; i++)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  return round(Math.max(0, ...agentLoopLines.map((line) => line.p99_ms)), 2);
 }
 
 async function execThroughput(): Promise<void> {
