@@ -604,13 +604,13 @@ class CoordinatorServer implements Coordinator {
       case "task.submit": {
         const waiter = frame.wait === true ? session : undefined;
         const accepted = await this.submit(frame.spec, frame.from, waiter, frame.freshKey === true);
-        const answer = this.frames.frame("task.accepted", {
-          replyTo: frame.id,
-          taskId: accepted.taskId,
-          duplicate: accepted.duplicate,
-          state: accepted.state as MessageOf<"task.accepted">["state"],
-          ...(waiter ? { waiting: true } : {}),
-        });
+        const answer = this.frames.accepted(
+          frame.id,
+          accepted.taskId,
+          accepted.duplicate,
+          accepted.state,
+          waiter !== undefined,
+        );
         // Its task.done follows on this connection: a short task's comes before the hold is over, and the
         // client reads the two in one go.
         const holdMs = this.options.ackHoldMs;
@@ -1034,9 +1034,12 @@ class CoordinatorServer implements Coordinator {
     if (finish.usage) fields.usage = JSON.stringify(finish.usage);
     if (finish.result !== undefined) fields.result = JSON.stringify(finish.result);
     if (finish.error) fields.error = JSON.stringify(finish.error);
+    // Why a run did not succeed (a success records no reason).
     const reason =
-      finish.error?.message ??
-      (finish.exitCode !== null ? `exit code ${finish.exitCode}` : `signal ${finish.signal}`);
+      finish.outcome === "succeeded"
+        ? ""
+        : (finish.error?.message ??
+          (finish.exitCode !== null ? `exit code ${finish.exitCode}` : `signal ${finish.signal}`));
     const source = { kind: "set" as const, key: this.keys.store.running(nodeId) };
     let change: Transition;
     if (retryable && lease.attempt < maxAttempts) {
@@ -1065,7 +1068,7 @@ class CoordinatorServer implements Coordinator {
         to,
         source,
         fields,
-        reason: to === "succeeded" ? "" : reason,
+        reason,
         returnTask: this.fanout.awaited(finish.taskId),
         now,
       };

@@ -41,6 +41,12 @@ export class FrameWriter {
     return `${this.envelope("task.assign", now)},"taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}${from}}`;
   }
 
+  /** The `task.accepted` answer to a submit (`waiting` when its `task.done` will follow). */
+  accepted(replyTo: string, taskId: string, duplicate: boolean, state: string, waiting: boolean): string {
+    const tail = waiting ? ',"waiting":true}' : "}";
+    return `${this.envelope("task.accepted")},"replyTo":${JSON.stringify(replyTo)},"taskId":${JSON.stringify(taskId)},"duplicate":${duplicate},"state":${JSON.stringify(state)}${tail}`;
+  }
+
   /** A `task.done` frame with the task's public record. */
   done(taskId: string, record: unknown): string {
     return `${this.envelope("task.done")},"taskId":${JSON.stringify(taskId)},"record":${JSON.stringify(record)}}`;
