@@ -423,6 +423,7 @@ class CoordinatorServer implements Coordinator {
       }),
       metrics: async () => {
         this.refreshGauges();
+        this.metrics.observeCensus(await this.db.census([...this.nodes.keys()]));
         return { contentType: this.metrics.contentType, body: await this.metrics.render() };
       },
       authenticate: (token) => this.authority.authenticate(token) !== undefined,

@@ -1,6 +1,11 @@
+import { PRIORITIES } from "@flotilla/protocol";
 import { coefficientOfVariation, jainIndex, LatencyHistogram, loadVariance } from "@flotilla/scheduler";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { type FleetNode, slotsUsed } from "./fleet.js";
+import type { TaskCensus } from "./store.js";
+
+/** The states `flotilla_tasks` reports: every unfinished one, and dead-lettered (ended ones are counters). */
+const CENSUS_STATES = ["waiting", "queued", "leased", "running", "dead_lettered"] as const;
 
 /** Per-node figures the gauges are refreshed from. */
 export interface NodeFigures {
@@ -101,6 +106,18 @@ export class CoordinatorMetrics {
     labelNames: ["node"],
     registers: [this.registry],
   });
+  private readonly tasksByState = new Gauge({
+    name: "flotilla_tasks",
+    help: "Tasks in each unfinished state, and dead-lettered, as Redis holds them when scraped.",
+    labelNames: ["state"],
+    registers: [this.registry],
+  });
+  private readonly queueByPriority = new Gauge({
+    name: "flotilla_queue_depth",
+    help: "Tasks not leased yet (queued on a node, or waiting for one), by priority, when scraped.",
+    labelNames: ["priority"],
+    registers: [this.registry],
+  });
   /** Queue latency (accepted to leased) in ms, for the fleet KPIs. */
   readonly queueLatency = new LatencyHistogram();
 
@@ -117,6 +134,13 @@ export class CoordinatorMetrics {
       this.nodeHealthy.set({ node: node.id }, node.healthy ? 1 : 0);
       this.breakerOpen.set({ node: node.id }, node.breakerOpen ? 1 : 0);
     }
+  }
+
+  /** Sets `flotilla_tasks` and `flotilla_queue_depth` from a census (every label, 0 when none). */
+  observeCensus(census: TaskCensus): void {
+    for (const state of CENSUS_STATES) this.tasksByState.set({ state }, census.states[state] ?? 0);
+    for (const priority of PRIORITIES)
+      this.queueByPriority.set({ priority }, census.priorities[priority] ?? 0);
   }
 
   /** The fleet KPIs written to `metrics:task_distribution`. */
