@@ -1,7 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { configFileValues, type FlagValues, isFlotillaError } from "@flotilla/protocol";
+import {
+  configFileValues,
+  type EnvironmentSettings,
+  type FlagValues,
+  isFlotillaError,
+  layerSettings,
+} from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
@@ -75,7 +81,7 @@ const OPTIONS = {
  * Settings an environment variable gives: a set variable beats the config file's value for every flag
  * named (the token and its file are one setting), and is beaten by any of those flags.
  */
-const ENVIRONMENT: readonly (readonly [string, readonly string[]])[] = [
+const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_REDIS_URL", ["redis"]],
   ["FLOTILLA_PORT", ["port"]],
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
@@ -183,12 +189,8 @@ async function withConfigFile(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  for (const [variable, names] of ENVIRONMENT) {
-    const given = (env[variable] ?? "") !== "" || names.some((name) => flags[name] !== undefined);
-    if (given) for (const name of names) delete file[name];
-  }
   if (typeof file["token-file"] === "string") file["token-file"] = resolve(dirname(path), file["token-file"]);
-  return { ...file, ...flags };
+  return layerSettings(flags, file, env, ENVIRONMENT).values;
 }
 
 /** Runs the coordinator until a stop signal; returns the exit code. */

@@ -59,7 +59,6 @@ export interface LeaseBatch {
   remaining: number;
 }
 
-/** Where a submitted task goes first. */
 /** Tasks by state, and those not yet leased by priority (see {@link TaskStore.census}). */
 export interface TaskCensus {
   states: Record<string, number>;
@@ -71,6 +70,7 @@ const CENSUS_CHUNK = 1000;
 /** The states a census counts from the queues and running sets (dead-lettered ones are counted apart). */
 const CENSUS_STATES = new Set(["queued", "waiting", "leased", "running"]);
 
+/** Where a submitted task goes first. */
 export type SubmitTarget = { node: string } | { waitingReason: string };
 
 /** Result of {@link TaskStore.transition}. */

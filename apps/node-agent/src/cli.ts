@@ -2,7 +2,14 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { configFileValues, type FlagValues, FlotillaError, isFlotillaError } from "@flotilla/protocol";
+import {
+  configFileValues,
+  type EnvironmentSettings,
+  type FlagValues,
+  FlotillaError,
+  isFlotillaError,
+  layerSettings,
+} from "@flotilla/protocol";
 import type { Logger } from "pino";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
 import { renderService, type ServiceFile } from "./service.js";
@@ -100,34 +107,29 @@ const OPTIONS = {
  * Settings an environment variable gives: a set variable beats the config file's value for every flag
  * named (the token and its file are one setting), and is beaten by any of those flags.
  */
-const ENVIRONMENT: readonly (readonly [string, readonly string[]])[] = [
+const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_COORDINATOR", ["coordinator"]],
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
   ["FLOTILLA_NODE_ID", ["id"]],
 ];
 
-/** The config file's settings (`--config` or `FLOTILLA_CONFIG`), less those the environment or a flag sets. */
-async function readConfigFile(
+/**
+ * Flags over environment over the config file (`--config` or `FLOTILLA_CONFIG`, if any): the values to
+ * read settings from, the file's absolute path, and which settings came from the file.
+ */
+async function withConfigFile(
   flags: FlagValues,
   env: Record<string, string | undefined>,
-): Promise<{ path: string | undefined; values: FlagValues }> {
+): Promise<{ path: string | undefined; values: FlagValues; fromFile: string[] }> {
   const given = (flags.config as string | undefined) ?? env.FLOTILLA_CONFIG;
-  if (given === undefined || given === "") return { path: undefined, values: {} };
+  if (given === undefined || given === "") return { path: undefined, values: flags, fromFile: [] };
   const path = resolve(given);
   const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
     throw new FlotillaError("E_CONFIG", `cannot read config file ${path}: ${error.code ?? error.message}`);
   });
-  const values = configFileValues(text, path, OPTIONS, ["help", "dry-run", "config"]);
-  for (const [variable, names] of ENVIRONMENT) {
-    if ((env[variable] ?? "") !== "") for (const name of names) delete values[name];
-  }
-  for (const name of Object.keys(values)) {
-    const shadowed = ENVIRONMENT.find(([, names]) => names.includes(name))?.[1] ?? [name];
-    if (shadowed.some((flag) => flags[flag] !== undefined)) delete values[name];
-  }
-  if (typeof values["token-file"] === "string")
-    values["token-file"] = resolve(dirname(path), values["token-file"]);
-  return { path, values };
+  const file = configFileValues(text, path, OPTIONS, ["help", "dry-run", "config"]);
+  if (typeof file["token-file"] === "string") file["token-file"] = resolve(dirname(path), file["token-file"]);
+  return { path, ...layerSettings(flags, file, env, ENVIRONMENT) };
 }
 
 function positiveInt(flag: string, value: string | undefined): number | undefined {
@@ -147,8 +149,8 @@ function prefetchCount(value: string | undefined): number | undefined {
 }
 
 async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: CliIo): Promise<AgentSettings> {
-  const file = await readConfigFile(flags, io.env);
-  const values = { ...file.values, ...flags } as ReturnType<typeof parse>["values"];
+  const layered = await withConfigFile(flags, io.env);
+  const values = layered.values as ReturnType<typeof parse>["values"];
   const coordinatorUrl = values.coordinator ?? io.env.FLOTILLA_COORDINATOR;
   if (coordinatorUrl === undefined || coordinatorUrl === "") {
     throw new FlotillaError("E_CONFIG", "no coordinator given: pass --coordinator ws://host:port");
@@ -179,8 +181,8 @@ async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: Cl
     labels[label.slice(0, eq)] = label.slice(eq + 1);
   }
   return {
-    configFile: file.path,
-    fromFile: new Set(Object.keys(file.values)),
+    configFile: layered.path,
+    fromFile: new Set(layered.fromFile),
     coordinatorUrl,
     token,
     tokenFile,

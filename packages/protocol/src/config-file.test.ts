@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configFileValues } from "./config-file.js";
+import { configFileValues, layerSettings } from "./config-file.js";
 import { isFlotillaError } from "./errors.js";
 
 const FLAGS = {
@@ -55,5 +55,38 @@ describe("configFileValues", () => {
     expect(failure('{"port": 1e999}').message).toContain('"port" must be a string or a number');
     expect(failure('{"verbose": "yes"}').message).toContain('"verbose" must be true or false');
     expect(failure('{"label": [{"a": 1}]}').message).toContain('"label" must be a string or a number');
+  });
+});
+
+describe("layerSettings", () => {
+  const ENV = [
+    ["APP_TOKEN", ["token", "token-file"]],
+    ["APP_PORT", ["port"]],
+  ] as const;
+  const file = { port: "1", "token-file": "/etc/t", label: ["a=1"] };
+
+  it("takes the file where neither a flag nor the environment says anything", () => {
+    expect(layerSettings({}, file, {}, ENV)).toEqual({
+      values: file,
+      fromFile: ["port", "token-file", "label"],
+    });
+  });
+
+  it("lets a set variable, or any flag of its group, replace the file's whole group", () => {
+    expect(layerSettings({}, file, { APP_TOKEN: "x", APP_PORT: "" }, ENV)).toEqual({
+      values: { port: "1", label: ["a=1"] },
+      fromFile: ["port", "label"],
+    });
+    expect(layerSettings({ token: "flag" }, file, {}, ENV)).toEqual({
+      values: { port: "1", label: ["a=1"], token: "flag" },
+      fromFile: ["port", "label"],
+    });
+  });
+
+  it("puts flags over the file, a list replacing the file's list", () => {
+    expect(layerSettings({ port: "2", label: ["b=2"] }, file, {}, ENV)).toEqual({
+      values: { port: "2", "token-file": "/etc/t", label: ["b=2"] },
+      fromFile: ["token-file"],
+    });
   });
 });

@@ -69,3 +69,30 @@ function listOf(value: unknown, key: string, source: string): string[] {
 function configError(source: string, problem: string): FlotillaError {
   return new FlotillaError("E_CONFIG", `config file ${source} ${problem}`);
 }
+
+/**
+ * Settings an environment variable gives, for {@link layerSettings}: the variable, and the flags whose
+ * file values it replaces (several when they are one setting, as a token and a token file are).
+ */
+export type EnvironmentSettings = readonly (readonly [variable: string, flags: readonly string[]])[];
+
+/**
+ * Flags over environment over config file: the file's values, less those a set environment variable or
+ * a given flag replaces (a whole group, see {@link EnvironmentSettings}), under the flags' own. The
+ * caller reads the environment variables itself where the result has no value. `fromFile` names the
+ * settings whose value is the file's.
+ */
+export function layerSettings(
+  flags: FlagValues,
+  file: FlagValues,
+  env: Readonly<Record<string, string | undefined>>,
+  environment: EnvironmentSettings,
+): { values: FlagValues; fromFile: string[] } {
+  const kept: FlagValues = { ...file };
+  for (const [variable, names] of environment) {
+    const replaced = (env[variable] ?? "") !== "" || names.some((name) => flags[name] !== undefined);
+    if (replaced) for (const name of names) delete kept[name];
+  }
+  const fromFile = Object.keys(kept).filter((name) => flags[name] === undefined);
+  return { values: { ...kept, ...flags }, fromFile };
+}
