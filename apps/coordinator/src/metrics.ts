@@ -2,10 +2,7 @@ import { PRIORITIES } from "@flotilla/protocol";
 import { coefficientOfVariation, jainIndex, LatencyHistogram, loadVariance } from "@flotilla/scheduler";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { type FleetNode, slotsUsed } from "./fleet.js";
-import type { TaskCensus } from "./store.js";
-
-/** The states `flotilla_tasks` reports: every unfinished one, and dead-lettered (ended ones are counters). */
-const CENSUS_STATES = ["waiting", "queued", "leased", "running", "dead_lettered"] as const;
+import { CENSUS_STATES, type TaskCensus } from "./store.js";
 
 /** Per-node figures the gauges are refreshed from. */
 export interface NodeFigures {

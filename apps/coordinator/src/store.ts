@@ -67,8 +67,10 @@ export interface TaskCensus {
 
 /** Task hashes read per pipeline by a census. */
 const CENSUS_CHUNK = 1000;
-/** The states a census counts from the queues and running sets (dead-lettered ones are counted apart). */
-const CENSUS_STATES = new Set(["queued", "waiting", "leased", "running"]);
+/** The states a census reports: every unfinished one, and dead-lettered (ended ones are counters). */
+export const CENSUS_STATES = ["waiting", "queued", "leased", "running", "dead_lettered"] as const;
+/** Those read from each listed task's hash (dead-lettered ones are the size of their queue). */
+const LISTED_STATES = new Set<string>(CENSUS_STATES.filter((state) => state !== "dead_lettered"));
 
 /** Where a submitted task goes first. */
 export type SubmitTarget = { node: string } | { waitingReason: string };
@@ -358,7 +360,7 @@ export class TaskStore {
         if (error) continue;
         const [state, priority] = fields as [string | null, string | null];
         // An id whose task ended between the two reads, or an entry left behind, is not counted.
-        if (state === null || !CENSUS_STATES.has(state)) continue;
+        if (state === null || !LISTED_STATES.has(state)) continue;
         states[state] = (states[state] ?? 0) + 1;
         if ((state === "queued" || state === "waiting") && priority !== null)
           priorities[priority] = (priorities[priority] ?? 0) + 1;

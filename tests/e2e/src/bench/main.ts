@@ -403,11 +403,14 @@ async function callThroughput(): Promise<void> {
   // stage's figure (how much of that is the machine being busy, how much the spawns). A run of its own
   // after the measured one, since the monitor's 1 ms timer is load too.
   const loop = await agentLoopDelay(() => throughput(client, "call", quick ? 2000 : 8000, CALLS_IN_FLIGHT));
-  print({ bench: "agent_loop_block", during: "call throughput", p99_ms: loop });
+  print({ bench: "agent_loop_block", during: "call throughput", p99_ms: loop.p99_ms });
 }
 
-/** The highest of the agents' event-loop delay p99s (ms) while `work` runs. */
-async function agentLoopDelay(work: () => Promise<unknown>): Promise<number> {
+/**
+ * The agents' event-loop delay while `work` runs: the highest of their p99s (ms), and how they spawned
+ * commands. Each agent measures between two SIGUSR2s (see `agent.ts`).
+ */
+async function agentLoopDelay(work: () => Promise<unknown>): Promise<{ p99_ms: number; spawnPaths: string }> {
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   await new Promise((resolve) => setTimeout(resolve, 200));
   agentLoopLines.length = 0;
@@ -415,22 +418,24 @@ async function agentLoopDelay(work: () => Promise<unknown>): Promise<number> {
   for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
   for (let i = 0; i < 100 && agentLoopLines.length < fleet.agents.size; i++)
     await new Promise((resolve) => setTimeout(resolve, 20));
-  return round(Math.max(0, ...agentLoopLines.map((line) => line.p99_ms)), 2);
+  return {
+    p99_ms: round(Math.max(0, ...agentLoopLines.map((line) => line.p99_ms)), 2),
+    spawnPaths: [...new Set(agentLoopLines.map((line) => line.spawn_path))].join(", "),
+  };
 }
 
 async function execThroughput(): Promise<void> {
-  for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  agentLoopLines.length = 0;
-  const warmup = await warmUp("higher", () => throughput(client, "exec", WARMUP_ROUND / 8, 256));
   const execTasks = quick ? 500 : 2000;
-  const execRate = await withCpu("exec throughput", execTasks, pids, () =>
-    throughput(client, "exec", execTasks, 256),
-  );
-  for (const agent of fleet.agents.values()) agent.signal("SIGUSR2");
+  let warmup = 0;
+  let execRate = 0;
+  // The loop delay covers the warm-up and the measured run; the raw spawn rate is taken after it.
+  const loop = await agentLoopDelay(async () => {
+    warmup = await warmUp("higher", () => throughput(client, "exec", WARMUP_ROUND / 8, 256));
+    execRate = await withCpu("exec throughput", execTasks, pids, () =>
+      throughput(client, "exec", execTasks, 256),
+    );
+  });
   const rawRate = await rawSpawnRate(quick ? 500 : 2000, AGENTS * SLOTS);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const spawnPaths = [...new Set(agentLoopLines.map((line) => line.spawn_path))].join(", ");
   print({
     bench: "throughput",
     kind: "exec",
@@ -438,12 +443,8 @@ async function execThroughput(): Promise<void> {
     tasks_per_s: Math.round(execRate),
     raw_spawn_per_s: Math.round(rawRate),
     ratio: round(execRate / rawRate, 2),
-    spawn_path: spawnPaths,
+    spawn_path: loop.spawnPaths,
     warmup_tasks: warmup * (WARMUP_ROUND / 8),
   });
-  print({
-    bench: "agent_loop_block",
-    during: "exec throughput",
-    p99_ms: round(Math.max(0, ...agentLoopLines.map((line) => line.p99_ms)), 2),
-  });
+  print({ bench: "agent_loop_block", during: "exec throughput", p99_ms: loop.p99_ms });
 }
