@@ -1,8 +1,8 @@
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { isFlotillaError } from "@flotilla/protocol";
-import { freePort, waitFor } from "@flotilla/testing";
+import { freePort, type StandbyDouble, startStandbyDouble, waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { clientEndpoints, connect } from "./client.js";
 import { FakeCoordinator } from "./testing.js";
@@ -12,25 +12,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A coordinator in standby as a client meets it: a health answer, and 503 to every WebSocket upgrade. */
-async function standby(): Promise<{ url: string; upgrades: () => number }> {
-  let upgrades = 0;
-  const server: Server = createServer((_request, response) => {
-    response.writeHead(200, { "content-type": "application/json" }).end('{"role":"standby"}');
-  });
-  server.on("upgrade", (_request, socket) => {
-    upgrades += 1;
-    socket.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, upgrades: () => upgrades };
+async function standby(): Promise<StandbyDouble> {
+  const double = await startStandbyDouble();
+  cleanups.push(() => double.close());
+  return double;
 }
 
 /** A URL where nothing listens: a coordinator that is down. */
@@ -71,7 +56,7 @@ describe("connect with several coordinator URLs", () => {
     const active = await fake();
     const client = await connect({ url: `${down},${waiting.url},${active.url}`, reconnect: false });
     cleanups.push(() => client.close());
-    expect(waiting.upgrades()).toBe(1);
+    expect(waiting.upgrades).toBe(1);
     const handle = await client.submit({ kind: "exec", argv: ["true"] });
     expect(active.task(handle.id)).toBeDefined();
   });
@@ -122,10 +107,10 @@ describe("connect with several coordinator URLs", () => {
       reconnect: { baseMs: 10, maxMs: 40 },
     });
     cleanups.push(() => client.close());
-    expect(waiting.upgrades()).toBe(1);
+    expect(waiting.upgrades).toBe(1);
     active.dropClients();
     await waitFor(() => active.connections === 1 && client.connected, { what: "the reconnect" });
-    expect(waiting.upgrades()).toBe(1);
+    expect(waiting.upgrades).toBe(1);
   });
 
   it("moves to the other URL when its coordinator goes away", async () => {
