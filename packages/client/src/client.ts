@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import {
-  coordinatorUrl,
   createMessage,
   decode,
   encodeFields,
@@ -11,12 +10,12 @@ import {
   type MessageFields,
   type MessageOf,
   type MessageType,
-  parseCoordinatorUrls,
   type TaskRecord,
   type TaskSpecInput,
 } from "@flotilla/protocol";
 import { Channel } from "./channel.js";
 import { Connection, type ReconnectOptions, type WebSocketFactory } from "./connection.js";
+import { clientEndpoints } from "./endpoints.js";
 import type { Resequencer } from "./resequencer.js";
 import {
   createTaskHandle,
@@ -129,26 +128,7 @@ interface SendOptions extends RequestOptions {
   firstSendOnly?: Record<string, unknown>;
 }
 
-const CLIENT_PATH = "/v1/client";
 const FRESH_KEY = { freshKey: true } as const;
-
-/** Adds the client endpoint's path to a bare coordinator URL. */
-export function clientEndpoint(url: string): string {
-  const parsed = coordinatorUrl(url);
-  if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = CLIENT_PATH;
-  return parsed.toString();
-}
-
-/** The client endpoints of every coordinator `options` names, in order, each once. */
-export function clientEndpoints(options: Pick<ConnectOptions, "url" | "urls">): string[] {
-  const written = [...(options.url === undefined ? [] : [options.url]), ...(options.urls ?? [])].flatMap(
-    (text) => parseCoordinatorUrls(text),
-  );
-  if (written.length === 0) {
-    throw new FlotillaError("E_CONFIG", "no coordinator URL given — pass url, e.g. ws://127.0.0.1:7420");
-  }
-  return [...new Set(written.map(clientEndpoint))];
-}
 
 /**
  * A session with the coordinator. Requests are matched to replies by message id; while the connection is

@@ -4,7 +4,8 @@ import type { Duplex } from "node:stream";
 import { isFlotillaError } from "@flotilla/protocol";
 import { freePort, type StandbyDouble, startStandbyDouble, waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { clientEndpoints, connect } from "./client.js";
+import { connect } from "./client.js";
+import { clientEndpoints } from "./endpoints.js";
 import { FakeCoordinator } from "./testing.js";
 
 const cleanups: (() => unknown)[] = [];
