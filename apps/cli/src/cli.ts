@@ -79,7 +79,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
     type: "string",
     value: "URL[,URL…]",
     description:
-      "coordinator URL, or several separated by commas, tried in turn (env FLOTILLA_URL; default ws://127.0.0.1:7420)",
+      "coordinator URL, or several comma-separated (env FLOTILLA_URL; default ws://127.0.0.1:7420)",
   },
   token: { type: "string", value: "TOKEN", description: "bearer token (env FLOTILLA_TOKEN)" },
   help: { type: "boolean", short: "h", description: "show this help" },
