@@ -109,9 +109,19 @@ describe("connect with several coordinator URLs", () => {
     });
     cleanups.push(() => client.close());
     expect(waiting.upgrades).toBe(1);
+    // A watch is renewed on every new socket: its second task.watch marks the reconnect.
+    const handle = await client.submit({ kind: "exec", argv: ["long"] }, { wait: false });
+    const reading = (async () => {
+      for await (const _chunk of handle.output());
+    })();
+    await waitFor(() => active.requests("task.watch").length === 1, { what: "the watch" });
     active.dropClients();
-    await waitFor(() => active.connections === 1 && client.connected, { what: "the reconnect" });
+    await waitFor(() => active.requests("task.watch").length === 2, {
+      what: "the watch after the reconnect",
+    });
     expect(waiting.upgrades).toBe(1);
+    active.setState(handle.id, "succeeded", { exitCode: 0 });
+    await reading;
   });
 
   it("moves to the other URL when its coordinator goes away", async () => {
