@@ -122,6 +122,16 @@ describe("flotilla help and usage", () => {
 });
 
 describe("flotilla against a coordinator double", () => {
+  it("takes a comma-separated --url and uses the first coordinator that answers", async () => {
+    const { fake } = await fleet({ runner: localRunner });
+    const gone = await FakeCoordinator.start();
+    await gone.close();
+    const cli = harness();
+    expect(await cli.run("--url", `${gone.url}, ${fake.url}`, "run", "--", "echo", "hi")).toBe(0);
+    expect(cli.stdout.text).toBe("hi\n");
+    expect(fake.requests("task.submit")).toHaveLength(1);
+  });
+
   it("runs a command, passing its output through and exiting with its code", async () => {
     const { fake, cli } = await fleet({ runner: localRunner });
     const code = await cli.run("run", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7");
@@ -335,6 +345,15 @@ describe("flotilla against a coordinator double", () => {
       /^flotilla: cannot reach the coordinator at ws:\/\/127.0.0.1:\d+/,
     );
     expect(unreachable.stderr.text).toContain("--url or FLOTILLA_URL");
+
+    const listed = harness({
+      FLOTILLA_URL: `${url},${url.replace(/\d+$/, "1")}`,
+      FLOTILLA_CONNECT_TIMEOUT: "300ms",
+    });
+    expect(await listed.run("nodes")).toBe(EXIT.UNREACHABLE);
+    expect(listed.stderr.text).toMatch(
+      /^flotilla: cannot reach an active coordinator at any of ws:\/\/127.0.0.1:\d+\/v1\/client \(connection refused\), ws:\/\/127.0.0.1:1\/v1\/client \(connection refused\)/,
+    );
 
     const locked = await FakeCoordinator.start({ token: "right" });
     cleanups.push(() => locked.close());

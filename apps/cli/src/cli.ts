@@ -77,8 +77,9 @@ export interface CommandSpec {
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   url: {
     type: "string",
-    value: "URL",
-    description: "coordinator URL (env FLOTILLA_URL; default ws://127.0.0.1:7420)",
+    value: "URL[,URL…]",
+    description:
+      "coordinator URL, or several comma-separated (env FLOTILLA_URL; default ws://127.0.0.1:7420)",
   },
   token: { type: "string", value: "TOKEN", description: "bearer token (env FLOTILLA_TOKEN)" },
   help: { type: "boolean", short: "h", description: "show this help" },
@@ -287,13 +288,16 @@ export function mainHelp(): string {
   const list = COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`).join("\n");
   return `flotilla — run commands on a fleet of machines as if they were one computer
 
-Usage: flotilla [--url URL] [--token TOKEN] <command> [options]
+Usage: flotilla [--url URL[,URL…]] [--token TOKEN] <command> [options]
 
 Commands:
 ${list}
 
 Settings: flags, then FLOTILLA_URL / FLOTILLA_TOKEN, then $XDG_CONFIG_HOME/flotilla/config.json
 (~/.config/flotilla/config.json), then ws://127.0.0.1:7420. \`flotilla config\` shows what is in effect.
+With an active coordinator and standbys, give them all, separated by commas (ws://a:7420,ws://b:7420):
+each connection tries them in turn, starting with the last one that answered, and passes over a
+refused connection, a timeout or a standby's 503.
 
 Exit codes: 0 ok, 1 refused by the coordinator, 2 usage or configuration error, 3 coordinator
 unreachable, 4 not found, 5 token rejected, 124 remote timeout, 125 task could not run, 130

@@ -44,11 +44,31 @@ describe("resolveSettings", () => {
     expect(() => resolveSettings({ ...broken, readFile: files({ [file]: "{nope" }) })).toThrow(
       /not valid JSON/,
     );
-    expect(() => resolveSettings({ ...broken, readFile: files({ [file]: '{"url": 7}' }) })).toThrow(
+    expect(() => resolveSettings({ ...broken, readFile: files({ [file]: '{"url": [1]}' }) })).toThrow(
       /must be a string/,
     );
-    expect(() => resolveSettings({ ...broken, readFile: files({}), flags: { url: "http://x" } })).toThrow(
-      /must start with ws:\/\//,
+    expect(() => resolveSettings({ ...broken, readFile: files({ [file]: '{"uri": "ws://a:1"}' }) })).toThrow(
+      /unknown setting "uri"/,
     );
+    expect(() => resolveSettings({ ...broken, readFile: files({}), flags: { url: "http://x" } })).toThrow(
+      /from --url: "http:\/\/x" is not a WebSocket URL/,
+    );
+  });
+
+  it("takes a comma-separated list of coordinator URLs from any source, and names the source of a bad one", () => {
+    const base = { homedir: "/home/u", readFile: files({ [file]: '{"url": "ws://a:1, ws://b:2"}' }) };
+    expect(resolveSettings({ ...base, flags: {}, env: {} }).url).toMatchObject({
+      value: "ws://a:1, ws://b:2",
+      source: "config",
+    });
+    expect(
+      resolveSettings({ ...base, flags: {}, env: { FLOTILLA_URL: "ws://c:3,ws://d:4" } }).url,
+    ).toMatchObject({
+      value: "ws://c:3,ws://d:4",
+      source: "env",
+    });
+    expect(() =>
+      resolveSettings({ ...base, flags: {}, env: { FLOTILLA_URL: "ws://c:3,,ws://d:4" } }),
+    ).toThrow(/from FLOTILLA_URL: .*empty entry \(number 2\)/);
   });
 });

@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FlotillaError } from "@flotilla/protocol";
+import {
+  configFileValues,
+  type FlagValues,
+  FlotillaError,
+  isFlotillaError,
+  layerSettings,
+  parseCoordinatorUrls,
+} from "@flotilla/protocol";
 
 /** Where the coordinator is when nothing says otherwise. */
 export const DEFAULT_URL = "ws://127.0.0.1:7420";
@@ -52,66 +59,56 @@ function readIfExists(path: string): string | undefined {
   }
 }
 
-/** Reads the config file: `{ "url"?: string, "token"?: string }`; a missing file is an empty config. */
-export function readConfigFile(
-  path: string,
-  readFile: (path: string) => string | undefined = readIfExists,
-): { url?: string; token?: string } {
-  const text = readFile(path);
-  if (text === undefined) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new FlotillaError("E_CONFIG", `${path} is not valid JSON — fix it or remove it`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new FlotillaError("E_CONFIG", `${path} must hold a JSON object like {"url": "ws://host:7420"}`);
-  }
-  const config: { url?: string; token?: string } = {};
-  for (const key of ["url", "token"] as const) {
-    const field = (value as Record<string, unknown>)[key];
-    if (field === undefined) continue;
-    if (typeof field !== "string") {
-      throw new FlotillaError("E_CONFIG", `"${key}" in ${path} must be a string — fix the file`);
-    }
-    config[key] = field;
-  }
-  return config;
-}
+/** The settings a config file may hold, as protocol's `configFileValues` reads them. */
+const FILE_SETTINGS = { url: { type: "string" }, token: { type: "string" } } as const;
 
-/** Resolves each setting: flags, then environment, then the config file, then the default. */
+/** Each setting's environment variable, for protocol's `layerSettings`. */
+const ENVIRONMENT = [
+  ["FLOTILLA_URL", ["url"]],
+  ["FLOTILLA_TOKEN", ["token"]],
+] as const;
+
+/**
+ * Resolves each setting: flags, then environment, then the config file, then the default. The URL may
+ * be a comma-separated list of coordinators (an active one and its standbys); each is checked here, so a
+ * bad one is reported with where it came from before anything dials.
+ */
 export function resolveSettings(input: SettingsInput): Settings {
   const path = configPath(input.env, input.homedir);
-  const file = readConfigFile(path, input.readFile);
-  const pick = (
-    flag: string | undefined,
-    flagName: string,
-    envName: string,
-    fromFile: string | undefined,
-  ) => {
-    if (flag !== undefined) return { value: flag, source: "flag" as const, origin: flagName };
+  const text = (input.readFile ?? readIfExists)(path);
+  const file = text === undefined ? {} : configFileValues(text, path, FILE_SETTINGS, []);
+  const flags: FlagValues = {};
+  for (const name of ["url", "token"] as const) {
+    const value = input.flags[name];
+    if (value !== undefined) flags[name] = value;
+  }
+  const { values, fromFile } = layerSettings(flags, file, input.env, ENVIRONMENT);
+  const pick = (name: "url" | "token", envName: string): Setting | undefined => {
+    const value = values[name];
+    if (typeof value === "string") {
+      return fromFile.includes(name)
+        ? { value, source: "config", origin: path }
+        : { value, source: "flag", origin: `--${name}` };
+    }
     const fromEnv = input.env[envName];
-    if (fromEnv !== undefined && fromEnv !== "")
-      return { value: fromEnv, source: "env" as const, origin: envName };
-    if (fromFile !== undefined) return { value: fromFile, source: "config" as const, origin: path };
+    if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, source: "env", origin: envName };
     return undefined;
   };
-  const url = pick(input.flags.url, "--url", "FLOTILLA_URL", file.url) ?? {
+  const url = pick("url", "FLOTILLA_URL") ?? {
     value: DEFAULT_URL,
     source: "default" as const,
     origin: "built-in default",
   };
-  const token = pick(input.flags.token, "--token", "FLOTILLA_TOKEN", file.token) ?? {
+  const token = pick("token", "FLOTILLA_TOKEN") ?? {
     value: undefined,
     source: "default" as const,
     origin: "none",
   };
-  if (!/^wss?:\/\//.test(url.value)) {
-    throw new FlotillaError(
-      "E_CONFIG",
-      `the coordinator URL ${JSON.stringify(url.value)} (from ${url.origin}) must start with ws:// or wss://`,
-    );
+  try {
+    parseCoordinatorUrls(url.value ?? "");
+  } catch (error) {
+    const why = isFlotillaError(error) ? error.message : String(error);
+    throw new FlotillaError("E_CONFIG", `the coordinator URL from ${url.origin}: ${why}`, { cause: error });
   }
   return { url, token, configPath: path };
 }

@@ -14,7 +14,8 @@ import {
   type TaskSpecInput,
 } from "@flotilla/protocol";
 import { Channel } from "./channel.js";
-import { Connection, type ReconnectOptions, unreachable, type WebSocketFactory } from "./connection.js";
+import { Connection, type ReconnectOptions, type WebSocketFactory } from "./connection.js";
+import { clientEndpoints } from "./endpoints.js";
 import type { Resequencer } from "./resequencer.js";
 import {
   createTaskHandle,
@@ -27,8 +28,20 @@ import type { DlqEntry, FleetEvent, NodeView, OutputChunk, TaskEvent, TaskFilter
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
-  /** The coordinator, e.g. `ws://127.0.0.1:7420`; `/v1/client` is appended unless the path is given. */
-  url: string;
+  /**
+   * The coordinator, e.g. `ws://127.0.0.1:7420`; `/v1/client` is appended unless the path is given. An
+   * active coordinator and its standbys are written as a comma-separated list (`ws://a:7420,ws://b:7420`)
+   * here or given as {@link ConnectOptions.urls}: each connect and reconnect tries them in turn, starting
+   * with the last one that worked. One of `url` and `urls` is required; given both, `url`'s come first.
+   */
+  url?: string;
+  /** Coordinator URLs as a list, each written as for `url`. */
+  urls?: readonly string[];
+  /**
+   * How long one URL may take to open before the next is tried, ms (default 3000). The backoff of
+   * `reconnect` applies only once every URL has failed.
+   */
+  dialTimeoutMs?: number;
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string;
   /** This client's id on the wire (`from`); a random one by default. */
@@ -115,32 +128,7 @@ interface SendOptions extends RequestOptions {
   firstSendOnly?: Record<string, unknown>;
 }
 
-const CLIENT_PATH = "/v1/client";
 const FRESH_KEY = { freshKey: true } as const;
-
-/** Adds the client endpoint's path to a bare coordinator URL. */
-export function clientEndpoint(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch (error) {
-    throw new FlotillaError(
-      "E_CONFIG",
-      `${JSON.stringify(url)} is not a URL — write it like ws://host:7420`,
-      {
-        cause: error,
-      },
-    );
-  }
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
-    throw new FlotillaError(
-      "E_CONFIG",
-      `${JSON.stringify(url)} is not a WebSocket URL — use ws:// or wss://`,
-    );
-  }
-  if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = CLIENT_PATH;
-  return parsed.toString();
-}
 
 /**
  * A session with the coordinator. Requests are matched to replies by message id; while the connection is
@@ -183,10 +171,11 @@ export class FlotillaClient {
           };
     this.#connection = new Connection(
       {
-        url: clientEndpoint(options.url),
+        urls: clientEndpoints(options),
         token: options.token,
         reconnect,
         pingIntervalMs: options.pingIntervalMs ?? 15_000,
+        dialTimeoutMs: options.dialTimeoutMs ?? 3_000,
         createSocket: options.WebSocket,
         clock: this.#clock,
         random: options.random ?? Math.random,
@@ -207,12 +196,13 @@ export class FlotillaClient {
   }
 
   /** @internal opens the first socket and waits for it (used by {@link connect}). */
-  async open(timeoutMs: number, url: string): Promise<void> {
+  async open(timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#firstOpen = undefined;
+        const error = this.#connection.unreachable(`no connection within ${timeoutMs} ms`);
         this.close();
-        reject(unreachable(url, `no connection within ${timeoutMs} ms`));
+        reject(error);
       }, timeoutMs);
       this.#firstOpen = {
         resolve: () => {
@@ -639,7 +629,7 @@ export class FlotillaClient {
  */
 export async function connect(options: ConnectOptions): Promise<FlotillaClient> {
   const client = new FlotillaClient(options);
-  await client.open(options.connectTimeoutMs ?? 10_000, options.url);
+  await client.open(options.connectTimeoutMs ?? 10_000);
   return client;
 }
 

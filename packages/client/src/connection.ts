@@ -42,11 +42,14 @@ export interface ConnectionHooks {
 
 /** Options of {@link Connection}. */
 export interface ConnectionOptions {
-  url: string;
+  /** The coordinators' endpoints, tried in turn; at least one. */
+  urls: readonly string[];
   token: string | undefined;
   reconnect: Required<ReconnectOptions> | false;
   /** How often to ping an open socket; a socket that misses a pong is dropped (default 15000). */
   pingIntervalMs: number;
+  /** How long one URL may take to open before the next is tried. */
+  dialTimeoutMs: number;
   createSocket: WebSocketFactory | undefined;
   clock: () => number;
   random: () => number;
@@ -54,19 +57,30 @@ export interface ConnectionOptions {
 
 type State =
   | { kind: "idle" }
-  | { kind: "connecting"; socket: WebSocketLike }
+  | { kind: "connecting"; socket: WebSocketLike; timer: NodeJS.Timeout }
   | { kind: "open"; socket: WebSocketLike; outbox: FrameOutbox; pinger: NodeJS.Timeout; alive: boolean }
   | { kind: "backoff"; timer: NodeJS.Timeout }
   | { kind: "closed" };
 
 /**
- * One logical connection to the coordinator over a series of sockets: it reconnects with full-jitter
+ * One logical connection to a coordinator over a series of sockets: it reconnects with full-jitter
  * backoff until closed, rejected (HTTP 401/403 at the upgrade) or down for longer than `giveUpAfterMs`.
  * Frames sent during one turn of the event loop leave together at its end, in one socket write.
+ *
+ * Given several URLs (an active coordinator and its standbys), each attempt is a round through them,
+ * starting with the last one that opened: a refused connection, a socket that does not open within
+ * `dialTimeoutMs` or any other HTTP answer to the upgrade (a standby's 503) moves on to the next URL at
+ * once, and the backoff delay comes only between rounds. With one URL a round is one dial, as before.
  */
 export class Connection {
   #state: State = { kind: "idle" };
   #attempt = 0;
+  /** The URL being dialled, or open: an index into `urls`. */
+  #current = 0;
+  /** Dials left in this round, the current one included. */
+  #roundLeft = 0;
+  /** Why each URL failed at its last dial since the last open socket, for the give-up message. */
+  readonly #failures = new Map<string, string>();
   #everOpened = false;
   #downSince: number | undefined;
   readonly #options: ConnectionOptions;
@@ -89,7 +103,7 @@ export class Connection {
 
   /** Opens the first socket. */
   start(): void {
-    if (this.#state.kind === "idle") this.#dial();
+    if (this.#state.kind === "idle") this.#startRound();
   }
 
   /**
@@ -112,7 +126,14 @@ export class Connection {
     this.#finish(undefined);
   }
 
+  /** Starts a round of dials at the last URL that opened (the first one before any has). */
+  #startRound(): void {
+    this.#roundLeft = this.#options.urls.length;
+    this.#dial();
+  }
+
   #dial(): void {
+    const url = this.#options.urls[this.#current] ?? "";
     const headers: Record<string, string> = {};
     if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`;
     const create =
@@ -120,21 +141,27 @@ export class Connection {
       ((url: string, options: { headers: Record<string, string> }) => new WebSocket(url, options));
     let socket: WebSocketLike;
     try {
-      socket = create(this.#options.url, { headers });
+      socket = create(url, { headers });
     } catch (error) {
       this.#finish(
-        new FlotillaError(
-          "E_CONFIG",
-          `invalid coordinator URL ${JSON.stringify(this.#options.url)} — use ws://host:port`,
-          { cause: error },
-        ),
+        new FlotillaError("E_CONFIG", `invalid coordinator URL ${JSON.stringify(url)} — use ws://host:port`, {
+          cause: error,
+        }),
       );
       return;
     }
-    this.#state = { kind: "connecting", socket };
+    // The first reason a dial failed is the one reported: the events that follow it only repeat it.
+    let failure: string | undefined;
+    const timer = setTimeout(() => {
+      failure ??= `no answer within ${this.#options.dialTimeoutMs} ms`;
+      socket.terminate();
+    }, this.#options.dialTimeoutMs);
+    timer.unref();
+    this.#state = { kind: "connecting", socket, timer };
     let rejected = false;
     socket.on("unexpected-response", (_request: never, response: { statusCode?: number }) => {
       const status = response.statusCode ?? 0;
+      failure ??= status === 503 ? "HTTP 503: a standby, or not ready" : `HTTP ${status}`;
       if (status === 401 || status === 403) {
         rejected = true;
         this.#finish(
@@ -149,10 +176,12 @@ export class Connection {
     });
     socket.on("open", () => {
       if (this.#state.kind !== "connecting" || this.#state.socket !== socket) return;
+      clearTimeout(this.#state.timer);
       const reconnected = this.#everOpened;
       this.#everOpened = true;
       this.#attempt = 0;
       this.#downSince = undefined;
+      this.#failures.clear();
       const pinger = setInterval(() => this.#checkAlive(socket), this.#options.pingIntervalMs);
       pinger.unref();
       this.#state = { kind: "open", socket, outbox: new FrameOutbox(socket), pinger, alive: true };
@@ -168,11 +197,13 @@ export class Connection {
         : Buffer.from(data as ArrayBuffer).toString("utf8");
       this.#hooks.onFrame(text);
     });
-    // 'error' is always followed by 'close'; the listener only keeps the error from being thrown.
-    socket.on("error", () => {});
+    // 'error' is always followed by 'close': it only says why, and keeps the error from being thrown.
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      failure ??= dialFailure(error);
+    });
     socket.on("close", () => {
       if (rejected) return;
-      this.#socketGone(socket);
+      this.#socketGone(socket, url, failure ?? "closed before it opened");
     });
   }
 
@@ -187,32 +218,67 @@ export class Connection {
     socket.ping();
   }
 
-  #socketGone(socket: WebSocketLike): void {
+  #socketGone(socket: WebSocketLike, url: string, failure: string): void {
     const state = this.#state;
     if ((state.kind !== "open" && state.kind !== "connecting") || state.socket !== socket) return;
+    const reconnect = this.#options.reconnect;
     if (state.kind === "open") {
       clearInterval(state.pinger);
       state.outbox.clear();
       this.#downSince = this.#options.clock();
       this.#state = { kind: "idle" };
       this.#hooks.onDown();
+      if (reconnect === false) {
+        this.#finish(this.unreachable("the connection was lost"));
+        return;
+      }
+    } else {
+      clearTimeout(state.timer);
+      this.#failures.set(url, failure);
+      this.#roundLeft -= 1;
+      if (this.#roundLeft > 0) {
+        // The next URL at once: a refusal there is quick, and a standby's 503 is not a reason to wait.
+        this.#current = (this.#current + 1) % this.#options.urls.length;
+        this.#dial();
+        return;
+      }
+      // A failed round ends where it began, at the URL that last opened, so the next round starts there.
+      this.#current = (this.#current + 1) % this.#options.urls.length;
     }
     this.#downSince ??= this.#options.clock();
-    const reconnect = this.#options.reconnect;
     if (reconnect === false) {
-      this.#finish(unreachable(this.#options.url, "the connection was lost"));
+      this.#finish(this.unreachable("reconnecting is off"));
       return;
     }
     if (this.#options.clock() - this.#downSince >= reconnect.giveUpAfterMs) {
-      this.#finish(unreachable(this.#options.url, `no connection for ${reconnect.giveUpAfterMs} ms`));
+      this.#finish(this.unreachable(`no connection for ${reconnect.giveUpAfterMs} ms`));
       return;
     }
     const delay = fullJitterDelay(this.#attempt, reconnect, this.#options.random);
     this.#attempt += 1;
     const timer = setTimeout(() => {
-      if (this.#state.kind === "backoff" && this.#state.timer === timer) this.#dial();
+      if (this.#state.kind === "backoff" && this.#state.timer === timer) this.#startRound();
     }, delay);
     this.#state = { kind: "backoff", timer };
+  }
+
+  /**
+   * The error for giving up now: `why`, and each URL with the reason its last dial failed (the socket that
+   * was lost, for a URL not dialled since).
+   */
+  unreachable(why: string): FlotillaError {
+    const urls = this.#options.urls;
+    if (urls.length === 1) {
+      const only = urls[0] ?? "";
+      const failure = this.#failures.get(only);
+      return unreachable(only, failure === undefined ? why : `${failure}; ${why}`);
+    }
+    const tried = urls.map((url) => `${url} (${this.#failures.get(url) ?? "not reached"})`).join(", ");
+    return new FlotillaError(
+      "E_COORDINATOR_UNAVAILABLE",
+      `cannot reach an active coordinator at any of ${tried}; ${why} — check that one is running and that the URLs are right (--url or FLOTILLA_URL)`,
+      { details: { urls: [...urls], failures: Object.fromEntries(this.#failures) } },
+    );
   }
 
   #finish(error: FlotillaError | undefined): void {
@@ -225,11 +291,29 @@ export class Connection {
       state.outbox.flush();
       state.socket.close(1000, "client closing");
     } else if (state.kind === "connecting") {
+      clearTimeout(state.timer);
       state.socket.terminate();
     } else if (state.kind === "backoff") {
       clearTimeout(state.timer);
     }
     this.#hooks.onClosed(error);
+  }
+}
+
+/** Says in a few words why a socket failed before it opened (`connection refused`, `host not found`). */
+function dialFailure(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found";
+    case "ETIMEDOUT":
+      return "connection timed out";
+    case "ECONNRESET":
+      return "connection reset";
+    default:
+      return error.message;
   }
 }
 

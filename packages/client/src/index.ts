@@ -1,7 +1,8 @@
 export { type ErrorCode, FlotillaError, isFlotillaError } from "@flotilla/protocol";
 export { type BackoffOptions, fullJitterDelay } from "./backoff.js";
 export type { DlqApi, RequestOptions, SubmitOptions, TaskUpdate } from "./client.js";
-export { type ConnectOptions, clientEndpoint, connect, FlotillaClient } from "./client.js";
+export { type ConnectOptions, connect, FlotillaClient } from "./client.js";
 export type { ReconnectOptions, WebSocketFactory, WebSocketLike } from "./connection.js";
+export { clientEndpoint, clientEndpoints } from "./endpoints.js";
 export { type TaskHandle, type TaskResult, toResult, type WatchOptions } from "./task-handle.js";
 export * from "./wire.js";

@@ -1,6 +1,7 @@
 export * from "./catalog.js";
 export * from "./codec.js";
 export * from "./config-file.js";
+export * from "./coordinator-url.js";
 export * from "./errors.js";
 export * from "./keys.js";
 export * from "./messages.js";

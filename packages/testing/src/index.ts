@@ -23,3 +23,5 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
 }
+
+export { type StandbyDouble, startStandbyDouble } from "./standby.js";

@@ -17,7 +17,7 @@ export const configCommand: CommandSpec = {
   args: { min: 0, max: 0 },
   details: `Precedence: flags (--url, --token), then FLOTILLA_URL / FLOTILLA_TOKEN, then the config file
 ($XDG_CONFIG_HOME/flotilla/config.json or ~/.config/flotilla/config.json, {"url": …, "token": …}),
-then the default ws://127.0.0.1:7420.`,
+then the default ws://127.0.0.1:7420. The URL may list several coordinators separated by commas.`,
   examples: ["flotilla config", "FLOTILLA_URL=ws://studio.local:7420 flotilla config"],
   async run(context) {
     const settings = context.settings();
