@@ -41,9 +41,11 @@ import { FrameWriter } from "./frames.js";
 import { type HttpApi, handleHttp, sendJson } from "./http.js";
 import { InFlight } from "./inflight.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
+import { LeaseTable, newLease } from "./lease-table.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { parseJson, publicTask } from "./records.js";
+import { DEFAULT_FAULT_ATTEMPTS, type RetryDecision, retryDecision } from "./retry-policy.js";
 import { type Placement, Router } from "./router.js";
 import {
   applyTransition,
@@ -98,27 +100,6 @@ interface TaskChain {
   frames: number;
 }
 
-interface LeaseInfo {
-  node: string;
-  epoch: number;
-  attempt: number;
-  spec: TaskSpec;
-  leasedAt: number;
-  startedAt: number | undefined;
-  /**
-   * Set while the lease was sent to its agent ahead of the submit script's reply: settles once the reply
-   * has been handled (the submit answered, its events out). What the agent says about the run waits for it.
-   */
-  confirming: Promise<void> | undefined;
-  /**
-   * The task hash as this coordinator wrote it, kept for a task leased in its submit script that someone
-   * waits for, with the number of events in the task's history it matches: its finish then need not read
-   * the record back from Redis for `task.done` (the script returns it only if a change made elsewhere
-   * came in between; see `knownEvents`).
-   */
-  record?: { hash: Readonly<Record<string, string | number>>; events: number } | undefined;
-}
-
 const ACTIVE_STATES = ["leased", "running"] as const;
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
 const AGENT_TYPES = new Set<MessageType>([
@@ -154,10 +135,8 @@ const CLIENT_TYPES = new Set<MessageType>([
   "dlq.purge",
   "discovery.query",
 ]);
-/** Node faults retry this many attempts in all unless the task says otherwise. */
-const DEFAULT_FAULT_ATTEMPTS = 3;
-const DEFAULT_BACKOFF_MS = 200;
-const DEFAULT_MAX_BACKOFF_MS = 30_000;
+const FINAL: RetryDecision = { action: "final" };
+const LEASE_LOST = { kind: "lease_lost" } as const;
 
 /** Builds a coordinator. Nothing happens until `start()`. */
 export function createCoordinator(options: CoordinatorOptions): Coordinator {
@@ -177,7 +156,7 @@ class CoordinatorServer implements Coordinator {
   private readonly nodes = new Map<string, FleetNode>();
   private readonly agentSessions = new Map<string, Session>();
   private readonly sessions = new Set<Session>();
-  private readonly leases = new Map<string, LeaseInfo>();
+  private readonly leases = new LeaseTable(this.nodes);
   /** Whether a lease may go to its agent before Redis has answered its submit: off after a failed write. */
   private dispatchEarly = true;
   /** Leases sent to their agent whose submit Redis has not answered yet (at most one). */
@@ -770,15 +749,18 @@ class CoordinatorServer implements Coordinator {
       if (valid && task) {
         keep.push({ taskId, epoch });
         if (!this.leases.has(taskId)) {
-          this.leases.set(taskId, {
-            node: info.id,
-            epoch,
-            attempt: task.attempt,
-            spec: task.spec as TaskSpec,
-            leasedAt: Number(task.fields.leasedAt ?? now),
-            startedAt: task.fields.startedAt ? Number(task.fields.startedAt) : undefined,
-            confirming: undefined,
-          });
+          this.leases.add(
+            taskId,
+            newLease(
+              info.id,
+              epoch,
+              task.attempt,
+              task.spec as TaskSpec,
+              Number(task.fields.leasedAt ?? now),
+              task.fields.startedAt ? Number(task.fields.startedAt) : undefined,
+              undefined,
+            ),
+          );
         }
       } else {
         kill.push({ taskId, epoch });
@@ -802,7 +784,7 @@ class CoordinatorServer implements Coordinator {
         await this.requeueLost(task, info.id, "the agent restarted without this run", now);
       }
     }
-    node.inflight = this.countLeases(info.id);
+    node.inflight = this.leases.countOn(info.id);
     await this.writeRegistry(node, now);
     await this.redisClient.publish(
       this.keys.redis.discoveryAnnounce,
@@ -954,7 +936,7 @@ class CoordinatorServer implements Coordinator {
       reason: `rejected by ${nodeId}: ${reject.reason}`,
       now,
     });
-    this.releaseLease(reject.taskId, reject.epoch);
+    this.leases.release(reject.taskId, reject.epoch);
     this.settlePlacement(placement, result.ok);
     if (result.ok) this.fanout.event(reject.taskId, result.eventJson, false);
     if (reject.code === "E_HANDLER" || reject.code === "E_SPAWN") this.nodeFault(nodeId, now, reject.reason);
@@ -1003,24 +985,27 @@ class CoordinatorServer implements Coordinator {
         this.fence(session, finish.taskId, finish.epoch);
         return;
       }
-      lease = {
-        node: nodeId,
-        epoch: task.epoch,
-        attempt: task.attempt,
-        spec: task.spec as TaskSpec,
-        leasedAt: Number(task.fields.leasedAt ?? now),
-        startedAt: task.fields.startedAt ? Number(task.fields.startedAt) : undefined,
-        confirming: undefined,
-      };
+      lease = newLease(
+        nodeId,
+        task.epoch,
+        task.attempt,
+        task.spec as TaskSpec,
+        Number(task.fields.leasedAt ?? now),
+        task.fields.startedAt ? Number(task.fields.startedAt) : undefined,
+        undefined,
+      );
     }
     const spec = lease.spec;
     const nodeFault = finish.error?.code === "E_SPAWN";
-    const retryOnExit =
-      finish.outcome === "failed" &&
-      finish.exitCode !== null &&
-      spec.retry?.retryOn?.includes(finish.exitCode) === true;
-    const retryable = finish.outcome === "failed" && (nodeFault || retryOnExit);
-    const maxAttempts = spec.retry?.maxAttempts ?? (nodeFault ? DEFAULT_FAULT_ATTEMPTS : 1);
+    const decision =
+      finish.outcome !== "failed"
+        ? FINAL
+        : retryDecision(
+            spec,
+            lease.attempt,
+            nodeFault ? { kind: "node_fault" } : { kind: "exit", exitCode: finish.exitCode },
+            this.options.random,
+          );
     // Dated by the agent's clock (the finish may have waited behind other work on its way here), and
     // never before the recorded start.
     const finishedAt = Math.max(lease.startedAt ?? 0, session.clock.toLocal(stamp, now, now));
@@ -1043,8 +1028,8 @@ class CoordinatorServer implements Coordinator {
           (finish.exitCode !== null ? `exit code ${finish.exitCode}` : `signal ${finish.signal}`));
     const source = { kind: "set" as const, key: this.keys.store.running(nodeId) };
     let change: Transition;
-    if (retryable && lease.attempt < maxAttempts) {
-      const backoff = this.backoffMs(spec, lease.attempt);
+    if (decision.action === "retry") {
+      const backoff = decision.backoffMs;
       change = {
         expectedEpoch: finish.epoch,
         from: ["leased", "running"],
@@ -1062,7 +1047,7 @@ class CoordinatorServer implements Coordinator {
         now,
       };
     } else {
-      const to = retryable ? "dead_lettered" : finish.outcome;
+      const to = decision.action === "dead_letter" ? "dead_lettered" : finish.outcome;
       change = {
         expectedEpoch: finish.epoch,
         from: ["leased", "running"],
@@ -1087,10 +1072,10 @@ class CoordinatorServer implements Coordinator {
     }
     if (!result.ok) {
       if (result.reason === "stale_epoch") this.fence(session, finish.taskId, finish.epoch);
-      this.releaseLease(finish.taskId, finish.epoch);
+      this.leases.release(finish.taskId, finish.epoch);
       return;
     }
-    this.releaseLease(finish.taskId, finish.epoch);
+    this.leases.release(finish.taskId, finish.epoch);
     const node = this.nodes.get(nodeId);
     if (node) {
       node.stats.finished += 1;
@@ -1108,28 +1093,6 @@ class CoordinatorServer implements Coordinator {
       await this.recordFailure(finish.taskId, nodeId, reason, now);
     }
     await this.dispatch(nodeId);
-  }
-
-  private backoffMs(spec: TaskSpec, attempt: number): number {
-    const base = spec.retry?.backoffMs ?? DEFAULT_BACKOFF_MS;
-    const cap = spec.retry?.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
-    const exponential = Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
-    // "Equal jitter": at least half the backoff, so retries never stampede yet never wait too little.
-    return Math.round(exponential / 2 + (exponential / 2) * this.options.random());
-  }
-
-  private releaseLease(taskId: string, epoch: number): void {
-    const lease = this.leases.get(taskId);
-    if (!lease || lease.epoch !== epoch) return;
-    this.leases.delete(taskId);
-    const node = this.nodes.get(lease.node);
-    if (node) node.inflight = Math.max(0, node.inflight - 1);
-  }
-
-  private countLeases(nodeId: string): number {
-    let count = 0;
-    for (const lease of this.leases.values()) if (lease.node === nodeId) count += 1;
-    return count;
   }
 
   private nodeFault(nodeId: string, now: number, reason: string): void {
@@ -1412,15 +1375,7 @@ class CoordinatorServer implements Coordinator {
     now: number,
     confirming: Promise<void> | undefined,
   ): void {
-    this.leases.set(id, {
-      node: direct.node.id,
-      epoch: 1,
-      attempt: 1,
-      spec,
-      leasedAt: now,
-      startedAt: undefined,
-      confirming,
-    });
+    this.leases.add(id, newLease(direct.node.id, 1, 1, spec, now, undefined, confirming));
     this.sendRaw(direct.session, this.frames.assign(id, 1, 1, specJson, now));
   }
 
@@ -1459,15 +1414,14 @@ class CoordinatorServer implements Coordinator {
     early: { confirm: () => void },
   ): void {
     this.sentEarly -= 1;
-    const lease = this.leases.get(id);
-    if (lease?.epoch === 1 && lease.confirming) this.leases.delete(id);
+    this.leases.withdrawEarly(id);
     this.fence(direct.session, id, 1);
     early.confirm();
   }
 
   /** Waits, when the lease on `taskId` went to its agent ahead of Redis's answer, until that answer is handled. */
   private confirmed(taskId: string): Promise<void> | undefined {
-    return this.leases.get(taskId)?.confirming;
+    return this.leases.confirming(taskId);
   }
 
   /**
@@ -1562,15 +1516,10 @@ class CoordinatorServer implements Coordinator {
     }
     for (const lease of leases) {
       const spec = JSON.parse(lease.specJson) as TaskSpec;
-      this.leases.set(lease.taskId, {
-        node: nodeId,
-        epoch: lease.epoch,
-        attempt: lease.attempt,
-        spec,
-        leasedAt: now,
-        startedAt: undefined,
-        confirming: undefined,
-      });
+      this.leases.add(
+        lease.taskId,
+        newLease(nodeId, lease.epoch, lease.attempt, spec, now, undefined, undefined),
+      );
       node.inflight += 1;
       const submitted = this.submittedAt.get(lease.taskId);
       if (submitted !== undefined) {
@@ -1729,7 +1678,6 @@ class CoordinatorServer implements Coordinator {
   /** A leased or running task whose node lost it: retry elsewhere, or dead-letter after the last attempt. */
   private async requeueLost(task: StoredTask, nodeId: string, reason: string, now: number): Promise<void> {
     const spec = task.spec as TaskSpec;
-    const maxAttempts = spec.retry?.maxAttempts ?? DEFAULT_FAULT_ATTEMPTS;
     const source = { kind: "set" as const, key: this.keys.store.running(nodeId) };
     const attemptRecord = { attempt: Math.max(1, task.attempt), node: nodeId, reason, at: now };
     let change: Transition;
@@ -1743,7 +1691,7 @@ class CoordinatorServer implements Coordinator {
         reason,
         now,
       };
-    } else if (task.attempt >= maxAttempts) {
+    } else if (retryDecision(spec, task.attempt, LEASE_LOST, this.options.random).action === "dead_letter") {
       change = {
         from: ["leased", "running"],
         to: "dead_lettered",
@@ -1768,7 +1716,7 @@ class CoordinatorServer implements Coordinator {
     change.expectedEpoch = task.epoch;
     change.bumpEpoch = true;
     const result = await this.db.transition(task.id, change);
-    this.releaseLease(task.id, task.epoch);
+    this.leases.release(task.id, task.epoch);
     if (placement) this.settlePlacement(placement, result.ok);
     if (!result.ok) return;
     this.metrics.requeued.inc();
