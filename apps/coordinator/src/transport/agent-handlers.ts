@@ -1,0 +1,42 @@
+/**
+ * The frames an agent may send, and the module each goes to: hello, heartbeat and goodbye to membership;
+ * accept, reject, output, progress and finish to run reports; a steal request to balancing; broadcasts,
+ * direct messages and discovery as for clients. The table is built once by the transport.
+ */
+import { FlotillaError } from "@flotilla/protocol";
+import type { CoordinatorContext, CoordinatorParts } from "../context.js";
+import { addSharedHandlers, HandlerTable } from "./handlers.js";
+import type { Session } from "./session.js";
+
+/** Counts a protocol violation against a connection and answers it (the transport's). */
+export type Violation = (session: Session, error: FlotillaError, replyTo: string | undefined) => void;
+
+/** The agent role's handler table. */
+export function agentHandlers(
+  ctx: CoordinatorContext,
+  parts: Pick<CoordinatorParts, "membership" | "reports" | "balancing" | "clientOps">,
+  violation: Violation,
+): HandlerTable {
+  const { membership, reports, balancing } = parts;
+  const table = new HandlerTable()
+    .on("agent.hello", (session, hello) => {
+      if (membership.mayJoin(session, hello)) return membership.hello(session, hello);
+      violation(
+        session,
+        new FlotillaError("E_UNAUTHORIZED", `this token may not speak for node ${hello.node.id}`),
+        hello.id,
+      );
+      ctx.out.flush(session);
+      session.socket.close(1008, "token does not match node");
+      return undefined;
+    })
+    .on("heartbeat", (session, beat) => membership.heartbeat(session, beat))
+    .on("agent.bye", (session) => membership.bye(session))
+    .on("task.accept", (session, accept) => reports.accept(session, accept))
+    .on("task.reject", (session, reject) => reports.reject(session, reject))
+    .on("task.output", (session, output) => reports.output(session, output))
+    .on("task.progress", (_session, progress) => reports.progress(progress))
+    .on("task.finish", (session, finish) => reports.finish(session, finish))
+    .on("steal.request", (session) => balancing.steal(session.nodeId as string));
+  return addSharedHandlers(table, ctx, parts);
+}

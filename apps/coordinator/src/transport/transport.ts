@@ -1,0 +1,229 @@
+/**
+ * The WebSocket side of the server. `Transport` accepts upgrades on `/v1/agent` and `/v1/client` (token
+ * checked), decodes each frame, checks that the sender's role may send it (one handler table per role)
+ * and that an agent speaks only for its own node, counts violations, and runs the handler. Frames about
+ * one task from an agent run in the order they came (a chain per task, which it owns); others run at once.
+ * On a close it forgets the connection and tells the failure detector. It owns the WebSocket server and
+ * the task chains; sessions are added and removed here.
+ */
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import {
+  decode,
+  FlotillaError,
+  FrameOutbox,
+  type Message,
+  type RawFrame,
+  toFlotillaError,
+} from "@flotilla/protocol";
+import { WebSocketServer } from "ws";
+import { AgentClock } from "../agent-clock.js";
+import { bearerToken } from "../auth.js";
+import type { CoordinatorContext, CoordinatorParts } from "../context.js";
+import { agentHandlers } from "./agent-handlers.js";
+import { clientHandlers } from "./client-handlers.js";
+import type { FrameHandler, HandlerTable } from "./handlers.js";
+import type { Role, Session } from "./session.js";
+
+/** The frames about one task that are being handled or wait their turn (see `onFrame`). */
+interface TaskChain {
+  readonly taskId: string;
+  /** The last of them; the next frame starts after it. */
+  tail: Promise<void> | undefined;
+  /** How many have not ended yet: the chain is dropped at 0. */
+  frames: number;
+}
+
+/** Connections, frames in, and which module handles each. */
+export class Transport {
+  private wss: WebSocketServer | undefined;
+  /** Frames of one task still to be handled, in order (see `onFrame`). */
+  private readonly taskChains = new Map<string, TaskChain>();
+  private readonly agentTable: HandlerTable;
+  private readonly clientTable: HandlerTable;
+
+  constructor(
+    private readonly ctx: CoordinatorContext,
+    private readonly parts: CoordinatorParts,
+  ) {
+    this.agentTable = agentHandlers(ctx, parts, (session, error, replyTo) =>
+      this.violation(session, error, replyTo),
+    );
+    this.clientTable = clientHandlers(ctx, parts);
+  }
+
+  /** Takes the WebSocket upgrades of `server`. */
+  attach(server: Server): void {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.ctx.options.maxFrameBytes });
+    server.on("upgrade", (request, socket, head) => this.handleUpgrade(request, socket, head));
+  }
+
+  /** Closes every connection at once (the server's close waits for them, and does not close upgraded ones). */
+  close(): void {
+    for (const session of this.ctx.sessions.all()) session.socket.terminate();
+    this.wss?.close();
+  }
+
+  private handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const ctx = this.ctx;
+    const url = new URL(request.url ?? "/", "http://coordinator");
+    const role: Role | undefined =
+      url.pathname === "/v1/agent" ? "agent" : url.pathname === "/v1/client" ? "client" : undefined;
+    if (role === undefined || ctx.stopping) {
+      rejectUpgrade(
+        socket,
+        role === undefined ? 404 : 503,
+        role === undefined ? "Not Found" : "Service Unavailable",
+      );
+      return;
+    }
+    const principal = ctx.authority.authenticate(bearerToken(request));
+    if (principal === undefined || (role === "client" && principal.kind !== "fleet")) {
+      rejectUpgrade(socket, 401, "Unauthorized");
+      return;
+    }
+    this.wss?.handleUpgrade(request, socket, head, (ws) => {
+      const session: Session = {
+        socket: ws,
+        role,
+        principal,
+        label: ctx.sessions.nextLabel(role),
+        nodeId: undefined,
+        violations: 0,
+        watching: new Set(),
+        awaiting: new Set(),
+        outbox: new FrameOutbox(ws),
+        clock: new AgentClock(),
+      };
+      ctx.sessions.add(session);
+      ws.on("message", (data: RawFrame) => this.onFrame(session, data));
+      ws.on("close", () => this.onClose(session));
+      ws.on("error", (error) =>
+        ctx.log.debug({ err: error.message, session: session.label }, "socket error"),
+      );
+    });
+  }
+
+  private onFrame(session: Session, data: RawFrame): void {
+    const result = decode(data, { maxBytes: this.ctx.options.maxFrameBytes });
+    if (!result.ok) {
+      this.violation(session, result.error, result.error.code === "E_BAD_JSON" ? undefined : frameId(data));
+      return;
+    }
+    const frame = result.message;
+    const handler = (session.role === "agent" ? this.agentTable : this.clientTable).get(frame.type);
+    if (handler === undefined) {
+      this.violation(
+        session,
+        new FlotillaError("E_UNKNOWN_TYPE", `${session.role}s may not send ${frame.type}`, {
+          details: { type: frame.type },
+        }),
+        frame.id,
+      );
+      return;
+    }
+    if (session.role === "agent" && frame.type !== "agent.hello") {
+      if (session.nodeId === undefined) {
+        this.violation(session, new FlotillaError("E_UNAUTHORIZED", "send agent.hello first"), frame.id);
+        return;
+      }
+      if (frame.from !== session.nodeId) {
+        this.violation(
+          session,
+          new FlotillaError(
+            "E_UNAUTHORIZED",
+            `this connection speaks for ${session.nodeId}, not ${frame.from}`,
+          ),
+          frame.id,
+        );
+        return;
+      }
+    }
+    // Frames about one run (accept, output, finish) are applied in the order the agent sent them; frames
+    // about different tasks proceed concurrently, so Redis round trips overlap.
+    const taskId = session.role === "agent" && "taskId" in frame ? frame.taskId : undefined;
+    if (taskId === undefined) {
+      void this.runFrame(session, frame, handler, undefined, undefined);
+      return;
+    }
+    let chain = this.taskChains.get(taskId);
+    if (!chain) {
+      chain = { taskId, tail: undefined, frames: 0 };
+      this.taskChains.set(taskId, chain);
+    }
+    chain.frames += 1;
+    chain.tail = this.runFrame(session, frame, handler, chain, chain.tail);
+  }
+
+  /**
+   * Handles one frame, after the frames before it in its task's chain. One async function per frame,
+   * never rejecting: an error goes back to the sender as an `error` frame.
+   */
+  private async runFrame(
+    session: Session,
+    frame: Message,
+    handler: FrameHandler,
+    chain: TaskChain | undefined,
+    previous: Promise<void> | undefined,
+  ): Promise<void> {
+    const ctx = this.ctx;
+    ctx.underway.enter();
+    try {
+      if (previous) await previous;
+      await handler(session, frame);
+    } catch (error) {
+      const failure = toFlotillaError(error);
+      if (failure.code === "E_INTERNAL")
+        ctx.log.error({ err: failure.message, type: frame.type }, "handler failed");
+      ctx.out.error(session, failure, frame.id);
+    } finally {
+      if (chain) {
+        chain.frames -= 1;
+        if (chain.frames === 0 && this.taskChains.get(chain.taskId) === chain)
+          this.taskChains.delete(chain.taskId);
+      }
+      ctx.underway.leave();
+    }
+  }
+
+  private violation(session: Session, error: FlotillaError, replyTo: string | undefined): void {
+    const ctx = this.ctx;
+    session.violations += 1;
+    ctx.metrics.violations.inc({ code: error.code });
+    ctx.out.error(session, error, replyTo);
+    if (session.violations >= ctx.options.maxViolations) {
+      ctx.log.warn(
+        { session: session.label, violations: session.violations },
+        "closing a misbehaving connection",
+      );
+      ctx.out.flush(session);
+      session.socket.close(1008, "too many protocol violations");
+    }
+  }
+
+  private onClose(session: Session): void {
+    const ctx = this.ctx;
+    ctx.sessions.remove(session);
+    session.outbox.clear();
+    ctx.fanout.drop(session);
+    this.parts.detector.connectionClosed(session);
+  }
+}
+
+/** The `id` of a frame that parsed as JSON but failed validation, so the error can name its request. */
+function frameId(data: RawFrame): string | undefined {
+  try {
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString("utf8")
+      : Buffer.from(data as Buffer).toString("utf8");
+    const id = (JSON.parse(text) as { id?: unknown }).id;
+    return typeof id === "string" && id.length <= 128 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
