@@ -204,6 +204,7 @@ export class Runs {
       const callOptions: CallOptions = {
         taskId: run.taskId,
         attempt,
+        epoch: run.epoch,
         onOutput,
         onProgress: (percent, message) => {
           const fields: MessageFields<"task.progress"> = { taskId: run.taskId, epoch: run.epoch, percent };
@@ -224,7 +225,13 @@ export class Runs {
     const execSpec: ExecSpec = { cwd: spec.cwd ?? settings.workDir ?? process.cwd() };
     if (spec.argv !== undefined) execSpec.argv = spec.argv;
     if (spec.shell !== undefined) execSpec.shell = spec.shell;
-    if (spec.env !== undefined) execSpec.env = spec.env;
+    // The lease, so a command can guard its own side effects; set over the task's env, which cannot fake it.
+    execSpec.env = {
+      ...spec.env,
+      FLOTILLA_TASK_ID: run.taskId,
+      FLOTILLA_ATTEMPT: String(attempt),
+      FLOTILLA_EPOCH: String(run.epoch),
+    };
     const execOptions: ExecOptions = {
       onOutput,
       killGraceMs: settings.killGraceMs,
