@@ -150,10 +150,8 @@ export function createAgent(options: AgentOptions): Agent {
     runs.flush();
     connection.welcomed();
     heartbeat.assigned();
-    logger.info(
-      { nodeId: message.nodeId, heartbeatIntervalMs: message.heartbeatIntervalMs },
-      "welcomed by coordinator",
-    );
+    const { nodeId, heartbeatIntervalMs } = message;
+    logger.info({ nodeId, heartbeatIntervalMs, url: connection.endpoint }, "welcomed by coordinator");
     heartbeat.startBeating();
     const waiter = startWaiter;
     startWaiter = undefined;
@@ -298,11 +296,11 @@ export function createAgent(options: AgentOptions): Agent {
     const welcome = new Promise<void>((resolve, reject) => {
       startWaiter = { resolve, reject };
     });
-    const endpoint = connection.endpoint;
+    const endpoints = settings.endpoints.join(", ");
     const deadline = setTimeout(() => {
       fail(
-        new FlotillaError("E_COORDINATOR_UNAVAILABLE", `cannot reach coordinator at ${endpoint}`, {
-          details: { url: endpoint, waitedMs: connectTimeoutMs },
+        new FlotillaError("E_COORDINATOR_UNAVAILABLE", `cannot reach coordinator at ${endpoints}`, {
+          details: { url: endpoints, waitedMs: connectTimeoutMs },
         }),
       );
     }, connectTimeoutMs);

@@ -2,7 +2,11 @@
  * The agent's link to the coordinator: it opens the WebSocket (bearer token on the upgrade), reconnects
  * with full-jitter backoff when it drops, and tells apart the refusals that reconnecting would only
  * repeat (a rejected token, a policy close, another agent taking over this node id), which end the agent.
- * It owns the socket and the reconnect timer; what is said on the socket is the wiring's business.
+ * Given several coordinator addresses (an active one and standbys), it tries them in turn: an address
+ * that refuses (connection refused, a standby's HTTP 503, a close before the welcome) passes the turn to
+ * the next at once, and the backoff applies only after a whole round failed; once welcomed it stays with
+ * that address. It owns the socket, the address in use and the reconnect timer; what is said on the
+ * socket is the wiring's business.
  */
 import { FlotillaError } from "@flotilla/protocol";
 import WebSocket from "ws";
@@ -33,6 +37,10 @@ export class Connection {
   private ws: WebSocket | undefined;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** The index in `settings.endpoints` of the address tried now (or in use). */
+  private current = 0;
+  /** Addresses that refused since the last welcome or the last backoff: a full round means back off. */
+  private refusedInRound = 0;
 
   constructor(
     private readonly settings: Settings,
@@ -40,14 +48,15 @@ export class Connection {
     private readonly hooks: ConnectionHooks,
   ) {}
 
-  /** The endpoint the agent connects to, for messages. */
+  /** The endpoint tried now, or in use once welcomed. */
   get endpoint(): string {
-    return this.settings.endpoints[0] as string;
+    return this.settings.endpoints[this.current] as string;
   }
 
   /** A session was welcomed: the next drop starts its backoff from the shortest delay again. */
   welcomed(): void {
     this.reconnectAttempt = 0;
+    this.refusedInRound = 0;
   }
 
   /** Opens a socket (unless closed); on a drop, a new one follows after the backoff. */
@@ -94,13 +103,32 @@ export class Connection {
         );
         return;
       }
-      if (wasWelcomed) settings.logger.warn({ code, reason }, "connection to coordinator lost; reconnecting");
-      const delay =
-        settings.random() *
-        Math.min(settings.reconnectCapMs, settings.reconnectBaseMs * 2 ** this.reconnectAttempt);
-      this.reconnectAttempt++;
-      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+      if (wasWelcomed) {
+        settings.logger.warn(
+          { code, reason, url: this.endpoint },
+          "connection to coordinator lost; reconnecting",
+        );
+      }
+      this.reconnectTimer = setTimeout(() => this.connect(), this.nextDelay(wasWelcomed));
     });
+  }
+
+  /**
+   * How long to wait before the next attempt, moving to the next address after a refusal: none while
+   * addresses of this round are left, the backoff after a whole round refused or a session dropped.
+   */
+  private nextDelay(wasWelcomed: boolean): number {
+    const count = this.settings.endpoints.length;
+    if (!wasWelcomed) {
+      this.current = (this.current + 1) % count;
+      this.refusedInRound++;
+      if (this.refusedInRound < count) return 0;
+    }
+    this.refusedInRound = 0;
+    const { random, reconnectCapMs, reconnectBaseMs } = this.settings;
+    const delay = random() * Math.min(reconnectCapMs, reconnectBaseMs * 2 ** this.reconnectAttempt);
+    this.reconnectAttempt++;
+    return delay;
   }
 
   /** Stops for good at once: no reconnect, the socket is cut. */

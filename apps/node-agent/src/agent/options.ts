@@ -5,7 +5,7 @@
  * agent module reads. Only the wiring (`agent.ts`) writes a `NodeState`.
  */
 import { hostname } from "node:os";
-import type { FlotillaError } from "@flotilla/protocol";
+import { FlotillaError } from "@flotilla/protocol";
 import { type Logger, pino } from "pino";
 import type { CallHandlers } from "../call.js";
 import { prepareEnv } from "../exec.js";
@@ -15,8 +15,12 @@ import type { Spawner } from "../spawner.js";
 
 /** Options of `createAgent`. */
 export interface AgentOptions {
-  /** `ws://host:port` of the coordinator; `/v1/agent` is appended. */
-  coordinatorUrl: string;
+  /**
+   * `ws://host:port` of the coordinator; `/v1/agent` is appended. Several (an active coordinator and its
+   * standbys) as a list or comma-separated: the agent tries them in turn and stays with the one that
+   * welcomes it.
+   */
+  coordinatorUrl: string | readonly string[];
   /** Sent as `Authorization: Bearer <token>` on the upgrade. */
   token: string;
   /** The node id (default: the hostname, made id-safe). */
@@ -176,8 +180,19 @@ function agentEndpoint(url: string): string {
   return trimmed.endsWith("/v1/agent") ? trimmed : `${trimmed}/v1/agent`;
 }
 
+/**
+ * The coordinator addresses of `coordinatorUrl`: a list, or one string of comma-separated addresses
+ * (blanks around the commas and empty entries are ignored).
+ */
+export function coordinatorUrls(coordinatorUrl: string | readonly string[]): string[] {
+  const given = typeof coordinatorUrl === "string" ? coordinatorUrl.split(",") : coordinatorUrl;
+  return given.map((url) => url.trim()).filter((url) => url !== "");
+}
+
 /** Fills in the defaults of `options`. */
 export function resolveSettings(options: AgentOptions): Settings {
+  const endpoints = coordinatorUrls(options.coordinatorUrl).map(agentEndpoint);
+  if (endpoints.length === 0) throw new FlotillaError("E_CONFIG", "no coordinator address given");
   // Tasks inherit the agent's environment, but not its credential; the value is also masked in output.
   // Prepared once: each run only adds its own env (and its secrets) to it.
   const { FLOTILLA_TOKEN: _agentToken, ...taskBaseEnv } = process.env;
@@ -200,7 +215,7 @@ export function resolveSettings(options: AgentOptions): Settings {
     reconnectCapMs: options.reconnectCapMs ?? 5_000,
     maxHoldMs: options.maxHoldMs ?? 100,
     acceptDelayMs: options.acceptDelayMs ?? 20,
-    endpoints: [agentEndpoint(options.coordinatorUrl)],
+    endpoints,
     taskEnv: prepareEnv(taskBaseEnv, [options.token]),
     workDir: options.workDir,
     spawner: options.spawner,
