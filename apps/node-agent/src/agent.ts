@@ -1,9 +1,10 @@
 /**
- * The node agent's wiring: {@link createAgent} builds the modules under `agent/` (options, connection,
- * run outbox, runs, held assignments, heartbeat), routes each coordinator message to the one that owns
- * it, and runs the agent's life: start (measure the machine, connect, wait for the welcome) and the
- * graceful stop (hand back held work, let runs finish, say goodbye). Decisions that span modules live
- * here: what an assignment becomes (run, held, rejected), what a welcome keeps, what a stale lease kills.
+ * The node agent's wiring: {@link createAgent} builds the modules under `agent/` (options, node state,
+ * connection, run outbox, runs, held assignments, heartbeat, lease watch), routes each coordinator
+ * message to the one that owns it, and runs the agent's life: start (measure the machine, connect, wait
+ * for the welcome) and the graceful stop (hand back held work, let runs finish, say goodbye). Decisions
+ * that span modules live here: what an assignment becomes (run, held, rejected), what a welcome keeps,
+ * what a stale lease or a cut-off from the coordinator kills.
  */
 import { hostname } from "node:os";
 import { decode, type ErrorCode, FlotillaError, type MessageOf, type RunRef } from "@flotilla/protocol";
@@ -11,17 +12,12 @@ import type WebSocket from "ws";
 import { Connection } from "./agent/connection.js";
 import { Heartbeat } from "./agent/heartbeat.js";
 import { HeldAssignments } from "./agent/held.js";
-import {
-  type Agent,
-  type AgentOptions,
-  DEFAULT_PREFETCH,
-  type NodeState,
-  resolveSettings,
-  type StopOptions,
-} from "./agent/options.js";
+import { LeaseWatch } from "./agent/lease-watch.js";
+import { initialNodeState, prepareNode, refreshNodeEvery } from "./agent/node-state.js";
+import { type Agent, type AgentOptions, resolveSettings, type StopOptions } from "./agent/options.js";
 import { RunOutbox } from "./agent/run-outbox.js";
 import { type Run, Runs } from "./agent/runs.js";
-import { collectFingerprint, deriveCapabilities, type Fingerprint } from "./fingerprint.js";
+import type { Fingerprint } from "./fingerprint.js";
 import { AGENT_VERSION } from "./version.js";
 
 export type { Agent, AgentOptions, StopOptions } from "./agent/options.js";
@@ -33,14 +29,8 @@ export type { Agent, AgentOptions, StopOptions } from "./agent/options.js";
 export function createAgent(options: AgentOptions): Agent {
   const settings = resolveSettings(options);
   const { id, logger, handlers } = settings;
-  const node: NodeState = {
-    fingerprint: options.fingerprint,
-    capabilities: [],
-    slots: options.slots ?? 1,
-    prefetch: options.prefetch ?? 0,
-    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
-    draining: false,
-  };
+  const node = initialNodeState(settings);
+
   const outbox = new RunOutbox(settings);
   const runs = new Runs(settings, outbox, {
     slotFreed: () => held.startWaiting(),
@@ -56,13 +46,17 @@ export function createAgent(options: AgentOptions): Agent {
     activeCount: () => runs.activeCount(),
     running: activeRefs,
     flushRuns: () => runs.flush(),
+    ping: () => connection.ping(),
   });
   const connection = new Connection(settings, outbox, {
     opened: sendHello,
     message: onFrame,
+    pong: () => leaseWatch.heard(),
     lost: () => heartbeat.stopBeating(),
     fatal: fail,
   });
+
+  const leaseWatch = new LeaseWatch(cutOff);
 
   let refreshTimer: NodeJS.Timeout | undefined;
   let startWaiter: { resolve: () => void; reject: (error: FlotillaError) => void } | undefined;
@@ -104,7 +98,26 @@ export function createAgent(options: AgentOptions): Agent {
     outbox.sendNow(outbox.checkedFrame("agent.hello", fields).text);
   }
 
+  /**
+   * Nothing heard from the coordinator for longer than the lease (partitioned, or this agent was frozen):
+   * it has declared this node dead and given its work to others. The runs are killed and held work is
+   * dropped, with nothing reported for either; the session, in doubt, is cut and made anew.
+   */
+  function cutOff(silentForMs: number): void {
+    const tasks = [...runs.table.keys(), ...held.assignments().map((assign) => assign.taskId)];
+    if (tasks.length > 0) {
+      logger.warn(
+        { tasks, silentForMs },
+        "cut off from the coordinator for longer than the lease: stopping runs now given to other nodes",
+      );
+    }
+    for (const run of [...runs.table.values()]) runs.killSilently(run, "cut off longer than its lease");
+    held.clear();
+    connection.drop();
+  }
+
   function onFrame(data: WebSocket.RawData): void {
+    leaseWatch.heard();
     const decoded = decode(data);
     if (!decoded.ok) {
       logger.warn(
@@ -137,6 +150,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   function onWelcome(message: MessageOf<"agent.welcome">): void {
     node.heartbeatIntervalMs = message.heartbeatIntervalMs;
+    leaseWatch.welcomed(message.deadAfterMs);
     const keep = new Set(message.keep.map((r) => `${r.taskId}@${r.epoch}`));
     for (const run of [...runs.table.values()]) {
       if (!keep.has(`${run.taskId}@${run.epoch}`)) {
@@ -246,6 +260,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   function fail(error: FlotillaError): void {
     connection.abort();
+    leaseWatch.stop();
     const waiter = startWaiter;
     startWaiter = undefined;
     if (waiter !== undefined) {
@@ -258,45 +273,14 @@ export function createAgent(options: AgentOptions): Agent {
     options.onFatal?.(error);
   }
 
-  function computeCapabilities(measured: Fingerprint): string[] {
-    const heavy = settings.heavyCores === undefined ? {} : { heavyCores: settings.heavyCores };
-    return deriveCapabilities(measured, settings.labels, heavy);
-  }
-
-  function measure(): Promise<Fingerprint> {
-    return collectFingerprint(settings.workDir === undefined ? {} : { workDir: settings.workDir });
-  }
-
-  async function refreshFingerprint(): Promise<void> {
-    const measured = await measure().catch(() => undefined);
-    if (measured === undefined || connection.closed) return;
-    const next = computeCapabilities(measured);
-    if (next.join() !== node.capabilities.join()) logger.info({ capabilities: next }, "capabilities changed");
-    node.fingerprint = measured;
-    node.capabilities = next;
-  }
-
   async function start(): Promise<void> {
     if (connection.closed) throw new FlotillaError("E_CONFLICT", "agent already stopped");
-    const fingerprint = node.fingerprint ?? (await measure());
-    node.fingerprint = fingerprint;
-    const slots = options.slots ?? fingerprint.cores;
-    node.slots = slots;
-    if (!Number.isInteger(slots) || slots < 1)
-      throw new FlotillaError("E_CONFIG", `slots must be >= 1, got ${slots}`);
-    const prefetch = options.prefetch ?? DEFAULT_PREFETCH;
-    node.prefetch = prefetch;
-    if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 1024)
-      throw new FlotillaError("E_CONFIG", `prefetch must be 0..1024, got ${prefetch}`);
-    const { acceptDelayMs, maxHoldMs, connectTimeoutMs } = settings;
-    if (!(acceptDelayMs >= 0))
-      throw new FlotillaError("E_CONFIG", `acceptDelayMs must be >= 0, got ${acceptDelayMs}`);
-    if (!(maxHoldMs > 0)) throw new FlotillaError("E_CONFIG", `maxHoldMs must be > 0, got ${maxHoldMs}`);
-    node.capabilities = computeCapabilities(fingerprint);
+    await prepareNode(settings, node);
     const welcome = new Promise<void>((resolve, reject) => {
       startWaiter = { resolve, reject };
     });
     const endpoints = settings.endpoints.join(", ");
+    const { connectTimeoutMs } = settings;
     const deadline = setTimeout(() => {
       fail(
         new FlotillaError("E_COORDINATOR_UNAVAILABLE", `cannot reach coordinator at ${endpoints}`, {
@@ -311,11 +295,7 @@ export function createAgent(options: AgentOptions): Agent {
       clearTimeout(deadline);
     }
     heartbeat.startTicking();
-    const refreshMs = options.fingerprintRefreshMs ?? 60_000;
-    if (options.fingerprint === undefined && refreshMs > 0) {
-      refreshTimer = setInterval(() => void refreshFingerprint(), refreshMs);
-      refreshTimer.unref();
-    }
+    refreshTimer = refreshNodeEvery(settings, node, () => connection.closed);
   }
 
   /** Waits until no run holds a slot, or the grace period ends, or a second stop cuts it short. */
@@ -374,6 +354,7 @@ export function createAgent(options: AgentOptions): Agent {
     stopPromise = (async () => {
       if (!connection.closed) await drain(stopOptions.now === true);
       heartbeat.stop();
+      leaseWatch.stop();
       clearInterval(refreshTimer);
       await connection.close();
       const waiter = startWaiter;

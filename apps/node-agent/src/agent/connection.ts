@@ -24,6 +24,8 @@ export interface ConnectionHooks {
   opened(): void;
   /** A frame arrived from the coordinator. */
   message(data: WebSocket.RawData): void;
+  /** The coordinator answered a ping. */
+  pong(): void;
   /** The socket closed (whether or not a session was welcomed on it). */
   lost(): void;
   /** The coordinator refused this agent for good: it must stop. */
@@ -79,6 +81,7 @@ export class Connection {
         this.hooks.fatal(new FlotillaError("E_UNAUTHORIZED", "token rejected by coordinator"));
     });
     socket.on("message", (data) => this.hooks.message(data));
+    socket.on("pong", () => this.hooks.pong());
     socket.on("error", (error) => {
       settings.logger.debug({ err: error.message }, "connection error");
     });
@@ -129,6 +132,17 @@ export class Connection {
     const delay = random() * Math.min(reconnectCapMs, reconnectBaseMs * 2 ** this.reconnectAttempt);
     this.reconnectAttempt++;
     return delay;
+  }
+
+  /** Pings the coordinator (its WebSocket answers with a pong by itself), if a socket is open. */
+  ping(): void {
+    const socket = this.ws;
+    if (socket !== undefined && socket.readyState === WebSocket.OPEN) socket.ping();
+  }
+
+  /** Cuts the socket of a session in doubt; the usual reconnect follows. */
+  drop(): void {
+    this.ws?.terminate();
   }
 
   /** Stops for good at once: no reconnect, the socket is cut. */

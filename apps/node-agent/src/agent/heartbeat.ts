@@ -6,7 +6,8 @@
  */
 import type { RunRef } from "@flotilla/protocol";
 import { sampleLoad } from "../fingerprint.js";
-import type { NodeState, Settings } from "./options.js";
+import type { NodeState } from "./node-state.js";
+import type { Settings } from "./options.js";
 import type { RunOutbox } from "./run-outbox.js";
 
 /** What the heartbeat reads from the rest of the agent. */
@@ -17,6 +18,8 @@ export interface HeartbeatSource {
   running(): RunRef[];
   /** Sends queued run messages as the socket allows. */
   flushRuns(): void;
+  /** Pings the coordinator, whose pong shows the link is alive (it sends nothing of its own when idle). */
+  ping(): void;
 }
 
 /** Heartbeats and the idle tick. */
@@ -74,6 +77,7 @@ export class Heartbeat {
         running: this.source.running(),
       }).text,
     );
+    this.source.ping();
   }
 
   /** The 100 ms tick: drains queued run messages as the socket empties, and asks for work when idle. */

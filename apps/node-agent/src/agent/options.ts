@@ -1,8 +1,7 @@
 /**
  * The agent's options and what they resolve to: the public {@link AgentOptions}, {@link Agent} and
- * {@link StopOptions} types, the defaults, and {@link NodeState}, the few values about this node that are
- * measured or negotiated at run time (fingerprint, capabilities, slots, prefetch) and that every other
- * agent module reads. Only the wiring (`agent.ts`) writes a `NodeState`.
+ * {@link StopOptions} types, the defaults ({@link Settings}) and the coordinator addresses. Nothing here
+ * changes once the agent is created; what is measured at run time is `node-state.ts`.
  */
 import { hostname } from "node:os";
 import { FlotillaError } from "@flotilla/protocol";
@@ -153,18 +152,6 @@ export interface Settings {
   readonly spawner: Spawner | undefined;
   readonly heavyCores: number | undefined;
   readonly options: AgentOptions;
-}
-
-/** What is measured or negotiated about this node while it runs. */
-export interface NodeState {
-  fingerprint: Fingerprint | undefined;
-  capabilities: string[];
-  slots: number;
-  prefetch: number;
-  /** The heartbeat period: the option's until the coordinator's welcome sets it. */
-  heartbeatIntervalMs: number;
-  /** A graceful stop has begun: no new work is started, held work is handed back. */
-  draining: boolean;
 }
 
 /** Turns a hostname into a valid node id. */
