@@ -43,10 +43,10 @@ describe("the lease a run knows of", () => {
 });
 
 /** Welcomes with a lease of `deadAfterMs` (the test coordinator's default is 1 s). */
-function leaseOf(deadAfterMs: number): void {
+function leaseOf(deadAfterMs: number, heartbeatIntervalMs = 50): void {
   coordinator.welcome = (hello) => ({
     nodeId: hello.node.id,
-    heartbeatIntervalMs: 50,
+    heartbeatIntervalMs,
     deadAfterMs,
     keep: hello.running,
     kill: [],
@@ -135,6 +135,20 @@ describe("cut off from the coordinator", () => {
     expect(coordinator.all("heartbeat").at(-1)?.running).toEqual([{ taskId: "kept", epoch: 1 }]);
     expect(alive(pid)).toBe(true);
     expect(a.slotsUsed).toBe(1);
+  });
+
+  it("keeps a quiet but live link when heartbeats are rarer than the lease", async () => {
+    leaseOf(600, 10_000);
+    await agent().start();
+    coordinator.send("task.assign", {
+      taskId: "quiet",
+      epoch: 1,
+      attempt: 1,
+      spec: { kind: "exec", shell: "sleep 1.5; echo ok" },
+    });
+    const finish = await coordinator.waitFor("task.finish", (m) => m.taskId === "quiet");
+    expect(finish.outcome).toBe("succeeded");
+    expect(coordinator.all("agent.hello")).toHaveLength(1);
   });
 
   it("kills its runs after a freeze longer than the lease, though frames wait to be read on resume", async () => {

@@ -56,7 +56,7 @@ export function createAgent(options: AgentOptions): Agent {
     fatal: fail,
   });
 
-  const leaseWatch = new LeaseWatch(cutOff);
+  const leaseWatch = new LeaseWatch(cutOff, () => connection.ping());
 
   let refreshTimer: NodeJS.Timeout | undefined;
   let startWaiter: { resolve: () => void; reject: (error: FlotillaError) => void } | undefined;

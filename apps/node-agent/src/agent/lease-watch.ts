@@ -23,9 +23,14 @@ export class LeaseWatch {
   private lastTickAt = 0;
   private timer: NodeJS.Timeout | undefined;
 
+  /** A ping went out since the coordinator was last heard. */
+  private probed = false;
+
   constructor(
     /** Called with how long the coordinator has been silent (or the agent frozen), in ms. */
     private readonly cutOff: (silentForMs: number) => void,
+    /** Asks the coordinator for a sign of life (a ping), when it has been quiet for a third of the lease. */
+    private readonly probe: () => void,
     private readonly now: () => number = monotonicClock,
   ) {}
 
@@ -68,16 +73,23 @@ export class LeaseWatch {
     }
     if (this.heardSinceTick) {
       this.heardSinceTick = false;
+      this.probed = false;
       this.lastHeardAt = now;
       return;
     }
     const silent = now - this.lastHeardAt;
     if (silent > deadAfterMs) this.fire(now, silent);
+    else if (silent > deadAfterMs / 3 && !this.probed) {
+      // Heartbeats ping too, but their period may be close to the lease: a quiet link is asked directly.
+      this.probed = true;
+      this.probe();
+    }
   }
 
   private fire(now: number, silentForMs: number): void {
     // Counted afresh: one cut-off per lease period of silence.
     this.heardSinceTick = false;
+    this.probed = false;
     this.lastHeardAt = now;
     this.cutOff(Math.round(silentForMs));
   }
