@@ -17,4 +17,17 @@ export default defineConfig([
     target: "node20",
     banner: { js: "#!/usr/bin/env node" },
   },
+  {
+    // The spawner's programs, each a file of its own that a child process or worker thread runs
+    // (src/spawn/programs.ts finds them in dist/spawn/).
+    entry: {
+      "spawn/helper-process": "src/spawn/helper-process.ts",
+      "spawn/worker-thread": "src/spawn/worker-thread.ts",
+    },
+    // Each program stands alone: no chunk shared between them.
+    splitting: false,
+    format: ["esm"],
+    sourcemap: true,
+    target: "node20",
+  },
 ]);

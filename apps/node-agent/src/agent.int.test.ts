@@ -1,90 +1,22 @@
-import { writeFileSync } from "node:fs";
 import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FlotillaError } from "@flotilla/protocol";
-import { pino } from "pino";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import {
+  agent,
+  assign,
+  coordinator,
+  fingerprint,
+  gate,
+  setCoordinator,
+  sleep,
+  useAgentSession,
+  waitUntil,
+} from "../test/agent-session.js";
 import { TestCoordinator } from "../test/test-coordinator.js";
-import { type Agent, type AgentOptions, createAgent } from "./agent.js";
-import type { Fingerprint } from "./fingerprint.js";
 
-const fingerprint: Fingerprint = {
-  os: "linux",
-  distro: "Debian GNU/Linux",
-  release: "12",
-  arch: "x64",
-  cpuModel: "test cpu",
-  cores: 4,
-  memoryBytes: 8e9,
-  freeDiskBytes: 50e9,
-  docker: { available: false },
-};
-
-let coordinator: TestCoordinator;
-const agents: Agent[] = [];
-
-/** An agent against the test coordinator; `measure` makes it fingerprint the real machine. */
-function agent({ measure = false, ...options }: Partial<AgentOptions> & { measure?: boolean } = {}): Agent {
-  const created = createAgent({
-    coordinatorUrl: coordinator.url,
-    token: coordinator.token,
-    id: "node-a",
-    slots: 2,
-    ...(measure ? {} : { fingerprint }),
-    logger: pino({ level: "silent" }),
-    killGraceMs: 500,
-    shutdownGraceMs: 5_000,
-    connectTimeoutMs: 3_000,
-    stealIdleMs: 60_000,
-    ...options,
-  });
-  agents.push(created);
-  return created;
-}
-
-let nextTask = 0;
-function assign(spec: Record<string, unknown>, epoch = 1): string {
-  const taskId = `t${++nextTask}`;
-  coordinator.send("task.assign", { taskId, epoch, attempt: 1, spec: spec as never });
-  return taskId;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
-
-let gateDir: string;
-let gates = 0;
-/**
- * A file the test creates when it is ready, and the shell loop that waits for it: keeps a run going until
- * the test has done its part (dropped the connection, seen a heartbeat), where a sleep would only make that
- * likely.
- */
-function gate(): { wait: string; open: () => void } {
-  const file = join(gateDir, `gate-${++gates}`);
-  return { wait: `while [ ! -e '${file}' ]; do sleep 0.02; done`, open: () => writeFileSync(file, "") };
-}
-
-beforeAll(async () => {
-  gateDir = await mkdtemp(join(tmpdir(), "flotilla-gates-"));
-});
-afterAll(async () => {
-  await rm(gateDir, { recursive: true, force: true });
-});
-beforeEach(async () => {
-  coordinator = await TestCoordinator.start();
-});
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop({ now: true })));
-  await coordinator.close();
-});
+useAgentSession();
 
 describe("agent session", () => {
   it("says hello, is welcomed and heartbeats at the welcome's interval", async () => {
@@ -538,7 +470,7 @@ describe("agent session", () => {
   it("rejects start with E_COORDINATOR_UNAVAILABLE when nothing answers", async () => {
     const url = coordinator.url;
     await coordinator.close();
-    coordinator = await TestCoordinator.start();
+    setCoordinator(await TestCoordinator.start());
     const a = agent({ coordinatorUrl: url, connectTimeoutMs: 300, reconnectBaseMs: 20 });
     const started = Date.now();
     const error = (await a.start().catch((e: unknown) => e)) as FlotillaError;
@@ -552,7 +484,7 @@ describe("agent session", () => {
     await a.start();
     const port = new URL(coordinator.url).port;
     await coordinator.close();
-    coordinator = await TestCoordinator.startOn(Number(port), "rotated");
+    setCoordinator(await TestCoordinator.startOn(Number(port), "rotated"));
     await waitUntil(() => fatal !== undefined);
     expect(fatal?.code).toBe("E_UNAUTHORIZED");
     expect(a.connected).toBe(false);

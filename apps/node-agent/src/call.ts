@@ -5,6 +5,11 @@ import { monotonicClock, type RunHandle, type RunOptions, type RunResult, type S
 export interface CallContext {
   taskId: string;
   attempt: number;
+  /**
+   * The lease's epoch (what an exec run gets as `FLOTILLA_EPOCH`): with the task id, it tells this run
+   * from a later one of the same task, so a handler can guard its own side effects. 0 outside an agent.
+   */
+  epoch: number;
   /** Aborted on timeout or cancel; a handler should stop its work when it fires. */
   signal: AbortSignal;
   /** Reports progress (`task.progress`); percent is clamped to 0..100. */
@@ -23,6 +28,8 @@ export type CallHandlers = Record<string, CallHandler>;
 export interface CallOptions extends Omit<RunOptions, "killGraceMs"> {
   taskId: string;
   attempt: number;
+  /** The lease's epoch, given to the handler as `ctx.epoch` (default 0). */
+  epoch?: number;
   onProgress?: (percent: number, message?: string) => void;
   batchWindowMs?: number;
 }
@@ -65,7 +72,7 @@ class CallRun implements RunHandle {
       options.timeoutMs === undefined
         ? undefined
         : setTimeout(() => this.#stop("timed_out"), options.timeoutMs);
-    const ctx = new RunContext(this, options.taskId, options.attempt);
+    const ctx = new RunContext(this, options.taskId, options.attempt, options.epoch ?? 0);
     // Deferred, as a handler always was, and so that one that throws at once is reported like one that
     // rejects.
     queueMicrotask(() => {
@@ -171,6 +178,7 @@ class RunContext implements CallContext {
     private readonly run: CallRun,
     readonly taskId: string,
     readonly attempt: number,
+    readonly epoch: number,
   ) {}
 
   get signal(): AbortSignal {

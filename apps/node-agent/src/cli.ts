@@ -11,6 +11,7 @@ import {
   layerSettings,
 } from "@flotilla/protocol";
 import type { Logger } from "pino";
+import { coordinatorUrls } from "./agent/options.js";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
 import { renderService, type ServiceFile } from "./service.js";
 
@@ -42,6 +43,7 @@ Connects this machine to a Flotilla coordinator and runs the tasks it is given.
 
 Options:
   --coordinator <url>       coordinator address, ws://host:port      (env FLOTILLA_COORDINATOR)
+                            several, comma-separated: tried in turn (active and standbys)
   --token <t>               shared secret for the coordinator         (env FLOTILLA_TOKEN)
   --token-file <path>       read the token from a file instead
   --id <name>               node id (default: the hostname)           (env FLOTILLA_NODE_ID)
@@ -155,10 +157,12 @@ async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: Cl
   if (coordinatorUrl === undefined || coordinatorUrl === "") {
     throw new FlotillaError("E_CONFIG", "no coordinator given: pass --coordinator ws://host:port");
   }
-  if (!/^wss?:\/\//.test(coordinatorUrl)) {
+  const urls = coordinatorUrls(coordinatorUrl);
+  const wrong = urls.find((url) => !/^wss?:\/\//.test(url));
+  if (urls.length === 0 || wrong !== undefined) {
     throw new FlotillaError(
       "E_CONFIG",
-      `--coordinator must start with ws:// or wss://, got ${coordinatorUrl}`,
+      `--coordinator must start with ws:// or wss://, got ${wrong ?? coordinatorUrl}`,
     );
   }
   const tokenFile = values["token-file"] === undefined ? undefined : resolve(values["token-file"]);
