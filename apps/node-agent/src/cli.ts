@@ -9,9 +9,9 @@ import {
   FlotillaError,
   isFlotillaError,
   layerSettings,
+  parseCoordinatorUrls,
 } from "@flotilla/protocol";
 import type { Logger } from "pino";
-import { coordinatorUrls } from "./agent/options.js";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
 import { renderService, type ServiceFile } from "./service.js";
 
@@ -42,7 +42,7 @@ export const USAGE = `Usage: flotilla-agent [install-service [--dry-run]] --coor
 Connects this machine to a Flotilla coordinator and runs the tasks it is given.
 
 Options:
-  --coordinator <url>       coordinator address, ws://host:port      (env FLOTILLA_COORDINATOR)
+  --coordinator <url>       coordinator address, ws://host:port      (env FLOTILLA_COORDINATOR or FLOTILLA_URL)
                             several, comma-separated: tried in turn (active and standbys)
   --token <t>               shared secret for the coordinator         (env FLOTILLA_TOKEN)
   --token-file <path>       read the token from a file instead
@@ -111,6 +111,7 @@ const OPTIONS = {
  */
 const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_COORDINATOR", ["coordinator"]],
+  ["FLOTILLA_URL", ["coordinator"]],
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
   ["FLOTILLA_NODE_ID", ["id"]],
 ];
@@ -153,18 +154,12 @@ function prefetchCount(value: string | undefined): number | undefined {
 async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: CliIo): Promise<AgentSettings> {
   const layered = await withConfigFile(flags, io.env);
   const values = layered.values as ReturnType<typeof parse>["values"];
-  const coordinatorUrl = values.coordinator ?? io.env.FLOTILLA_COORDINATOR;
+  const coordinatorUrl = values.coordinator ?? io.env.FLOTILLA_COORDINATOR ?? io.env.FLOTILLA_URL;
   if (coordinatorUrl === undefined || coordinatorUrl === "") {
     throw new FlotillaError("E_CONFIG", "no coordinator given: pass --coordinator ws://host:port");
   }
-  const urls = coordinatorUrls(coordinatorUrl);
-  const wrong = urls.find((url) => !/^wss?:\/\//.test(url));
-  if (urls.length === 0 || wrong !== undefined) {
-    throw new FlotillaError(
-      "E_CONFIG",
-      `--coordinator must start with ws:// or wss://, got ${wrong ?? coordinatorUrl}`,
-    );
-  }
+  // Checked here so a bad address stops the start with exit 2 before anything connects.
+  parseCoordinatorUrls(coordinatorUrl);
   const tokenFile = values["token-file"] === undefined ? undefined : resolve(values["token-file"]);
   let token = values.token ?? io.env.FLOTILLA_TOKEN;
   if (tokenFile !== undefined) {

@@ -4,7 +4,7 @@
  * changes once the agent is created; what is measured at run time is `node-state.ts`.
  */
 import { hostname } from "node:os";
-import { FlotillaError } from "@flotilla/protocol";
+import { FlotillaError, parseCoordinatorUrls } from "@flotilla/protocol";
 import { type Logger, pino } from "pino";
 import type { CallHandlers } from "../call.js";
 import { prepareEnv } from "../exec.js";
@@ -168,12 +168,13 @@ function agentEndpoint(url: string): string {
 }
 
 /**
- * The coordinator addresses of `coordinatorUrl`: a list, or one string of comma-separated addresses
- * (blanks around the commas and empty entries are ignored).
+ * The coordinator addresses of `coordinatorUrl`: a list, or one string of comma-separated addresses,
+ * read and checked by protocol's `parseCoordinatorUrls` (the client and the CLI read them the same way).
  */
 export function coordinatorUrls(coordinatorUrl: string | readonly string[]): string[] {
-  const given = typeof coordinatorUrl === "string" ? coordinatorUrl.split(",") : coordinatorUrl;
-  return given.map((url) => url.trim()).filter((url) => url !== "");
+  return typeof coordinatorUrl === "string"
+    ? parseCoordinatorUrls(coordinatorUrl)
+    : coordinatorUrl.flatMap((url) => parseCoordinatorUrls(url));
 }
 
 /** Fills in the defaults of `options`. */
