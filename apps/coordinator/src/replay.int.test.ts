@@ -1,8 +1,9 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { isFlotillaError } from "@flotilla/protocol";
-import { type RedisServer, startRedis, waitFor } from "@flotilla/testing";
+import { waitFor } from "@flotilla/testing";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { redisPerSuite } from "../test/redis.js";
 import { coordinatorKeys } from "./keys.js";
 import { TaskStore } from "./store.js";
 
@@ -73,22 +74,12 @@ function submitInput(store: TaskStore, id: string, node: string) {
 }
 
 describe("script batches sent twice (real redis-server)", () => {
-  let server: RedisServer;
-  let direct: Redis;
-
-  beforeAll(async () => {
-    server = await startRedis();
-    direct = new Redis(server.url);
-  });
-  afterAll(async () => {
-    direct.disconnect();
-    await server.dispose();
-  });
+  const suite = redisPerSuite();
 
   it("answers a batch with a request id it has run with that run's reply, changing nothing again", async () => {
     const keys = coordinatorKeys("same-id").store;
     let fixed = "first";
-    const store = new TaskStore(direct, keys, {
+    const store = new TaskStore(suite.redis, keys, {
       idempotencyTtlSeconds: 60,
       outputCap: 100,
       requestId: () => fixed,
@@ -99,8 +90,8 @@ describe("script batches sent twice (real redis-server)", () => {
     const again = await store.lease("n", 2, 10);
     expect(again).toEqual(first);
     expect(first.leases.map((lease) => lease.taskId)).toEqual(["r0", "r1"]);
-    expect((await direct.smembers(keys.running("n"))).sort()).toEqual(["r0", "r1"]);
-    expect(await direct.zcard(keys.queue("n"))).toBe(4);
+    expect((await suite.redis.smembers(keys.running("n"))).sort()).toEqual(["r0", "r1"]);
+    expect(await suite.redis.zcard(keys.queue("n"))).toBe(4);
 
     fixed = "finish-1";
     const finish = {
@@ -113,34 +104,34 @@ describe("script batches sent twice (real redis-server)", () => {
     const done = await store.transition("r0", finish);
     expect(done.ok).toBe(true);
     expect(await store.transition("r0", finish)).toEqual(done);
-    expect(await direct.llen(keys.taskEvents("r0"))).toBe(3);
+    expect(await suite.redis.llen(keys.taskEvents("r0"))).toBe(3);
 
     fixed = "output-1";
     const chunk = [{ seq: 0, stream: "stdout", data: "hello" }];
     expect(await store.appendOutput("r1", 1, chunk)).toBe(true);
     expect(await store.appendOutput("r1", 1, chunk)).toBe(true);
-    expect(await direct.xlen(keys.taskOutput("r1"))).toBe(1);
+    expect(await suite.redis.xlen(keys.taskOutput("r1"))).toBe(1);
 
     // A new request id runs anew.
     fixed = "lease-2";
     expect((await store.lease("n", 2, 12)).leases.map((lease) => lease.taskId)).toEqual(["r2", "r3"]);
-    expect(await direct.pttl(keys.reply("lease-2"))).toBeGreaterThan(60_000);
+    expect(await suite.redis.pttl(keys.reply("lease-2"))).toBeGreaterThan(60_000);
   });
 
   it("refuses a batch whose fencing token is not the current one, with E_NOT_LEADER", async () => {
     const keys = coordinatorKeys("fenced").store;
-    const store = new TaskStore(direct, keys, { idempotencyTtlSeconds: 60, outputCap: 100 });
-    await direct.set(keys.fence(), "7");
+    const store = new TaskStore(suite.redis, keys, { idempotencyTtlSeconds: 60, outputCap: 100 });
+    await suite.redis.set(keys.fence(), "7");
     store.setFencingToken("6");
     const refused = await submitInput(store, "f1", "n").catch((error: unknown) => error);
     expect(isFlotillaError(refused) && refused.code).toBe("E_NOT_LEADER");
-    expect(await direct.exists(keys.task("f1"))).toBe(0);
+    expect(await suite.redis.exists(keys.task("f1"))).toBe(0);
     store.setFencingToken("7");
     expect(await submitInput(store, "f1", "n")).toMatchObject({ duplicate: false });
   });
 
   it("strands no task when the connection drops after Redis ran a batch, six times over 150 tasks", async () => {
-    const proxy = await ReplyEatingProxy.start(server.port);
+    const proxy = await ReplyEatingProxy.start(suite.server.port);
     const redis = new Redis(proxy.port, "127.0.0.1", {
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
@@ -157,11 +148,13 @@ describe("script batches sent twice (real redis-server)", () => {
         // The lease runs in Redis, its reply is lost, and ioredis sends it again after reconnecting.
         proxy.swallow = true;
         const leasing = store.lease("n", 25, 100 + round);
-        await waitFor(async () => (await direct.scard(keys.running("n"))) === 25, { what: "the lease ran" });
+        await waitFor(async () => (await suite.redis.scard(keys.running("n"))) === 25, {
+          what: "the lease ran",
+        });
         proxy.cut();
         const { leases } = await leasing;
         expect(leases).toHaveLength(25);
-        expect((await direct.smembers(keys.running("n"))).sort()).toEqual(
+        expect((await suite.redis.smembers(keys.running("n"))).sort()).toEqual(
           leases.map((lease) => lease.taskId).sort(),
         );
         // The finishes too.
@@ -177,7 +170,7 @@ describe("script batches sent twice (real redis-server)", () => {
             }),
           ),
         );
-        await waitFor(async () => (await direct.scard(keys.running("n"))) === 0, {
+        await waitFor(async () => (await suite.redis.scard(keys.running("n"))) === 0, {
           what: "the finishes ran",
         });
         proxy.cut();
@@ -186,9 +179,9 @@ describe("script batches sent twice (real redis-server)", () => {
         leasedIds.push(...leases.map((lease) => lease.taskId));
       }
       expect(leasedIds.sort()).toEqual([...ids].sort());
-      const states = await Promise.all(ids.map((id) => direct.hget(keys.task(id), "state")));
+      const states = await Promise.all(ids.map((id) => suite.redis.hget(keys.task(id), "state")));
       expect(states.every((state) => state === "succeeded")).toBe(true);
-      expect(await direct.zcard(keys.queue("n"))).toBe(0);
+      expect(await suite.redis.zcard(keys.queue("n"))).toBe(0);
     } finally {
       redis.disconnect();
       await proxy.close();
