@@ -44,6 +44,7 @@ import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { parseJson, publicTask } from "./records.js";
+import { type RedisSafety, startRedisSafety } from "./redis-safety.js";
 import { type Placement, Router } from "./router.js";
 import {
   applyTransition,
@@ -172,6 +173,7 @@ class CoordinatorServer implements Coordinator {
   private redis: Redis | undefined;
   private bridges: RedisBridges | undefined;
   private store: TaskStore | undefined;
+  private safety: RedisSafety | undefined;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private readonly nodes = new Map<string, FleetNode>();
@@ -289,6 +291,12 @@ class CoordinatorServer implements Coordinator {
     });
     await this.store.preload();
     this.redis.on("ready", () => this.guard(this.db.preload()));
+    const { redis, keys, store, log } = this;
+    const safety = { redis, keys, store, log, requireDurable: this.options.requireDurable };
+    this.safety = await startRedisSafety(safety).catch((error: unknown) => {
+      redis.disconnect();
+      throw error;
+    });
     await this.recover(now());
     this.bridges = new RedisBridges(this.redisClient, this.keys.redis, {
       direct: (nodeId, relayed) => {
@@ -346,6 +354,7 @@ class CoordinatorServer implements Coordinator {
     await closed;
     await this.underway.idle();
     this.bridges?.stop();
+    await this.safety?.stop();
     if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
   }
 

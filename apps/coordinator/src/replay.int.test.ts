@@ -116,6 +116,10 @@ describe("script batches sent twice (real redis-server)", () => {
     fixed = "lease-2";
     expect((await store.lease("n", 2, 12)).leases.map((lease) => lease.taskId)).toEqual(["r2", "r3"]);
     expect(await suite.redis.pttl(keys.reply("lease-2"))).toBeGreaterThan(60_000);
+    // Its answer came, so the next batch deletes the reply: Redis keeps only replies of batches in flight.
+    fixed = "output-2";
+    expect(await store.appendOutput("r2", 1, chunk)).toBe(true);
+    expect(await suite.redis.exists(keys.reply("lease-2"))).toBe(0);
   });
 
   it("refuses a batch whose fencing token is not the current one, with E_NOT_LEADER", async () => {

@@ -57,13 +57,16 @@ export const EAGER_BATCH = 64;
  * both: when the caller holds a fencing token, it must equal the fleet's current one (else the whole
  * batch fails with a `FENCED` error and changes nothing); when the batch carries a request id whose
  * reply is stored (this very batch ran before, and its reply was lost with the connection), that reply
- * is returned and nothing runs again. A batch that ran stores its reply for {@link REPLY_TTL_MS}.
+ * is returned and nothing runs again. A batch that ran stores its reply for {@link REPLY_TTL_MS}, and
+ * deletes the replies of earlier batches whose answer the caller has had (which ioredis will never send
+ * again), so Redis holds only the replies of batches in flight or lost with a connection.
  *
- * KEYS[1]: the fleet's fencing token key; KEYS[2]: the reply key of this batch's request id; then the keys
- * of every call, in order. ARGV[1]: the number of calls n; ARGV[2]: the caller's fencing token ("" = not
- * fenced); ARGV[3]: how long to keep the reply in ms ("0" = not kept: every call is repeatable);
- * ARGV[4..3n+3]: for each call the script's index, its number of keys and its number of arguments; then
- * the arguments of every call. Returns a flat list with two entries per call: 1 and its reply, or 0 and
+ * KEYS[1]: the fleet's fencing token key; KEYS[2]: the reply key of this batch's request id;
+ * KEYS[3..m+2]: reply keys of answered batches, to delete; then the keys of every call, in order.
+ * ARGV[1]: the number of calls n; ARGV[2]: the caller's fencing token ("" = not fenced); ARGV[3]: how long
+ * to keep the reply in ms ("0" = not kept: every call is repeatable); ARGV[4]: m; ARGV[5..3n+4]: for each
+ * call the script's index, its number of keys and its number of arguments; then the arguments of every
+ * call. Returns a flat list with two entries per call: 1 and its reply, or 0 and
  * its error message.
  */
 function batchSource(scripts: Record<ScriptName, LoadedScript>): string {
@@ -79,13 +82,15 @@ if token ~= "" or keep ~= "0" then
   end
   if keep ~= "0" and held[2] then return cjson.decode(held[2]) end
 end
+local answered = tonumber(ARGV[4])
+if answered > 0 then redis.call("DEL", unpack(KEYS, 3, 2 + answered)) end
 local calls = {}
 ${bodies.join("\n")}
 local n = tonumber(ARGV[1])
 local out = {}
-local key, arg = 2, 3 + 3 * n
+local key, arg = 2 + answered, 4 + 3 * n
 for i = 1, n do
-  local which, nk, na = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2]), tonumber(ARGV[3 * i + 3])
+  local which, nk, na = tonumber(ARGV[3 * i + 2]), tonumber(ARGV[3 * i + 3]), tonumber(ARGV[3 * i + 4])
   -- A table built from unpack is allocated at its size at once (a loop would grow it step by step);
   -- unpack is bounded by Lua's C stack, so very long argument lists are copied in a loop.
   local keys = {unpack(KEYS, key + 1, key + nk)}
@@ -186,6 +191,8 @@ export class ScriptRunner {
   private queue: PendingCall[] = [];
   private scheduled = false;
   private fencingToken = "";
+  /** Reply keys of batches whose answer came: the next batch deletes them. */
+  private answered: string[] = [];
   private readonly fenceKey: string;
   private readonly replyKey: (requestId: string) => string;
   private readonly nextRequestId: () => string;
@@ -269,9 +276,12 @@ export class ScriptRunner {
     // call's own lists go in as they are, so nothing is copied into one long array first.
     let repeatable = true;
     for (const call of calls) repeatable &&= call.repeatable;
+    const replyKey = this.replyKey(this.nextRequestId());
+    const answered = this.answered.splice(0, MAX_BATCH);
     const header: RespArgument[] = [calls.length, this.fencingToken, repeatable ? 0 : this.replyTtl];
-    const lists: (readonly RespArgument[])[] = [[], [this.fenceKey, this.replyKey(this.nextRequestId())]];
-    let keyCount = 2;
+    header.push(answered.length);
+    const lists: (readonly RespArgument[])[] = [[], [this.fenceKey, replyKey], answered];
+    let keyCount = 2 + answered.length;
     for (const call of calls) {
       header.push(call.index, call.keys.length, call.args.length);
       lists.push(call.keys);
@@ -299,6 +309,8 @@ export class ScriptRunner {
       for (const call of calls) call.reject(failure);
       return;
     }
+    // Answered: never sent again, so its reply need not be kept (the next batch deletes it).
+    if (!repeatable) this.answered.push(replyKey);
     const list = replies as unknown[];
     calls.forEach((call, i) => {
       const ok = list[2 * i];
