@@ -80,7 +80,7 @@ if token ~= "" or keep ~= "0" then
     return redis.error_reply("FENCED fencing token " .. token .. " is not the current one (" ..
       tostring(held[1]) .. ")")
   end
-  if keep ~= "0" and held[2] then return cjson.decode(held[2]) end
+  if keep ~= "0" and held[2] then return cmsgpack.unpack(held[2]) end
 end
 local answered = tonumber(ARGV[4])
 if answered > 0 then redis.call("DEL", unpack(KEYS, 3, 2 + answered)) end
@@ -115,7 +115,9 @@ for i = 1, n do
     out[2 * i] = type(reply) == "table" and reply.err or tostring(reply)
   end
 end
-if keep ~= "0" then redis.call("SET", KEYS[2], cjson.encode(out), "PX", keep) end
+-- MessagePack, not JSON: strings are copied as they are (cjson escapes them byte by byte), and numbers
+-- keep every digit.
+if keep ~= "0" then redis.call("SET", KEYS[2], cmsgpack.pack(out), "PX", keep) end
 return out
 `;
 }
