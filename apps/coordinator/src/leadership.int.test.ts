@@ -118,6 +118,18 @@ describe("Leadership (two instances on one real redis-server)", () => {
     tick?.();
     expect(lost).toEqual(["expired"]);
     expect(leadership.token).toBeUndefined();
+    // Redis answers again and no one took the lease meanwhile: the same term, the same fencing token.
+    const elected: LeaderTerm[] = [];
+    leadership.on("elected", (term) => elected.push(term));
+    await waitFor(
+      () => {
+        tick?.();
+        return elected.length > 0;
+      },
+      { what: "the term taken back" },
+    );
+    expect(elected).toEqual([{ coordinatorId: "c", token: "1" }]);
+    expect(await suite.redis.get(keys.fence)).toBe("1");
     leadership.stop();
   });
 

@@ -120,6 +120,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   private current: LeadershipState = { kind: "follower" };
   private stopTimer: (() => void) | undefined;
   private busy = false;
+  /** The term that expired here without a renewal getting through: taken back if no one else took it. */
+  private expired: LeaderTerm | undefined;
   private readonly ttlMs: number;
   private readonly intervalMs: number;
   private readonly clock: LeadershipClock;
@@ -164,18 +166,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     const state = this.current;
     if (state.kind !== "leader") return false;
     const sentAt = this.clock.now();
-    const { coordinatorId, token } = state.term;
-    const result = Number(
-      await this.options.redis.eval(
-        RENEW,
-        2,
-        this.options.leaderKey,
-        this.options.fenceKey,
-        `${coordinatorId}:${token}`,
-        this.ttlMs,
-        token,
-      ),
-    );
+    const result = await this.renewTerm(state.term);
     // The term may have ended meanwhile (released, or expired while the call waited).
     if (this.current !== state) return this.current.kind === "leader";
     if (result === 1) {
@@ -184,6 +175,28 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     }
     this.end(result === 0 ? "taken" : "vanished");
     return false;
+  }
+
+  /**
+   * After its term expired here (renewals did not get through), takes the lease back under the same term
+   * when no one acquired it since: the fencing token is unchanged, so writes sent meanwhile still count.
+   */
+  private async reclaim(term: LeaderTerm): Promise<boolean> {
+    const sentAt = this.clock.now();
+    const result = await this.renewTerm(term);
+    if (this.current.kind === "leader" || this.expired !== term) return this.current.kind === "leader";
+    this.expired = undefined;
+    if (result !== 1) return false;
+    this.current = { kind: "leader", term, confirmedAt: sentAt };
+    this.emit("elected", term);
+    return true;
+  }
+
+  private async renewTerm(term: LeaderTerm): Promise<number> {
+    const { coordinatorId, token } = term;
+    const { redis, leaderKey, fenceKey } = this.options;
+    const value = `${coordinatorId}:${token}`;
+    return Number(await redis.eval(RENEW, 2, leaderKey, fenceKey, value, this.ttlMs, token));
   }
 
   /** Who holds the lease now, read from Redis. */
@@ -220,7 +233,9 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     if (state.kind === "leader" && this.clock.now() - state.confirmedAt >= this.ttlMs) this.end("expired");
     if (this.busy) return;
     this.busy = true;
-    const step = this.current.kind === "leader" ? this.renew() : this.acquire();
+    const expired = this.expired;
+    const step =
+      this.current.kind === "leader" ? this.renew() : expired ? this.reclaim(expired) : this.acquire();
     step
       .catch(() => false)
       .finally(() => {
@@ -242,6 +257,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     );
     if (token === null) return false;
     const term: LeaderTerm = { coordinatorId, token: String(token) };
+    this.expired = undefined;
     this.current = { kind: "leader", term, confirmedAt: sentAt };
     this.emit("elected", term);
     return true;
@@ -251,6 +267,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     const state = this.current;
     if (state.kind !== "leader") return;
     this.current = { kind: "follower" };
+    this.expired = reason === "expired" ? state.term : undefined;
     this.emit("lost", reason, state.term);
   }
 }
