@@ -54,10 +54,10 @@ export const EAGER_BATCH = 64;
  * after it still run.
  *
  * The prelude makes a batch safe to run twice and refuses a deposed coordinator, with one `MGET` for
- * both: when the caller holds a fencing token, it must equal the fleet's current one (else the whole
- * batch fails with a `FENCED` error and changes nothing); when the batch carries a request id whose
- * reply is stored (this very batch ran before, and its reply was lost with the connection), that reply
- * is returned and nothing runs again. A batch that ran stores its reply for {@link REPLY_TTL_MS}, and
+ * both: when the batch carries a request id whose reply is stored (this very batch ran before, and its
+ * reply was lost with the connection), that reply is returned and nothing runs again; otherwise, when the
+ * caller holds a fencing token, it must equal the fleet's current one (else the whole batch fails with a
+ * `FENCED` error and changes nothing). A batch that ran stores its reply for {@link REPLY_TTL_MS}, and
  * deletes the replies of earlier batches whose answer the caller has had (which ioredis will never send
  * again), so Redis holds only the replies of batches in flight or lost with a connection.
  *
@@ -76,11 +76,12 @@ function batchSource(scripts: Record<ScriptName, LoadedScript>): string {
   return `local token, keep = ARGV[2], ARGV[3]
 if token ~= "" or keep ~= "0" then
   local held = redis.call("MGET", KEYS[1], KEYS[2])
+  -- A batch that ran answers as it did, even when its coordinator has been deposed since: it did run.
+  if keep ~= "0" and held[2] then return cmsgpack.unpack(held[2]) end
   if token ~= "" and held[1] ~= token then
     return redis.error_reply("FENCED fencing token " .. token .. " is not the current one (" ..
       tostring(held[1]) .. ")")
   end
-  if keep ~= "0" and held[2] then return cmsgpack.unpack(held[2]) end
 end
 local answered = tonumber(ARGV[4])
 if answered > 0 then redis.call("DEL", unpack(KEYS, 3, 2 + answered)) end
