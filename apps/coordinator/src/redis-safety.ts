@@ -69,9 +69,10 @@ export async function startRedisSafety(options: RedisSafetyOptions): Promise<Red
     store.setFencingToken(term.token);
     log.info({ token: term.token }, "leadership: this coordinator is the active one");
   });
-  leadership.on("lost", (reason) =>
-    log.error({ reason }, "leadership: lost; Redis refuses this coordinator's writes until it leads again"),
-  );
+  leadership.on("lost", (reason) => {
+    if (reason === "released") return;
+    log.error({ reason }, "leadership: lost; Redis refuses this coordinator's writes until it leads again");
+  });
   await leadership.seize();
   leadership.start();
   return {
