@@ -44,6 +44,7 @@ Options:
   --load-threshold <x>      avoid nodes whose 1-minute load is at or above this (default 3.0)
   --fallback-node <id>      the coordinator's own node, used when every node is over the threshold
   --hold-ahead-ms <n>       work per slot agents are leased ahead of their slots, by run time (default 10; 0 = none)
+  --require-durable         refuse to start when Redis can lose data (no appendonly, an evicting maxmemory-policy)
   --log-level <level>       fatal | error | warn | info | debug (default info)
   --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
@@ -72,6 +73,7 @@ const OPTIONS = {
   "load-threshold": { type: "string" },
   "fallback-node": { type: "string" },
   "hold-ahead-ms": { type: "string" },
+  "require-durable": { type: "boolean" },
   "log-level": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -160,6 +162,7 @@ export async function resolveCoordinatorOptions(
   if (values["fallback-node"] !== undefined) options.fallbackNode = values["fallback-node"];
   const holdAhead = number("hold-ahead-ms", values["hold-ahead-ms"], { min: 0 });
   if (holdAhead !== undefined) options.holdAheadMs = holdAhead;
+  if (values["require-durable"] === true) options.requireDurable = true;
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
     pino.destination(2),

@@ -24,6 +24,7 @@ import { NodeFaults } from "./node-faults.js";
 import { type CoordinatorOptions, resolveOptions } from "./options.js";
 import { TaskPlacement } from "./placement.js";
 import { recover } from "./recovery.js";
+import { type RedisSafety, startRedisSafety } from "./redis-safety.js";
 import { RunReports } from "./run-reports.js";
 import { TaskStore } from "./store.js";
 import { Submitter } from "./submit.js";
@@ -73,6 +74,7 @@ class CoordinatorServer implements Coordinator {
   private readonly parts: CoordinatorParts;
   private readonly transport: Transport;
   private server: Server | undefined;
+  private safety: RedisSafety | undefined;
   private timers: NodeJS.Timeout[] = [];
   private listeningPort = 0;
 
@@ -145,6 +147,12 @@ class CoordinatorServer implements Coordinator {
     });
     await ctx.store.preload();
     redis.on("ready", () => ctx.guard(ctx.db.preload()));
+    const store = ctx.store;
+    const safety = { redis, keys: ctx.keys, store, log: ctx.log, requireDurable: options.requireDurable };
+    this.safety = await startRedisSafety(safety).catch((error: unknown) => {
+      redis.disconnect();
+      throw error;
+    });
     await recover(ctx, now());
     ctx.bridges = new RedisBridges(redis, ctx.keys.redis, {
       direct: (nodeId, relayed) => {
@@ -202,6 +210,7 @@ class CoordinatorServer implements Coordinator {
     await closed;
     await ctx.underway.idle();
     ctx.bridges?.stop();
+    await this.safety?.stop();
     if (ctx.redis) await ctx.redis.quit().catch(() => ctx.redis?.disconnect());
   }
 

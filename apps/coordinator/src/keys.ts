@@ -5,6 +5,12 @@ import type { StoreKeys } from "./store.js";
 export interface CoordinatorKeys {
   readonly redis: RedisKeys;
   readonly store: StoreKeys;
+  /** The leadership lease, `<coordinatorId>:<token>` (see `leadership.ts`). */
+  readonly leader: string;
+  /** The fencing token: a counter taken (INCR) by each coordinator that acquires the lease. */
+  readonly fence: string;
+  /** The random id written when this Redis first held the fleet (see `redis-generation.ts`). */
+  readonly generation: string;
 }
 
 /** Builds every name the coordinator uses for one fleet prefix. */
@@ -28,6 +34,12 @@ export function coordinatorKeys(prefix: string): CoordinatorKeys {
       deadLetters: () => redis.dlq,
       allTasks: () => redis.tasksAll,
       taskUpdates: () => redis.taskUpdates,
+      fence: () => own("coordinator:fence"),
+      // A script batch's reply, kept a short while for a resend of the batch (see `scripts.ts`).
+      reply: (requestId) => own(`coordinator:reply:${requestId}`),
     },
+    leader: own("coordinator:leader"),
+    fence: own("coordinator:fence"),
+    generation: own("coordinator:generation"),
   };
 }

@@ -53,6 +53,11 @@ export interface CoordinatorOptions {
   outputCap?: number;
   /** How long an idempotency key is remembered (default 24 h). */
   idempotencyTtlSeconds?: number;
+  /**
+   * Refuse to start when Redis can lose or evict data (no append-only file, an evicting
+   * `maxmemory-policy`, or settings that cannot be read); by default that is only a warning.
+   */
+  requireDurable?: boolean;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
   /** Clock, injectable for tests. */
@@ -93,6 +98,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     outputCap: options.outputCap ?? 10_000,
     maxQueuePerNode: options.maxQueuePerNode ?? 10_000,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds ?? 24 * 3600,
+    requireDurable: options.requireDurable ?? false,
     logger: options.logger ?? fallbackLogger,
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,

@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { FlotillaError } from "@flotilla/protocol";
 import { Command, type Redis } from "ioredis";
 import { encodeCommand, type RespArgument } from "./resp.js";
 
@@ -22,6 +23,19 @@ function loadScripts(): Record<ScriptName, LoadedScript> {
   return scripts;
 }
 
+/**
+ * Scripts whose effect is the same however often one call runs (each says why in its header): a batch of
+ * only these needs no reply cache. Every other script's reply is kept under the batch's request id.
+ */
+const REPEATABLE: ReadonlySet<ScriptName> = new Set<ScriptName>(["submit-7", "steal-2"]);
+
+/**
+ * How long a batch's reply is kept for a resend of it: ioredis resends a command that was written but not
+ * answered when the connection dropped, once it has reconnected (its retry delay is at most 2 s), so this
+ * only has to outlast a reconnect, with room for a Redis that is slow to come back.
+ */
+export const REPLY_TTL_MS = 120_000;
+
 /** What a script call takes: text, or numbers, which go to Redis in decimal. */
 type ScriptArgument = RespArgument;
 
@@ -39,21 +53,45 @@ export const EAGER_BATCH = 64;
  * under `pcall`, so one call's error is its own (as when each was a script of its own) and the calls
  * after it still run.
  *
- * KEYS: the keys of every call, in order. ARGV[1]: the number of calls n; ARGV[2..3n+1]: for each call
- * the script's index, its number of keys and its number of arguments; then the arguments of every call.
- * Returns a flat list with two entries per call: 1 and its reply, or 0 and its error message.
+ * The prelude makes a batch safe to run twice and refuses a deposed coordinator, with one `MGET` for
+ * both: when the batch carries a request id whose reply is stored (this very batch ran before, and its
+ * reply was lost with the connection), that reply is returned and nothing runs again; otherwise, when the
+ * caller holds a fencing token, it must equal the fleet's current one (else the whole batch fails with a
+ * `FENCED` error and changes nothing). A batch that ran stores its reply for {@link REPLY_TTL_MS}, and
+ * deletes the replies of earlier batches whose answer the caller has had (which ioredis will never send
+ * again), so Redis holds only the replies of batches in flight or lost with a connection.
+ *
+ * KEYS[1]: the fleet's fencing token key; KEYS[2]: the reply key of this batch's request id;
+ * KEYS[3..m+2]: reply keys of answered batches, to delete; then the keys of every call, in order.
+ * ARGV[1]: the number of calls n; ARGV[2]: the caller's fencing token ("" = not fenced); ARGV[3]: how long
+ * to keep the reply in ms ("0" = not kept: every call is repeatable); ARGV[4]: m; ARGV[5..3n+4]: for each
+ * call the script's index, its number of keys and its number of arguments; then the arguments of every
+ * call. Returns a flat list with two entries per call: 1 and its reply, or 0 and
+ * its error message.
  */
 function batchSource(scripts: Record<ScriptName, LoadedScript>): string {
   const bodies = SCRIPT_NAMES.map(
     (name, index) => `calls[${index + 1}] = function(KEYS, ARGV)\n${scripts[name].source}\nend`,
   );
-  return `local calls = {}
+  return `local token, keep = ARGV[2], ARGV[3]
+if token ~= "" or keep ~= "0" then
+  local held = redis.call("MGET", KEYS[1], KEYS[2])
+  -- A batch that ran answers as it did, even when its coordinator has been deposed since: it did run.
+  if keep ~= "0" and held[2] then return cmsgpack.unpack(held[2]) end
+  if token ~= "" and held[1] ~= token then
+    return redis.error_reply("FENCED fencing token " .. token .. " is not the current one (" ..
+      tostring(held[1]) .. ")")
+  end
+end
+local answered = tonumber(ARGV[4])
+if answered > 0 then redis.call("DEL", unpack(KEYS, 3, 2 + answered)) end
+local calls = {}
 ${bodies.join("\n")}
 local n = tonumber(ARGV[1])
 local out = {}
-local key, arg = 0, 1 + 3 * n
+local key, arg = 2 + answered, 4 + 3 * n
 for i = 1, n do
-  local which, nk, na = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  local which, nk, na = tonumber(ARGV[3 * i + 2]), tonumber(ARGV[3 * i + 3]), tonumber(ARGV[3 * i + 4])
   -- A table built from unpack is allocated at its size at once (a loop would grow it step by step);
   -- unpack is bounded by Lua's C stack, so very long argument lists are copied in a loop.
   local keys = {unpack(KEYS, key + 1, key + nk)}
@@ -78,6 +116,9 @@ for i = 1, n do
     out[2 * i] = type(reply) == "table" and reply.err or tostring(reply)
   end
 end
+-- MessagePack, not JSON: strings are copied as they are (cjson escapes them byte by byte), and numbers
+-- keep every digit.
+if keep ~= "0" then redis.call("SET", KEYS[2], cmsgpack.pack(out), "PX", keep) end
 return out
 `;
 }
@@ -102,6 +143,7 @@ class BatchCommand extends Command {
 
 interface PendingCall {
   readonly index: number;
+  readonly repeatable: boolean;
   readonly keys: readonly string[];
   readonly args: readonly ScriptArgument[];
   readonly resolve: (reply: unknown) => void;
@@ -114,21 +156,69 @@ export class ScriptError extends Error {
   override readonly name = "ReplyError";
 }
 
+/** Where a {@link ScriptRunner} keeps what makes a batch safe to run twice and fences it. */
+export interface ScriptSafetyOptions {
+  /** The fleet's fencing token key (see `leadership.ts`). */
+  fenceKey: string;
+  /** The reply key of a request id. */
+  replyKey: (requestId: string) => string;
+  /** A new request id per batch; by default a random prefix of this process and a counter. */
+  requestId?: () => string;
+  /** How long a batch's reply is kept, in ms (default {@link REPLY_TTL_MS}). */
+  replyTtlMs?: number;
+}
+
+/** Request ids of this process: a random prefix (unique across processes and restarts) and a counter. */
+function requestIds(): () => string {
+  const prefix = randomBytes(6).toString("base64url");
+  let next = 0;
+  return () => {
+    next += 1;
+    return `${prefix}:${next.toString(36)}`;
+  };
+}
+
 /**
  * Runs the store's Lua scripts. The calls made during one turn of the event loop go to Redis together
  * (each {@link EAGER_BATCH} at once in a long turn), in the order they were made, as one call of a batch
  * script: one command and one round trip for all, each call still one atomic step. The batch script is
  * loaded again when Redis has forgotten it (after a restart or `SCRIPT FLUSH`).
+ *
+ * Each batch carries a request id and, once {@link setFencingToken} gave one, the coordinator's fencing
+ * token: a batch that ioredis sends again after a reconnect returns the reply of its first run instead
+ * of running twice, and a batch of a coordinator that lost its leadership fails with `E_NOT_LEADER`.
  */
 export class ScriptRunner {
   private readonly scripts = loadScripts();
   private readonly batch: { source: string; sha: string };
   private queue: PendingCall[] = [];
   private scheduled = false;
+  private fencingToken = "";
+  /** Reply keys of batches whose answer came: the next batch deletes them. */
+  private answered: string[] = [];
+  private readonly fenceKey: string;
+  private readonly replyKey: (requestId: string) => string;
+  private readonly nextRequestId: () => string;
+  private readonly replyTtl: number;
 
-  constructor(private readonly redis: Redis) {
+  constructor(
+    private readonly redis: Redis,
+    safety: ScriptSafetyOptions = { fenceKey: "coordinator:fence", replyKey: (id) => `reply:${id}` },
+  ) {
     const source = batchSource(this.scripts);
     this.batch = { source, sha: createHash("sha1").update(source).digest("hex") };
+    this.fenceKey = safety.fenceKey;
+    this.replyKey = safety.replyKey;
+    this.nextRequestId = safety.requestId ?? requestIds();
+    this.replyTtl = safety.replyTtlMs ?? REPLY_TTL_MS;
+  }
+
+  /**
+   * The fencing token every later batch carries (see `leadership.ts`); Redis refuses the batch when it is
+   * not the fleet's current one. `""` (the default) sends none: no check.
+   */
+  setFencingToken(token: string): void {
+    this.fencingToken = token;
   }
 
   /** Loads the batch script into Redis so the first calls need no fallback. */
@@ -155,7 +245,15 @@ export class ScriptRunner {
       );
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ index: SCRIPT_NAMES.indexOf(name) + 1, keys, args, resolve, reject, onWritten });
+      this.queue.push({
+        index: SCRIPT_NAMES.indexOf(name) + 1,
+        repeatable: REPEATABLE.has(name),
+        keys,
+        args,
+        resolve,
+        reject,
+        onWritten,
+      });
       if (this.queue.length >= EAGER_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -179,9 +277,14 @@ export class ScriptRunner {
   private async send(calls: readonly PendingCall[]): Promise<void> {
     // The command is: script, key count, every call's keys, the header, every call's arguments. Each
     // call's own lists go in as they are, so nothing is copied into one long array first.
-    const header: number[] = [calls.length];
-    const lists: (readonly RespArgument[])[] = [[]];
-    let keyCount = 0;
+    let repeatable = true;
+    for (const call of calls) repeatable &&= call.repeatable;
+    const replyKey = this.replyKey(this.nextRequestId());
+    const answered = this.answered.splice(0, MAX_BATCH);
+    const header: RespArgument[] = [calls.length, this.fencingToken, repeatable ? 0 : this.replyTtl];
+    header.push(answered.length);
+    const lists: (readonly RespArgument[])[] = [[], [this.fenceKey, replyKey], answered];
+    let keyCount = 2 + answered.length;
     for (const call of calls) {
       header.push(call.index, call.keys.length, call.args.length);
       lists.push(call.keys);
@@ -205,10 +308,12 @@ export class ScriptRunner {
         replies = await this.redis.sendCommand(new BatchCommand("eval", withSource));
       }
     } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error));
+      const failure = batchFailure(error);
       for (const call of calls) call.reject(failure);
       return;
     }
+    // Answered: never sent again, so its reply need not be kept (the next batch deletes it).
+    if (!repeatable) this.answered.push(replyKey);
     const list = replies as unknown[];
     calls.forEach((call, i) => {
       const ok = list[2 * i];
@@ -217,4 +322,16 @@ export class ScriptRunner {
       else call.reject(new ScriptError(String(reply)));
     });
   }
+}
+
+/** What every call of a failed batch is rejected with: a refused fencing token is a lost leadership. */
+function batchFailure(error: unknown): Error {
+  if (error instanceof Error && error.message.startsWith("FENCED")) {
+    return new FlotillaError(
+      "E_NOT_LEADER",
+      `this coordinator is no longer the active one: ${error.message.slice("FENCED ".length)}`,
+      { cause: error },
+    );
+  }
+  return error instanceof Error ? error : new Error(String(error));
 }

@@ -27,6 +27,8 @@ function testKeys(prefix: string): StoreKeys {
     allTasks: () => p("tasks:all"),
     expiring: () => p("tasks:expiring"),
     taskUpdates: () => p("events:tasks:updates"),
+    fence: () => p("coordinator:fence"),
+    reply: (requestId) => p(`coordinator:reply:${requestId}`),
   };
 }
 
@@ -70,11 +72,12 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     expect(await redis.exists(keys.task("a2"))).toBe(0);
   });
 
-  it("takes a submit sent twice (a resend) once, with or without an idempotency key", async () => {
-    expect(await submit("s1", "n7", 5, "key-s1")).toMatchObject({ duplicate: false });
-    expect(await submit("s1", "n7", 5, "key-s1")).toEqual({ duplicate: true, taskId: "s1", state: "queued" });
-    expect(await submit("s2", "n7", 6)).toMatchObject({ duplicate: false });
-    expect(await submit("s2", "n7", 6)).toEqual({ duplicate: true, taskId: "s2", state: "queued" });
+  it("takes a submit sent twice (a resend) once, with or without an idempotency key, and answers alike", async () => {
+    const accepted = { duplicate: false, taskId: "s1", state: "queued" };
+    expect(await submit("s1", "n7", 5, "key-s1")).toEqual(accepted);
+    expect(await submit("s1", "n7", 5, "key-s1")).toEqual(accepted);
+    expect(await submit("s2", "n7", 6)).toEqual({ ...accepted, taskId: "s2" });
+    expect(await submit("s2", "n7", 6)).toEqual({ ...accepted, taskId: "s2" });
     expect(await store.queuedIds("n7")).toEqual(["s1", "s2"]);
     expect(await redis.llen(keys.taskEvents("s1"))).toBe(1);
     expect(await redis.llen(keys.taskEvents("s2"))).toBe(1);
@@ -432,11 +435,12 @@ describe("ScriptRunner (calls of one turn in one batch script)", () => {
       event: JSON.stringify({ taskId: id, state: "queued" }),
       now: 1,
     });
-    // A task hash that is not a hash: its submit fails inside Redis (WRONGTYPE), the others do not.
-    await redis.set(keys.task("broken"), "not a hash");
+    // An idempotency key that is not a string: its submit fails inside Redis (WRONGTYPE) before it writes
+    // anything, the others do not.
+    await redis.hset(keys.idempotency("broken-key"), "not", "a string");
     const results = await Promise.allSettled([
       store.submit(task("x1")),
-      store.submit(task("broken")),
+      store.submit({ ...task("broken"), idempotencyKey: "broken-key" }),
       store.submit(task("x2")),
       store.lease("n", 5, 2),
     ]);

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { ScriptRunner } from "./scripts.js";
+import { ScriptRunner, type ScriptSafetyOptions } from "./scripts.js";
 
 /** Every Redis name the coordinator uses, with the fleet's optional prefix applied. */
 export interface StoreKeys {
@@ -15,6 +15,10 @@ export interface StoreKeys {
   allTasks(): string;
   expiring(): string;
   taskUpdates(): string;
+  /** The fleet's fencing token (see `leadership.ts`). */
+  fence(): string;
+  /** Where the reply of a script batch with this request id is kept for a resend. */
+  reply(requestId: string): string;
 }
 
 /** A task as the store keeps it: one Redis hash of flat string fields, decoded. */
@@ -124,9 +128,19 @@ export class TaskStore {
   constructor(
     readonly redis: Redis,
     readonly keys: StoreKeys,
-    private readonly options: { idempotencyTtlSeconds: number; outputCap: number },
+    private readonly options: {
+      idempotencyTtlSeconds: number;
+      outputCap: number;
+      /** Request ids of the script batches (see {@link ScriptSafetyOptions}); tests fix them. */
+      requestId?: () => string;
+    },
   ) {
-    this.scripts = new ScriptRunner(redis);
+    const safety: ScriptSafetyOptions = {
+      fenceKey: keys.fence(),
+      replyKey: (requestId) => keys.reply(requestId),
+    };
+    if (options.requestId) safety.requestId = options.requestId;
+    this.scripts = new ScriptRunner(redis, safety);
     this.taskTemplate = keys.task(TEMPLATE_ID);
     this.eventsTemplate = keys.taskEvents(TEMPLATE_ID);
   }
@@ -134,6 +148,14 @@ export class TaskStore {
   /** Loads the Lua scripts into Redis (after connecting, and after Redis restarts). */
   async preload(): Promise<void> {
     await this.scripts.preload();
+  }
+
+  /**
+   * The fencing token that every later script call carries; Redis refuses the calls (`E_NOT_LEADER`)
+   * once another coordinator has taken the leadership lease. `""` (the default): not fenced.
+   */
+  setFencingToken(token: string): void {
+    this.scripts.setFencingToken(token);
   }
 
   /** Persists a new task and queues it, or returns the task that already holds its idempotency key. */

@@ -49,6 +49,11 @@ export const ERROR_CODES = {
   E_CONFIG: { wire: 1602, retryable: false },
   /** A bug: something that should not happen did. */
   E_INTERNAL: { wire: 1999, retryable: false },
+  /**
+   * This coordinator's fencing token is not the fleet's current one: another coordinator took the
+   * leadership lease, and Redis refuses this one's writes. Another coordinator is (or will be) active.
+   */
+  E_NOT_LEADER: { wire: 1503, retryable: true },
 } as const satisfies Record<string, { wire: number; retryable: boolean }>;
 
 /** A stable error code, e.g. `"E_SCHEMA"`. */

@@ -11,6 +11,9 @@
   ARGV[4..] task ids to move
 
   Returns the ids that moved.
+
+  Safe to run twice without a reply cache: a task moves only from the victim's queue, so a second run
+  moves nothing again; it still names a task it finds queued on the thief, so it answers as the first.
 ]]
 local moved = {}
 for i = 4, #ARGV do
@@ -25,6 +28,11 @@ for i = 4, #ARGV do
       redis.call("HINCRBY", taskKey, "migrations", 1)
       moved[#moved + 1] = id
     end
+  elseif redis.call("ZSCORE", KEYS[2], id) then
+    -- Moved by an earlier run of this call (a resend), or by another steal: queued on the thief all the same.
+    local taskKey = string.gsub(ARGV[3], "{{id}}", id)
+    local current = redis.call("HMGET", taskKey, "state", "node")
+    if current[1] == "queued" and current[2] == ARGV[1] then moved[#moved + 1] = id end
   end
 end
 return moved

@@ -25,11 +25,15 @@
   ARGV[11..] field, value pairs of the task hash
 
   Returns {0, id} when accepted, {1, existingId, existingState} for a duplicate idempotency key.
+
+  Safe to run twice without a reply cache: task ids are new for each submit, so a task hash (or an
+  idempotency key held) under this very id means this call ran before, and it answers as it did then.
 ]]
 if ARGV[3] == "1" then
   -- Claims the key and reads who held it in one call (Redis 7.0: NX with GET); nothing is written when the
   -- key was held already.
   local existing = redis.call("SET", KEYS[2], ARGV[1], "NX", "GET", "EX", ARGV[4])
+  if existing == ARGV[1] then return {0, ARGV[1]} end
   if existing then
     local state = redis.call("HGET", (string.gsub(ARGV[8], "{{id}}", existing)), "state")
     return {1, existing, state or "unknown"}
@@ -37,9 +41,7 @@ if ARGV[3] == "1" then
 end
 -- A write sent twice (a resend after a reconnect) must not index the task twice. With an idempotency key
 -- the check above already catches it: the first write set the key.
-if ARGV[3] ~= "1" and redis.call("EXISTS", KEYS[1]) == 1 then
-  return {1, ARGV[1], redis.call("HGET", KEYS[1], "state") or "unknown"}
-end
+if ARGV[3] ~= "1" and redis.call("EXISTS", KEYS[1]) == 1 then return {0, ARGV[1]} end
 
 redis.call("HSET", KEYS[1], unpack(ARGV, 11))
 -- Numbers stay the strings they came as: Redis parses them once, with no Lua round trip through a double.
