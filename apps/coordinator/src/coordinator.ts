@@ -44,6 +44,7 @@ import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { parseJson, publicTask } from "./records.js";
+import { Housekeeping } from "./retention.js";
 import { type Placement, Router } from "./router.js";
 import {
   applyTransition,
@@ -172,6 +173,7 @@ class CoordinatorServer implements Coordinator {
   private redis: Redis | undefined;
   private bridges: RedisBridges | undefined;
   private store: TaskStore | undefined;
+  private housekeeping: Housekeeping | undefined;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private readonly nodes = new Map<string, FleetNode>();
@@ -286,7 +288,9 @@ class CoordinatorServer implements Coordinator {
     this.store = new TaskStore(this.redis, this.keys.store, {
       idempotencyTtlSeconds: this.options.idempotencyTtlSeconds,
       outputCap: this.options.outputCap,
+      maxOutputBytes: this.options.maxOutputBytes,
     });
+    this.housekeeping = new Housekeeping(this.store, this.options);
     await this.store.preload();
     this.redis.on("ready", () => this.guard(this.db.preload()));
     await this.recover(now());
@@ -963,18 +967,21 @@ class CoordinatorServer implements Coordinator {
   private async onOutput(session: Session, output: MessageOf<"task.output">): Promise<void> {
     const pending = this.confirmed(output.taskId);
     if (pending) await pending;
-    const ok = await this.db.appendOutput(output.taskId, output.epoch, [output]);
-    if (!ok) {
+    const stored = await this.db.appendOutput(output.taskId, output.epoch, [output]);
+    if (!stored) {
       this.fence(session, output.taskId, output.epoch);
       return;
     }
+    // Watchers get what was stored: past the output cap nothing, and the cut chunk with its marker.
+    const data = stored.whole === 1 ? output.data : stored.cut;
+    if (data === undefined) return;
     this.fanout.output(output.taskId, () =>
       this.frames.frame("task.output", {
         taskId: output.taskId,
         epoch: output.epoch,
         stream: output.stream,
         seq: output.seq,
-        data: output.data,
+        data,
       }),
     );
   }
@@ -1263,6 +1270,7 @@ class CoordinatorServer implements Coordinator {
         `the fleet is saturated: ${placement.reason}; submit again later`,
       );
     }
+    if (placement.kind === "waiting") this.housekeeping?.admitWaiting();
     const maxWaitMs = spec.maxWaitMs ?? this.options.defaultMaxWaitMs;
     const fields: Record<string, string | number> = {
       id,
@@ -1697,6 +1705,7 @@ class CoordinatorServer implements Coordinator {
       this.lastWaitingSweep = now;
       await this.sweepWaiting(now);
     }
+    await this.housekeeping?.sweep(now);
   }
 
   private async declareDead(node: FleetNode, why: string, now: number): Promise<void> {

@@ -1,4 +1,6 @@
+import { TERMINAL_STATES } from "@flotilla/protocol";
 import type { Redis } from "ioredis";
+import { DEFAULT_MAX_OUTPUT_BYTES } from "./options.js";
 import { ScriptRunner } from "./scripts.js";
 
 /** Every Redis name the coordinator uses, with the fleet's optional prefix applied. */
@@ -12,6 +14,8 @@ export interface StoreKeys {
   waiting(): string;
   delayed(): string;
   deadLetters(): string;
+  /** Ended tasks other than dead-lettered ones, by end time (see `retention.ts`). */
+  finished(): string;
   allTasks(): string;
   expiring(): string;
   taskUpdates(): string;
@@ -90,6 +94,7 @@ export interface Transition {
   /** New node, or `null` to clear it; unchanged when absent. */
   node?: string | null;
   source?: { kind: "zset" | "set"; key: string };
+  /** Where the task goes; a task that ends (dead-lettered aside) goes to the finished index by default. */
   target?: { key: string; score: number };
   bumpEpoch?: boolean;
   attemptDelta?: number;
@@ -111,7 +116,23 @@ export interface Transition {
 
 const TEMPLATE_ID = "{{id}}";
 const EVENTS_CAP = 200;
+/** The ends retention counts as finished: a dead-lettered task is kept by a rule of its own. */
+export const FINISHED_STATES: readonly string[] = TERMINAL_STATES.filter(
+  (state) => state !== "dead_lettered",
+);
+const FINISHED: ReadonlySet<string> = new Set(FINISHED_STATES);
 
+/** What {@link TaskStore.appendOutput} stored: chunks whole, and the one cut at the byte cap, if any. */
+export interface StoredOutput {
+  whole: number;
+  /** The data stored for the chunk that crossed the byte cap: its first part and the marker line. */
+  cut?: string;
+}
+
+/** Which tasks {@link TaskStore.forget} deletes from an index: the due oldest, or the ids given. */
+export type ForgetSelection =
+  | { cutoff: number | undefined; keep: number | undefined; batch: number }
+  | { ids: readonly string[] };
 /**
  * The coordinator's view of Redis: every task state change is one Lua script (see `lua/`), so a crash at
  * any point leaves Redis consistent and a restarted coordinator can carry on from it.
@@ -124,7 +145,7 @@ export class TaskStore {
   constructor(
     readonly redis: Redis,
     readonly keys: StoreKeys,
-    private readonly options: { idempotencyTtlSeconds: number; outputCap: number },
+    private readonly options: { idempotencyTtlSeconds: number; outputCap: number; maxOutputBytes?: number },
   ) {
     this.scripts = new ScriptRunner(redis);
     this.taskTemplate = keys.task(TEMPLATE_ID);
@@ -213,12 +234,15 @@ export class TaskStore {
   /** Applies one fenced state change. */
   async transition(taskId: string, change: Transition): Promise<TransitionResult> {
     const taskKey = this.keys.task(taskId);
+    const target =
+      change.target ??
+      (FINISHED.has(change.to) ? { key: this.keys.finished(), score: change.now } : undefined);
     const args: (string | number)[] = [
       change.expectedEpoch ?? "",
       `,${change.from.join(",")},`,
       change.to,
       change.node === undefined ? "" : change.node === null ? "-" : change.node,
-      change.target ? change.target.score : "",
+      target ? target.score : "",
       change.bumpEpoch ? "1" : "0",
       change.attemptDelta ?? 0,
       change.now,
@@ -233,7 +257,7 @@ export class TaskStore {
     if (fields) for (const field in fields) args.push(field, fields[field] as string | number);
     const reply = (await this.scripts.run(
       "transition-4",
-      [taskKey, change.source?.key ?? taskKey, change.target?.key ?? taskKey, this.keys.taskEvents(taskId)],
+      [taskKey, change.source?.key ?? taskKey, target?.key ?? taskKey, this.keys.taskEvents(taskId)],
       args,
     )) as (number | string | string[])[];
     switch (reply[0]) {
@@ -257,20 +281,30 @@ export class TaskStore {
     }
   }
 
-  /** Appends output chunks of the run holding `epoch`; false when that run lost its lease. */
+  /**
+   * Appends output chunks of the run holding `epoch`, up to the task's byte cap; `undefined` when that run
+   * lost its lease. Chunks after one that was cut are not stored.
+   */
   async appendOutput(
     taskId: string,
     epoch: number,
     chunks: readonly { seq: number; stream: string; data: string }[],
-  ): Promise<boolean> {
-    const flat: (string | number)[] = [];
-    for (const chunk of chunks) flat.push(chunk.seq, chunk.stream, chunk.data);
+  ): Promise<StoredOutput | undefined> {
+    const args: (string | number)[] = [
+      epoch,
+      this.options.outputCap,
+      this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    ];
+    for (const chunk of chunks) args.push(chunk.seq, chunk.stream, chunk.data);
     const reply = await this.scripts.run(
       "output-2",
       [this.keys.task(taskId), this.keys.taskOutput(taskId)],
-      [epoch, this.options.outputCap, ...flat],
+      args,
     );
-    return Number(reply) >= 0;
+    if (!Array.isArray(reply)) return undefined;
+    const stored: StoredOutput = { whole: Number(reply[0]) };
+    if (typeof reply[1] === "string") stored.cut = reply[1];
+    return stored;
   }
 
   /** Moves queued tasks from `victim` to `thief`, keeping their order; returns the ids that moved. */
@@ -412,14 +446,37 @@ export class TaskStore {
    * queue (never was, or was requeued or purged meanwhile), and then nothing is deleted.
    */
   async purgeDeadLetter(taskId: string): Promise<boolean> {
-    // Taken out of the queue first: whoever removes it owns the deletion, so a requeue cannot lose it.
-    if ((await this.redis.zrem(this.keys.deadLetters(), taskId)) === 0) return false;
-    await this.redis
-      .multi()
-      .del(this.keys.task(taskId), this.keys.taskOutput(taskId), this.keys.taskEvents(taskId))
-      .zrem(this.keys.allTasks(), taskId)
-      .exec();
-    return true;
+    const { forgotten } = await this.forget(this.keys.deadLetters(), ["dead_lettered"], { ids: [taskId] });
+    return forgotten > 0;
+  }
+
+  /**
+   * Deletes ended tasks picked from `index` (the finished index or the dead-letter queue) with all that
+   * names them, in one script (`lua/forget-3.lua`): those of `states` only. `more` says a batch was full.
+   */
+  async forget(
+    index: string,
+    states: readonly string[],
+    selection: ForgetSelection,
+  ): Promise<{ forgotten: number; more: boolean }> {
+    const picking = "ids" in selection;
+    const args: (string | number)[] = [
+      picking ? "" : (selection.cutoff ?? ""),
+      picking ? "" : (selection.keep ?? ""),
+      picking ? selection.ids.length : selection.batch,
+      this.taskTemplate,
+      this.eventsTemplate,
+      this.keys.taskOutput(TEMPLATE_ID),
+      this.keys.idempotency(TEMPLATE_ID),
+      `,${states.join(",")},`,
+    ];
+    if (picking) args.push(...selection.ids);
+    const reply = (await this.scripts.run(
+      "forget-3",
+      [index, this.keys.allTasks(), this.keys.expiring()],
+      args,
+    )) as [number, number];
+    return { forgotten: Number(reply[0]), more: Number(reply[1]) === 1 };
   }
 
   /** The stored state-change history of a task, oldest first. */
