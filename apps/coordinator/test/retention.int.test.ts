@@ -1,5 +1,5 @@
 import type { FlotillaClient } from "@flotilla/client";
-import { isFlotillaError } from "@flotilla/protocol";
+import { isFlotillaError, type TaskSpecInput } from "@flotilla/protocol";
 import { waitFor } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
@@ -107,7 +107,7 @@ describe("retention: Redis does not grow forever", () => {
       expect(await traces(setup.redis, id)).toBe(0);
     }
     for (const id of ids.slice(7)) expect((await setup.client.task(id)).state).toBe("succeeded");
-    expect(await setup.redis.zrange(keys.finished(), 0, -1)).toEqual(ids.slice(7));
+    expect(await setup.redis.zrange(keys.finished(), "0", "-1")).toEqual(ids.slice(7));
     expect(await setup.redis.zcard(keys.allTasks())).toBe(5);
   }, 30_000);
 
@@ -122,7 +122,7 @@ describe("retention: Redis does not grow forever", () => {
     expect((await dead.result()).state).toBe("dead_lettered");
     const done = await setup.client.submit({ kind: "call", handler: "echo" });
     expect((await done.result()).state).toBe("succeeded");
-    expect(await setup.redis.zrange(keys.finished(), 0, -1)).toEqual([done.id]);
+    expect(await setup.redis.zrange(keys.finished(), "0", "-1")).toEqual([done.id]);
 
     // Past the retention of finished tasks: the finished one goes, the dead-lettered one stays.
     setup.clock.offset = 5 * MINUTE;
@@ -153,7 +153,7 @@ describe("retention: Redis does not grow forever", () => {
   it("refuses a submit with E_QUEUE_FULL once the waiting list is full", async () => {
     const setup = await fleetWithClock({ maxWaiting: 2 });
     ({ fleet, redis } = setup);
-    const nowhere = { kind: "exec", argv: ["true"], needs: { gpu: true } } as const;
+    const nowhere: TaskSpecInput = { kind: "exec", argv: ["true"], needs: { gpu: true } };
     await setup.client.submit(nowhere);
     await setup.client.submit(nowhere);
     expect(await failure(setup.client.submit(nowhere))).toBe("E_QUEUE_FULL");
