@@ -35,16 +35,20 @@ else
   local cutoff = tonumber(ARGV[1])
   local excess = 0
   if ARGV[2] ~= "" then excess = call("ZCARD", KEYS[1]) - tonumber(ARGV[2]) end
-  if excess <= 0 and not cutoff then return {0, 0} end
-  -- Oldest first: once an entry is neither beyond the count nor past the cut-off, none after it is.
-  local oldest = call("ZRANGE", KEYS[1], 0, batch - 1, "WITHSCORES")
-  for i = 1, #oldest, 2 do
-    local rank = (i + 1) / 2
-    if rank <= excess or (cutoff and tonumber(oldest[i + 1]) <= cutoff) then
-      picked[rank] = oldest[i]
-    else
-      break
+  if excess > 0 then
+    -- Oldest first: once an entry is neither beyond the count nor past the cut-off, none after it is.
+    local oldest = call("ZRANGE", KEYS[1], 0, batch - 1, "WITHSCORES")
+    for i = 1, #oldest, 2 do
+      local rank = (i + 1) / 2
+      if rank <= excess or (cutoff and tonumber(oldest[i + 1]) <= cutoff) then
+        picked[rank] = oldest[i]
+      else
+        break
+      end
     end
+  elseif cutoff then
+    -- Only what is due comes back: a sweep with nothing to forget reads nothing.
+    picked = call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, batch)
   end
   if #picked == batch then more = 1 end
 end
