@@ -44,7 +44,7 @@ import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { type CoordinatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { parseJson, publicTask } from "./records.js";
-import { Housekeeping } from "./retention.js";
+import { Retention } from "./retention.js";
 import { type Placement, Router } from "./router.js";
 import {
   applyTransition,
@@ -173,7 +173,7 @@ class CoordinatorServer implements Coordinator {
   private redis: Redis | undefined;
   private bridges: RedisBridges | undefined;
   private store: TaskStore | undefined;
-  private housekeeping: Housekeeping | undefined;
+  private retention: Retention | undefined;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private readonly nodes = new Map<string, FleetNode>();
@@ -289,8 +289,9 @@ class CoordinatorServer implements Coordinator {
       idempotencyTtlSeconds: this.options.idempotencyTtlSeconds,
       outputCap: this.options.outputCap,
       maxOutputBytes: this.options.maxOutputBytes,
+      maxWaiting: this.options.maxWaiting,
     });
-    this.housekeeping = new Housekeeping(this.store, this.options);
+    this.retention = new Retention(this.store, this.options);
     await this.store.preload();
     this.redis.on("ready", () => this.guard(this.db.preload()));
     await this.recover(now());
@@ -1270,7 +1271,6 @@ class CoordinatorServer implements Coordinator {
         `the fleet is saturated: ${placement.reason}; submit again later`,
       );
     }
-    if (placement.kind === "waiting") this.housekeeping?.admitWaiting();
     const maxWaitMs = spec.maxWaitMs ?? this.options.defaultMaxWaitMs;
     const fields: Record<string, string | number> = {
       id,
@@ -1705,7 +1705,7 @@ class CoordinatorServer implements Coordinator {
       this.lastWaitingSweep = now;
       await this.sweepWaiting(now);
     }
-    await this.housekeeping?.sweep(now);
+    await this.retention?.sweep(now);
   }
 
   private async declareDead(node: FleetNode, why: string, now: number): Promise<void> {

@@ -1,11 +1,10 @@
 /**
- * Keeps Redis from growing forever. Owns the housekeeping the sweep runs: forgetting finished tasks after
+ * Keeps Redis from growing forever. Owns the retention step of the sweep: forgetting finished tasks after
  * the retention (by age and by count, oldest first) and dead-lettered ones after theirs, in bounded
- * batches, and the waiting list's cap. A task joins the finished index in the same script that ends it
- * (see `TaskStore.transition`), so each sweep costs O(batch), never a scan of every task. Only the
- * coordinator's sweep drives it.
+ * batches. A task joins the finished index in the same script that ends it (see `TaskStore.transition`),
+ * so each sweep costs O(batch), never a scan of every task. Only the coordinator's sweep drives it. (The
+ * waiting list's cap is checked by the submit script itself: see `TaskStore.submit`.)
  */
-import { FlotillaError } from "@flotilla/protocol";
 import { FINISHED_STATES, type TaskStore } from "./store.js";
 
 /** The settings retention works from (see `CoordinatorOptions`). */
@@ -13,7 +12,6 @@ export interface RetentionSettings {
   retentionMs: number;
   retentionMaxFinished: number;
   deadLetterRetentionMs: number;
-  maxWaiting: number;
 }
 
 /**
@@ -27,42 +25,39 @@ const BATCHES_PER_SWEEP = 8;
 
 const DEAD_LETTERED = ["dead_lettered"] as const;
 
-/** The housekeeping of one coordinator; see the module header. */
-export class Housekeeping {
-  /** The waiting list's length: read from Redis at each sweep, counted up by each task admitted to it. */
-  private waiting = 0;
-
+/** The retention step of one coordinator; see the module header. */
+export class Retention {
   constructor(
     private readonly store: TaskStore,
     private readonly settings: RetentionSettings,
   ) {}
 
   /**
-   * Admits one more task to the waiting list, or refuses it with `E_QUEUE_FULL` when the list holds
-   * `maxWaiting` (as node queues refuse beyond their cap).
+   * Forgets what retention says is due. Whether anything is due is read first with plain reads (one round
+   * trip): a script call only when there is work, so an idle sweep adds none to the batches that carry
+   * submits (a lone submit's lease may go out early only when its script goes alone).
    */
-  admitWaiting(): void {
-    if (this.waiting >= this.settings.maxWaiting) {
-      throw new FlotillaError(
-        "E_QUEUE_FULL",
-        `the waiting list is full (${this.settings.maxWaiting} tasks no node can take yet); submit again later`,
-      );
-    }
-    this.waiting += 1;
-  }
-
-  /** One round of housekeeping: refreshes the waiting count and forgets what retention says is due. */
   async sweep(now: number): Promise<{ finished: number; deadLetters: number }> {
     const keys = this.store.keys;
-    this.waiting = await this.store.redis.zcard(keys.waiting());
-    const finished = await this.forgetDue(keys.finished(), FINISHED_STATES, {
-      cutoff: now - this.settings.retentionMs,
-      keep: this.settings.retentionMaxFinished,
-    });
-    const deadLetters = await this.forgetDue(keys.deadLetters(), DEAD_LETTERED, {
-      cutoff: now - this.settings.deadLetterRetentionMs,
-      keep: undefined,
-    });
+    const redis = this.store.redis;
+    const finishedCutoff = now - this.settings.retentionMs;
+    const deadCutoff = now - this.settings.deadLetterRetentionMs;
+    const [finishedCount, oldestFinished, oldestDead] = await Promise.all([
+      redis.zcard(keys.finished()),
+      redis.zrange(keys.finished(), "0", "0", "WITHSCORES"),
+      redis.zrange(keys.deadLetters(), "0", "0", "WITHSCORES"),
+    ]);
+    const finishedDue =
+      finishedCount > this.settings.retentionMaxFinished || isDue(oldestFinished, finishedCutoff);
+    const finished = finishedDue
+      ? await this.forgetDue(keys.finished(), FINISHED_STATES, {
+          cutoff: finishedCutoff,
+          keep: this.settings.retentionMaxFinished,
+        })
+      : 0;
+    const deadLetters = isDue(oldestDead, deadCutoff)
+      ? await this.forgetDue(keys.deadLetters(), DEAD_LETTERED, { cutoff: deadCutoff, keep: undefined })
+      : 0;
     return { finished, deadLetters };
   }
 
@@ -79,4 +74,9 @@ export class Housekeeping {
     }
     return forgotten;
   }
+}
+
+/** Whether the oldest entry of an index (`[id, score]`, or none) is at or before `cutoff`. */
+function isDue(oldest: readonly string[], cutoff: number): boolean {
+  return oldest.length >= 2 && Number(oldest[1]) <= cutoff;
 }

@@ -1,4 +1,4 @@
-import { TERMINAL_STATES } from "@flotilla/protocol";
+import { FlotillaError, TERMINAL_STATES } from "@flotilla/protocol";
 import type { Redis } from "ioredis";
 import { DEFAULT_MAX_OUTPUT_BYTES } from "./options.js";
 import { ScriptRunner } from "./scripts.js";
@@ -145,7 +145,13 @@ export class TaskStore {
   constructor(
     readonly redis: Redis,
     readonly keys: StoreKeys,
-    private readonly options: { idempotencyTtlSeconds: number; outputCap: number; maxOutputBytes?: number },
+    private readonly options: {
+      idempotencyTtlSeconds: number;
+      outputCap: number;
+      maxOutputBytes?: number;
+      /** The waiting list's cap: a submit that would wait beyond it is refused (E_QUEUE_FULL). */
+      maxWaiting?: number;
+    },
   ) {
     this.scripts = new ScriptRunner(redis);
     this.taskTemplate = keys.task(TEMPLATE_ID);
@@ -157,7 +163,10 @@ export class TaskStore {
     await this.scripts.preload();
   }
 
-  /** Persists a new task and queues it, or returns the task that already holds its idempotency key. */
+  /**
+   * Persists a new task and queues it, or returns the task that already holds its idempotency key.
+   * Rejects with `E_QUEUE_FULL` when the task would wait and the waiting list is full.
+   */
   async submit(input: {
     id: string;
     fields: Record<string, string | number>;
@@ -187,6 +196,7 @@ export class TaskStore {
       this.taskTemplate,
       input.expiresAt ?? "",
       input.leaseEvent ?? "",
+      "node" in target || this.options.maxWaiting === undefined ? "" : this.options.maxWaiting,
     ];
     // Field, value pairs straight onto the arguments (no entries arrays, no second list to spread).
     for (const field in input.fields) args.push(field, input.fields[field] as string | number);
@@ -204,6 +214,12 @@ export class TaskStore {
       args,
       input.onWritten,
     )) as [number, string, string?];
+    if (reply[0] === 2) {
+      throw new FlotillaError(
+        "E_QUEUE_FULL",
+        `the waiting list is full (${this.options.maxWaiting} tasks no node can take yet); submit again later`,
+      );
+    }
     return reply[0] === 0
       ? { duplicate: false, taskId: id, state: String(input.fields.state) }
       : { duplicate: true, taskId: reply[1], state: reply[2] ?? "unknown" };

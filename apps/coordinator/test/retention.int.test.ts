@@ -157,6 +157,9 @@ describe("retention: Redis does not grow forever", () => {
     await setup.client.submit(nowhere);
     await setup.client.submit(nowhere);
     expect(await failure(setup.client.submit(nowhere))).toBe("E_QUEUE_FULL");
+    // A refused submit holds no idempotency key: the same submit is refused again, not a duplicate.
+    expect(await failure(setup.client.submit({ ...nowhere, idempotencyKey: "later" }))).toBe("E_QUEUE_FULL");
+    expect(await setup.redis.exists(keys.idempotency("later"))).toBe(0);
     // Work a node can take is still accepted.
     expect((await (await setup.client.submit({ kind: "call", handler: "echo" })).result()).state).toBe(
       "succeeded",
