@@ -124,6 +124,43 @@ describe("flotilla-coordinator settings", () => {
     );
   });
 
+  it("reads the retention, output and waiting-list limits from flags and the config file", async () => {
+    const flags = await options([
+      "--token",
+      "t",
+      "--retention-days",
+      "0.5",
+      "--retention-max-finished",
+      "2000",
+      "--dead-letter-retention-days",
+      "3",
+      "--max-output-bytes",
+      "4096",
+      "--max-waiting",
+      "50",
+    ]);
+    expect(flags).toMatchObject({
+      retentionMs: 12 * 3600 * 1000,
+      retentionMaxFinished: 2000,
+      deadLetterRetentionMs: 3 * 24 * 3600 * 1000,
+      maxOutputBytes: 4096,
+      maxWaiting: 50,
+    });
+    const config = file(
+      "limits.json",
+      '{"token": "t", "retention-days": 14, "retention-max-finished": 10, "max-waiting": 0}',
+    );
+    expect(await options(["--config", config])).toMatchObject({
+      retentionMs: 14 * 24 * 3600 * 1000,
+      retentionMaxFinished: 10,
+      maxWaiting: 0,
+    });
+    expect(await failure(["--token", "t", "--retention-max-finished", "1.5"])).toContain(
+      '--retention-max-finished wants a whole number >= 0, got "1.5"',
+    );
+    expect(USAGE).toContain("--retention-days <x>");
+  });
+
   it("documents the config file in --help", () => {
     expect(USAGE).toContain("--config <path>");
     expect(USAGE).toContain("FLOTILLA_CONFIG");

@@ -45,6 +45,11 @@ Options:
   --fallback-node <id>      the coordinator's own node, used when every node is over the threshold
   --hold-ahead-ms <n>       work per slot agents are leased ahead of their slots, by run time (default 10; 0 = none)
   --require-durable         refuse to start when Redis can lose data (no appendonly, an evicting maxmemory-policy)
+  --retention-days <x>      finished tasks are forgotten this long after they end (default 7)
+  --retention-max-finished <n>  finished tasks kept at most; the oldest go first (default 100000)
+  --dead-letter-retention-days <x>  dead-lettered tasks are forgotten after this unless purged (default 30)
+  --max-output-bytes <n>    output bytes kept per task; the rest is cut with a marker (default 16777216)
+  --max-waiting <n>         tasks the waiting list holds; beyond, submits get E_QUEUE_FULL (default 10000)
   --log-level <level>       fatal | error | warn | info | debug (default info)
   --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
@@ -74,6 +79,11 @@ const OPTIONS = {
   "fallback-node": { type: "string" },
   "hold-ahead-ms": { type: "string" },
   "require-durable": { type: "boolean" },
+  "retention-days": { type: "string" },
+  "retention-max-finished": { type: "string" },
+  "dead-letter-retention-days": { type: "string" },
+  "max-output-bytes": { type: "string" },
+  "max-waiting": { type: "string" },
   "log-level": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -90,6 +100,8 @@ const ENVIRONMENT: EnvironmentSettings = [
 ];
 
 class UsageError extends Error {}
+
+const DAY_MS = 24 * 3600 * 1000;
 
 function number(
   flag: string,
@@ -163,6 +175,20 @@ export async function resolveCoordinatorOptions(
   const holdAhead = number("hold-ahead-ms", values["hold-ahead-ms"], { min: 0 });
   if (holdAhead !== undefined) options.holdAheadMs = holdAhead;
   if (values["require-durable"] === true) options.requireDurable = true;
+  const days = (flag: "retention-days" | "dead-letter-retention-days"): number | undefined => {
+    const value = number(flag, values[flag], { integer: false });
+    return value === undefined ? undefined : value * DAY_MS;
+  };
+  const retention = days("retention-days");
+  if (retention !== undefined) options.retentionMs = retention;
+  const deadLetterRetention = days("dead-letter-retention-days");
+  if (deadLetterRetention !== undefined) options.deadLetterRetentionMs = deadLetterRetention;
+  const maxFinished = number("retention-max-finished", values["retention-max-finished"]);
+  if (maxFinished !== undefined) options.retentionMaxFinished = maxFinished;
+  const maxOutput = number("max-output-bytes", values["max-output-bytes"]);
+  if (maxOutput !== undefined) options.maxOutputBytes = maxOutput;
+  const maxWaiting = number("max-waiting", values["max-waiting"]);
+  if (maxWaiting !== undefined) options.maxWaiting = maxWaiting;
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
     pino.destination(2),

@@ -144,6 +144,8 @@ class CoordinatorServer implements Coordinator {
     ctx.store = new TaskStore(redis, ctx.keys.store, {
       idempotencyTtlSeconds: options.idempotencyTtlSeconds,
       outputCap: options.outputCap,
+      maxOutputBytes: options.maxOutputBytes,
+      maxWaiting: options.maxWaiting,
     });
     await ctx.store.preload();
     redis.on("ready", () => ctx.guard(ctx.db.preload()));

@@ -2,17 +2,21 @@
  * The sweep that runs every `sweepIntervalMs` (100 ms). `Housekeeping.sweep` runs its steps in order:
  * the failure detector's check, delayed retries whose backoff is over back to placement, tasks whose TTL
  * ran out before a lease end as expired, and (at most once a second, or at once after `sweepWaitingSoon`)
- * tasks on the waiting list are placed or failed after their `maxWait`. A new periodic step belongs in
+ * tasks on the waiting list are placed or failed after their `maxWait`, then retention forgets finished tasks
+ * that are due (`retention.ts`). A new periodic step belongs in
  * `sweep`. It owns the time of the last waiting sweep; `endUnstarted` (cancel or expire a task that never
  * started) is shared with client operations. Of a node it changes `queued` when a queued task ends.
  */
 import type { TaskSpec, WireError } from "@flotilla/protocol";
 import type { CoordinatorContext, CoordinatorParts } from "./context.js";
+import { Retention } from "./retention.js";
 import type { StoredTask } from "./store.js";
 
 /** Periodic steps over delayed, expiring and waiting tasks, and the failure detector's check. */
 export class Housekeeping {
   private lastWaitingSweep = 0;
+  /** Made at the first sweep: the store exists only once the server has started. */
+  private retention: Retention | undefined;
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -29,6 +33,8 @@ export class Housekeeping {
       this.lastWaitingSweep = now;
       await this.sweepWaiting(now);
     }
+    this.retention ??= new Retention(this.ctx.db, this.ctx.options);
+    await this.retention.sweep(now);
   }
 
   /** The next sweep looks at the waiting list (a node joined or came back: it may take waiting work). */

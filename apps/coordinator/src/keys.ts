@@ -31,6 +31,8 @@ export function coordinatorKeys(prefix: string): CoordinatorKeys {
       delayed: () => own("tasks:delayed"),
       // Tasks with a TTL, by expiry time.
       expiring: () => own("tasks:expiring"),
+      // Ended tasks (dead-lettered ones aside), by end time: what retention forgets, oldest first.
+      finished: () => own("tasks:finished"),
       deadLetters: () => redis.dlq,
       allTasks: () => redis.tasksAll,
       taskUpdates: () => redis.taskUpdates,

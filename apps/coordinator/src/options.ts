@@ -58,6 +58,19 @@ export interface CoordinatorOptions {
    * `maxmemory-policy`, or settings that cannot be read); by default that is only a warning.
    */
   requireDurable?: boolean;
+  /**
+   * Output bytes kept per task, over all its attempts (default 16 MiB): the chunk that crosses it is cut
+   * and ends with a marker saying so, and later output is dropped.
+   */
+  maxOutputBytes?: number;
+  /** Tasks the waiting list (no node can take them yet) holds; beyond, submits get E_QUEUE_FULL (default 10,000). */
+  maxWaiting?: number;
+  /** How long a finished task (its record, events, output and index entries) is kept (default 7 days). */
+  retentionMs?: number;
+  /** Finished tasks kept at most; the oldest finished go first beyond it (default 100,000). */
+  retentionMaxFinished?: number;
+  /** How long a dead-lettered task is kept unless purged or retried first (default 30 days). */
+  deadLetterRetentionMs?: number;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
   /** Clock, injectable for tests. */
@@ -65,6 +78,10 @@ export interface CoordinatorOptions {
   /** Randomness, injectable for tests. */
   random?: () => number;
 }
+
+const DAY_MS = 24 * 3600 * 1000;
+/** Output bytes kept per task unless `maxOutputBytes` says otherwise. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger">> & {
@@ -99,6 +116,11 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     maxQueuePerNode: options.maxQueuePerNode ?? 10_000,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds ?? 24 * 3600,
     requireDurable: options.requireDurable ?? false,
+    maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    maxWaiting: options.maxWaiting ?? 10_000,
+    retentionMs: options.retentionMs ?? 7 * DAY_MS,
+    retentionMaxFinished: options.retentionMaxFinished ?? 100_000,
+    deadLetterRetentionMs: options.deadLetterRetentionMs ?? 30 * DAY_MS,
     logger: options.logger ?? fallbackLogger,
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,
@@ -110,6 +132,16 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
   }
   if (!(resolved.holdAheadMs >= 0)) throw new RangeError("holdAheadMs must be 0 or more");
   if (!(resolved.ackHoldMs >= 0)) throw new RangeError("ackHoldMs must be 0 or more");
+  const limits = [
+    "maxOutputBytes",
+    "maxWaiting",
+    "retentionMs",
+    "retentionMaxFinished",
+    "deadLetterRetentionMs",
+  ] as const;
+  for (const name of limits) {
+    if (!(resolved[name] >= 0)) throw new RangeError(`${name} must be 0 or more`);
+  }
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;

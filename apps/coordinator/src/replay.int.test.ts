@@ -108,8 +108,8 @@ describe("script batches sent twice (real redis-server)", () => {
 
     fixed = "output-1";
     const chunk = [{ seq: 0, stream: "stdout", data: "hello" }];
-    expect(await store.appendOutput("r1", 1, chunk)).toBe(true);
-    expect(await store.appendOutput("r1", 1, chunk)).toBe(true);
+    expect(await store.appendOutput("r1", 1, chunk)).toEqual({ whole: 1 });
+    expect(await store.appendOutput("r1", 1, chunk)).toEqual({ whole: 1 });
     expect(await suite.redis.xlen(keys.taskOutput("r1"))).toBe(1);
 
     // A new request id runs anew.

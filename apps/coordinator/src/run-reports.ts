@@ -106,18 +106,21 @@ export class RunReports {
     const ctx = this.ctx;
     const pending = ctx.leases.confirming(output.taskId);
     if (pending) await pending;
-    const ok = await ctx.db.appendOutput(output.taskId, output.epoch, [output]);
-    if (!ok) {
+    const stored = await ctx.db.appendOutput(output.taskId, output.epoch, [output]);
+    if (!stored) {
       ctx.out.fence(session, output.taskId, output.epoch);
       return;
     }
+    // Watchers get what was stored: past the output cap nothing, and the cut chunk with its marker.
+    const data = stored.whole === 1 ? output.data : stored.cut;
+    if (data === undefined) return;
     ctx.fanout.output(output.taskId, () =>
       ctx.frames.frame("task.output", {
         taskId: output.taskId,
         epoch: output.epoch,
         stream: output.stream,
         seq: output.seq,
-        data: output.data,
+        data,
       }),
     );
   }

@@ -5,7 +5,14 @@ import { Command, type Redis } from "ioredis";
 import { encodeCommand, type RespArgument } from "./resp.js";
 
 /** The Lua scripts of the store, one file each in `lua/`, named `<op>-<numberOfKeys>.lua`. */
-export const SCRIPT_NAMES = ["submit-7", "lease-2", "transition-4", "output-2", "steal-2"] as const;
+export const SCRIPT_NAMES = [
+  "submit-7",
+  "lease-2",
+  "transition-4",
+  "output-2",
+  "steal-2",
+  "forget-3",
+] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 interface LoadedScript {

@@ -24,6 +24,7 @@ function testKeys(prefix: string): StoreKeys {
     waiting: () => p("queue:waiting"),
     delayed: () => p("queue:delayed"),
     deadLetters: () => p("dlq"),
+    finished: () => p("tasks:finished"),
     allTasks: () => p("tasks:all"),
     expiring: () => p("tasks:expiring"),
     taskUpdates: () => p("events:tasks:updates"),
@@ -129,7 +130,7 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
       { seq: 0, stream: "stdout", data: "one" },
       { seq: 1, stream: "stderr", data: "two" },
     ];
-    expect(await store.appendOutput("c1", 1, firstRun)).toBe(true);
+    expect(await store.appendOutput("c1", 1, firstRun)).toEqual({ whole: 2 });
     // node declared dead: epoch bumped, task requeued on another node
     const requeue = await store.transition("c1", {
       from: ["leased", "running"],
@@ -149,7 +150,7 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
       node: "n4",
       reason: "node n3 dead",
     });
-    expect(await store.appendOutput("c1", 1, [{ seq: 0, stream: "stdout", data: "late" }])).toBe(false);
+    expect(await store.appendOutput("c1", 1, [{ seq: 0, stream: "stdout", data: "late" }])).toBeUndefined();
     const late = await store.transition("c1", {
       expectedEpoch: 1,
       from: ["leased", "running"],
@@ -163,7 +164,9 @@ describe("TaskStore (Lua scripts against a real redis-server)", () => {
     // The second attempt's output is numbered on from where the first one's stopped.
     expect(again).toMatchObject({ taskId: "c1", epoch: 3, attempt: 2, seqFrom: 2 });
     await store.transition("c1", { expectedEpoch: 3, from: ["leased"], to: "running", now: 15 });
-    expect(await store.appendOutput("c1", 3, [{ seq: 2, stream: "stdout", data: "hello" }])).toBe(true);
+    expect(await store.appendOutput("c1", 3, [{ seq: 2, stream: "stdout", data: "hello" }])).toEqual({
+      whole: 1,
+    });
     const done = await store.transition("c1", {
       expectedEpoch: 3,
       from: ["leased", "running"],

@@ -1,4 +1,6 @@
+import { FlotillaError, TERMINAL_STATES } from "@flotilla/protocol";
 import type { Redis } from "ioredis";
+import { DEFAULT_MAX_OUTPUT_BYTES } from "./options.js";
 import { ScriptRunner, type ScriptSafetyOptions } from "./scripts.js";
 
 /** Every Redis name the coordinator uses, with the fleet's optional prefix applied. */
@@ -12,6 +14,8 @@ export interface StoreKeys {
   waiting(): string;
   delayed(): string;
   deadLetters(): string;
+  /** Ended tasks other than dead-lettered ones, by end time (see `retention.ts`). */
+  finished(): string;
   allTasks(): string;
   expiring(): string;
   taskUpdates(): string;
@@ -94,6 +98,7 @@ export interface Transition {
   /** New node, or `null` to clear it; unchanged when absent. */
   node?: string | null;
   source?: { kind: "zset" | "set"; key: string };
+  /** Where the task goes; a task that ends (dead-lettered aside) goes to the finished index by default. */
   target?: { key: string; score: number };
   bumpEpoch?: boolean;
   attemptDelta?: number;
@@ -115,7 +120,23 @@ export interface Transition {
 
 const TEMPLATE_ID = "{{id}}";
 const EVENTS_CAP = 200;
+/** The ends retention counts as finished: a dead-lettered task is kept by a rule of its own. */
+export const FINISHED_STATES: readonly string[] = TERMINAL_STATES.filter(
+  (state) => state !== "dead_lettered",
+);
+const FINISHED: ReadonlySet<string> = new Set(FINISHED_STATES);
 
+/** What {@link TaskStore.appendOutput} stored: chunks whole, and the one cut at the byte cap, if any. */
+export interface StoredOutput {
+  whole: number;
+  /** The data stored for the chunk that crossed the byte cap: its first part and the marker line. */
+  cut?: string;
+}
+
+/** Which tasks {@link TaskStore.forget} deletes from an index: the due oldest, or the ids given. */
+export type ForgetSelection =
+  | { cutoff: number | undefined; keep: number | undefined; batch: number }
+  | { ids: readonly string[] };
 /**
  * The coordinator's view of Redis: every task state change is one Lua script (see `lua/`), so a crash at
  * any point leaves Redis consistent and a restarted coordinator can carry on from it.
@@ -133,6 +154,9 @@ export class TaskStore {
       outputCap: number;
       /** Request ids of the script batches (see {@link ScriptSafetyOptions}); tests fix them. */
       requestId?: () => string;
+      maxOutputBytes?: number;
+      /** The waiting list's cap: a submit that would wait beyond it is refused (E_QUEUE_FULL). */
+      maxWaiting?: number;
     },
   ) {
     const safety: ScriptSafetyOptions = {
@@ -158,7 +182,10 @@ export class TaskStore {
     this.scripts.setFencingToken(token);
   }
 
-  /** Persists a new task and queues it, or returns the task that already holds its idempotency key. */
+  /**
+   * Persists a new task and queues it, or returns the task that already holds its idempotency key.
+   * Rejects with `E_QUEUE_FULL` when the task would wait and the waiting list is full.
+   */
   async submit(input: {
     id: string;
     fields: Record<string, string | number>;
@@ -188,6 +215,7 @@ export class TaskStore {
       this.taskTemplate,
       input.expiresAt ?? "",
       input.leaseEvent ?? "",
+      "node" in target || this.options.maxWaiting === undefined ? "" : this.options.maxWaiting,
     ];
     // Field, value pairs straight onto the arguments (no entries arrays, no second list to spread).
     for (const field in input.fields) args.push(field, input.fields[field] as string | number);
@@ -205,6 +233,12 @@ export class TaskStore {
       args,
       input.onWritten,
     )) as [number, string, string?];
+    if (reply[0] === 2) {
+      throw new FlotillaError(
+        "E_QUEUE_FULL",
+        `the waiting list is full (${this.options.maxWaiting} tasks no node can take yet); submit again later`,
+      );
+    }
     return reply[0] === 0
       ? { duplicate: false, taskId: id, state: String(input.fields.state) }
       : { duplicate: true, taskId: reply[1], state: reply[2] ?? "unknown" };
@@ -235,12 +269,15 @@ export class TaskStore {
   /** Applies one fenced state change. */
   async transition(taskId: string, change: Transition): Promise<TransitionResult> {
     const taskKey = this.keys.task(taskId);
+    const target =
+      change.target ??
+      (FINISHED.has(change.to) ? { key: this.keys.finished(), score: change.now } : undefined);
     const args: (string | number)[] = [
       change.expectedEpoch ?? "",
       `,${change.from.join(",")},`,
       change.to,
       change.node === undefined ? "" : change.node === null ? "-" : change.node,
-      change.target ? change.target.score : "",
+      target ? target.score : "",
       change.bumpEpoch ? "1" : "0",
       change.attemptDelta ?? 0,
       change.now,
@@ -255,7 +292,7 @@ export class TaskStore {
     if (fields) for (const field in fields) args.push(field, fields[field] as string | number);
     const reply = (await this.scripts.run(
       "transition-4",
-      [taskKey, change.source?.key ?? taskKey, change.target?.key ?? taskKey, this.keys.taskEvents(taskId)],
+      [taskKey, change.source?.key ?? taskKey, target?.key ?? taskKey, this.keys.taskEvents(taskId)],
       args,
     )) as (number | string | string[])[];
     switch (reply[0]) {
@@ -279,20 +316,30 @@ export class TaskStore {
     }
   }
 
-  /** Appends output chunks of the run holding `epoch`; false when that run lost its lease. */
+  /**
+   * Appends output chunks of the run holding `epoch`, up to the task's byte cap; `undefined` when that run
+   * lost its lease. Chunks after one that was cut are not stored.
+   */
   async appendOutput(
     taskId: string,
     epoch: number,
     chunks: readonly { seq: number; stream: string; data: string }[],
-  ): Promise<boolean> {
-    const flat: (string | number)[] = [];
-    for (const chunk of chunks) flat.push(chunk.seq, chunk.stream, chunk.data);
+  ): Promise<StoredOutput | undefined> {
+    const args: (string | number)[] = [
+      epoch,
+      this.options.outputCap,
+      this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    ];
+    for (const chunk of chunks) args.push(chunk.seq, chunk.stream, chunk.data);
     const reply = await this.scripts.run(
       "output-2",
       [this.keys.task(taskId), this.keys.taskOutput(taskId)],
-      [epoch, this.options.outputCap, ...flat],
+      args,
     );
-    return Number(reply) >= 0;
+    if (!Array.isArray(reply)) return undefined;
+    const stored: StoredOutput = { whole: Number(reply[0]) };
+    if (typeof reply[1] === "string") stored.cut = reply[1];
+    return stored;
   }
 
   /** Moves queued tasks from `victim` to `thief`, keeping their order; returns the ids that moved. */
@@ -434,14 +481,37 @@ export class TaskStore {
    * queue (never was, or was requeued or purged meanwhile), and then nothing is deleted.
    */
   async purgeDeadLetter(taskId: string): Promise<boolean> {
-    // Taken out of the queue first: whoever removes it owns the deletion, so a requeue cannot lose it.
-    if ((await this.redis.zrem(this.keys.deadLetters(), taskId)) === 0) return false;
-    await this.redis
-      .multi()
-      .del(this.keys.task(taskId), this.keys.taskOutput(taskId), this.keys.taskEvents(taskId))
-      .zrem(this.keys.allTasks(), taskId)
-      .exec();
-    return true;
+    const { forgotten } = await this.forget(this.keys.deadLetters(), ["dead_lettered"], { ids: [taskId] });
+    return forgotten > 0;
+  }
+
+  /**
+   * Deletes ended tasks picked from `index` (the finished index or the dead-letter queue) with all that
+   * names them, in one script (`lua/forget-3.lua`): those of `states` only. `more` says a batch was full.
+   */
+  async forget(
+    index: string,
+    states: readonly string[],
+    selection: ForgetSelection,
+  ): Promise<{ forgotten: number; more: boolean }> {
+    const picking = "ids" in selection;
+    const args: (string | number)[] = [
+      picking ? "" : (selection.cutoff ?? ""),
+      picking ? "" : (selection.keep ?? ""),
+      picking ? selection.ids.length : selection.batch,
+      this.taskTemplate,
+      this.eventsTemplate,
+      this.keys.taskOutput(TEMPLATE_ID),
+      this.keys.idempotency(TEMPLATE_ID),
+      `,${states.join(",")},`,
+    ];
+    if (picking) args.push(...selection.ids);
+    const reply = (await this.scripts.run(
+      "forget-3",
+      [index, this.keys.allTasks(), this.keys.expiring()],
+      args,
+    )) as [number, number];
+    return { forgotten: Number(reply[0]), more: Number(reply[1]) === 1 };
   }
 
   /** The stored state-change history of a task, oldest first. */

@@ -22,9 +22,11 @@
   ARGV[9] expiresAt (epoch ms), or "" when the task has no TTL
   ARGV[10] the "leased" event JSON when the task is leased at once (the hash fields then say state
            leased, epoch 1, attempt 1), or "" to queue it
-  ARGV[11..] field, value pairs of the task hash
+  ARGV[11] the waiting list's cap when KEYS[4] is the waiting list, or "" (a node queue: capped by the caller)
+  ARGV[12..] field, value pairs of the task hash
 
-  Returns {0, id} when accepted, {1, existingId, existingState} for a duplicate idempotency key.
+  Returns {0, id} when accepted, {1, existingId, existingState} for a duplicate idempotency key, {2} when the
+  waiting list is full (nothing is written then).
 
   Safe to run twice without a reply cache: task ids are new for each submit, so a task hash (or an
   idempotency key held) under this very id means this call ran before, and it answers as it did then.
@@ -43,7 +45,12 @@ end
 -- the check above already catches it: the first write set the key.
 if ARGV[3] ~= "1" and redis.call("EXISTS", KEYS[1]) == 1 then return {0, ARGV[1]} end
 
-redis.call("HSET", KEYS[1], unpack(ARGV, 11))
+if ARGV[11] ~= "" and redis.call("ZCARD", KEYS[4]) >= tonumber(ARGV[11]) then
+  -- Refused: the idempotency key claimed above is let go again.
+  if ARGV[3] == "1" then redis.call("DEL", KEYS[2]) end
+  return {2}
+end
+redis.call("HSET", KEYS[1], unpack(ARGV, 12))
 -- Numbers stay the strings they came as: Redis parses them once, with no Lua round trip through a double.
 redis.call("ZADD", KEYS[3], ARGV[2], ARGV[1])
 if ARGV[9] ~= "" then redis.call("ZADD", KEYS[6], ARGV[9], ARGV[1]) end
