@@ -118,7 +118,7 @@ describe("script batches sent twice (real redis-server)", () => {
     expect(await suite.redis.pttl(keys.reply("lease-2"))).toBeGreaterThan(60_000);
     // Its answer came, so the next batch deletes the reply: Redis keeps only replies of batches in flight.
     fixed = "output-2";
-    expect(await store.appendOutput("r2", 1, chunk)).toBe(true);
+    expect(await store.appendOutput("r2", 1, chunk)).toEqual({ whole: 1 });
     expect(await suite.redis.exists(keys.reply("lease-2"))).toBe(0);
   });
 
