@@ -236,6 +236,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 0;
   }
   if (io.logger) options.logger = io.logger;
+  let started = false;
+  let deposed: (() => void) | undefined;
+  const wasDeposed = new Promise<"deposed">((resolve) => {
+    deposed = () => resolve("deposed");
+  });
+  options.onRoleChange = (role) => {
+    if (role === "deposed") deposed?.();
+    // Taking over from a standby: said on stdout, like the start.
+    else if (started) io.out(`flotilla-coordinator active: took over the fleet on ${coordinator.url}`);
+  };
   const coordinator = (io.makeCoordinator ?? createCoordinator)(options);
   try {
     await coordinator.start();
@@ -244,10 +254,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.err(`flotilla-coordinator: ${text}`);
     return 1;
   }
-  io.out(`flotilla-coordinator ready: listening on ${coordinator.url} (Redis ${redact(options.redisUrl)})`);
-  await new Promise<void>((resolve) => {
-    if (io.onStopSignal) io.onStopSignal(resolve);
-  });
+  started = true;
+  const where = `listening on ${coordinator.url} (Redis ${redact(options.redisUrl)})`;
+  if (coordinator.role === "active") io.out(`flotilla-coordinator ready: ${where}`);
+  else
+    io.out(
+      `flotilla-coordinator standby: ${where}; another coordinator is active, taking over when it stops`,
+    );
+  const ended = await Promise.race([
+    wasDeposed,
+    new Promise<"signal">((resolve) => {
+      if (io.onStopSignal) io.onStopSignal(() => resolve("signal"));
+    }),
+  ]);
+  if (ended === "deposed") {
+    // Its service manager starts it again, as a standby.
+    io.err("flotilla-coordinator: another coordinator took over the fleet; exiting");
+    return 1;
+  }
   io.out("flotilla-coordinator: stopping (finishing in-flight Redis writes)");
   await coordinator.stop();
   return 0;

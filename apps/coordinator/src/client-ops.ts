@@ -5,7 +5,7 @@
  * (a drain or undrain).
  */
 import { FlotillaError, type MessageOf, type TaskSpec } from "@flotilla/protocol";
-import { type CoordinatorContext, type CoordinatorParts, TERMINAL } from "./context.js";
+import { type CoordinatorContext, type CoordinatorParts, TERMINAL, taskNotFound } from "./context.js";
 import { type NodeListing, nodeListing } from "./fleet.js";
 import { parseJson, publicTask } from "./records.js";
 import type { Session } from "./transport/session.js";
@@ -26,7 +26,7 @@ export class ClientOps {
     const now = ctx.options.clock();
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const task = await ctx.db.getTask(taskId);
-      if (!task) throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
+      if (!task) throw taskNotFound(ctx, taskId);
       if (TERMINAL.has(task.state)) {
         throw new FlotillaError("E_CONFLICT", `task ${taskId} already ended: ${task.state}`, {
           details: { state: task.state },
@@ -66,7 +66,7 @@ export class ClientOps {
     ]);
     if (!task) {
       ctx.fanout.unwatch(session, taskId);
-      throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
+      throw taskNotFound(ctx, taskId);
     }
     ctx.out.reply(session, requestId, { ok: true, state: task.state });
     for (const chunk of chunks) {
@@ -88,7 +88,7 @@ export class ClientOps {
   /** One task's public record. */
   async getTask(taskId: string): Promise<unknown> {
     const task = await this.ctx.db.getTask(taskId);
-    if (!task) throw new FlotillaError("E_NOT_FOUND", `no task ${taskId}`);
+    if (!task) throw taskNotFound(this.ctx, taskId);
     return publicTask(task);
   }
 

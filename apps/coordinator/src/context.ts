@@ -79,6 +79,13 @@ export class CoordinatorContext {
   readonly underway = new InFlight();
   /** Set by the server's `stop()`: no new connections, submits or leases. */
   stopping = false;
+  /**
+   * Whether this coordinator is the fleet's active one (it holds the leadership lease and serves agents and
+   * clients) or a standby (it serves `/healthz` only and takes over when the lease lapses). The server sets it.
+   */
+  role: "standby" | "active" = "standby";
+  /** When Redis was found emptied or replaced (see `redis-emptied.ts`); `/healthz` says so until a restart. */
+  redisEmptiedAt: number | undefined = undefined;
   /** Set by the server at start. */
   redis: Redis | undefined = undefined;
   store: TaskStore | undefined = undefined;
@@ -134,6 +141,15 @@ export class CoordinatorContext {
     this.log.error({ err: errorMessage(error) }, "background step failed");
     this.underway.leave();
   };
+}
+
+/** The error for a task Redis does not hold: never submitted, forgotten by retention, or lost with Redis's data. */
+export function taskNotFound(ctx: CoordinatorContext, taskId: string): FlotillaError {
+  const lost =
+    ctx.redisEmptiedAt === undefined
+      ? ""
+      : ` (Redis was emptied or replaced at ${new Date(ctx.redisEmptiedAt).toISOString()}: what it held is gone)`;
+  return new FlotillaError("E_NOT_FOUND", `no task ${taskId}${lost}`);
 }
 
 /** The message of anything thrown. */

@@ -1,9 +1,15 @@
 /**
  * The server: `createCoordinator` builds the shared context and the modules of a task's path, wires them
- * together, and `start()` connects to Redis, recovers the fleet, and listens for HTTP and WebSocket. It
- * owns the Redis connection, the HTTP server and the timers of the background steps (the housekeeping
- * sweep, the rebalance, the fleet metrics); a new periodic step gets its timer in `start()` (or, when it
- * belongs to the sweep's cadence, a line in `Housekeeping.sweep`). It changes no task or node itself.
+ * together, and `start()` connects to Redis, listens for HTTP and WebSocket, and takes the fleet's
+ * leadership lease. The coordinator holding it is the active one: it recovers the fleet from Redis and
+ * serves agents and clients. Any other is a standby: it answers `/healthz` (role `standby`), refuses
+ * WebSocket upgrades with 503 so agents and clients move on to the next URL they know, and takes over as
+ * soon as the lease lapses (within its 5 s TTL of the active one's death). An active coordinator whose lease
+ * another has taken stops (`onDeposed`; the binary then exits and its service manager starts it again,
+ * as a standby). The server owns the Redis connection, the HTTP server, the role and the timers of the
+ * background steps (the housekeeping sweep, the rebalance, the fleet metrics); a new periodic step gets its
+ * timer in `becomeActive()` (or, on the sweep's cadence, a line in `Housekeeping.sweep`). It changes no
+ * task or node itself.
  */
 import { createServer, type Server } from "node:http";
 import { FlotillaError } from "@flotilla/protocol";
@@ -19,11 +25,13 @@ import { discoverable, type FleetNode, queuedOn, slotsUsed } from "./fleet.js";
 import { FleetEvents } from "./fleet-events.js";
 import { Housekeeping } from "./housekeeping.js";
 import { type HttpApi, handleHttp, sendJson } from "./http.js";
+import type { LossReason } from "./leadership.js";
 import { Membership } from "./membership.js";
 import { NodeFaults } from "./node-faults.js";
 import { type CoordinatorOptions, resolveOptions } from "./options.js";
 import { TaskPlacement } from "./placement.js";
 import { recover } from "./recovery.js";
+import { redisEmptied } from "./redis-emptied.js";
 import { type RedisSafety, startRedisSafety } from "./redis-safety.js";
 import { RunReports } from "./run-reports.js";
 import { TaskStore } from "./store.js";
@@ -40,6 +48,8 @@ export interface Coordinator {
   readonly port: number;
   /** `ws://host:port` for agents and clients (after `start`). */
   readonly url: string;
+  /** `active` while it holds the leadership lease, else `standby` (after `start`). */
+  readonly role: "active" | "standby";
   /** Test and demo access to internals that are otherwise only visible through Redis and metrics. */
   readonly inspect: {
     nodes(): readonly FleetNode[];
@@ -75,6 +85,8 @@ class CoordinatorServer implements Coordinator {
   private readonly transport: Transport;
   private server: Server | undefined;
   private safety: RedisSafety | undefined;
+  /** Settles once this coordinator is active: recovered, serving, its timers running. */
+  private activation: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private listeningPort = 0;
 
@@ -86,6 +98,10 @@ class CoordinatorServer implements Coordinator {
 
   get port(): number {
     return this.listeningPort;
+  }
+
+  get role(): "active" | "standby" {
+    return this.ctx.role;
   }
 
   get url(): string {
@@ -104,7 +120,6 @@ class CoordinatorServer implements Coordinator {
   async start(): Promise<void> {
     const ctx = this.ctx;
     const options = ctx.options;
-    const now = options.clock;
     const redis = new Redis(options.redisUrl, {
       lazyConnect: true,
       // Commands issued in the same tick go out in one write: fewer syscalls on the hot path.
@@ -150,26 +165,19 @@ class CoordinatorServer implements Coordinator {
     await ctx.store.preload();
     redis.on("ready", () => ctx.guard(ctx.db.preload()));
     const store = ctx.store;
-    const safety = { redis, keys: ctx.keys, store, log: ctx.log, requireDurable: options.requireDurable };
+    const safety = {
+      redis,
+      keys: ctx.keys,
+      store,
+      log: ctx.log,
+      requireDurable: options.requireDurable,
+      onEmptied: (found: { expected: string; found: string | null }) =>
+        ctx.guard(redisEmptied(ctx, this.parts, this.redisSafety(), this.closeSessions, found)),
+    };
     this.safety = await startRedisSafety(safety).catch((error: unknown) => {
       redis.disconnect();
       throw error;
     });
-    await recover(ctx, now());
-    ctx.bridges = new RedisBridges(redis, ctx.keys.redis, {
-      direct: (nodeId, relayed) => {
-        const session = ctx.sessions.agent(nodeId);
-        if (session) ctx.out.send(session, "direct", { to: nodeId, ...relayed });
-      },
-      broadcast: (relayed) => {
-        for (const session of ctx.sessions.agentSessions()) ctx.out.send(session, "broadcast", relayed);
-      },
-      discover: (want) => discoverable(ctx.nodes.values(), want),
-      now: () => options.clock(),
-      guard: (work) => ctx.guard(work),
-      onConnectionError: (error) => ctx.log.debug({ err: error.message }, "subscriber connection problem"),
-    });
-    await ctx.bridges.start();
 
     const api = this.httpApi();
     const server = createServer((request, response) => {
@@ -189,12 +197,88 @@ class CoordinatorServer implements Coordinator {
     });
     const address = server.address();
     this.listeningPort = typeof address === "object" && address !== null ? address.port : options.port;
+    const { leadership } = this.redisSafety();
+    leadership.on("elected", () => {
+      if (ctx.role === "standby" && !ctx.stopping) ctx.guard(this.activate());
+    });
+    leadership.on("lost", (reason) => this.leadershipLost(reason));
+    if (await leadership.acquire()) await this.activate();
+    else {
+      const holder = await leadership.observe();
+      ctx.log.warn(
+        { active: holder?.coordinatorId },
+        "standby: another coordinator is active; taking over when its lease lapses",
+      );
+    }
+    leadership.start();
+  }
+
+  /** Becomes the active coordinator (once): recovers the fleet from Redis, then serves and sweeps. */
+  private activate(): Promise<void> {
+    this.activation ??= this.becomeActive();
+    return this.activation;
+  }
+
+  private async becomeActive(): Promise<void> {
+    const ctx = this.ctx;
+    const options = ctx.options;
+    const now = options.clock;
+    const redis = ctx.redisClient;
+    await recover(ctx, now());
+    ctx.bridges = new RedisBridges(redis, ctx.keys.redis, {
+      direct: (nodeId, relayed) => {
+        const session = ctx.sessions.agent(nodeId);
+        if (session) ctx.out.send(session, "direct", { to: nodeId, ...relayed });
+      },
+      broadcast: (relayed) => {
+        for (const session of ctx.sessions.agentSessions()) ctx.out.send(session, "broadcast", relayed);
+      },
+      discover: (want) => discoverable(ctx.nodes.values(), want),
+      now: () => options.clock(),
+      guard: (work) => ctx.guard(work),
+      onConnectionError: (error) => ctx.log.debug({ err: error.message }, "subscriber connection problem"),
+    });
+    await ctx.bridges.start();
+    ctx.role = "active";
     const { housekeeping, balancing } = this.parts;
     this.timers.push(setInterval(() => ctx.guard(housekeeping.sweep()), options.sweepIntervalMs));
     this.timers.push(setInterval(() => ctx.guard(balancing.rebalance()), options.rebalanceIntervalMs));
     this.timers.push(setInterval(() => ctx.guard(this.writeFleetMetrics()), 5000));
     for (const timer of this.timers) timer.unref();
+    ctx.log.info("leadership: this coordinator is the active one");
+    options.onRoleChange?.("active");
   }
+
+  /** What a lost leadership lease means here (see the module header). */
+  private leadershipLost(reason: LossReason): void {
+    const ctx = this.ctx;
+    if (reason === "released" || ctx.stopping) return;
+    if (reason === "vanished") {
+      // The lease and its counter are gone with the rest of Redis's data: a new term, at once.
+      ctx.guard(this.redisSafety().leadership.seize());
+      return;
+    }
+    if (reason === "expired") {
+      ctx.log.warn(
+        "leadership: not renewed within its TTL (Redis unreachable?); keeping on unless another took it",
+      );
+      return;
+    }
+    if (ctx.role !== "active") return;
+    ctx.log.error("leadership: another coordinator took over; this one stops");
+    this.stop().then(
+      () => ctx.options.onRoleChange?.("deposed"),
+      (error: unknown) => ctx.log.error({ err: errorMessage(error) }, "stopping after deposition failed"),
+    );
+  }
+
+  private redisSafety(): RedisSafety {
+    if (!this.safety) throw new FlotillaError("E_INTERNAL", "coordinator not started");
+    return this.safety;
+  }
+
+  private readonly closeSessions = (code: number, reason: string): void =>
+    this.transport.closeSessions(code, reason);
 
   async stop(): Promise<void> {
     const ctx = this.ctx;
@@ -223,6 +307,12 @@ class CoordinatorServer implements Coordinator {
       health: () => ({
         redis: ctx.redis?.status ?? "none",
         healthyNodes: [...ctx.nodes.values()].filter((node) => node.health === "healthy").length,
+        role: ctx.role,
+        ...(ctx.redisEmptiedAt === undefined
+          ? {}
+          : {
+              problem: `Redis was emptied or replaced at ${new Date(ctx.redisEmptiedAt).toISOString()} (generation changed): the work it held is lost; restart the coordinator once this is understood`,
+            }),
       }),
       metrics: async () => {
         this.refreshGauges();

@@ -12,13 +12,17 @@ export class FleetEvents {
 
   /** A node event, on Redis and to every `events.watch` connection (as a `broadcast` frame). */
   async nodeEvent(type: string, nodeId: string, now: number, extra: Record<string, unknown>): Promise<void> {
+    await this.fleetEvent(type, now, { node: nodeId, ...extra });
+  }
+
+  /** An event of the fleet as a whole (`redis.emptied`, say), published like node events. */
+  async fleetEvent(type: string, now: number, fields: Record<string, unknown>): Promise<void> {
     const ctx = this.ctx;
     const event = JSON.stringify({
       from: "coordinator",
       type,
-      node: nodeId,
       timestamp: new Date(now).toISOString(),
-      ...extra,
+      ...fields,
     });
     await ctx.redisClient.publish(ctx.keys.redis.events, event);
     ctx.fanout.fleetEvent(() =>

@@ -6,8 +6,11 @@ import type { StoredTask } from "./store.js";
 
 /** What the HTTP endpoints need from the coordinator. */
 export interface HttpApi {
-  /** Redis's connection status ("ready" when it answers) and how many nodes are healthy. */
-  health(): { redis: string; healthyNodes: number };
+  /**
+   * Redis's connection status ("ready" when it answers), how many nodes are healthy, this coordinator's
+   * role (`active`, or `standby` while another holds the leadership lease) and any problem to report.
+   */
+  health(): { redis: string; healthyNodes: number; role: "active" | "standby"; problem?: string };
   /** The Prometheus text, gauges refreshed. */
   metrics(): Promise<{ contentType: string; body: string }>;
   /** Whether a bearer token is one the coordinator accepts. */
@@ -31,8 +34,22 @@ export async function handleHttp(
   const url = new URL(request.url ?? "/", "http://coordinator");
   if (request.method === "GET" && url.pathname === "/healthz") {
     const health = api.health();
-    const redisOk = health.redis === "ready";
-    sendJson(response, redisOk ? 200 : 503, { ok: redisOk, redis: health.redis, nodes: health.healthyNodes });
+    const ok = health.redis === "ready" && health.problem === undefined;
+    const body: Record<string, unknown> = {
+      ok,
+      role: health.role,
+      redis: health.redis,
+      nodes: health.healthyNodes,
+    };
+    if (health.problem !== undefined) body.problem = health.problem;
+    sendJson(response, ok ? 200 : 503, body);
+    return;
+  }
+  if (url.pathname.startsWith("/v1/") && api.health().role !== "active") {
+    sendJson(response, 503, {
+      code: "E_NOT_LEADER",
+      message: "this coordinator is a standby: send requests to the active one",
+    });
     return;
   }
   if (request.method === "GET" && url.pathname === "/metrics") {

@@ -156,7 +156,9 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
    * writes are refused from now on. For a coordinator that runs alone and restarts: the newest start wins.
    */
   async seize(): Promise<LeaderTerm> {
-    if (this.current.kind === "leader") this.end("taken");
+    // A leader seizing again (its counter vanished with Redis's data) starts a new term of its own: it lost
+    // nothing to anyone, so no `lost` is said; `elected` follows with the new token.
+    if (this.current.kind === "leader") this.current = { kind: "follower" };
     await this.take(true);
     return (this.current as { term: LeaderTerm }).term;
   }
@@ -186,6 +188,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     const result = await this.renewTerm(term);
     if (this.current.kind === "leader" || this.expired !== term) return this.current.kind === "leader";
     this.expired = undefined;
+    // Another coordinator leads now: said once more, since this one may still be acting as the leader.
+    if (result === 0) this.emit("lost", "taken", term);
     if (result !== 1) return false;
     this.current = { kind: "leader", term, confirmedAt: sentAt };
     this.emit("elected", term);

@@ -87,6 +87,12 @@ export class LeaseTable {
     return this.byTask.get(taskId)?.confirming;
   }
 
+  /** Forgets every lease (Redis lost them: see `redis-emptied.ts`) and frees every node's places. */
+  clear(): void {
+    this.byTask.clear();
+    for (const node of this.nodes.values()) node.inflight = 0;
+  }
+
   /** How many leases `nodeId` holds. */
   countOn(nodeId: string): number {
     let count = 0;

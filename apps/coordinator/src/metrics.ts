@@ -55,6 +55,11 @@ export class CoordinatorMetrics {
     help: "Messages rejected because their lease epoch was stale.",
     registers: [this.registry],
   });
+  readonly redisEmptied = new Counter({
+    name: "flotilla_redis_emptied_total",
+    help: "Times Redis was found emptied or replaced after a reconnect (its generation key gone or changed).",
+    registers: [this.registry],
+  });
   readonly violations = new Counter({
     name: "flotilla_protocol_violations_total",
     help: "Frames refused, by error code.",

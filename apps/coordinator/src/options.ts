@@ -71,6 +71,11 @@ export interface CoordinatorOptions {
   retentionMaxFinished?: number;
   /** How long a dead-lettered task is kept unless purged or retried first (default 30 days). */
   deadLetterRetentionMs?: number;
+  /**
+   * Called when this coordinator becomes the active one (at start, or taking over as a standby), and
+   * when it was deposed (another coordinator took the leadership lease; it has stopped by then).
+   */
+  onRoleChange?: (role: "active" | "deposed") => void;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
   /** Clock, injectable for tests. */
@@ -84,8 +89,11 @@ const DAY_MS = 24 * 3600 * 1000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger">> & {
+export type ResolvedOptions = Required<
+  Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange">
+> & {
   fallbackNode: string | undefined;
+  onRoleChange: CoordinatorOptions["onRoleChange"];
   nodeTokens: Record<string, string>;
   logger: Logger;
 };
@@ -122,6 +130,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     retentionMaxFinished: options.retentionMaxFinished ?? 100_000,
     deadLetterRetentionMs: options.deadLetterRetentionMs ?? 30 * DAY_MS,
     logger: options.logger ?? fallbackLogger,
+    onRoleChange: options.onRoleChange,
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,
   };

@@ -55,13 +55,22 @@ export class RedisGeneration {
    * reconnect from now on. Returns the generation.
    */
   async start(): Promise<string> {
+    const generation = await this.adopt();
+    this.options.redis.on("ready", this.onReady);
+    return generation;
+  }
+
+  /**
+   * Takes the generation Redis holds now, writing a new one if it has none: at start, and after an
+   * emptied Redis was reported, so that the next emptying is told from this one.
+   */
+  async adopt(): Promise<string> {
     const { redis, key } = this.options;
     const fresh = (this.options.newId ?? (() => randomBytes(16).toString("hex")))();
     // Claims the key and reads who held it in one call (NX with GET): the id in Redis either way.
     const held = await redis.set(key, fresh, "NX", "GET");
     this.expected = held ?? fresh;
     this.lastReported = undefined;
-    redis.on("ready", this.onReady);
     return this.expected;
   }
 

@@ -2,9 +2,8 @@
  * What a coordinator sets up on its Redis connection, besides the store, so that Redis cannot lose or
  * corrupt the fleet's state unnoticed: the durability check at start (`durability.ts`), the generation
  * that tells an emptied Redis after a reconnect (`redis-generation.ts`), and the leadership lease whose
- * fencing token every script batch of the store carries (`leadership.ts`). Until standby coordinators
- * exist, a starting coordinator seizes the lease (the newest start wins; an older coordinator still
- * running has its writes refused) and takes it again if Redis loses it.
+ * fencing token every script batch of the store carries (`leadership.ts`). It does not decide who leads:
+ * the server (`coordinator.ts`) acquires the lease, or waits as a standby until it lapses.
  */
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
@@ -37,8 +36,8 @@ export interface RedisSafetyOptions {
 const RELEASE_WAIT_MS = 1000;
 
 /**
- * Checks durability (throws `E_CONFIG` when refused), starts watching the generation and takes the
- * leadership lease, giving the store its fencing token (and each later one).
+ * Checks durability (throws `E_CONFIG` when refused), starts watching the generation, and makes the
+ * leadership lease (not yet acquired), which gives the store the fencing token of each term it wins.
  */
 export async function startRedisSafety(options: RedisSafetyOptions): Promise<RedisSafety> {
   const { redis, keys, store, log } = options;
@@ -71,10 +70,8 @@ export async function startRedisSafety(options: RedisSafetyOptions): Promise<Red
   });
   leadership.on("lost", (reason) => {
     if (reason === "released") return;
-    log.error({ reason }, "leadership: lost; Redis refuses this coordinator's writes until it leads again");
+    log.warn({ reason }, "leadership: lost; Redis refuses this coordinator's writes until it leads again");
   });
-  await leadership.seize();
-  leadership.start();
   return {
     leadership,
     generation,

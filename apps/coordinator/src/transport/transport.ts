@@ -58,6 +58,14 @@ export class Transport {
     server.on("upgrade", (request, socket, head) => this.handleUpgrade(request, socket, head));
   }
 
+  /**
+   * Closes every connection, keeping the server: each peer connects again and starts afresh (agents say
+   * hello, clients watch again), as after an emptied Redis.
+   */
+  closeSessions(code: number, reason: string): void {
+    for (const session of this.ctx.sessions.all()) session.socket.close(code, reason);
+  }
+
   /** Closes every connection at once (the server's close waits for them, and does not close upgraded ones). */
   close(): void {
     for (const session of this.ctx.sessions.all()) session.socket.terminate();
@@ -69,7 +77,8 @@ export class Transport {
     const url = new URL(request.url ?? "/", "http://coordinator");
     const role: Role | undefined =
       url.pathname === "/v1/agent" ? "agent" : url.pathname === "/v1/client" ? "client" : undefined;
-    if (role === undefined || ctx.stopping) {
+    // A standby serves no agents or clients: its 503 sends them on to the next coordinator they know.
+    if (role === undefined || ctx.stopping || ctx.role !== "active") {
       rejectUpgrade(
         socket,
         role === undefined ? 404 : 503,
