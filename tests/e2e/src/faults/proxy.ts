@@ -4,11 +4,14 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
  * A TCP proxy that a scenario puts between the coordinator and its Redis, so the link can be cut and
  * restored without touching either process. It owns the listening socket and every pair of connections
  * through it: `cut()` destroys them all and refuses new ones (each is accepted and closed at once, as a
- * reset link looks to a client), `resume()` lets new connections through again.
+ * reset link looks to a client), `resume()` lets new connections through again. `loseReplies()` before a
+ * cut makes it the worst kind: commands still reach Redis and run, their replies never come back, so a
+ * client that resends unanswered commands after reconnecting runs them twice.
  */
 export class TcpProxy {
   private readonly pairs = new Set<Socket>();
   private open = true;
+  private repliesLost = false;
   /** Times `cut()` was called. */
   cuts = 0;
 
@@ -40,9 +43,15 @@ export class TcpProxy {
   /** Destroys every connection through the proxy and refuses new ones until {@link resume}. */
   cut(): void {
     this.open = false;
+    this.repliesLost = false;
     this.cuts += 1;
     for (const socket of this.pairs) socket.destroy();
     this.pairs.clear();
+  }
+
+  /** Until the next {@link cut}, forwards commands to Redis but drops what Redis answers. */
+  loseReplies(): void {
+    this.repliesLost = true;
   }
 
   /** Lets new connections through again. */
@@ -74,6 +83,8 @@ export class TcpProxy {
       socket.on("error", () => {});
     }
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on("data", (chunk: Buffer) => {
+      if (!this.repliesLost) client.write(chunk);
+    });
   }
 }

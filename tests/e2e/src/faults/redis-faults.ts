@@ -34,7 +34,10 @@ async function checkStranded(fleet: FaultFleet, violations: string[]): Promise<n
   return count;
 }
 
-/** The coordinator's Redis link cut 7 times for 200-1500 ms while 240 short tasks are submitted and run. */
+/**
+ * The coordinator's Redis link cut 7 times for 200-1500 ms while 300 short tasks are submitted and run;
+ * before two cuts in three, Redis's replies are dropped for 300 ms while commands still reach it.
+ */
 export async function redisLinkCut({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
   const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log, runLog, redisProxy: true });
   const proxy = fleet.proxy;
@@ -48,14 +51,19 @@ export async function redisLinkCut({ log, runLog }: ScenarioContext): Promise<Sc
         await sleep(400 + Math.floor(random() * 500));
         const length = 200 + Math.floor(random() * 1301);
         cutTimes.push(Date.now());
+        // Two cuts in three first let commands through without their replies: the resend case.
+        if (round % 3 !== 0) {
+          proxy.loseReplies();
+          await sleep(300);
+        }
         proxy.cut();
         await sleep(length);
         proxy.resume();
         cutMs += length;
       }
     })();
-    const submitting = fleet.submitWorkload(240, 31, {
-      durationMs: [10, 200],
+    const submitting = fleet.submitWorkload(300, 31, {
+      durationMs: [10, 150],
       spreadOverMs: 8000,
       tolerateErrors: true,
     });
