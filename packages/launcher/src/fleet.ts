@@ -76,6 +76,8 @@ export interface LocalFleetOptions {
   coordinators?: number;
   /** Key prefix (default: one of its own, so a shared Redis is never disturbed). */
   prefix?: string;
+  /** How long each coordinator and agent may take to print its ready line (default 20 s). */
+  readyTimeoutMs?: number;
   /** Every output line of every process. */
   onLine?: (process: string, line: string) => void;
 }
@@ -128,6 +130,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
   const agents = new Map<string, Service>();
   const started: Service[] = [];
   const onLine = (name: string) => (line: string) => options.onLine?.(name, line);
+  const readyTimeout = options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs };
 
   const startCoordinator = async (index: number, env = options.coordinatorEnv): Promise<Service> =>
     await startService({
@@ -148,6 +151,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       env: { ...env, FLOTILLA_TOKEN: token },
       // A coordinator that finds another one active waits as a standby, and may say only that.
       ready: /flotilla-coordinator (ready|standby)/,
+      ...readyTimeout,
       onLine: onLine(index === 0 ? "coordinator" : `coordinator${index}`),
     });
 
@@ -181,6 +185,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       ],
       env: { ...spec.env, FLOTILLA_TOKEN: token },
       ready: /ready: connected/,
+      ...readyTimeout,
       onLine: onLine(spec.id),
     });
     agents.set(spec.id, agent);

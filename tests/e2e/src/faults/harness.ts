@@ -12,6 +12,9 @@ import { Redis } from "ioredis";
 import { agentBin, coordinatorBin } from "../bins.js";
 import { TcpProxy } from "./proxy.js";
 import { readRunLog, recordedSleep } from "./runlog.js";
+import { type FleetEvent, faultTiming, leasesToUnavailableNodes, type TaskEvent } from "./timeline.js";
+
+export type { FleetEvent, TaskEvent };
 
 /**
  * The fault suite's fleet: a private Redis (optionally behind a {@link TcpProxy} for the coordinator), one
@@ -20,25 +23,6 @@ import { readRunLog, recordedSleep } from "./runlog.js";
  * and the checks every scenario shares: every accepted task succeeded, exactly one terminal event each, no
  * lease to a dead node, duplicates and overlapping runs from the run log.
  */
-
-/** A fleet event as published on `agents:events`. */
-export interface FleetEvent {
-  type: string;
-  node: string;
-  at: number;
-  from?: string;
-  to?: string;
-}
-
-/** A stored task state change (`task:{id}:events`). */
-export interface TaskEvent {
-  taskId: string;
-  state: string;
-  at: number;
-  node?: string;
-  reason?: string;
-  epoch?: number;
-}
 
 /** What one scenario reports: the JSON line of the suite. */
 export interface ScenarioReport {
@@ -129,6 +113,8 @@ export class FaultFleet {
         coordinatorArgs: ["--log-level", "warn", ...(options.coordinatorArgs ?? [])],
         redisUrl: redisServer.url,
         coordinators: options.coordinators ?? 1,
+        // Four processes loading from sources on a busy 2-core machine can take a while to say ready.
+        readyTimeoutMs: 60_000,
       };
       if (proxy) fleetOptions.coordinatorRedisUrl = proxy.url;
       if (options.coordinatorEnv) fleetOptions.coordinatorEnv = options.coordinatorEnv;
@@ -319,8 +305,8 @@ export class FaultFleet {
         `${census.overlapping} pairs of runs of one task overlapped (longest ${census.overlapMs} ms)`,
       );
     }
-    this.checkLeases(taskEvents, violations);
-    const timing = this.faultTiming(taskEvents, faultTimes);
+    violations.push(...leasesToUnavailableNodes(this.events, taskEvents));
+    const timing = faultTiming(this.events, taskEvents, faultTimes);
     const report: ScenarioReport = {
       fault,
       accepted: ids.length,
@@ -335,71 +321,7 @@ export class FaultFleet {
       requeue_ms: timing.requeueMs,
       ...extra,
     };
-    return { report, violations, taskEvents };
-  }
-
-  /** No lease to a node while it was dead, or while its breaker was open (a half-open probe is fine). */
-  private checkLeases(taskEvents: ReadonlyMap<string, TaskEvent[]>, violations: string[]): void {
-    const windows = this.unavailableWindows();
-    for (const [id, events] of taskEvents) {
-      for (const event of events) {
-        if (event.state !== "leased" || event.node === undefined) continue;
-        for (const window of windows.get(event.node) ?? []) {
-          if (event.at > window.from && event.at < window.to) {
-            violations.push(`${id} leased to ${event.node} at ${event.at} while ${window.why}`);
-          }
-        }
-      }
-    }
-  }
-
-  /** From the fault to the node's death (`detect_ms`), and from each death to its last requeue. */
-  private faultTiming(taskEvents: ReadonlyMap<string, TaskEvent[]>, faultTimes: readonly number[]) {
-    const deaths = this.events.filter((event) => event.type === "node.dead");
-    let detectMs: number | null = null;
-    let requeueMs: number | null = null;
-    for (const death of deaths) {
-      const faultAt = [...faultTimes].reverse().find((at) => at <= death.at);
-      if (faultAt !== undefined) detectMs = Math.max(detectMs ?? 0, death.at - faultAt);
-    }
-    // Each requeue is timed from the latest death of its node before it.
-    for (const events of taskEvents.values()) {
-      for (const event of events) {
-        const node = /node (\S+) died/.exec(event.reason ?? "")?.[1];
-        if (node === undefined) continue;
-        const death = deaths
-          .filter((candidate) => candidate.node === node && candidate.at <= event.at)
-          .at(-1);
-        if (death) requeueMs = Math.max(requeueMs ?? 0, event.at - death.at);
-      }
-    }
-    return { detectMs, requeueMs };
-  }
-
-  /** Per node, the spans during which it must not receive work: dead, or breaker open. */
-  private unavailableWindows(): Map<string, { from: number; to: number; why: string }[]> {
-    const windows = new Map<string, { from: number; to: number; why: string }[]>();
-    const add = (node: string, window: { from: number; to: number; why: string }): void => {
-      const list = windows.get(node) ?? [];
-      list.push(window);
-      windows.set(node, list);
-    };
-    const byNode = new Map<string, FleetEvent[]>();
-    for (const event of this.events) byNode.set(event.node, [...(byNode.get(event.node) ?? []), event]);
-    for (const [node, events] of byNode) {
-      events.forEach((event, index) => {
-        const later = events.slice(index + 1);
-        if (event.type === "node.dead") {
-          const back = later.find((next) => next.type === "node.rejoined" || next.type === "node.joined");
-          add(node, { from: event.at, to: back?.at ?? Number.POSITIVE_INFINITY, why: "dead" });
-        }
-        if (event.type === "node.breaker" && event.to === "open") {
-          const next = later.find((candidate) => candidate.type === "node.breaker");
-          add(node, { from: event.at, to: next?.at ?? Number.POSITIVE_INFINITY, why: "breaker open" });
-        }
-      });
-    }
-    return windows;
+    return { report, violations, taskEvents, runs: census.runs };
   }
 
   async stop(): Promise<void> {
