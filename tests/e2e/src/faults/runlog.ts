@@ -11,13 +11,20 @@ import { readFileSync } from "node:fs";
  * when unset).
  */
 
-/** The command of one task: sleeps `ms` then records its run in `file` under `label`. */
+/**
+ * The command of one task: sleeps `ms` then records its run in `file` under `label`. Bash reads the clock
+ * from `EPOCHREALTIME` without a fork (with `date` where bash is older than 5), so recording adds one
+ * process start to a plain `sleep` and the recorded span covers the whole sleep.
+ */
 export function recordedSleep(label: string, ms: number, file: string): string[] {
-  const script =
-    's=$(date +%s%3N); sleep "$2"; e=$(date +%s%3N); ' +
+  const script = [
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
-    'echo "${FLOTILLA_TASK_ID:-$1} ${FLOTILLA_EPOCH:--} ${FLOTILLA_NODE:-${FLOTILLA_TEST_NODE:-$(hostname)}} $s $e" >> "$3"';
-  return ["sh", "-c", script, "sh", label, (ms / 1000).toFixed(3), file];
+    'now() { if [ -n "$EPOCHREALTIME" ]; then n=${EPOCHREALTIME/[.,]/}; n=${n%???}; else n=$(date +%s%3N); fi; }',
+    'now; s=$n; sleep "$2"; now',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
+    'echo "${FLOTILLA_TASK_ID:-$1} ${FLOTILLA_EPOCH:--} ${FLOTILLA_NODE:-${FLOTILLA_TEST_NODE:-$HOSTNAME}} $s $n" >> "$3"',
+  ].join("\n");
+  return ["bash", "-c", script, "bash", label, (ms / 1000).toFixed(3), file];
 }
 
 /** One completed run, as its command recorded it. */
