@@ -160,7 +160,9 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     // nothing to anyone, so no `lost` is said; `elected` follows with the new token.
     if (this.current.kind === "leader") this.current = { kind: "follower" };
     await this.take(true);
-    return (this.current as { term: LeaderTerm }).term;
+    const state = this.state;
+    if (state.kind !== "leader") throw new Error("leadership: the lease was taken but no term began");
+    return state.term;
   }
 
   /** Renews the lease; false (and `lost` emitted) when this instance no longer leads. */
