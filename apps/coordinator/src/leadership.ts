@@ -55,9 +55,9 @@ export interface LeadershipOptions {
   readonly fenceKey: string;
   /** This coordinator's id; must not contain `:`. */
   readonly coordinatorId: string;
-  /** How long a lease lasts without renewal, ms (default 5000). */
+  /** How long a lease lasts without renewal, ms (default 3000: a standby takes over within 5 s of a crash). */
   readonly ttlMs?: number;
-  /** How often the leader renews and a follower tries to acquire, ms (default 1000). */
+  /** How often the leader renews and a follower tries to acquire, ms (default 750). */
   readonly renewIntervalMs?: number;
   readonly clock?: LeadershipClock;
 }
@@ -129,8 +129,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   constructor(private readonly options: LeadershipOptions) {
     super();
     if (options.coordinatorId.includes(":")) throw new RangeError("coordinatorId must not contain ':'");
-    this.ttlMs = options.ttlMs ?? 5000;
-    this.intervalMs = options.renewIntervalMs ?? 1000;
+    this.ttlMs = options.ttlMs ?? 3000;
+    this.intervalMs = options.renewIntervalMs ?? 750;
     if (this.intervalMs * 2 > this.ttlMs) throw new RangeError("renewIntervalMs must be at most ttlMs / 2");
     this.clock = options.clock ?? systemClock;
   }
