@@ -1,154 +1,46 @@
-import { FlotillaError, TERMINAL_STATES } from "@flotilla/protocol";
+/**
+ * The coordinator's writes to Redis: every task state change is one Lua script (see `lua/`), sent through
+ * the `ScriptRunner` (batched, safe to send twice, fenced by the leadership token), so a crash at any point
+ * leaves Redis consistent and a restarted coordinator carries on from it. Reads are `TaskReads`
+ * (`store-reads.ts`), which `TaskStore` extends; the record types are in `store-records.ts`.
+ */
+import { FlotillaError } from "@flotilla/protocol";
 import type { Redis } from "ioredis";
 import { DEFAULT_MAX_OUTPUT_BYTES } from "./options.js";
 import { ScriptRunner, type ScriptSafetyOptions } from "./scripts.js";
+import { TaskReads } from "./store-reads.js";
+import {
+  decodeTask,
+  FINISHED_STATES,
+  type ForgetSelection,
+  type Lease,
+  type LeaseBatch,
+  type StoredOutput,
+  type StoreKeys,
+  type SubmitTarget,
+  type Transition,
+  type TransitionResult,
+} from "./store-records.js";
 
-/** Every Redis name the coordinator uses, with the fleet's optional prefix applied. */
-export interface StoreKeys {
-  task(id: string): string;
-  taskEvents(id: string): string;
-  taskOutput(id: string): string;
-  idempotency(key: string): string;
-  queue(node: string): string;
-  running(node: string): string;
-  waiting(): string;
-  delayed(): string;
-  deadLetters(): string;
-  /** Ended tasks other than dead-lettered ones, by end time (see `retention.ts`). */
-  finished(): string;
-  allTasks(): string;
-  expiring(): string;
-  taskUpdates(): string;
-  /** The fleet's fencing token (see `leadership.ts`). */
-  fence(): string;
-  /** Where the reply of a script batch with this request id is kept for a resend. */
-  reply(requestId: string): string;
-}
-
-/** A task as the store keeps it: one Redis hash of flat string fields, decoded. */
-export interface StoredTask {
-  id: string;
-  spec: unknown;
-  state: string;
-  priority: string;
-  epoch: number;
-  attempt: number;
-  maxAttempts: number;
-  node?: string;
-  createdAt: number;
-  updatedAt: number;
-  score: number;
-  fields: Record<string, string>;
-}
-
-/** One lease handed to an agent: run task `id` under fencing token `epoch`. */
-export interface Lease {
-  taskId: string;
-  epoch: number;
-  attempt: number;
-  specJson: string;
-  /** The `leased` state-change event as stored (JSON). */
-  eventJson: string;
-  /** The `seq` the run's output starts at: one past what earlier attempts stored. */
-  seqFrom: number;
-}
-
-/** One stored output chunk; `epoch` is that of the run that wrote it (absent in output stored before it was kept). */
-export interface StoredChunk {
-  seq: number;
-  stream: "stdout" | "stderr";
-  data: string;
-  epoch?: number;
-}
-
-/** What one lease script did: the tasks it leased, and how many it left in the queue. */
-export interface LeaseBatch {
-  leases: Lease[];
-  remaining: number;
-}
-
-/** Tasks by state, and those not yet leased by priority (see {@link TaskStore.census}). */
-export interface TaskCensus {
-  states: Record<string, number>;
-  priorities: Record<string, number>;
-}
-
-/** Task hashes read per pipeline by a census. */
-const CENSUS_CHUNK = 1000;
-/** The states a census reports: every unfinished one, and dead-lettered (ended ones are counters). */
-export const CENSUS_STATES = ["waiting", "queued", "leased", "running", "dead_lettered"] as const;
-/** Those read from each listed task's hash (dead-lettered ones are the size of their queue). */
-const LISTED_STATES = new Set<string>(CENSUS_STATES.filter((state) => state !== "dead_lettered"));
-
-/** Where a submitted task goes first. */
-export type SubmitTarget = { node: string } | { waitingReason: string };
-
-/** Result of {@link TaskStore.transition}. */
-export type TransitionResult =
-  | { ok: true; epoch: number; attempt: number; eventJson: string; task?: StoredTask | undefined }
-  | { ok: false; reason: "stale_epoch"; epoch: number }
-  | { ok: false; reason: "wrong_state"; state: string }
-  | { ok: false; reason: "not_found" };
-
-/** A state change of one task, fenced by its epoch. See `lua/transition-4.lua`. */
-export interface Transition {
-  expectedEpoch?: number;
-  from: readonly string[];
-  to: string;
-  /** New node, or `null` to clear it; unchanged when absent. */
-  node?: string | null;
-  source?: { kind: "zset" | "set"; key: string };
-  /** Where the task goes; a task that ends (dead-lettered aside) goes to the finished index by default. */
-  target?: { key: string; score: number };
-  bumpEpoch?: boolean;
-  attemptDelta?: number;
-  reason?: string;
-  attemptRecord?: Record<string, unknown>;
-  /** Fields to set; `""` deletes one. */
-  fields?: Record<string, string | number>;
-  /** Also read the task back after the change (one round trip instead of two). */
-  returnTask?: boolean;
-  /**
-   * With `returnTask`: how many events the task's history held when the caller's own copy of the task
-   * hash was last in step (see {@link applyTransition}). Every state change records one, so the task
-   * comes back only when a change the caller did not make came in between; otherwise the caller applies
-   * this change to its copy.
-   */
-  knownEvents?: number;
-  now: number;
-}
+export { CENSUS_STATES, TaskReads } from "./store-reads.js";
+export * from "./store-records.js";
 
 const TEMPLATE_ID = "{{id}}";
 const EVENTS_CAP = 200;
-/** The ends retention counts as finished: a dead-lettered task is kept by a rule of its own. */
-export const FINISHED_STATES: readonly string[] = TERMINAL_STATES.filter(
-  (state) => state !== "dead_lettered",
-);
 const FINISHED: ReadonlySet<string> = new Set(FINISHED_STATES);
 
-/** What {@link TaskStore.appendOutput} stored: chunks whole, and the one cut at the byte cap, if any. */
-export interface StoredOutput {
-  whole: number;
-  /** The data stored for the chunk that crossed the byte cap: its first part and the marker line. */
-  cut?: string;
-}
-
-/** Which tasks {@link TaskStore.forget} deletes from an index: the due oldest, or the ids given. */
-export type ForgetSelection =
-  | { cutoff: number | undefined; keep: number | undefined; batch: number }
-  | { ids: readonly string[] };
 /**
  * The coordinator's view of Redis: every task state change is one Lua script (see `lua/`), so a crash at
  * any point leaves Redis consistent and a restarted coordinator can carry on from it.
  */
-export class TaskStore {
+export class TaskStore extends TaskReads {
   private readonly scripts: ScriptRunner;
   private readonly taskTemplate: string;
   private readonly eventsTemplate: string;
 
   constructor(
-    readonly redis: Redis,
-    readonly keys: StoreKeys,
+    redis: Redis,
+    keys: StoreKeys,
     private readonly options: {
       idempotencyTtlSeconds: number;
       outputCap: number;
@@ -159,6 +51,7 @@ export class TaskStore {
       maxWaiting?: number;
     },
   ) {
+    super(redis, keys);
     const safety: ScriptSafetyOptions = {
       fenceKey: keys.fence(),
       replyKey: (requestId) => keys.reply(requestId),
@@ -353,129 +246,6 @@ export class TaskStore {
     return moved.map(String);
   }
 
-  /** Reads a task, or `undefined` when there is none. */
-  async getTask(taskId: string): Promise<StoredTask | undefined> {
-    const hash = await this.redis.hgetall(this.keys.task(taskId));
-    return decodeTask(hash);
-  }
-
-  /** Reads many tasks in one round trip, skipping missing ones. */
-  async getTasks(taskIds: readonly string[]): Promise<StoredTask[]> {
-    if (taskIds.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of taskIds) pipeline.hgetall(this.keys.task(id));
-    const replies = (await pipeline.exec()) ?? [];
-    const tasks: StoredTask[] = [];
-    for (const [error, hash] of replies) {
-      if (error) continue;
-      const task = decodeTask(hash as Record<string, string>);
-      if (task) tasks.push(task);
-    }
-    return tasks;
-  }
-
-  /** The newest tasks first. */
-  async recentTaskIds(limit: number): Promise<string[]> {
-    return await this.redis.zrevrange(this.keys.allTasks(), "0", String(limit - 1));
-  }
-
-  /** Queued task ids of a node, in dispatch order. */
-  async queuedIds(node: string, limit = -1): Promise<string[]> {
-    return await this.redis.zrange(this.keys.queue(node), "0", String(limit < 0 ? -1 : limit - 1));
-  }
-
-  /** Queue lengths of several nodes in one round trip. */
-  async queueDepths(nodes: readonly string[]): Promise<Map<string, number>> {
-    const depths = new Map<string, number>();
-    if (nodes.length === 0) return depths;
-    const pipeline = this.redis.pipeline();
-    for (const node of nodes) pipeline.zcard(this.keys.queue(node));
-    const replies = (await pipeline.exec()) ?? [];
-    nodes.forEach((node, index) => {
-      depths.set(node, Number(replies[index]?.[1] ?? 0));
-    });
-    return depths;
-  }
-
-  /**
-   * How many tasks are in each unfinished state (and dead-lettered), and how many of those not yet leased
-   * (queued on a node, or waiting for one) have each priority, read from the queues and running sets of
-   * `nodes` and each listed task's own hash. Two pipelined round trips, and one `HMGET` per task not yet
-   * ended: for `/metrics`, not for a hot path.
-   */
-  async census(nodes: readonly string[]): Promise<TaskCensus> {
-    const lists = this.redis.pipeline();
-    for (const node of nodes) {
-      lists.zrange(this.keys.queue(node), "0", "-1");
-      lists.smembers(this.keys.running(node));
-    }
-    lists.zrange(this.keys.waiting(), "0", "-1");
-    lists.zrange(this.keys.delayed(), "0", "-1");
-    lists.zcard(this.keys.deadLetters());
-    const replies = (await lists.exec()) ?? [];
-    const ids = new Set<string>();
-    for (let i = 0; i < replies.length - 1; i += 1) {
-      const [error, members] = replies[i] as [Error | null, string[]];
-      if (!error) for (const id of members) ids.add(id);
-    }
-    const states: Record<string, number> = {};
-    const priorities: Record<string, number> = {};
-    const listed = [...ids];
-    for (let at = 0; at < listed.length; at += CENSUS_CHUNK) {
-      const chunk = listed.slice(at, at + CENSUS_CHUNK);
-      const reads = this.redis.pipeline();
-      for (const id of chunk) reads.hmget(this.keys.task(id), "state", "priority");
-      for (const [error, fields] of (await reads.exec()) ?? []) {
-        if (error) continue;
-        const [state, priority] = fields as [string | null, string | null];
-        // An id whose task ended between the two reads, or an entry left behind, is not counted.
-        if (state === null || !LISTED_STATES.has(state)) continue;
-        states[state] = (states[state] ?? 0) + 1;
-        if ((state === "queued" || state === "waiting") && priority !== null)
-          priorities[priority] = (priorities[priority] ?? 0) + 1;
-      }
-    }
-    const dead = replies.at(-1) as [Error | null, number] | undefined;
-    states.dead_lettered = dead && !dead[0] ? Number(dead[1]) : 0;
-    return { states, priorities };
-  }
-
-  /** Ids of the tasks leased to a node. */
-  async runningIds(node: string): Promise<string[]> {
-    return await this.redis.smembers(this.keys.running(node));
-  }
-
-  /** Task ids of a zset (waiting, delayed, dlq) whose score is at most `maxScore`. */
-  async dueIds(key: string, maxScore: number, limit: number): Promise<string[]> {
-    return await this.redis.zrangebyscore(key, "-inf", maxScore, "LIMIT", 0, limit);
-  }
-
-  /** Output chunks of a task from `fromSeq` on, in order. */
-  async readOutput(taskId: string, fromSeq = 0): Promise<StoredChunk[]> {
-    const entries = await this.redis.xrange(this.keys.taskOutput(taskId), "-", "+");
-    const chunks: StoredChunk[] = [];
-    for (const [, values] of entries) {
-      const record: Record<string, string> = {};
-      for (let i = 0; i + 1 < values.length; i += 2) record[values[i] as string] = values[i + 1] as string;
-      const seq = Number(record.seq);
-      if (seq < fromSeq) continue;
-      const chunk: StoredChunk = {
-        seq,
-        stream: record.stream === "stderr" ? "stderr" : "stdout",
-        data: record.data ?? "",
-      };
-      if (record.epoch !== undefined) chunk.epoch = Number(record.epoch);
-      chunks.push(chunk);
-    }
-    return chunks;
-  }
-
-  /** Dead-lettered task ids, the most recent first: `limit` of them, or all. */
-  async deadLetterIds(limit?: number): Promise<string[]> {
-    const last = limit === undefined ? "-1" : String(limit - 1);
-    return await this.redis.zrevrange(this.keys.deadLetters(), "0", last);
-  }
-
   /**
    * Deletes a dead-lettered task: its hash, output and events. False when it is not in the dead-letter
    * queue (never was, or was requeued or purged meanwhile), and then nothing is deleted.
@@ -513,67 +283,4 @@ export class TaskStore {
     )) as [number, number];
     return { forgotten: Number(reply[0]), more: Number(reply[1]) === 1 };
   }
-
-  /** The stored state-change history of a task, oldest first. */
-  async readEvents(taskId: string): Promise<unknown[]> {
-    const raw = await this.redis.lrange(this.keys.taskEvents(taskId), 0, -1);
-    return raw.map((line) => JSON.parse(line) as unknown);
-  }
-}
-
-function numberField(hash: Record<string, string>, field: string, fallback = 0): number {
-  const value = hash[field];
-  return value === undefined || value === "" ? fallback : Number(value);
-}
-
-/**
- * The task hash after `change`, worked out as `lua/transition-4.lua` writes it from the hash before it
- * (numbers may still be numbers) and the epoch and attempt the script returned. For a caller that keeps
- * its own copy of the hash; a change that appends an attempt record (which the script encodes) is not
- * for this.
- */
-export function applyTransition(
-  hash: Readonly<Record<string, string | number>>,
-  change: Transition,
-  result: { epoch: number; attempt: number },
-): Record<string, string> {
-  if (change.attemptRecord) throw new Error("applyTransition: attempt records are written by the script");
-  // Numbers as Redis holds them: in decimal, as they were sent.
-  const next: Record<string, string> = {};
-  for (const field in hash) next[field] = String(hash[field]);
-  next.state = change.to;
-  next.updatedAt = String(change.now);
-  next.epoch = String(result.epoch);
-  next.attempt = String(result.attempt);
-  if (change.node === null) delete next.node;
-  else if (change.node !== undefined) next.node = change.node;
-  const fields = change.fields;
-  if (fields) {
-    for (const field in fields) {
-      const value = fields[field] as string | number;
-      if (value === "") delete next[field];
-      else next[field] = String(value);
-    }
-  }
-  return next;
-}
-
-/** Decodes a task hash; `undefined` for an empty hash (no such task). */
-export function decodeTask(hash: Record<string, string>): StoredTask | undefined {
-  if (hash.id === undefined) return undefined;
-  const task: StoredTask = {
-    id: hash.id,
-    spec: hash.spec === undefined ? undefined : (JSON.parse(hash.spec) as unknown),
-    state: hash.state ?? "unknown",
-    priority: hash.priority ?? "normal",
-    epoch: numberField(hash, "epoch"),
-    attempt: numberField(hash, "attempt"),
-    maxAttempts: numberField(hash, "maxAttempts", 1),
-    createdAt: numberField(hash, "createdAt"),
-    updatedAt: numberField(hash, "updatedAt"),
-    score: numberField(hash, "score"),
-    fields: hash,
-  };
-  if (hash.node !== undefined && hash.node !== "") task.node = hash.node;
-  return task;
 }
