@@ -65,26 +65,51 @@ export interface LocalFleetOptions {
   host?: string;
   /** More flags for `flotilla-coordinator`. */
   coordinatorArgs?: readonly string[];
+  /** Extra environment for the coordinator (e.g. `FLOTILLA_FAILPOINT`). */
+  coordinatorEnv?: Record<string, string>;
+  /** The Redis address the coordinator is given, when it must differ from the fleet's (e.g. a proxy). */
+  coordinatorRedisUrl?: string;
+  /**
+   * How many coordinators to start on the same Redis, each on its own port (default 1). With more than
+   * one, agents get every URL, comma-separated, and `url` is that list.
+   */
+  coordinators?: number;
   /** Key prefix (default: one of its own, so a shared Redis is never disturbed). */
   prefix?: string;
+  /** How long each coordinator and agent may take to print its ready line (default 20 s). */
+  readyTimeoutMs?: number;
   /** Every output line of every process. */
   onLine?: (process: string, line: string) => void;
 }
 
+/** What a coordinator restart may change. */
+export interface CoordinatorRestart {
+  /** Which coordinator (default 0, the first). */
+  index?: number;
+  /** Its extra environment this time, instead of `coordinatorEnv` (e.g. without a failpoint). */
+  env?: Record<string, string>;
+}
+
 /** A fleet running as local processes. */
 export interface LocalFleet {
+  /** The coordinator's URL; with several coordinators, all of them comma-separated. */
   readonly url: string;
+  /** Each coordinator's own URL, in start order. */
+  readonly coordinatorUrls: readonly string[];
   readonly token: string;
   readonly redisUrl: string;
   readonly prefix: string;
   /** The Redis the fleet started, if it started one. */
   readonly redis: RedisServer | undefined;
+  /** The first coordinator (as last started). */
   readonly coordinator: Service;
+  /** Every coordinator (as last started), in the order of `coordinatorUrls`. */
+  readonly coordinators: readonly Service[];
   readonly agents: ReadonlyMap<string, Service>;
   /** Starts (or starts again) an agent. */
   startAgent(spec: LocalAgentSpec): Promise<Service>;
-  /** Starts the coordinator again (after it was killed) on the same port. */
-  restartCoordinator(): Promise<Service>;
+  /** Starts a coordinator again (after it was killed) on the same port. */
+  restartCoordinator(restart?: CoordinatorRestart): Promise<Service>;
   /** Stops everything it started, agents first. */
   stop(): Promise<void>;
 }
@@ -98,41 +123,46 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       ? await startRedisServer({ appendOnly: "everysec", ...options.redis })
       : undefined;
   const redisUrl = options.redisUrl ?? (redis as RedisServer).url;
-  const port = options.port ?? (await freePort());
-  const url = `ws://127.0.0.1:${port}`;
+  const ports = [options.port ?? (await freePort())];
+  while (ports.length < (options.coordinators ?? 1)) ports.push(await freePort());
+  const coordinatorUrls = ports.map((port) => `ws://127.0.0.1:${port}`);
+  const url = coordinatorUrls.join(",");
   const agents = new Map<string, Service>();
   const started: Service[] = [];
   const onLine = (name: string) => (line: string) => options.onLine?.(name, line);
+  const readyTimeout = options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs };
 
-  const startCoordinator = async (): Promise<Service> =>
+  const startCoordinator = async (index: number, env = options.coordinatorEnv): Promise<Service> =>
     await startService({
-      name: "coordinator",
+      name: index === 0 ? "coordinator" : `coordinator ${index}`,
       command: options.coordinatorBin.command,
       args: [
         ...options.coordinatorBin.args,
         "--redis",
-        redisUrl,
+        options.coordinatorRedisUrl ?? redisUrl,
         "--port",
-        String(port),
+        String(ports[index]),
         "--host",
         options.host ?? "127.0.0.1",
         "--prefix",
         prefix,
         ...(options.coordinatorArgs ?? []),
       ],
-      env: { FLOTILLA_TOKEN: token },
-      ready: /flotilla-coordinator ready/,
-      onLine: onLine("coordinator"),
+      env: { ...env, FLOTILLA_TOKEN: token },
+      // A coordinator that finds another one active waits as a standby, and may say only that.
+      ready: /flotilla-coordinator (ready|standby)/,
+      ...readyTimeout,
+      onLine: onLine(index === 0 ? "coordinator" : `coordinator${index}`),
     });
 
-  let coordinator: Service;
+  const coordinators: Service[] = [];
   try {
-    coordinator = await startCoordinator();
+    for (let index = 0; index < ports.length; index += 1) coordinators.push(await startCoordinator(index));
   } catch (error) {
+    await Promise.allSettled(coordinators.map((service) => service.stop(3000)));
     await redis?.dispose();
     throw error;
   }
-  started.push(coordinator);
 
   const startAgent = async (spec: LocalAgentSpec): Promise<Service> => {
     const labels = Object.entries(spec.labels ?? {}).flatMap(([key, value]) => [
@@ -155,6 +185,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       ],
       env: { ...spec.env, FLOTILLA_TOKEN: token },
       ready: /ready: connected/,
+      ...readyTimeout,
       onLine: onLine(spec.id),
     });
     agents.set(spec.id, agent);
@@ -168,22 +199,22 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     redisUrl,
     prefix,
     redis,
+    coordinatorUrls,
     get coordinator() {
-      return coordinator;
+      return coordinators[0] as Service;
     },
+    coordinators,
     agents,
     startAgent,
-    async restartCoordinator() {
-      coordinator = await startCoordinator();
-      started.push(coordinator);
-      return coordinator;
+    async restartCoordinator(restart = {}) {
+      const index = restart.index ?? 0;
+      const service = await startCoordinator(index, restart.env ?? options.coordinatorEnv);
+      coordinators[index] = service;
+      return service;
     },
     async stop() {
-      const agentsFirst = [...started].reverse();
-      await Promise.allSettled(
-        agentsFirst.filter((service) => service !== coordinator).map((service) => service.stop(3000)),
-      );
-      await coordinator.stop(3000);
+      await Promise.allSettled([...started].reverse().map((service) => service.stop(3000)));
+      await Promise.allSettled(coordinators.map((service) => service.stop(3000)));
       await redis?.dispose();
     },
   };

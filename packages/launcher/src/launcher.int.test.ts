@@ -5,8 +5,13 @@ import { startService } from "./process.js";
 import { REDIS_MISSING_HINT, startRedisServer } from "./redis.js";
 
 async function ping(port: number): Promise<string> {
+  return await command(port, "PING");
+}
+
+/** Sends one inline command and resolves with the first reply line. */
+async function command(port: number, line: string): Promise<string> {
   return await new Promise((resolve, reject) => {
-    const socket = createConnection(port, "127.0.0.1", () => socket.write("PING\r\n"));
+    const socket = createConnection(port, "127.0.0.1", () => socket.write(`${line}\r\n`));
     socket.once("data", (data) => {
       resolve(data.toString().trim());
       socket.end();
@@ -24,6 +29,18 @@ describe("startRedisServer", () => {
     await expect(ping(redis.port)).rejects.toThrow();
     await redis.restart();
     expect(await ping(redis.port)).toBe("+PONG");
+    await redis.dispose();
+  });
+
+  it("comes back empty when asked to, on the same port", async () => {
+    const redis = await startRedisServer({ appendOnly: "always" });
+    expect(await command(redis.port, "SET kept 1")).toBe("+OK");
+    await redis.kill();
+    await redis.restart();
+    expect(await command(redis.port, "EXISTS kept")).toBe(":1");
+    await redis.kill();
+    await redis.restart({ empty: true });
+    expect(await command(redis.port, "EXISTS kept")).toBe(":0");
     await redis.dispose();
   });
 

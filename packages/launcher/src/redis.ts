@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.js";
@@ -22,8 +22,11 @@ export interface RedisServer {
   readonly dir: string;
   /** Kills the server with SIGKILL: a crash, not a shutdown. */
   kill(): Promise<void>;
-  /** Starts it again on the same port and directory, so the AOF brings its data back. */
-  restart(): Promise<void>;
+  /**
+   * Starts it again on the same port and directory, so the AOF brings its data back; with `empty`, its
+   * data files are removed first, as after a lost disk or a Redis run without persistence.
+   */
+  restart(options?: { empty?: boolean }): Promise<void>;
   /** Stops it and removes its directory. */
   dispose(): Promise<void>;
 }
@@ -62,7 +65,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       service?.signal("SIGKILL");
       await service?.exited;
     },
-    restart: launch,
+    async restart(restart = {}) {
+      if (restart.empty) {
+        for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+      }
+      await launch();
+    },
     async dispose() {
       service?.signal("SIGKILL");
       await service?.exited;

@@ -1,49 +1,28 @@
-import { FaultFleet, type ScenarioReport, sleep } from "./harness.js";
+import { agentBin } from "../bins.js";
+import { FaultFleet, sleep } from "./harness.js";
 import { createNetworks, namespacesAvailable, removeNetworks, setLink } from "./netns.js";
+import {
+  busiestNode,
+  FINISH_WITHIN_MS,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioResult,
+  THREE_AGENTS,
+  waitForEvent,
+} from "./probes.js";
 
-/** What a scenario returns: its report line and any broken invariant. */
-export interface ScenarioResult {
-  report: ScenarioReport | { fault: string; skipped: string };
-  violations: string[];
-}
+/**
+ * The suite's first seven scenarios: agent kill, freeze, coordinator kill, Redis kill, partition, a node
+ * that cannot spawn, and a skewed workload. Each submits 300 recorded sleeps to three agents, injects its
+ * fault and judges through the harness; the scenarios of issue 17 live in coordinator-faults.ts and
+ * redis-faults.ts.
+ */
 
-const THREE_AGENTS = [
-  { id: "alpha", slots: 2 },
-  { id: "bravo", slots: 2 },
-  { id: "charlie", slots: 2 },
-];
 const TASKS = 300;
-const FINISH_WITHIN_MS = 120_000;
-
-/** The node currently running the most tasks, per the coordinator. */
-async function busiestNode(fleet: FaultFleet, among: readonly string[]): Promise<string> {
-  const nodes = await fleet.client.nodes();
-  const candidates = nodes.filter((node) => among.includes(node.id) && node.health === "healthy");
-  candidates.sort((a, b) => b.slotsUsed - a.slotsUsed);
-  return candidates[0]?.id ?? (among[0] as string);
-}
-
-async function waitForEvent(
-  fleet: FaultFleet,
-  type: string,
-  node: string,
-  after: number,
-  timeoutMs = 20_000,
-): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const found = fleet.events.find(
-      (event) => event.type === type && event.node === node && event.at >= after,
-    );
-    if (found) return found.at;
-    await sleep(25);
-  }
-  throw new Error(`no ${type} event for ${node} within ${timeoutMs} ms`);
-}
 
 /** 1. kill -9 one agent mid-run, five times in a row, each time another agent (it is restarted after). */
-export async function agentKill(log: (line: string) => void): Promise<ScenarioResult> {
-  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log });
+export async function agentKill({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
+  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log, runLog });
   try {
     const { ids } = await fleet.submitWorkload(TASKS, 1);
     const faults: number[] = [];
@@ -56,7 +35,7 @@ export async function agentKill(log: (line: string) => void): Promise<ScenarioRe
       faults.push(killedAt);
       service?.signal("SIGKILL");
       await waitForEvent(fleet, "node.dead", victim, killedAt);
-      await fleet.fleet.startAgent(THREE_AGENTS.find((agent) => agent.id === victim) ?? { id: victim });
+      await fleet.startAgent(THREE_AGENTS.find((agent) => agent.id === victim) ?? { id: victim });
     }
     await fleet.waitTerminal(ids, FINISH_WITHIN_MS);
     return await fleet.judge("agent_kill_x5", ids, faults);
@@ -66,8 +45,8 @@ export async function agentKill(log: (line: string) => void): Promise<ScenarioRe
 }
 
 /** 2. An agent frozen with SIGSTOP for 10 s, then SIGCONT: its stale results must be fenced. */
-export async function agentFreeze(log: (line: string) => void): Promise<ScenarioResult> {
-  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log });
+export async function agentFreeze({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
+  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log, runLog });
   try {
     const { ids } = await fleet.submitWorkload(TASKS, 2);
     await sleep(1500);
@@ -79,15 +58,15 @@ export async function agentFreeze(log: (line: string) => void): Promise<Scenario
     service?.signal("SIGCONT");
     await fleet.waitTerminal(ids, FINISH_WITHIN_MS);
     await sleep(1500); // let the thawed agent report what it had, so fencing is exercised
-    return await fleet.judge("agent_freeze_10s", ids, [frozenAt], { frozen: victim });
+    return await fleet.judge("agent_freeze_10s", ids, [frozenAt], { frozen: victim }, { allowOverlap: true });
   } finally {
     await fleet.stop();
   }
 }
 
 /** 3. kill -9 the coordinator mid-run and start it again. */
-export async function coordinatorKill(log: (line: string) => void): Promise<ScenarioResult> {
-  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log });
+export async function coordinatorKill({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
+  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log, runLog });
   try {
     const { ids } = await fleet.submitWorkload(TASKS, 3);
     await sleep(2500);
@@ -105,15 +84,15 @@ export async function coordinatorKill(log: (line: string) => void): Promise<Scen
 }
 
 /** 4. kill -9 Redis (AOF on, everysec) mid-run and start it again. */
-export async function redisKill(log: (line: string) => void): Promise<ScenarioResult> {
-  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log });
+export async function redisKill({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
+  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log, runLog });
   try {
     const { ids } = await fleet.submitWorkload(TASKS, 4);
     await sleep(2500);
     const killedAt = Date.now();
-    await fleet.fleet.redis?.kill();
+    await fleet.redisServer.kill();
     await sleep(2000);
-    await fleet.fleet.redis?.restart();
+    await fleet.redisServer.restart();
     await fleet.waitTerminal(ids, FINISH_WITHIN_MS);
     const coordinatorAlive = fleet.fleet.coordinator.running;
     const agentsAlive = [...fleet.fleet.agents.values()].every((agent) => agent.running);
@@ -127,17 +106,19 @@ export async function redisKill(log: (line: string) => void): Promise<ScenarioRe
 }
 
 /** 5. Agents in their own network namespaces; two are cut off for 15 s, then healed. */
-export async function partition(log: (line: string) => void): Promise<ScenarioResult> {
+export async function partition({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
   const available = namespacesAvailable();
   if (!available.ok) {
+    // In CI a scenario that cannot run is a failure: a skipped check would read as a passed one.
+    const why = `network namespaces unavailable: ${available.why}`;
     return {
-      report: { fault: "partition_15s", skipped: `network namespaces unavailable: ${available.why}` },
-      violations: [],
+      report: { fault: "partition_15s", skipped: why },
+      violations: process.env.CI === "true" ? [`cannot run with CI=true: ${why}`] : [],
     };
   }
   const networks = createNetworks(3);
   try {
-    const base = (await import("../bins.js")).agentBin();
+    const base = agentBin();
     const agents = THREE_AGENTS.map((agent, index) => {
       const network = networks[index];
       if (!network) throw new Error("missing network");
@@ -147,11 +128,11 @@ export async function partition(log: (line: string) => void): Promise<ScenarioRe
         coordinatorUrl: `ws://${network.hostAddress}:PORT`,
       };
     });
-    const fleet = await FaultFleet.start({ agents: [], host: "0.0.0.0", log });
+    const fleet = await FaultFleet.start({ agents: [], host: "0.0.0.0", log, runLog });
     try {
       const port = new URL(fleet.fleet.url).port;
       for (const agent of agents)
-        await fleet.fleet.startAgent({
+        await fleet.startAgent({
           ...agent,
           coordinatorUrl: agent.coordinatorUrl.replace("PORT", port),
         });
@@ -164,7 +145,7 @@ export async function partition(log: (line: string) => void): Promise<ScenarioRe
       for (const network of cut) setLink(network, true);
       await fleet.waitTerminal(ids, FINISH_WITHIN_MS);
       await sleep(1500);
-      return await fleet.judge("partition_15s", ids, [cutAt]);
+      return await fleet.judge("partition_15s", ids, [cutAt], {}, { allowOverlap: true });
     } finally {
       await fleet.stop();
     }
@@ -174,10 +155,11 @@ export async function partition(log: (line: string) => void): Promise<ScenarioRe
 }
 
 /** 6. A node whose tasks keep failing to spawn: its breaker opens, work flows elsewhere, one probe later. */
-export async function spawnFailure(log: (line: string) => void): Promise<ScenarioResult> {
+export async function spawnFailure({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
   const fleet = await FaultFleet.start({
     agents: [...THREE_AGENTS, { id: "broken", slots: 2, env: { PATH: "/nonexistent" } }],
     log,
+    runLog,
   });
   try {
     const { ids } = await fleet.submitWorkload(TASKS, 6);
@@ -199,8 +181,8 @@ export async function spawnFailure(log: (line: string) => void): Promise<Scenari
 }
 
 /** 7. All work lands on one node first; idle nodes steal it (makespan within 1.3x of the lower bound). */
-export async function skewedSteal(log: (line: string) => void): Promise<ScenarioResult> {
-  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log });
+export async function skewedSteal({ log, runLog }: ScenarioContext): Promise<ScenarioResult> {
+  const fleet = await FaultFleet.start({ agents: THREE_AGENTS, log, runLog });
   try {
     await fleet.client.drain("bravo");
     await fleet.client.drain("charlie");
@@ -223,7 +205,13 @@ export async function skewedSteal(log: (line: string) => void): Promise<Scenario
       if (running) firstStart = Math.min(firstStart, running.at);
     }
     const slots = THREE_AGENTS.reduce((sum, agent) => sum + agent.slots, 0);
-    const lowerBound = Math.max(workMs.reduce((sum, ms) => sum + ms, 0) / slots, Math.max(...workMs));
+    // Each task's work is what its command took by its own clock (the sleep and one `date`): a busy
+    // machine stretches both, so the bound does too, while spawning stays the fleet's cost.
+    const took = ids.map((id, index) => {
+      const run = result.runs.get(id)?.[0];
+      return run ? run.end - run.start : (workMs[index] as number);
+    });
+    const lowerBound = Math.max(took.reduce((sum, ms) => sum + ms, 0) / slots, Math.max(...took));
     const makespan = lastFinish - Math.max(firstStart, started);
     const ratio = makespan / lowerBound;
     Object.assign(result.report, {
@@ -242,7 +230,8 @@ export async function skewedSteal(log: (line: string) => void): Promise<Scenario
   }
 }
 
-export const SCENARIOS: Record<string, (log: (line: string) => void) => Promise<ScenarioResult>> = {
+/** The scenarios of this file, by the name `pnpm test:faults` takes. */
+export const FIRST_SCENARIOS: Record<string, Scenario> = {
   agent_kill: agentKill,
   agent_freeze: agentFreeze,
   coordinator_kill: coordinatorKill,
