@@ -145,7 +145,7 @@ class CoordinatorServer implements Coordinator {
     });
     await ctx.store.preload();
     redis.on("ready", () => ctx.guard(ctx.db.preload()));
-    await recover(ctx, now());
+    const orphans = await recover(ctx, now());
     ctx.bridges = new RedisBridges(redis, ctx.keys.redis, {
       direct: (nodeId, relayed) => {
         const session = ctx.sessions.agent(nodeId);
@@ -160,6 +160,9 @@ class CoordinatorServer implements Coordinator {
       onConnectionError: (error) => ctx.log.debug({ err: error.message }, "subscriber connection problem"),
     });
     await ctx.bridges.start();
+    // Left out of `agents:active` with work still theirs: a declaration of their death was cut short.
+    for (const node of orphans)
+      await this.parts.detector.declareDead(node, "its declaration as dead was interrupted", now());
 
     const api = this.httpApi();
     const server = createServer((request, response) => {

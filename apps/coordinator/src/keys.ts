@@ -5,6 +5,11 @@ import type { StoreKeys } from "./store.js";
 export interface CoordinatorKeys {
   readonly redis: RedisKeys;
   readonly store: StoreKeys;
+  /**
+   * Set: every node that ever said hello to this fleet. Unlike `agents:active` it is never taken from, so
+   * recovery finds the running set and queue of a node even after a crash left it out of the active set.
+   */
+  readonly nodesKnown: string;
 }
 
 /** Builds every name the coordinator uses for one fleet prefix. */
@@ -14,6 +19,7 @@ export function coordinatorKeys(prefix: string): CoordinatorKeys {
   const own = (name: string): string => (prefix === "" ? name : `${prefix}:${name}`);
   return {
     redis,
+    nodesKnown: own("nodes:known"),
     store: {
       task: redis.task,
       taskEvents: redis.taskEvents,
