@@ -36,10 +36,11 @@ export class WaitingList {
     if (ids.length === 0) return;
     const tasks = await dropStale(ctx, key, ids, isWaiting);
     for (const task of tasks) {
-      const deadline = Number(task.fields.maxWaitAt ?? 0);
+      // A record without a deadline (written before there was one) waits without end, as it always did.
+      const deadline = Number(task.fields.maxWaitAt ?? Number.POSITIVE_INFINITY);
       if (deadline > now) {
         // Joined the list with the time it joined as its score: its wait ends later.
-        await ctx.redisClient.zadd(key, "XX", deadline, task.id);
+        await ctx.redisClient.zadd(key, "XX", Number.isFinite(deadline) ? deadline : "+inf", task.id);
         continue;
       }
       const placement = this.parts.placement.place(task.spec as TaskSpec, now);
