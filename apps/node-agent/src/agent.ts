@@ -275,10 +275,13 @@ export function createAgent(options: AgentOptions): Agent {
   const heldRefs = (): RunRef[] =>
     [...held.values()].map(({ assign: a }) => ({ taskId: a.taskId, epoch: a.epoch }));
 
-  /** The leases this agent holds: runs going on and assignments waiting for a slot. */
+  /**
+   * The leases this agent holds: runs going on, runs ended whose finish is still waiting to be sent
+   * (the coordinator would otherwise take their lease for lost), and assignments waiting for a slot.
+   */
   const activeRefs = (): RunRef[] => [
     ...[...runs.values()]
-      .filter((r) => r.active && !r.silent)
+      .filter((r) => (r.active || r.outbox.length > 0) && !r.silent)
       .map((r) => ({ taskId: r.taskId, epoch: r.epoch })),
     ...heldRefs(),
   ];
