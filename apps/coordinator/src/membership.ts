@@ -176,8 +176,9 @@ export class Membership {
       .sadd(keys.agentsActive, node.id)
       .scard(ctx.keys.store.running(node.id))
       .exec();
-    // A node declared dead meanwhile has had its leases requeued: nothing of it to reconcile.
-    if (node.health !== "dead") {
+    // A node declared dead meanwhile has had its leases requeued, and a connection replaced by a newer
+    // one speaks for runs the newer hello has settled: nothing of theirs to reconcile.
+    if (node.health !== "dead" && ctx.sessions.agent(node.id) === session) {
       const storedCount = Number(replies?.[3]?.[1] ?? 0);
       await this.reconciler.afterBeat(node.id, beat.running ?? [], storedCount, now);
     }
