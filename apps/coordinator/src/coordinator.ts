@@ -224,7 +224,7 @@ class CoordinatorServer implements Coordinator {
     const options = ctx.options;
     const now = options.clock;
     const redis = ctx.redisClient;
-    await recover(ctx, now());
+    const orphans = await recover(ctx, now());
     ctx.bridges = new RedisBridges(redis, ctx.keys.redis, {
       direct: (nodeId, relayed) => {
         const session = ctx.sessions.agent(nodeId);
@@ -239,6 +239,9 @@ class CoordinatorServer implements Coordinator {
       onConnectionError: (error) => ctx.log.debug({ err: error.message }, "subscriber connection problem"),
     });
     await ctx.bridges.start();
+    // Left out of `agents:active` with work still theirs: a declaration of their death was cut short.
+    for (const node of orphans)
+      await this.parts.detector.declareDead(node, "its declaration as dead was interrupted", now());
     ctx.role = "active";
     const { housekeeping, balancing } = this.parts;
     this.timers.push(setInterval(() => ctx.guard(housekeeping.sweep()), options.sweepIntervalMs));

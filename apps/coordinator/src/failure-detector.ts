@@ -9,6 +9,7 @@
  */
 import type { TaskSpec } from "@flotilla/protocol";
 import { type CoordinatorContext, type CoordinatorParts, TERMINAL } from "./context.js";
+import { failpoint } from "./failpoints.js";
 import type { FleetNode } from "./fleet.js";
 import { retryDecision } from "./retry-policy.js";
 import type { Placement } from "./router.js";
@@ -55,7 +56,11 @@ export class FailureDetector {
     }
   }
 
-  /** Takes the node out of the fleet and requeues its leases and its queue. */
+  /**
+   * Takes the node out of the fleet and requeues its leases and its queue. The node leaves
+   * `agents:active` last: a crash on the way leaves it there (and in `nodes:known`), so the next start
+   * recovers it and declares it dead again, and nothing it held is left behind.
+   */
   async declareDead(node: FleetNode, why: string, now: number): Promise<void> {
     const ctx = this.ctx;
     node.health = "dead";
@@ -71,7 +76,6 @@ export class FailureDetector {
     const keys = ctx.keys.redis;
     await ctx.redisClient
       .multi()
-      .srem(keys.agentsActive, node.id)
       .hset(keys.agent(node.id), "status", "offline")
       .del(keys.agentHeartbeat(node.id))
       .exec();
@@ -79,9 +83,14 @@ export class FailureDetector {
     const running = await ctx.db.runningIds(node.id);
     if (running.length > 0) this.parts.faults.fault(node.id, now, `lost ${running.length} lease(s): ${why}`);
     const tasks = await ctx.db.getTasks(running);
-    for (const task of tasks) await this.requeueLost(task, node.id, `node ${node.id} died (${why})`, now);
+    for (const task of tasks) {
+      await this.requeueLost(task, node.id, `node ${node.id} died (${why})`, now);
+      failpoint("declare-dead");
+    }
+    failpoint("declare-dead");
     node.inflight = 0;
     await this.evacuateQueue(node.id, `node ${node.id} died`);
+    await ctx.redisClient.srem(keys.agentsActive, node.id);
   }
 
   /** A leased or running task whose node lost it: retry elsewhere, or dead-letter after the last attempt. */

@@ -1,27 +1,32 @@
 /**
  * The sweep that runs every `sweepIntervalMs` (100 ms). `Housekeeping.sweep` runs its steps in order:
  * the failure detector's check, delayed retries whose backoff is over back to placement, tasks whose TTL
- * ran out before a lease end as expired, and (at most once a second, or at once after `sweepWaitingSoon`)
- * tasks on the waiting list are placed or failed after their `maxWait`, then retention forgets finished tasks
- * that are due (`retention.ts`). A new periodic step belongs in
- * `sweep`. It owns the time of the last waiting sweep; `endUnstarted` (cancel or expire a task that never
+ * ran out before a lease end as expired, waiting tasks whose `maxWait` ran out placed or failed, and (at
+ * most once a second, or at once after `sweepWaitingSoon`) a page of the waiting list placed where a node
+ * can take it (see `waiting.ts`), then retention forgets finished tasks that are due (`retention.ts`). A
+ * new periodic step belongs in `sweep`. It owns the time of the last waiting sweep and the `WaitingList`;
+ * `endUnstarted` (cancel or expire a task that never
  * started) is shared with client operations. Of a node it changes `queued` when a queued task ends.
  */
 import type { TaskSpec, WireError } from "@flotilla/protocol";
 import type { CoordinatorContext, CoordinatorParts } from "./context.js";
 import { Retention } from "./retention.js";
 import type { StoredTask } from "./store.js";
+import { dropStale, WaitingList } from "./waiting.js";
 
 /** Periodic steps over delayed, expiring and waiting tasks, and the failure detector's check. */
 export class Housekeeping {
   private lastWaitingSweep = 0;
   /** Made at the first sweep: the store exists only once the server has started. */
   private retention: Retention | undefined;
+  private readonly waiting: WaitingList;
 
   constructor(
     private readonly ctx: CoordinatorContext,
     private readonly parts: Pick<CoordinatorParts, "placement" | "detector">,
-  ) {}
+  ) {
+    this.waiting = new WaitingList(ctx, parts);
+  }
 
   /** One sweep: dead nodes, delayed retries, expiry, and now and then the waiting list. */
   async sweep(): Promise<void> {
@@ -29,9 +34,10 @@ export class Housekeeping {
     await this.parts.detector.check(now);
     await this.promoteDelayed(now);
     await this.expireDue(now);
+    await this.waiting.expireDue(now);
     if (now - this.lastWaitingSweep >= 1000) {
       this.lastWaitingSweep = now;
-      await this.sweepWaiting(now);
+      await this.waiting.sweep(now);
     }
     this.retention ??= new Retention(this.ctx.db, this.ctx.options);
     await this.retention.sweep(now);
@@ -46,14 +52,16 @@ export class Housekeeping {
   private async promoteDelayed(now: number): Promise<void> {
     const ctx = this.ctx;
     const placements = this.parts.placement;
-    const due = await ctx.db.dueIds(ctx.keys.store.delayed(), now, 200);
-    if (due.length === 0) return;
-    for (const task of await ctx.db.getTasks(due)) {
+    const key = ctx.keys.store.delayed();
+    const due = await ctx.db.dueIds(key, now, 200);
+    const delayed = (task: StoredTask): boolean =>
+      task.state === "waiting" && task.fields.waitingIn === "delayed";
+    for (const task of await dropStale(ctx, key, due, delayed)) {
       const placement = placements.place(task.spec as TaskSpec, now, task.fields.avoidNode);
       const result = await ctx.db.transition(task.id, {
         from: ["waiting"],
         ...placements.change(placement, now),
-        source: { kind: "zset", key: ctx.keys.store.delayed() },
+        source: { kind: "zset", key },
         reason: "retry backoff over",
         now,
       });
@@ -105,49 +113,5 @@ export class Housekeeping {
     }
     ctx.fanout.event(task.id, result.eventJson, true);
     return true;
-  }
-
-  /** Tasks no node could take: place them now if possible, fail them after their maxWait. */
-  private async sweepWaiting(now: number): Promise<void> {
-    const ctx = this.ctx;
-    const placements = this.parts.placement;
-    const ids = await ctx.db.dueIds(ctx.keys.store.waiting(), Number.POSITIVE_INFINITY, 500);
-    if (ids.length === 0) return;
-    for (const task of await ctx.db.getTasks(ids)) {
-      const placement = placements.place(task.spec as TaskSpec, now);
-      const source = { kind: "zset" as const, key: ctx.keys.store.waiting() };
-      if (placement.kind === "waiting" && now >= Number(task.fields.maxWaitAt ?? Number.POSITIVE_INFINITY)) {
-        const error: WireError = {
-          code: "E_NODE_UNAVAILABLE",
-          message: `no node could run this task within its maxWait: ${placement.reason}`,
-          retryable: true,
-        };
-        const result = await ctx.db.transition(task.id, {
-          from: ["waiting"],
-          to: "failed",
-          source,
-          fields: { finishedAt: now, error: JSON.stringify(error) },
-          reason: error.message,
-          now,
-        });
-        if (result.ok) ctx.fanout.event(task.id, result.eventJson, true);
-        continue;
-      }
-      if (placement.kind === "waiting") {
-        if (placement.reason !== task.fields.waitingReason) {
-          await ctx.redisClient.hset(ctx.keys.store.task(task.id), "waitingReason", placement.reason);
-        }
-        continue;
-      }
-      const result = await ctx.db.transition(task.id, {
-        from: ["waiting"],
-        ...placements.change(placement, now),
-        source,
-        reason: "a capable node is available",
-        now,
-      });
-      placements.settle(placement, result.ok);
-      if (result.ok) ctx.fanout.event(task.id, result.eventJson, false);
-    }
   }
 }

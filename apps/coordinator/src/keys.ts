@@ -11,6 +11,11 @@ export interface CoordinatorKeys {
   readonly fence: string;
   /** The random id written when this Redis first held the fleet (see `redis-generation.ts`). */
   readonly generation: string;
+  /**
+   * Set: every node that ever said hello to this fleet. Unlike `agents:active` it is never taken from, so
+   * recovery finds the running set and queue of a node even after a crash left it out of the active set.
+   */
+  readonly nodesKnown: string;
 }
 
 /** Builds every name the coordinator uses for one fleet prefix. */
@@ -20,6 +25,7 @@ export function coordinatorKeys(prefix: string): CoordinatorKeys {
   const own = (name: string): string => (prefix === "" ? name : `${prefix}:${name}`);
   return {
     redis,
+    nodesKnown: own("nodes:known"),
     store: {
       task: redis.task,
       taskEvents: redis.taskEvents,

@@ -1,7 +1,7 @@
 /**
  * Who is in the fleet. `Membership` handles an agent's hello (register or re-register its node, decide
  * which of the runs it still holds are valid, requeue the leases it lost), its heartbeats (liveness, load,
- * runs to fence) and its goodbye, and writes the registry other bridges read (`agent:{id}`,
+ * runs to fence, and leases Redis holds that the agent does not, through its `RunReconciler`) and its goodbye, and writes the registry other bridges read (`agent:{id}`,
  * `agent:{id}:heartbeat`, `agents:active`): the Redis calls for hello and heartbeat are made here. It adds
  * nodes to `ctx.nodes`, binds a node's connection in the session registry, and changes a node's
  * description, `health` (to healthy), `status`, `lastHeartbeatAt` and `disconnectedAt`.
@@ -10,14 +10,19 @@ import { FlotillaError, type MessageOf, type TaskSpec } from "@flotilla/protocol
 import { ACTIVE_STATES, type CoordinatorContext, type CoordinatorParts } from "./context.js";
 import { type FleetNode, newFleetNode, nodeSummary } from "./fleet.js";
 import { newLease } from "./lease-table.js";
+import { RunReconciler } from "./reconcile.js";
 import type { Session } from "./transport/session.js";
 
 /** Agents joining, beating and leaving. */
 export class Membership {
+  private readonly reconciler: RunReconciler;
+
   constructor(
     private readonly ctx: CoordinatorContext,
     private readonly parts: Pick<CoordinatorParts, "dispatch" | "detector" | "housekeeping" | "events">,
-  ) {}
+  ) {
+    this.reconciler = new RunReconciler(ctx, parts);
+  }
 
   /** Registers the node a hello describes (after {@link mayJoin}), and settles the runs it reports. */
   async hello(session: Session, hello: MessageOf<"agent.hello">): Promise<void> {
@@ -50,6 +55,8 @@ export class Membership {
     node.status = "ready";
     session.nodeId = info.id;
     ctx.sessions.bindAgent(info.id, session);
+    // The hello settles every run below: what the last connection's heartbeats saw missing starts over.
+    this.reconciler.forget(info.id);
 
     // Which of the runs the agent still holds are valid? Redis decides.
     const keep: { taskId: string; epoch: number }[] = [];
@@ -101,6 +108,8 @@ export class Membership {
       }
     }
     node.inflight = ctx.leases.countOn(info.id);
+    // Known for good, so recovery looks at its running set and queue whatever `agents:active` says.
+    await ctx.redisClient.sadd(ctx.keys.nodesKnown, info.id);
     await this.writeRegistry(node, now);
     await ctx.redisClient.publish(
       ctx.keys.redis.discoveryAnnounce,
@@ -160,12 +169,19 @@ export class Membership {
       status: beat.status,
       ...(beat.load ? { load: beat.load } : {}),
     });
-    await ctx.redisClient
+    const replies = await ctx.redisClient
       .multi()
       .set(keys.agentHeartbeat(node.id), legacy, "PX", ctx.options.deadAfterMs)
       .hset(keys.agent(node.id), "last_seen", new Date(now).toISOString(), "status", beat.status)
       .sadd(keys.agentsActive, node.id)
+      .scard(ctx.keys.store.running(node.id))
       .exec();
+    // A node declared dead meanwhile has had its leases requeued, and a connection replaced by a newer
+    // one speaks for runs the newer hello has settled: nothing of theirs to reconcile.
+    if (node.health !== "dead" && ctx.sessions.agent(node.id) === session) {
+      const storedCount = Number(replies?.[3]?.[1] ?? 0);
+      await this.reconciler.afterBeat(node.id, beat.running ?? [], storedCount, now);
+    }
     const dispatch = this.parts.dispatch;
     if (beat.status === "ready" && node.inflight < dispatch.capacity(node)) {
       // Once a heartbeat, the queue in Redis is asked even when the count kept here says it is empty.

@@ -85,7 +85,8 @@ export class Submitter {
     };
     if (spec.ttlMs !== undefined) fields.expiresAt = now + spec.ttlMs;
     const event: Record<string, unknown> = { taskId: id, state: fields.state, at: now, attempt: 0, epoch: 0 };
-    let score = now;
+    // The waiting list is ordered by when each task's wait runs out (see waiting.ts).
+    let score = now + maxWaitMs;
     if (placement.kind === "node") {
       fields.node = placement.node;
       fields.queuedAt = now;

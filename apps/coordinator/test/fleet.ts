@@ -36,6 +36,18 @@ export interface TestFleet {
 
 const silent = pino({ level: "silent" });
 
+/** A coordinator on `redisUrl` with the fleet's token, a random port and no logs (not started yet). */
+export function testCoordinator(redisUrl: string, options: Partial<CoordinatorOptions> = {}): Coordinator {
+  return createCoordinator({
+    redisUrl,
+    token: "test-token",
+    port: 0,
+    host: "127.0.0.1",
+    logger: silent,
+    ...options,
+  });
+}
+
 /**
  * `redisUrl` may point elsewhere than the fleet's own server, given the server's port first (a proxy in
  * front of it, say).
@@ -46,14 +58,7 @@ export async function startFleet(
   const redis = await startRedis();
   const chosen = typeof options === "function" ? options(redis.port) : options;
   const token = "test-token";
-  const coordinator = createCoordinator({
-    redisUrl: redis.url,
-    token,
-    port: 0,
-    host: "127.0.0.1",
-    logger: silent,
-    ...chosen,
-  });
+  const coordinator = testCoordinator(redis.url, chosen);
   await coordinator.start();
   const fleet: TestFleet = {
     redis,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isTerminalState, TASK_STATES, TaskSpecSchema, TERMINAL_STATES } from "./task.js";
+import { isTerminalState, MAX_WAIT_MS, TASK_STATES, TaskSpecSchema, TERMINAL_STATES } from "./task.js";
 
 describe("task states", () => {
   it("marks exactly the terminal states as final", () => {
@@ -9,6 +9,15 @@ describe("task states", () => {
 });
 
 describe("TaskSpecSchema", () => {
+  it("bounds maxWaitMs at 7 days with a message that says so", () => {
+    expect(TaskSpecSchema.safeParse({ kind: "exec", shell: "true", maxWaitMs: MAX_WAIT_MS }).success).toBe(
+      true,
+    );
+    const refused = TaskSpecSchema.safeParse({ kind: "exec", shell: "true", maxWaitMs: MAX_WAIT_MS + 1 });
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues[0]?.message).toMatch(/at most 7 days/);
+  });
+
   it("defaults priority to normal and keeps the rest as given", () => {
     const spec = TaskSpecSchema.parse({ kind: "exec", shell: "make", needs: { docker: true } });
     expect(spec).toEqual({ kind: "exec", shell: "make", needs: { docker: true }, priority: "normal" });

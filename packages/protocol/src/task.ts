@@ -9,6 +9,9 @@ import {
 } from "./primitives.js";
 
 /** Task priorities, most urgent first. `critical` always runs first; the others age so none starves. */
+/** The longest a task may wait for a capable node (`maxWaitMs`): 7 days. */
+export const MAX_WAIT_MS = 7 * 24 * 60 * 60 * 1000;
+
 export const PRIORITIES = ["critical", "high", "normal", "low"] as const;
 /** A task priority. */
 export type Priority = (typeof PRIORITIES)[number];
@@ -141,7 +144,10 @@ const taskCommonShape = {
   submitter: z.string().min(1).max(128).optional(),
   group: z.string().min(1).max(128).optional(),
   /** How long the task may wait for a capable node before failing with E_NODE_UNAVAILABLE. */
-  maxWaitMs: DurationMsSchema.optional(),
+  maxWaitMs: DurationMsSchema.max(MAX_WAIT_MS, {
+    error:
+      "maxWaitMs is at most 7 days (604800000 ms): a task that may wait longer should be submitted later",
+  }).optional(),
   /** How long the task may sit queued before it expires. */
   ttlMs: DurationMsSchema.optional(),
   /** Pin the task to this node. */

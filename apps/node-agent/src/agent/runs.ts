@@ -62,10 +62,13 @@ export class Runs {
     return n;
   }
 
-  /** The leases of the runs going on. */
+  /**
+   * The leases of the runs going on, and of runs ended whose finish is still waiting to be sent: the
+   * coordinator would otherwise take their lease for lost while the socket is full.
+   */
   activeRefs(): RunRef[] {
     return [...this.table.values()]
-      .filter((r) => r.active && !r.silent)
+      .filter((r) => (r.active || r.outbox.length > 0) && !r.silent)
       .map((r) => ({ taskId: r.taskId, epoch: r.epoch }));
   }
 

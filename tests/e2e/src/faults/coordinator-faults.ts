@@ -41,8 +41,9 @@ async function heldBy(fleet: FaultFleet, node: string): Promise<{ running: numbe
 }
 
 /**
- * The coordinator runs with `FLOTILLA_FAILPOINT=declare-dead`: it kills itself once it has taken a dead
- * node out of `agents:active` but before requeueing the node's running set and queue. Started again
+ * The coordinator runs with `FLOTILLA_FAILPOINT=declare-dead`: it kills itself in the middle of declaring
+ * a node dead, once the node is marked offline and the first of its leases is requeued, before the rest
+ * of its running set and its queue are (the node leaves `agents:active` only after them). Started again
  * without the failpoint, it must still find that work and requeue it.
  */
 export async function coordinatorKillInDeclareDead({
