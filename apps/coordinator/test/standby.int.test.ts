@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Coordinator, createCoordinator } from "../src/index.js";
-import { startFleet, testFingerprint } from "./fleet.js";
+import { startFleet, type TestFleet, testFingerprint } from "./fleet.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -14,6 +14,18 @@ afterEach(async () => {
 });
 
 const silent = pino({ level: "silent" });
+
+/** A second coordinator on the fleet's Redis, noting its role changes in `roles`. */
+function anotherCoordinator(fleet: TestFleet, roles: string[]): Coordinator {
+  return createCoordinator({
+    redisUrl: fleet.redis.url,
+    token: fleet.token,
+    port: 0,
+    host: "127.0.0.1",
+    logger: silent,
+    onRoleChange: (role) => roles.push(role),
+  });
+}
 
 async function healthOf(
   coordinator: Coordinator,
@@ -27,14 +39,7 @@ describe("two coordinators on one Redis", () => {
     const fleet = await startFleet();
     cleanups.push(() => fleet.dispose());
     const roles: string[] = [];
-    const standby = createCoordinator({
-      redisUrl: fleet.redis.url,
-      token: fleet.token,
-      port: 0,
-      host: "127.0.0.1",
-      logger: silent,
-      onRoleChange: (role) => roles.push(role),
-    });
+    const standby = anotherCoordinator(fleet, roles);
     await standby.start();
     cleanups.push(() => standby.stop());
     expect(fleet.coordinator.role).toBe("active");
@@ -81,14 +86,7 @@ describe("two coordinators on one Redis", () => {
     const fleet = await startFleet();
     cleanups.push(() => fleet.dispose());
     const roles: string[] = [];
-    const first = createCoordinator({
-      redisUrl: fleet.redis.url,
-      token: fleet.token,
-      port: 0,
-      host: "127.0.0.1",
-      logger: silent,
-      onRoleChange: (role) => roles.push(role),
-    });
+    const first = anotherCoordinator(fleet, roles);
     // The fleet's own coordinator gives the lease up; `first` takes it.
     await fleet.coordinator.stop();
     await first.start();
