@@ -29,6 +29,32 @@ async function failure(argv: string[], env: Record<string, string> = {}): Promis
 }
 
 describe("flotilla-coordinator settings", () => {
+  it("takes the connection limits and --metrics-public from flags and config keys", async () => {
+    const config = file(
+      "limits.json",
+      JSON.stringify({ token: "t", "max-watches": 5, "max-buffered-bytes": 1024, "metrics-public": true }),
+    );
+    const resolved = await options([
+      "--config",
+      config,
+      "--max-frames-per-second",
+      "200",
+      "--max-submits-per-second",
+      "0",
+      "--max-connections-per-token",
+      "3",
+    ]);
+    expect(resolved).toMatchObject({
+      maxFramesPerSecond: 200,
+      maxSubmitsPerSecond: 0,
+      maxConnectionsPerToken: 3,
+      maxWatchesPerConnection: 5,
+      maxBufferedBytes: 1024,
+      metricsPublic: true,
+    });
+    expect(await failure(["--token", "t", "--max-watches", "1.5"])).toMatch(/--max-watches wants/);
+  });
+
   it("reads every setting from a config file keyed by flag name", async () => {
     file("fleet-token", "from-token-file\n");
     const config = file(

@@ -50,6 +50,12 @@ Options:
   --dead-letter-retention-days <x>  dead-lettered tasks are forgotten after this unless purged (default 30)
   --max-output-bytes <n>    output bytes kept per task; the rest is cut with a marker (default 16777216)
   --max-waiting <n>         tasks the waiting list holds; beyond, submits get E_QUEUE_FULL (default 10000)
+  --max-frames-per-second <n>   frames one connection may send a second (default 100000; 0 = no limit)
+  --max-submits-per-second <n>  tasks one token may submit a second (default 50000; 0 = no limit)
+  --max-connections-per-token <n>  connections open at once with one token (default 1000; 0 = no limit)
+  --max-watches <n>         tasks one connection may watch at once (default 10000; 0 = no limit)
+  --max-buffered-bytes <n>  unsent bytes a connection may hold before it is closed (default 67108864; 0 = no limit)
+  --metrics-public          serve GET /metrics without a bearer token
   --log-level <level>       fatal | error | warn | info | debug (default info)
   --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
@@ -84,6 +90,12 @@ const OPTIONS = {
   "dead-letter-retention-days": { type: "string" },
   "max-output-bytes": { type: "string" },
   "max-waiting": { type: "string" },
+  "max-frames-per-second": { type: "string" },
+  "max-submits-per-second": { type: "string" },
+  "max-connections-per-token": { type: "string" },
+  "max-watches": { type: "string" },
+  "max-buffered-bytes": { type: "string" },
+  "metrics-public": { type: "boolean" },
   "log-level": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -189,6 +201,18 @@ export async function resolveCoordinatorOptions(
   if (maxOutput !== undefined) options.maxOutputBytes = maxOutput;
   const maxWaiting = number("max-waiting", values["max-waiting"]);
   if (maxWaiting !== undefined) options.maxWaiting = maxWaiting;
+  const limitFlags = [
+    ["max-frames-per-second", "maxFramesPerSecond"],
+    ["max-submits-per-second", "maxSubmitsPerSecond"],
+    ["max-connections-per-token", "maxConnectionsPerToken"],
+    ["max-watches", "maxWatchesPerConnection"],
+    ["max-buffered-bytes", "maxBufferedBytes"],
+  ] as const;
+  for (const [flag, option] of limitFlags) {
+    const limit = number(flag, values[flag]);
+    if (limit !== undefined) options[option] = limit;
+  }
+  if (values["metrics-public"] === true) options.metricsPublic = true;
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
     pino.destination(2),

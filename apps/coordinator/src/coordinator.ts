@@ -323,6 +323,7 @@ class CoordinatorServer implements Coordinator {
         return { contentType: ctx.metrics.contentType, body: await ctx.metrics.render() };
       },
       authenticate: (token) => ctx.authority.authenticate(token) !== undefined,
+      metricsPublic: ctx.options.metricsPublic,
       maxBodyBytes: ctx.options.maxFrameBytes,
       submit: (spec) => this.parts.submit.submit(spec, "http"),
       getTask: (id) => ctx.db.getTask(id),

@@ -15,6 +15,8 @@ export interface HttpApi {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** Whether a bearer token is one the coordinator accepts. */
   authenticate(token: string | undefined): boolean;
+  /** Whether `GET /metrics` is served without a token (`--metrics-public`). */
+  metricsPublic: boolean;
   /** The largest request body taken (the same limit as a WebSocket frame). */
   maxBodyBytes: number;
   submit(spec: TaskSpec): Promise<{ taskId: string; duplicate: boolean; state: string }>;
@@ -53,6 +55,13 @@ export async function handleHttp(
     return;
   }
   if (request.method === "GET" && url.pathname === "/metrics") {
+    if (!api.metricsPublic && !mayReadMetrics(api, request)) {
+      sendJson(response, 401, {
+        code: "E_UNAUTHORIZED",
+        message: "/metrics needs a bearer token (or a coordinator started with --metrics-public)",
+      });
+      return;
+    }
     const metrics = await api.metrics();
     response.writeHead(200, { "content-type": metrics.contentType });
     response.end(metrics.body);
@@ -107,6 +116,11 @@ export async function handleHttp(
     code: "E_NOT_FOUND",
     message: `no route for ${request.method} ${url.pathname}`,
   });
+}
+
+/** Whether the request's bearer token may read `/metrics`: the one check, whatever a token may do. */
+function mayReadMetrics(api: HttpApi, request: IncomingMessage): boolean {
+  return api.authenticate(bearerToken(request));
 }
 
 /** Answers with `body` as JSON. */

@@ -66,6 +66,12 @@ export class CoordinatorMetrics {
     labelNames: ["code"],
     registers: [this.registry],
   });
+  readonly limitRefusals = new Counter({
+    name: "flotilla_limit_refusals_total",
+    help: "Frames, submits, connections and watches refused, and slow consumers closed, by limit.",
+    labelNames: ["limit"],
+    registers: [this.registry],
+  });
   readonly dispatchLatency = new Histogram({
     name: "flotilla_dispatch_latency_seconds",
     help: "From accepted to leased to an agent.",

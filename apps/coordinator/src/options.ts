@@ -71,6 +71,21 @@ export interface CoordinatorOptions {
   retentionMaxFinished?: number;
   /** How long a dead-lettered task is kept unless purged or retried first (default 30 days). */
   deadLetterRetentionMs?: number;
+  /** Frames a connection may send per second, a second's worth at once (default 100,000; 0 = no limit). */
+  maxFramesPerSecond?: number;
+  /** Tasks one token may submit per second over WebSocket, a second's worth at once (default 50,000; 0 = no limit). */
+  maxSubmitsPerSecond?: number;
+  /** Connections open at once with one token; more are refused with HTTP 429 (default 1,000; 0 = no limit). */
+  maxConnectionsPerToken?: number;
+  /** Tasks one connection may watch at once (default 10,000; 0 = no limit). */
+  maxWatchesPerConnection?: number;
+  /**
+   * Bytes that may wait unsent to one connection; a peer that reads slower than that is closed with
+   * 1008 rather than buffered for without end (default 64 MiB; 0 = no limit).
+   */
+  maxBufferedBytes?: number;
+  /** Serve `GET /metrics` without a bearer token (default false: a token is needed). */
+  metricsPublic?: boolean;
   /**
    * Called when this coordinator becomes the active one (at start, or taking over as a standby), and
    * when it was deposed (another coordinator took the leadership lease; it has stopped by then).
@@ -129,6 +144,12 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     retentionMs: options.retentionMs ?? 7 * DAY_MS,
     retentionMaxFinished: options.retentionMaxFinished ?? 100_000,
     deadLetterRetentionMs: options.deadLetterRetentionMs ?? 30 * DAY_MS,
+    maxFramesPerSecond: options.maxFramesPerSecond ?? 100_000,
+    maxSubmitsPerSecond: options.maxSubmitsPerSecond ?? 50_000,
+    maxConnectionsPerToken: options.maxConnectionsPerToken ?? 1000,
+    maxWatchesPerConnection: options.maxWatchesPerConnection ?? 10_000,
+    maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
+    metricsPublic: options.metricsPublic ?? false,
     logger: options.logger ?? fallbackLogger,
     onRoleChange: options.onRoleChange,
     clock: options.clock ?? Date.now,
@@ -147,6 +168,11 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     "retentionMs",
     "retentionMaxFinished",
     "deadLetterRetentionMs",
+    "maxFramesPerSecond",
+    "maxSubmitsPerSecond",
+    "maxConnectionsPerToken",
+    "maxWatchesPerConnection",
+    "maxBufferedBytes",
   ] as const;
   for (const name of limits) {
     if (!(resolved[name] >= 0)) throw new RangeError(`${name} must be 0 or more`);

@@ -364,10 +364,17 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
     }
   });
 
-  it("serves health and Prometheus metrics", async () => {
+  it("serves health, and Prometheus metrics to a bearer token only", async () => {
     const base = fleet.coordinator.url.replace("ws:", "http:");
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const refused = await fetch(`${base}/metrics`);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ code: "E_UNAUTHORIZED" });
+    const wrong = await fetch(`${base}/metrics`, { headers: { authorization: "Bearer wrong" } });
+    expect(wrong.status).toBe(401);
+    const answer = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${fleet.token}` } });
+    expect(answer.status).toBe(200);
+    const metrics = await answer.text();
     expect(metrics).toContain("flotilla_tasks_submitted_total");
     expect(metrics).toContain('flotilla_node_slots{node="linux-box",kind="total"} 2');
   });

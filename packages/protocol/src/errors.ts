@@ -54,6 +54,11 @@ export const ERROR_CODES = {
    * leadership lease, and Redis refuses this one's writes. Another coordinator is (or will be) active.
    */
   E_NOT_LEADER: { wire: 1503, retryable: true },
+  /**
+   * The connection or its token sent more than a limit allows (frames or submits per second, open
+   * connections, watches): slow down and retry later.
+   */
+  E_RATE_LIMITED: { wire: 1305, retryable: true },
 } as const satisfies Record<string, { wire: number; retryable: boolean }>;
 
 /** A stable error code, e.g. `"E_SCHEMA"`. */

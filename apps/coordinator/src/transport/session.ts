@@ -8,6 +8,7 @@ import type { FrameOutbox } from "@flotilla/protocol";
 import type { WebSocket } from "ws";
 import type { AgentClock } from "../agent-clock.js";
 import type { Principal } from "../auth.js";
+import type { TokenBucket } from "./token-bucket.js";
 
 /** Which endpoint a connection came in on. */
 export type Role = "agent" | "client";
@@ -27,6 +28,10 @@ export interface Session {
   outbox: FrameOutbox;
   /** The agent's clock against this process's: the times it reports are recorded through it. */
   clock: AgentClock;
+  /** The frames this connection may still send now (see `ConnectionLimits`). */
+  frameBudget: TokenBucket;
+  /** The key its token's limits are kept under (`tokenKey`). */
+  tokenKey: string;
 }
 
 /** The open connections, and the one that speaks for each node. */

@@ -23,6 +23,7 @@ import type { CoordinatorContext, CoordinatorParts } from "../context.js";
 import { agentHandlers } from "./agent-handlers.js";
 import { clientHandlers } from "./client-handlers.js";
 import type { FrameHandler, HandlerTable } from "./handlers.js";
+import { ConnectionLimits, tokenKey } from "./limits.js";
 import type { Role, Session } from "./session.js";
 
 /** The frames about one task that are being handled or wait their turn (see `onFrame`). */
@@ -41,6 +42,9 @@ export class Transport {
   private readonly taskChains = new Map<string, TaskChain>();
   private readonly agentTable: HandlerTable;
   private readonly clientTable: HandlerTable;
+  private readonly limits: ConnectionLimits;
+  /** Looks for slow consumers (see `closeSlowConsumers`). */
+  private slowConsumerTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -50,12 +54,29 @@ export class Transport {
       this.violation(session, error, replyTo),
     );
     this.clientTable = clientHandlers(ctx, parts);
+    this.limits = new ConnectionLimits(ctx.options, ctx.metrics, ctx.options.clock);
   }
 
   /** Takes the WebSocket upgrades of `server`. */
   attach(server: Server): void {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.ctx.options.maxFrameBytes });
     server.on("upgrade", (request, socket, head) => this.handleUpgrade(request, socket, head));
+    this.slowConsumerTimer = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_CHECK_MS);
+    this.slowConsumerTimer.unref();
+  }
+
+  /**
+   * Closes (1008) every connection whose unsent bytes are over the limit: a peer that stopped reading is
+   * let go rather than buffered for without end. A sweep, so the send path pays nothing for it.
+   */
+  closeSlowConsumers(): void {
+    for (const session of this.ctx.sessions.all()) {
+      if (!this.limits.tooSlow(session.socket.bufferedAmount)) continue;
+      this.ctx.log.warn({ session: session.label }, "closing a connection that does not read its frames");
+      session.socket.close(1008, "slow consumer: too many bytes unsent");
+      // The close frame waits behind the unsent bytes; a peer that reads none of them is cut off.
+      setTimeout(() => session.socket.terminate(), SLOW_CONSUMER_CHECK_MS).unref();
+    }
   }
 
   /**
@@ -69,6 +90,7 @@ export class Transport {
   /** Closes every connection at once (the server's close waits for them, and does not close upgraded ones). */
   close(): void {
     for (const session of this.ctx.sessions.all()) session.socket.terminate();
+    clearInterval(this.slowConsumerTimer);
     this.wss?.close();
   }
 
@@ -91,6 +113,11 @@ export class Transport {
       rejectUpgrade(socket, 401, "Unauthorized");
       return;
     }
+    const key = tokenKey(principal);
+    if (!this.limits.mayConnect(key)) {
+      rejectUpgrade(socket, 429, "Too Many Requests");
+      return;
+    }
     this.wss?.handleUpgrade(request, socket, head, (ws) => {
       const session: Session = {
         socket: ws,
@@ -103,8 +130,11 @@ export class Transport {
         awaiting: new Set(),
         outbox: new FrameOutbox(ws),
         clock: new AgentClock(),
+        frameBudget: this.limits.frameBucket(),
+        tokenKey: key,
       };
       ctx.sessions.add(session);
+      this.limits.opened(key);
       ws.on("message", (data: RawFrame) => this.onFrame(session, data));
       ws.on("close", () => this.onClose(session));
       ws.on("error", (error) =>
@@ -120,6 +150,7 @@ export class Transport {
       return;
     }
     const frame = result.message;
+    if (!this.withinLimits(session, frame)) return;
     const handler = (session.role === "agent" ? this.agentTable : this.clientTable).get(frame.type);
     if (handler === undefined) {
       this.violation(
@@ -195,6 +226,29 @@ export class Transport {
     }
   }
 
+  /**
+   * Whether a frame is within the connection's and its token's limits; one that is not is answered with
+   * `E_RATE_LIMITED` and counts as a violation, so a connection that keeps on is closed.
+   */
+  private withinLimits(session: Session, frame: Message): boolean {
+    let refusal: string | undefined;
+    if (!session.frameBudget.take()) {
+      this.limits.refused("frames");
+      refusal = `over ${this.limits.settings.maxFramesPerSecond} frames a second on this connection`;
+    } else if (frame.type === "task.submit" && !this.limits.allowSubmit(session.tokenKey)) {
+      refusal = `over ${this.limits.settings.maxSubmitsPerSecond} submits a second with this token`;
+    } else if (
+      frame.type === "task.watch" &&
+      !session.watching.has(frame.taskId) &&
+      !this.limits.allowWatch(session.watching.size)
+    ) {
+      refusal = `over ${this.limits.settings.maxWatchesPerConnection} watches on this connection`;
+    }
+    if (refusal === undefined) return true;
+    this.violation(session, new FlotillaError("E_RATE_LIMITED", refusal), frame.id);
+    return false;
+  }
+
   private violation(session: Session, error: FlotillaError, replyTo: string | undefined): void {
     const ctx = this.ctx;
     session.violations += 1;
@@ -213,11 +267,15 @@ export class Transport {
   private onClose(session: Session): void {
     const ctx = this.ctx;
     ctx.sessions.remove(session);
+    this.limits.closed(session.tokenKey);
     session.outbox.clear();
     ctx.fanout.drop(session);
     this.parts.detector.connectionClosed(session);
   }
 }
+
+/** How often connections are checked for unsent bytes over the limit. */
+const SLOW_CONSUMER_CHECK_MS = 1000;
 
 /** The `id` of a frame that parsed as JSON but failed validation, so the error can name its request. */
 function frameId(data: RawFrame): string | undefined {
