@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { defaultSecretKeyFile } from "./secrets.js";
 
 /** Settings of a coordinator. Only `redisUrl` and `token` are required. */
 export interface CoordinatorOptions {
@@ -76,6 +77,12 @@ export interface CoordinatorOptions {
    * when it was deposed (another coordinator took the leadership lease; it has stopped by then).
    */
   onRoleChange?: (role: "active" | "deposed") => void;
+  /**
+   * The file holding the key that encrypts tasks' `secretEnv` in Redis (32 bytes, made with mode 0600
+   * when missing; default `~/.flotilla/secret.key`). Every coordinator of a fleet, standbys included,
+   * needs the same file.
+   */
+  secretKey?: string;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
   /** Clock, injectable for tests. */
@@ -129,6 +136,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     retentionMs: options.retentionMs ?? 7 * DAY_MS,
     retentionMaxFinished: options.retentionMaxFinished ?? 100_000,
     deadLetterRetentionMs: options.deadLetterRetentionMs ?? 30 * DAY_MS,
+    secretKey: options.secretKey ?? defaultSecretKeyFile(),
     logger: options.logger ?? fallbackLogger,
     onRoleChange: options.onRoleChange,
     clock: options.clock ?? Date.now,
