@@ -58,20 +58,20 @@ describe("a task's secret env, on a real fleet", () => {
     const out = join(dir, "seen.txt");
     const handle = await client.submit({
       kind: "exec",
-      shell: `printf %s "$API_TOKEN" > "$OUT"; echo "the key is $API_TOKEN"`,
+      shell: `printf %s "$DEPLOY_PHRASE" > "$OUT"; echo "the key is $DEPLOY_PHRASE"`,
       env: { OUT: out },
-      secretEnv: { API_TOKEN: SECRET },
+      secretEnv: { DEPLOY_PHRASE: SECRET },
     });
     const done = await handle.result();
     expect(done.state).toBe("succeeded");
-    // The process had the value; its output does not show it.
+    // The process had the value; its output does not show it (a name the agent would not guess).
     expect(readFileSync(out, "utf8")).toBe(SECRET);
     let output = "";
     for await (const chunk of handle.output()) output += chunk.data;
     expect(output).toBe("the key is ***\n");
 
     // Every read: task.get and task.list over WebSocket, and HTTP (and the pushed outcome, events).
-    const masked = { API_TOKEN: "***" };
+    const masked = { DEPLOY_PHRASE: "***" };
     const secretsOf = (record: TaskRecord): unknown => record.spec.kind === "exec" && record.spec.secretEnv;
     const got = await client.task(handle.id);
     expect(secretsOf(got)).toEqual(masked);
