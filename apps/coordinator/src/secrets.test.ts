@@ -56,6 +56,10 @@ describe("SecretBox", () => {
     const short = join(dir, "short.key");
     writeFileSync(short, "too short");
     expect(() => new SecretBox(short).seal("t-1", spec)).toThrow(/holds 9 bytes, not 32/);
+    // A path that cannot be made (a file where its directory should be) is a config error too.
+    expect(() => new SecretBox(join(short, "secret.key")).seal("t-1", spec)).toThrow(
+      /cannot read or make the secret key file .*short\.key\/secret\.key/,
+    );
   });
 });
 

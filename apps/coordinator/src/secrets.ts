@@ -28,8 +28,30 @@ export function defaultSecretKeyFile(tokenFile?: string): string {
     : join(dirname(tokenFile), "secret.key");
 }
 
-/** The key in `file`, made (32 random bytes, mode 0600) when the file does not exist. */
+/**
+ * The key in `file`, made (32 random bytes, mode 0600) when the file does not exist; `E_CONFIG` when it
+ * cannot be read or made, or is not a key.
+ */
 function loadKey(file: string): Buffer {
+  let key: Buffer;
+  try {
+    key = readOrMakeKey(file);
+  } catch (error) {
+    throw new FlotillaError(
+      "E_CONFIG",
+      `cannot read or make the secret key file ${file}: ${(error as Error).message}`,
+    );
+  }
+  if (key.length !== KEY_BYTES) {
+    throw new FlotillaError(
+      "E_CONFIG",
+      `the secret key file ${file} holds ${key.length} bytes, not ${KEY_BYTES}; give the fleet's key file`,
+    );
+  }
+  return key;
+}
+
+function readOrMakeKey(file: string): Buffer {
   let key: Buffer;
   try {
     key = readFileSync(file);
@@ -44,12 +66,6 @@ function loadKey(file: string): Buffer {
       if ((raced as NodeJS.ErrnoException).code !== "EEXIST") throw raced;
       key = readFileSync(file);
     }
-  }
-  if (key.length !== KEY_BYTES) {
-    throw new FlotillaError(
-      "E_CONFIG",
-      `the secret key file ${file} holds ${key.length} bytes, not ${KEY_BYTES}; give the fleet's key file`,
-    );
   }
   return key;
 }
@@ -130,6 +146,7 @@ export class SecretBox {
     } catch (error) {
       throw new FlotillaError("E_CONFIG", `${why}: ${(error as Error).message}`);
     }
+    // A missing key file was made anew by currentKey(): the value then fails to open below, saying so.
     const raw = Buffer.from(value.slice(SEALED_PREFIX.length), "base64");
     try {
       const decipher = createDecipheriv("aes-256-gcm", key, raw.subarray(0, IV_BYTES));
