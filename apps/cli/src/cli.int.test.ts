@@ -175,6 +175,41 @@ describe("flotilla against a coordinator double", () => {
     expect(cli.stdout.text).toMatch(/^t-1\n$/);
   });
 
+  it("sends --secret-env as secretEnv, K alone from this shell, and refuses bad forms without echoing values", async () => {
+    const { fake } = await fleet();
+    const cli = harness({ FLOTILLA_URL: fake.url, DB_PASS: "from-shell" });
+    const code = await cli.run(
+      ...[
+        "submit",
+        "--env",
+        "A=1",
+        "--secret-env",
+        "API_TOKEN=x=y",
+        "--secret-env",
+        "DB_PASS",
+        "--",
+        "deploy",
+      ],
+    );
+    expect(code).toBe(EXIT.OK);
+    expect(fake.requests("task.submit")[0]?.spec).toMatchObject({
+      env: { A: "1" },
+      secretEnv: { API_TOKEN: "x=y", DB_PASS: "from-shell" },
+    });
+    const cases: [string[], RegExp][] = [
+      [["--secret-env", "=hidden-value"], /--secret-env has an entry without a name/],
+      [["--secret-env", "K="], /--secret-env K has an empty value/],
+      [["--secret-env", "UNSET_HERE"], /--secret-env UNSET_HERE: UNSET_HERE is not set here/],
+      [["--env", "K=1", "--secret-env", "K=hidden-value"], /K is given by both --env and --secret-env/],
+    ];
+    for (const [flags, pattern] of cases) {
+      const bad = harness({ FLOTILLA_URL: fake.url });
+      expect(await bad.run("submit", ...flags, "--", "true"), flags.join(" ")).toBe(EXIT.USAGE);
+      expect(bad.stderr.text).toMatch(pattern);
+      expect(bad.stderr.text).not.toContain("hidden-value");
+    }
+  });
+
   it("maps how a task ended to the exit code", async () => {
     const { fake, cli } = await fleet({
       runner: (task, coordinator) => {

@@ -134,6 +134,18 @@ describe("flotilla-coordinator settings", () => {
     expect((await options(["--config", config], { FLOTILLA_TOKEN: "env" })).token).toBe("env");
   });
 
+  it("keeps the secret key beside the token file unless --secret-key-file names one", async () => {
+    file("fleet-token", "t\n");
+    expect((await options(["--token-file", join(dir, "fleet-token")])).secretKey).toBe(
+      join(dir, "secret.key"),
+    );
+    expect((await options(["--token", "t", "--secret-key-file", "/etc/flotilla/k"])).secretKey).toBe(
+      "/etc/flotilla/k",
+    );
+    const config = file("key.json", '{"token": "t", "secret-key-file": "keys/fleet.key"}');
+    expect((await options(["--config", config])).secretKey).toBe(join(dir, "keys", "fleet.key"));
+  });
+
   it("says what is wrong with a config file, and exits 2", async () => {
     expect(await failure(["--config", join(dir, "missing.json")])).toMatch(
       /^flotilla-coordinator: cannot read config file .*missing\.json: ENOENT/,

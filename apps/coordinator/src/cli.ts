@@ -12,6 +12,7 @@ import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import type { CoordinatorOptions } from "./options.js";
+import { defaultSecretKeyFile } from "./secrets.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
 export interface CliIo {
@@ -37,6 +38,9 @@ Options:
   --token <t>               fleet token for agents and clients       (env FLOTILLA_TOKEN)
   --token-file <path>       read the fleet token from a file instead
   --node-token id=token     a token only node <id> may use; repeatable
+  --secret-key-file <path>  key encrypting tasks' secret env in Redis; made (0600) if missing; every
+                            coordinator of the fleet needs the same file (default secret.key beside
+                            --token-file, else ~/.flotilla/secret.key)
   --prefix <p>              Redis key prefix, so two fleets can share one Redis
   --heartbeat-ms <n>        agent heartbeat period (default 1000; existing bridges use 30000)
   --dead-after-ms <n>       an agent silent this long is dead (default 4500; existing bridges use 90000)
@@ -64,7 +68,7 @@ Each setting is taken from its flag, else its environment variable, else the con
 default. The config file is one JSON object keyed by flag name, e.g.
   { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
     "node-token": { "mac-mini": "…" }, "fallback-node": "mac-mini" }
-A relative token-file there is read from the config file's directory.
+A relative token-file or secret-key-file there is read from the config file's directory.
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
@@ -78,6 +82,7 @@ const OPTIONS = {
   "token-file": { type: "string" },
   "node-token": { type: "string", multiple: true },
   prefix: { type: "string" },
+  "secret-key-file": { type: "string" },
   "heartbeat-ms": { type: "string" },
   "dead-after-ms": { type: "string" },
   strategy: { type: "string" },
@@ -176,6 +181,7 @@ export async function resolveCoordinatorOptions(
   }
   if (values.host !== undefined) options.host = values.host;
   if (values.prefix !== undefined) options.prefix = values.prefix;
+  options.secretKey = values["secret-key-file"] ?? defaultSecretKeyFile(values["token-file"]);
   const heartbeat = number("heartbeat-ms", values["heartbeat-ms"], { min: 10 });
   if (heartbeat !== undefined) options.heartbeatIntervalMs = heartbeat;
   const deadAfter = number("dead-after-ms", values["dead-after-ms"], { min: 20 });
@@ -242,7 +248,10 @@ async function withConfigFile(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  if (typeof file["token-file"] === "string") file["token-file"] = resolve(dirname(path), file["token-file"]);
+  for (const name of ["token-file", "secret-key-file"]) {
+    const value = file[name];
+    if (typeof value === "string") file[name] = resolve(dirname(path), value);
+  }
   return layerSettings(flags, file, env, ENVIRONMENT).values;
 }
 

@@ -33,6 +33,7 @@ import type { ResolvedOptions } from "./options.js";
 import type { TaskPlacement } from "./placement.js";
 import { Router } from "./router.js";
 import type { RunReports } from "./run-reports.js";
+import { SecretBox } from "./secrets.js";
 import type { TaskStore } from "./store.js";
 import type { Submitter } from "./submit.js";
 import { Outgoing } from "./transport/outgoing.js";
@@ -66,6 +67,8 @@ export class CoordinatorContext {
   readonly log: Logger;
   readonly metrics = new CoordinatorMetrics();
   readonly frames: FrameWriter;
+  /** Seals and opens tasks' `secretEnv` with the coordinator's key. */
+  readonly secrets: SecretBox;
   readonly out: Outgoing;
   /** Who hears about each task: watchers, event watchers, submitters waiting for the outcome. */
   readonly fanout: TaskFanout<Session>;
@@ -96,6 +99,7 @@ export class CoordinatorContext {
     this.keys = coordinatorKeys(options.prefix);
     this.authority = new TokenAuthority(options.token, options.nodeTokens);
     this.frames = new FrameWriter(options.clock);
+    this.secrets = new SecretBox(options.secretKey);
     this.out = new Outgoing(this.frames, this.metrics);
     this.fanout = new TaskFanout(this.frames, {
       loadTask: (taskId) => this.db.getTask(taskId),

@@ -10,6 +10,7 @@ import type { TaskSpec } from "@flotilla/protocol";
 import type { CoordinatorContext, CoordinatorParts } from "./context.js";
 import { type FleetNode, inQueue, leaseCapacity } from "./fleet.js";
 import { newLease } from "./lease-table.js";
+import { hasSecrets } from "./secrets.js";
 import type { LeaseBatch } from "./store.js";
 
 /** Leases queued tasks to their nodes' agents. */
@@ -111,9 +112,19 @@ export class Dispatcher {
         ctx.metrics.queueLatency.record(now - submitted);
         this.submittedAt.delete(lease.taskId);
       }
+      // A task with secrets goes out with them decrypted (or, when they do not open, with the reason).
+      const opened = hasSecrets(spec) ? ctx.secrets.forLease(lease.taskId, spec) : undefined;
       ctx.out.sendRaw(
         session,
-        ctx.frames.assign(lease.taskId, lease.epoch, lease.attempt, lease.specJson, now, lease.seqFrom),
+        ctx.frames.assign(
+          lease.taskId,
+          lease.epoch,
+          lease.attempt,
+          opened?.specJson ?? lease.specJson,
+          now,
+          lease.seqFrom,
+          opened?.error,
+        ),
       );
       ctx.fanout.event(lease.taskId, lease.eventJson, false);
     }

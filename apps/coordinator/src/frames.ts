@@ -36,9 +36,18 @@ export class FrameWriter {
   }
 
   /** A `task.assign` frame; the spec goes out exactly as stored. */
-  assign(taskId: string, epoch: number, attempt: number, specJson: string, now: number, seqFrom = 0): string {
-    const from = seqFrom > 0 ? `,"seqFrom":${seqFrom}` : "";
-    return `${this.envelope("task.assign", now)},"taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}${from}}`;
+  assign(
+    taskId: string,
+    epoch: number,
+    attempt: number,
+    specJson: string,
+    now: number,
+    seqFrom = 0,
+    secretsError?: string,
+  ): string {
+    let tail = seqFrom > 0 ? `,"seqFrom":${seqFrom}` : "";
+    if (secretsError !== undefined) tail += `,"secretsError":${JSON.stringify(secretsError)}`;
+    return `${this.envelope("task.assign", now)},"taskId":${JSON.stringify(taskId)},"epoch":${epoch},"attempt":${attempt},"spec":${specJson}${tail}}`;
   }
 
   /** The `task.accepted` answer to a submit (`waiting` when its `task.done` will follow). */

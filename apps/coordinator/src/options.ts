@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { defaultSecretKeyFile } from "./secrets.js";
 
 /** Settings of a coordinator. Only `redisUrl` and `token` are required. */
 export interface CoordinatorOptions {
@@ -91,6 +92,12 @@ export interface CoordinatorOptions {
    * when it was deposed (another coordinator took the leadership lease; it has stopped by then).
    */
   onRoleChange?: (role: "active" | "deposed") => void;
+  /**
+   * The file holding the key that encrypts tasks' `secretEnv` in Redis (32 bytes, made with mode 0600
+   * when missing; default `~/.flotilla/secret.key`). Every coordinator of a fleet, standbys included,
+   * needs the same file.
+   */
+  secretKey?: string;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
   /** Clock, injectable for tests. */
@@ -150,6 +157,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     maxWatchesPerConnection: options.maxWatchesPerConnection ?? 10_000,
     maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
     metricsPublic: options.metricsPublic ?? false,
+    secretKey: options.secretKey ?? defaultSecretKeyFile(),
     logger: options.logger ?? fallbackLogger,
     onRoleChange: options.onRoleChange,
     clock: options.clock ?? Date.now,

@@ -1,3 +1,4 @@
+import { maskSecrets } from "./secrets.js";
 import type { StoredTask } from "./store.js";
 
 /** `raw` parsed as JSON, or undefined when it is missing, empty or not JSON. */
@@ -10,12 +11,15 @@ export function parseJson<T>(raw: string | undefined): T | undefined {
   }
 }
 
-/** A task record as clients see it: the stored hash with its JSON fields decoded. */
+/**
+ * A task record as clients see it: the stored hash with its JSON fields decoded, and its secret values
+ * masked (every read of a task, on every wire, goes through here).
+ */
 export function publicTask(task: StoredTask): Record<string, unknown> {
   const hash = task.fields;
   const record: Record<string, unknown> = {
     id: task.id,
-    spec: task.spec,
+    spec: maskSecrets(task.spec),
     state: task.state,
     attempt: task.attempt,
     epoch: task.epoch,

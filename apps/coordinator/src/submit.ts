@@ -11,6 +11,7 @@ import type { CoordinatorContext, CoordinatorParts } from "./context.js";
 import { type FleetNode, inQueue } from "./fleet.js";
 import { newLease } from "./lease-table.js";
 import { DEFAULT_FAULT_ATTEMPTS } from "./retry-policy.js";
+import { hasSecrets } from "./secrets.js";
 import type { Session } from "./transport/session.js";
 
 /** What a submit answers. */
@@ -61,6 +62,10 @@ export class Submitter {
       });
     }
     const id = this.newTaskId(now);
+    // The spec as the agent gets it; Redis gets its secrets sealed (before anything is counted, as
+    // sealing throws when the key file cannot be read).
+    const specJson = JSON.stringify(spec);
+    const storedSpecJson = hasSecrets(spec) ? JSON.stringify(ctx.secrets.seal(id, spec)) : specJson;
     const placements = this.parts.placement;
     const placement = placements.place(spec, now);
     if (placement.kind === "full") {
@@ -72,7 +77,7 @@ export class Submitter {
     const maxWaitMs = spec.maxWaitMs ?? ctx.options.defaultMaxWaitMs;
     const fields: Record<string, string | number> = {
       id,
-      spec: JSON.stringify(spec),
+      spec: storedSpecJson,
       state: placement.kind === "node" ? "queued" : "waiting",
       priority: spec.priority,
       epoch: 0,
@@ -133,7 +138,7 @@ export class Submitter {
         direct && (spec.idempotencyKey === undefined || freshKey)
           ? (batchSize: number) => {
               if (batchSize === 1 && this.mayDispatchEarly())
-                early = this.sendEarly(direct, id, spec, fields.spec as string, now);
+                early = this.sendEarly(direct, id, spec, specJson, now);
             }
           : undefined,
     });
@@ -177,7 +182,7 @@ export class Submitter {
     direct.node.queued = Math.max(0, direct.node.queued - 1);
     direct.node.placing = Math.max(0, direct.node.placing - 1);
     if (early) this.sentEarly -= 1;
-    else this.handOver(direct, id, spec, fields.spec as string, now, undefined);
+    else this.handOver(direct, id, spec, specJson, now, undefined);
     const lease = ctx.leases.get(id);
     if (waiter && lease?.epoch === 1) {
       // What the submit script wrote (nothing changes `fields` after it was sent), and the two events it

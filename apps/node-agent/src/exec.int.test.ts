@@ -256,6 +256,17 @@ describe.each(spawners)("startExec (%s spawner)", (_name, current) => {
     expect(plain.stdout).toBe("base []\n");
   });
 
+  it("masks the values it is told to, whatever their variables are called, with or without a prepared env", async () => {
+    const spec = {
+      shell: 'echo "$PLAIN_NAME and $OTHER"',
+      env: { PLAIN_NAME: "visible-unless-masked", OTHER: "shown" },
+      maskedValues: ["visible-unless-masked"],
+    };
+    expect((await run(spec)).stdout).toBe("*** and shown\n");
+    const preparedEnv = prepareEnv({ PATH: process.env.PATH ?? "" });
+    expect((await run(spec, { preparedEnv })).stdout).toBe("*** and shown\n");
+  });
+
   it("reports spawn errors as E_SPAWN", async () => {
     const missing = await run({ argv: ["/nonexistent/program"] });
     expect(missing.result.outcome).toBe("failed");

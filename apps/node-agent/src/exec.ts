@@ -21,6 +21,8 @@ export interface ExecSpec {
   cwd?: string;
   /** Merged over the agent's environment. */
   env?: Record<string, string>;
+  /** Values masked in the output whatever their variable names (the task's secret env). */
+  maskedValues?: readonly string[];
 }
 
 /**
@@ -76,12 +78,13 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const prepared = options.preparedEnv;
   const baseEnv = prepared?.env ?? options.baseEnv ?? process.env;
+  const masked = extraSecrets(spec.maskedValues);
   const secrets =
     prepared === undefined
-      ? secretValues(baseEnv, spec.env, extraSecrets(options.secrets))
-      : spec.env === undefined
+      ? secretValues(baseEnv, spec.env, extraSecrets(options.secrets), masked)
+      : spec.env === undefined && masked === undefined
         ? prepared.secrets
-        : withSecretsOf(prepared.secrets, spec.env);
+        : withSecretsOf(prepared.secrets, spec.env, masked);
   const onOutput = options.onOutput ?? (() => {});
   const batcher = new OutputBatcher({
     onChunk: (chunk) => {
@@ -205,15 +208,18 @@ export function startExec(spec: ExecSpec, options: ExecOptions = {}): RunHandle 
   };
 }
 
-/** `secrets` (longest first) and the secret values of `env`, longest first. */
-function withSecretsOf(secrets: readonly string[], env: Record<string, string>): readonly string[] {
-  const own = secretValues(env);
+/** `secrets` (longest first) and the secret values of `envs`, longest first. */
+function withSecretsOf(
+  secrets: readonly string[],
+  ...envs: Array<Record<string, string> | undefined>
+): readonly string[] {
+  const own = secretValues(...envs);
   if (own.length === 0) return secrets;
   return [...new Set([...secrets, ...own])].sort((a, b) => b.length - a.length);
 }
 
 /** Wraps bare secret values so {@link secretValues} treats them like secret-named variables. */
-function extraSecrets(values: string[] | undefined): Record<string, string> | undefined {
+function extraSecrets(values: readonly string[] | undefined): Record<string, string> | undefined {
   if (values === undefined) return undefined;
   return Object.fromEntries(values.map((value, i) => [`EXTRA_${i}_SECRET`, value]));
 }

@@ -174,6 +174,12 @@ export const TaskAssignMessageSchema = message("task.assign", {
    * a watcher that saw an earlier attempt orders and resumes by `seq` alone. Absent = 0.
    */
   seqFrom: z.int().min(0).optional(),
+  /**
+   * Set when the coordinator could not decrypt the task's `secretEnv` (its key file is missing or not
+   * the one the task was sealed with): the spec then comes without it, and the agent fails the run
+   * with this message instead of running the command without its secrets.
+   */
+  secretsError: z.string().optional(),
 });
 /** coordinator -> agent: run this under lease `epoch`. */
 export type TaskAssignMessage = z.infer<typeof TaskAssignMessageSchema>;

@@ -155,6 +155,18 @@ const taskCommonShape = {
   estimatedMs: DurationMsSchema.optional(),
 };
 
+/** Environment variables of a command: names without `=` or NUL, values without NUL. */
+const EnvSchema = z.record(
+  z
+    .string()
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting NUL is the point.
+    .regex(/^[^=\x00]+$/, { message: "environment names must be non-empty, without '=' or NUL" }),
+  NulFreeStringSchema,
+);
+
+/** What a reader sees in place of each `secretEnv` value. */
+export const SECRET_MASK = "***";
+
 /** A command to run: exactly one of `argv` (no shell) or `shell` (run by the node's shell). */
 export const ExecTaskSpecSchema = z
   .object({
@@ -162,15 +174,12 @@ export const ExecTaskSpecSchema = z
     argv: z.array(NulFreeStringSchema).min(1).optional(),
     shell: NulFreeStringSchema.min(1).optional(),
     cwd: NulFreeStringSchema.min(1).optional(),
-    env: z
-      .record(
-        z
-          .string()
-          // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting NUL is the point.
-          .regex(/^[^=\x00]+$/, { message: "environment names must be non-empty, without '=' or NUL" }),
-        NulFreeStringSchema,
-      )
-      .optional(),
+    env: EnvSchema.optional(),
+    /**
+     * Variables whose values only the agent and the process see: every read of the task shows each as
+     * `***`, and the coordinator keeps them encrypted. Set over `env`.
+     */
+    secretEnv: EnvSchema.optional(),
     ...taskCommonShape,
   })
   .refine((spec) => (spec.argv === undefined) !== (spec.shell === undefined), {

@@ -28,6 +28,13 @@ const SPEC_OPTIONS: Record<string, OptionSpec> = {
   retries: { type: "string", value: "N", description: "retry up to N times on node failure (default 0)" },
   cwd: { type: "string", value: "DIR", description: "working directory on the node" },
   env: { type: "string", multiple: true, value: "K=V", description: "environment variable for the command" },
+  "secret-env": {
+    type: "string",
+    multiple: true,
+    value: "K=V",
+    description:
+      "secret environment variable: reads show K=***, output masks it (K alone takes K from this shell)",
+  },
   shell: { type: "boolean", description: "run the command line through the node's shell (sh -c)" },
 };
 
@@ -58,6 +65,39 @@ function parseEnv(entries: readonly string[]): Record<string, string> {
     env[key] = value;
   }
   return env;
+}
+
+/**
+ * Reads `--secret-env` entries: `K=V`, or `K` alone for the value of `K` in this shell's environment
+ * (which keeps the value off the command line, where `ps` on this machine would show it). Errors
+ * never quote the value.
+ */
+function parseSecretEnv(
+  entries: readonly string[],
+  localEnv: CommandContext["io"]["env"],
+  env: Record<string, string> | undefined,
+): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf("=");
+    const key = at < 0 ? entry : entry.slice(0, at);
+    const value = at < 0 ? localEnv[key] : entry.slice(at + 1);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: a NUL would cut the name short in execve.
+    if (!key || /\x00/.test(key))
+      throw invalid("--secret-env has an entry without a name", "write --secret-env NAME=value");
+    if (value === undefined || value === "") {
+      throw invalid(
+        at < 0 ? `--secret-env ${key}: ${key} is not set here` : `--secret-env ${key} has an empty value`,
+        "write --secret-env NAME=value, or export NAME and write --secret-env NAME",
+      );
+    }
+    if (value.includes("\x00"))
+      throw invalid(`--secret-env ${key} has a NUL byte in its value`, "give a value without NUL");
+    if (env !== undefined && key in env)
+      throw invalid(`${key} is given by both --env and --secret-env`, "give it once, with --secret-env");
+    secrets[key] = value;
+  }
+  return secrets;
 }
 
 function invalid(what: string, todo: string): FlotillaError {
@@ -113,6 +153,9 @@ export function specFromFlags(context: CommandContext): TaskSpecInput {
   if (typeof values.cwd === "string" && result.kind === "exec") result.cwd = values.cwd;
   const env = values.env;
   if (Array.isArray(env) && env.length > 0 && result.kind === "exec") result.env = parseEnv(env);
+  const secretEnv = values["secret-env"];
+  if (Array.isArray(secretEnv) && secretEnv.length > 0 && result.kind === "exec")
+    result.secretEnv = parseSecretEnv(secretEnv, context.io.env, result.env);
   result.submitter = submitter();
   return result;
 }

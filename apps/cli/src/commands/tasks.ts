@@ -2,6 +2,7 @@ import type { TaskUpdate } from "@flotilla/client";
 import {
   FlotillaError,
   isTerminalState,
+  SECRET_MASK,
   TASK_STATES,
   type TaskRecord,
   type TaskState,
@@ -16,6 +17,18 @@ export function commandOf(record: TaskRecord): string {
   const spec = record.spec;
   if (spec.kind === "call") return `call ${spec.handler}`;
   return spec.shell ?? shellQuote(spec.argv ?? []);
+}
+
+/**
+ * A task's environment as `K=V` words, its secrets as `K=***` whatever the record holds (the
+ * coordinator masks them already; this never prints one even from a record that did not).
+ */
+function envText(record: TaskRecord): string {
+  const spec = record.spec;
+  if (spec.kind !== "exec") return "";
+  const words = Object.entries(spec.env ?? {}).map(([name, value]) => shellQuote([`${name}=${value}`]));
+  for (const name of Object.keys(spec.secretEnv ?? {})) words.push(`${name}=${SECRET_MASK}`);
+  return words.join(" ");
 }
 
 function exitText(record: TaskRecord): string {
@@ -49,6 +62,8 @@ export const statusCommand: CommandSpec = {
       ["priority", record.spec.priority],
       ["created", `${formatDuration(now - record.createdAt)} ago`],
     ];
+    const env = envText(record);
+    if (env !== "") lines.push(["env", env]);
     if (record.state === "waiting") lines.push(["waiting", record.waitingReason]);
     if (record.startedAt !== undefined)
       lines.push(["started", `${formatDuration(now - record.startedAt)} ago`]);

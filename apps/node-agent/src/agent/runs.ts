@@ -6,6 +6,7 @@
  * removes runs, apart from the outbox forgetting a finished run once its queue is empty.
  */
 import {
+  type ErrorCode,
   FlotillaError,
   type MessageFields,
   type MessageOf,
@@ -108,7 +109,10 @@ export class Runs {
       run.acceptTimer.unref();
     }
     this.settings.logger.info({ taskId, epoch, attempt, kind: spec.kind }, "task accepted");
-    const handle = this.startRun(run, spec, attempt);
+    const handle =
+      message.secretsError === undefined
+        ? this.startRun(run, spec, attempt)
+        : unrunnable("E_CONFIG", message.secretsError);
     run.handle = handle;
     void handle.done.then((result) => this.onRunDone(run, result));
   }
@@ -231,10 +235,13 @@ export class Runs {
     // The lease, so a command can guard its own side effects; set over the task's env, which cannot fake it.
     execSpec.env = {
       ...spec.env,
+      ...spec.secretEnv,
       FLOTILLA_TASK_ID: run.taskId,
       FLOTILLA_ATTEMPT: String(attempt),
       FLOTILLA_EPOCH: String(run.epoch),
     };
+    // Masked in the output whatever their names.
+    if (spec.secretEnv !== undefined) execSpec.maskedValues = Object.values(spec.secretEnv);
     const execOptions: ExecOptions = {
       onOutput,
       killGraceMs: settings.killGraceMs,
@@ -244,4 +251,19 @@ export class Runs {
     if (settings.spawner !== undefined) execOptions.spawner = settings.spawner;
     return startExec(execSpec, execOptions);
   }
+}
+
+/** A run that fails at once with `code` and `message`, its command never started. */
+function unrunnable(code: ErrorCode, message: string): RunHandle {
+  return {
+    done: Promise.resolve({
+      outcome: "failed",
+      exitCode: null,
+      signal: null,
+      durationMs: 0,
+      error: { code, message },
+    }),
+    cancel: () => {},
+    kill: () => {},
+  };
 }
