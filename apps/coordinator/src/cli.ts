@@ -7,11 +7,13 @@ import {
   type FlagValues,
   isFlotillaError,
   layerSettings,
+  redactUrl,
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import type { CoordinatorOptions } from "./options.js";
+import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
@@ -33,6 +35,11 @@ Runs the coordinator of a Flotilla fleet: agents and clients connect to it over 
 
 Options:
   --redis <url>             Redis holding the fleet's state          (env FLOTILLA_REDIS_URL, default redis://127.0.0.1:6379)
+  --redis-ca <file>         CA certificate (PEM) that signed a rediss:// server's certificate
+  --redis-cert <file>       client certificate (PEM), for a Redis run with tls-auth-clients yes
+  --redis-key <file>        the client certificate's private key (PEM)
+  --redis-user <name>       Redis ACL user (beats the URL's user)
+  --redis-password-file <file>  read the Redis user's password from a file (beats the URL's password)
   --port <n>                port to listen on                        (env FLOTILLA_PORT, default 7420)
   --host <addr>             interface to listen on (default 0.0.0.0)
   --token <t>               fleet token for agents and clients       (env FLOTILLA_TOKEN)
@@ -68,7 +75,7 @@ Each setting is taken from its flag, else its environment variable, else the con
 default. The config file is one JSON object keyed by flag name, e.g.
   { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
     "node-token": { "mac-mini": "…" }, "fallback-node": "mac-mini" }
-A relative token-file or secret-key-file there is read from the config file's directory.
+A relative token-file, secret-key-file or redis-* file there is read from the config file's directory.
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
@@ -76,6 +83,11 @@ Example:
 
 const OPTIONS = {
   redis: { type: "string" },
+  "redis-ca": { type: "string" },
+  "redis-cert": { type: "string" },
+  "redis-key": { type: "string" },
+  "redis-user": { type: "string" },
+  "redis-password-file": { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
   token: { type: "string" },
@@ -116,7 +128,42 @@ const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
 ];
 
+/** Settings naming a file: a relative path in the config file is read from the config file's directory. */
+const FILE_FLAGS = [
+  "token-file",
+  "secret-key-file",
+  "redis-ca",
+  "redis-cert",
+  "redis-key",
+  "redis-password-file",
+] as const;
+
 class UsageError extends Error {}
+
+/** The Redis TLS and ACL settings from their flags, files read. */
+async function redisConnection(values: FlagValues): Promise<RedisConnectionSettings> {
+  const read = async (flag: "redis-ca" | "redis-cert" | "redis-key" | "redis-password-file") => {
+    const path = values[flag];
+    if (typeof path !== "string") return undefined;
+    try {
+      return await readFile(path, "utf8");
+    } catch (error) {
+      throw new UsageError(`cannot read --${flag} ${path}: ${(error as Error).message}`);
+    }
+  };
+  const settings: RedisConnectionSettings = {};
+  const ca = await read("redis-ca");
+  if (ca !== undefined) settings.ca = ca;
+  const cert = await read("redis-cert");
+  if (cert !== undefined) settings.cert = cert;
+  const key = await read("redis-key");
+  if (key !== undefined) settings.key = key;
+  if (typeof values["redis-user"] === "string") settings.username = values["redis-user"];
+  // Only the line's end is trimmed: a password may begin or end with spaces on purpose.
+  const password = await read("redis-password-file");
+  if (password !== undefined) settings.password = password.replace(/\r?\n$/, "");
+  return settings;
+}
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -173,6 +220,7 @@ export async function resolveCoordinatorOptions(
     redisUrl: values.redis ?? env.FLOTILLA_REDIS_URL ?? "redis://127.0.0.1:6379",
     token,
     nodeTokens,
+    redisConnection: await redisConnection(values),
   };
   const port = number("port", values.port ?? env.FLOTILLA_PORT);
   if (port !== undefined) {
@@ -248,9 +296,9 @@ async function withConfigFile(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  for (const name of ["token-file", "secret-key-file"]) {
-    const value = file[name];
-    if (typeof value === "string") file[name] = resolve(dirname(path), value);
+  for (const flag of FILE_FLAGS) {
+    const value = file[flag];
+    if (typeof value === "string") file[flag] = resolve(dirname(path), value);
   }
   return layerSettings(flags, file, env, ENVIRONMENT).values;
 }
@@ -288,7 +336,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 1;
   }
   started = true;
-  const where = `listening on ${coordinator.url} (Redis ${redact(options.redisUrl)})`;
+  const where = `listening on ${coordinator.url} (Redis ${redactUrl(options.redisUrl)})`;
   if (coordinator.role === "active") io.out(`flotilla-coordinator ready: ${where}`);
   else
     io.out(
@@ -308,9 +356,4 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   io.out("flotilla-coordinator: stopping (finishing in-flight Redis writes)");
   await coordinator.stop();
   return 0;
-}
-
-/** A Redis URL without its password, for log lines. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 }

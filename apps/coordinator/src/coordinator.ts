@@ -13,7 +13,6 @@
  */
 import { createServer, type Server } from "node:http";
 import { FlotillaError } from "@flotilla/protocol";
-import { Redis } from "ioredis";
 import { pino } from "pino";
 import { Balancer } from "./balancing.js";
 import { RedisBridges } from "./bridges.js";
@@ -31,6 +30,7 @@ import { NodeFaults } from "./node-faults.js";
 import { type CoordinatorOptions, resolveOptions } from "./options.js";
 import { TaskPlacement } from "./placement.js";
 import { recover } from "./recovery.js";
+import { openRedis } from "./redis-connection.js";
 import { redisEmptied } from "./redis-emptied.js";
 import { type RedisSafety, startRedisSafety } from "./redis-safety.js";
 import { RunReports } from "./run-reports.js";
@@ -120,42 +120,8 @@ class CoordinatorServer implements Coordinator {
   async start(): Promise<void> {
     const ctx = this.ctx;
     const options = ctx.options;
-    const redis = new Redis(options.redisUrl, {
-      lazyConnect: true,
-      // Commands issued in the same tick go out in one write: fewer syscalls on the hot path.
-      enableAutoPipelining: true,
-      // Script calls are batched per turn by the ScriptRunner already: its one command goes out at once.
-      autoPipeliningIgnoredCommands: ["evalsha", "eval"],
-      maxRetriesPerRequest: null,
-      enableOfflineQueue: true,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
-    });
+    const redis = await openRedis(options.redisUrl, options.redisConnection, ctx.log);
     ctx.redis = redis;
-    let lastRedisError = "";
-    redis.on("error", (error) => {
-      lastRedisError = error.message;
-      ctx.log.warn({ err: error.message }, "redis connection problem");
-    });
-    redis.on("reconnecting", () => ctx.log.warn("redis: reconnecting"));
-    redis.on("ready", () => ctx.log.info("redis: ready"));
-    try {
-      await withTimeout(redis.connect(), 5000, `cannot reach Redis at ${options.redisUrl}`);
-      await redis.ping();
-    } catch (error) {
-      redis.disconnect();
-      const why = lastRedisError || errorMessage(error);
-      throw new FlotillaError("E_REDIS_UNAVAILABLE", `cannot reach Redis at ${options.redisUrl}: ${why}`, {
-        cause: error,
-      });
-    }
-    const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info("server"));
-    if (version && Number(version[1]) < 7) {
-      redis.disconnect();
-      throw new FlotillaError(
-        "E_REDIS_UNAVAILABLE",
-        `Redis at ${options.redisUrl} is ${version[1]}.${version[2]}; Flotilla needs Redis 7.0 or newer`,
-      );
-    }
     ctx.store = new TaskStore(redis, ctx.keys.store, {
       idempotencyTtlSeconds: options.idempotencyTtlSeconds,
       outputCap: options.outputCap,
@@ -356,19 +322,5 @@ class CoordinatorServer implements Coordinator {
     for (const node of ctx.nodes.values()) flat[`tasks:${node.id}`] = String(node.stats.finished);
     flat.updated_at = new Date(ctx.options.clock()).toISOString();
     await ctx.redisClient.hset(ctx.keys.redis.taskDistribution, flat);
-  }
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} (no answer in ${ms} ms)`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,10 +1,13 @@
 import type { Logger } from "pino";
+import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
 
 /** Settings of a coordinator. Only `redisUrl` and `token` are required. */
 export interface CoordinatorOptions {
   /** Redis holding the fleet's state, e.g. `redis://127.0.0.1:6379`. */
   redisUrl: string;
+  /** TLS material (for a `rediss://` URL) and the ACL user and password; these beat the URL's. */
+  redisConnection?: RedisConnectionSettings;
   /** Fleet token: clients and agents present it as `Authorization: Bearer <token>`. */
   token: string;
   /** Per-node tokens: a node listed here can only connect with its own token. */
@@ -112,8 +115,9 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<
-  Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange">
+  Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange" | "redisConnection">
 > & {
+  redisConnection: RedisConnectionSettings;
   fallbackNode: string | undefined;
   onRoleChange: CoordinatorOptions["onRoleChange"];
   nodeTokens: Record<string, string>;
@@ -124,6 +128,7 @@ export type ResolvedOptions = Required<
 export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logger): ResolvedOptions {
   const resolved: ResolvedOptions = {
     redisUrl: options.redisUrl,
+    redisConnection: options.redisConnection ?? {},
     token: options.token,
     nodeTokens: options.nodeTokens ?? {},
     prefix: options.prefix ?? "",

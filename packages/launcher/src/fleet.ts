@@ -138,8 +138,6 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       command: options.coordinatorBin.command,
       args: [
         ...options.coordinatorBin.args,
-        "--redis",
-        options.coordinatorRedisUrl ?? redisUrl,
         "--port",
         String(ports[index]),
         "--host",
@@ -148,7 +146,9 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
         prefix,
         ...(options.coordinatorArgs ?? []),
       ],
-      env: { ...env, FLOTILLA_TOKEN: token },
+      // The token and the Redis URL (which may hold a password) go in the environment: the command line
+      // is readable by every user of the machine.
+      env: { ...env, FLOTILLA_TOKEN: token, FLOTILLA_REDIS_URL: options.coordinatorRedisUrl ?? redisUrl },
       // A coordinator that finds another one active waits as a standby, and may say only that.
       ready: /flotilla-coordinator (ready|standby)/,
       ...readyTimeout,

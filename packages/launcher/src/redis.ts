@@ -13,6 +13,23 @@ export interface RedisServerOptions {
   appendOnly?: "everysec" | "always" | false;
   /** The `redis-server` binary (default: from PATH). */
   binary?: string;
+  /** Serve TLS only (no plain port) with these PEM files; the URL is then `rediss://`. */
+  tls?: RedisTlsFiles;
+  /**
+   * ACL rule lines, one per user, as in `redis.conf` without the leading `user`
+   * (`"flotilla on >secret ~* +@all"`), words split at spaces; `"default off"` turns the password-less default user off.
+   */
+  users?: readonly string[];
+}
+
+/** The PEM files of a TLS-serving redis-server. */
+export interface RedisTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA that client certificates must chain to. */
+  readonly caFile: string;
+  /** Whether clients must present a certificate (`yes`), may (`optional`) or need not (`no`; default). */
+  readonly authClients?: "yes" | "optional" | "no";
 }
 
 /** A redis-server child process with its own data directory. */
@@ -39,7 +56,24 @@ export const REDIS_MISSING_HINT =
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "flotilla-redis-"));
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir, "--logfile", ""];
+  const args = ["--bind", "127.0.0.1", "--save", "", "--dir", dir, "--logfile", ""];
+  const tls = options.tls;
+  if (tls) {
+    args.push("--port", "0", "--tls-port", String(port));
+    args.push(
+      "--tls-cert-file",
+      tls.certFile,
+      "--tls-key-file",
+      tls.keyFile,
+      "--tls-ca-cert-file",
+      tls.caFile,
+    );
+    args.push("--tls-auth-clients", tls.authClients ?? "no");
+  } else {
+    args.push("--port", String(port));
+  }
+  // One argument per word: redis-server quotes an argument holding spaces as a single word.
+  for (const user of options.users ?? []) args.push("--user", ...user.split(/\s+/).filter(Boolean));
   if (options.appendOnly) args.push("--appendonly", "yes", "--appendfsync", options.appendOnly);
   else args.push("--appendonly", "no");
   let service: Service | undefined;
@@ -59,7 +93,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   await launch();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     dir,
     async kill() {
       service?.signal("SIGKILL");

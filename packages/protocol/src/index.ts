@@ -10,4 +10,5 @@ export * from "./node-hash.js";
 export * from "./outbox.js";
 export * from "./primitives.js";
 export * from "./records.js";
+export * from "./redact-url.js";
 export * from "./task.js";

@@ -25,3 +25,9 @@ export async function waitFor<T>(
 }
 
 export { type StandbyDouble, startStandbyDouble } from "./standby.js";
+export {
+  makeTestCertificates,
+  startTlsRedis,
+  type TestCertificates,
+  type TlsRedis,
+} from "./tls.js";

@@ -8,7 +8,7 @@ import {
   REDIS_MISSING_HINT,
   startLocalFleet,
 } from "@flotilla/launcher";
-import { FlotillaError, type TaskSpecInput, TERMINAL_STATES } from "@flotilla/protocol";
+import { FlotillaError, redactUrl, type TaskSpecInput, TERMINAL_STATES } from "@flotilla/protocol";
 import type { CommandContext, CommandSpec } from "../cli.js";
 import { EXIT } from "../exit-codes.js";
 import { table } from "../format.js";
@@ -178,7 +178,7 @@ async function runDemo(context: CommandContext): Promise<number> {
     }
     say(
       `fleet up in ${((context.now() - started) / 1000).toFixed(1)} s: coordinator ${fleet.url}, Redis ${
-        fleet.redis ? `${fleet.redis.url} (AOF in ${fleet.redis.dir})` : fleet.redisUrl
+        fleet.redis ? `${fleet.redis.url} (AOF in ${fleet.redis.dir})` : redactUrl(fleet.redisUrl)
       }`,
     );
     const client = await connect({ url: fleet.url, token: fleet.token });

@@ -1,0 +1,122 @@
+/**
+ * The coordinator's Redis connection: the one place that turns the Redis URL and its TLS and ACL settings
+ * (`--redis-ca`, `--redis-cert`, `--redis-key`, `--redis-user`, `--redis-password-file`) into ioredis
+ * options, opens the connection and checks the server before anything is read. Every other connection
+ * (the bridges' subscriber) is a `duplicate()` of this one and so inherits the same options. Every URL this
+ * module puts into an error or a log line goes through `redactUrl` first.
+ */
+import { FlotillaError, redactUrl } from "@flotilla/protocol";
+import { Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "pino";
+import { errorMessage } from "./context.js";
+
+/** How to reach Redis beyond its URL: TLS material and the ACL user. Settings here beat the URL's. */
+export interface RedisConnectionSettings {
+  /** PEM of the CA that signed the server's certificate (a private CA); the system CAs by default. */
+  ca?: string | Buffer;
+  /** PEM of a client certificate, for a Redis run with `tls-auth-clients yes`; needs `key`. */
+  cert?: string | Buffer;
+  /** PEM of the client certificate's private key. */
+  key?: string | Buffer;
+  /** ACL user name (Redis 6+); the URL's user, else `default`. */
+  username?: string;
+  /** Password of that user; the URL's password otherwise. */
+  password?: string;
+}
+
+/** ioredis options as its constructor takes them (its `replyMapping` is not optional-undefined there). */
+export type RedisConnectionOptions = Omit<RedisOptions, "replyMapping">;
+
+/**
+ * The ioredis options for `url` with `settings`. TLS is on for a `rediss://` URL; TLS material given with
+ * any other URL is a configuration error rather than silently unused.
+ */
+export function redisConnectionOptions(
+  url: string,
+  settings: RedisConnectionSettings = {},
+): RedisConnectionOptions {
+  const tlsGiven = settings.ca !== undefined || settings.cert !== undefined || settings.key !== undefined;
+  const secure = /^rediss:\/\//i.test(url);
+  if (tlsGiven && !secure) {
+    throw new FlotillaError(
+      "E_CONFIG",
+      `a Redis CA, certificate or key was given but ${redactUrl(url)} is not a rediss:// URL`,
+    );
+  }
+  if ((settings.cert === undefined) !== (settings.key === undefined)) {
+    throw new FlotillaError(
+      "E_CONFIG",
+      "a Redis client certificate needs its key, and a key its certificate",
+    );
+  }
+  const options: RedisConnectionOptions = {
+    lazyConnect: true,
+    // Commands issued in the same tick go out in one write: fewer syscalls on the hot path.
+    enableAutoPipelining: true,
+    // Script calls are batched per turn by the ScriptRunner already: its one command goes out at once.
+    autoPipeliningIgnoredCommands: ["evalsha", "eval"],
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+  };
+  if (secure) {
+    // Host name verification stays on (Node's default): the certificate must name the URL's host.
+    options.tls = {
+      ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+      ...(settings.cert === undefined ? {} : { cert: settings.cert }),
+      ...(settings.key === undefined ? {} : { key: settings.key }),
+    };
+  }
+  if (settings.username !== undefined) options.username = settings.username;
+  if (settings.password !== undefined) options.password = settings.password;
+  return options;
+}
+
+/**
+ * Opens the connection, checks that Redis answers and is 7.0 or newer, and logs its state changes.
+ * Throws `E_REDIS_UNAVAILABLE` naming the URL without its password.
+ */
+export async function openRedis(url: string, settings: RedisConnectionSettings, log: Logger): Promise<Redis> {
+  const shown = redactUrl(url);
+  const redis = new Redis(url, redisConnectionOptions(url, settings));
+  let lastRedisError = "";
+  redis.on("error", (error: Error) => {
+    lastRedisError = error.message;
+    log.warn({ err: error.message }, "redis connection problem");
+  });
+  redis.on("reconnecting", () => log.warn("redis: reconnecting"));
+  redis.on("ready", () => log.info("redis: ready"));
+  try {
+    await withTimeout(redis.connect(), 5000, `cannot reach Redis at ${shown}`);
+    await redis.ping();
+  } catch (error) {
+    redis.disconnect();
+    const why = lastRedisError || errorMessage(error);
+    throw new FlotillaError("E_REDIS_UNAVAILABLE", `cannot reach Redis at ${shown}: ${why}`, {
+      cause: error,
+    });
+  }
+  const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info("server"));
+  if (version && Number(version[1]) < 7) {
+    redis.disconnect();
+    throw new FlotillaError(
+      "E_REDIS_UNAVAILABLE",
+      `Redis at ${shown} is ${version[1]}.${version[2]}; Flotilla needs Redis 7.0 or newer`,
+    );
+  }
+  return redis;
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} (no answer in ${ms} ms)`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
