@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { isLoopback, type TlsFiles } from "./tls.js";
 
 /** Settings of a coordinator. Only `redisUrl` and `token` are required. */
 export interface CoordinatorOptions {
@@ -12,8 +13,15 @@ export interface CoordinatorOptions {
   prefix?: string;
   /** TCP port (default 7420; 0 picks a free one). */
   port?: number;
-  /** Interface to listen on (default all interfaces). */
+  /**
+   * Interface to listen on: all interfaces with `tls` or `insecureListen`, else 127.0.0.1 only (default).
+   * Any other interface without one of them is refused.
+   */
   host?: string;
+  /** Serve `https://` and `wss://` with this certificate and key (PEM text or file paths; reloaded by `reloadTls`). */
+  tls?: TlsFiles;
+  /** Listen beyond loopback without TLS, the fleet token then crossing the network in clear text. */
+  insecureListen?: boolean;
   /** Agents heartbeat this often (default 1 s; existing bridges use 30 s). */
   heartbeatIntervalMs?: number;
   /** An agent silent this long is dead (default 4.5 s, so a fault is seen within 5 s whenever it strikes between heartbeats; existing bridges use 90 s). */
@@ -90,9 +98,10 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<
-  Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange">
+  Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange" | "tls">
 > & {
   fallbackNode: string | undefined;
+  tls: TlsFiles | undefined;
   onRoleChange: CoordinatorOptions["onRoleChange"];
   nodeTokens: Record<string, string>;
   logger: Logger;
@@ -106,7 +115,9 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     nodeTokens: options.nodeTokens ?? {},
     prefix: options.prefix ?? "",
     port: options.port ?? 7420,
-    host: options.host ?? "0.0.0.0",
+    host: options.host ?? (options.tls || options.insecureListen ? "0.0.0.0" : "127.0.0.1"),
+    tls: options.tls,
+    insecureListen: options.insecureListen ?? false,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
     deadAfterMs: options.deadAfterMs ?? 4500,
     suspectGraceMs: options.suspectGraceMs ?? 500,
@@ -150,6 +161,11 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
   ] as const;
   for (const name of limits) {
     if (!(resolved[name] >= 0)) throw new RangeError(`${name} must be 0 or more`);
+  }
+  if (!resolved.tls && !resolved.insecureListen && !isLoopback(resolved.host)) {
+    throw new RangeError(
+      `listening on ${resolved.host} without TLS would send the fleet token in clear text: give --tls-cert and --tls-key (flotilla-coordinator init-tls makes them) or --insecure-listen`,
+    );
   }
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
