@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { resolveCoordinatorOptions, runCli, USAGE } from "./cli.js";
+import type { Coordinator } from "./coordinator.js";
 import { INIT_TLS_USAGE } from "./init-tls.js";
 
 const dir = mkdtempSync(join(tmpdir(), "flotilla-init-tls-"));
@@ -80,6 +81,44 @@ describe("flotilla-coordinator TLS flags", () => {
     writeFileSync(config, JSON.stringify({ token: "t", "tls-cert": "s.crt", "tls-key": "keys/s.key" }));
     const file = await resolveCoordinatorOptions(["--config", config], {});
     expect(file !== "help" && file.tls).toEqual({ cert: join(dir, "s.crt"), key: join(dir, "keys/s.key") });
+  });
+
+  it("reloads the certificate on SIGHUP", async () => {
+    let reloads = 0;
+    let hangUp: (() => void) | undefined;
+    let stopSignal: (() => void) | undefined;
+    const fake: Coordinator = {
+      start: async () => {},
+      stop: async () => {},
+      reloadTls: async () => {
+        reloads += 1;
+        return true;
+      },
+      port: 7420,
+      url: "wss://127.0.0.1:7420",
+      role: "active",
+      inspect: { nodes: () => [], metrics: async () => "" },
+    };
+    const ready = new Promise<void>((resolve) => {
+      void runCli(["--token", "t", "--tls-cert", "/a/s.crt", "--tls-key", "/a/s.key"], {
+        env: {},
+        out: () => {},
+        err: () => {},
+        makeCoordinator: () => fake,
+        onReloadSignal: (handler) => {
+          hangUp = handler;
+        },
+        onStopSignal: (handler) => {
+          stopSignal = handler;
+          resolve();
+        },
+      });
+    });
+    await ready;
+    hangUp?.();
+    hangUp?.();
+    expect(reloads).toBe(2);
+    stopSignal?.();
   });
 
   it("refuses to listen beyond loopback in clear text unless told to", async () => {
