@@ -119,6 +119,17 @@ describe("flotilla help and usage", () => {
     await flagged.run("--url", "ws://x:1", "config", "--json");
     expect(JSON.parse(flagged.stdout.text).settings[0]).toMatchObject({ value: "ws://x:1", source: "flag" });
   });
+
+  it("reads the CA named by --ca before dialling, and says which file it could not read", async () => {
+    const cli = harness({ FLOTILLA_URL: "wss://studio.local:7420" });
+    expect(await cli.run("--ca", "/nonexistent/ca.crt", "nodes")).toBe(EXIT.USAGE);
+    expect(cli.stderr.text).toMatch(
+      /^flotilla: cannot read the CA file \/nonexistent\/ca.crt \(--ca or FLOTILLA_CA\)/,
+    );
+    const shown = harness({ FLOTILLA_CA: "/etc/flotilla/ca.crt" });
+    expect(await shown.run("config")).toBe(EXIT.OK);
+    expect(shown.stdout.text).toMatch(/ca\s+\/etc\/flotilla\/ca.crt\s+env\s+FLOTILLA_CA/);
+  });
 });
 
 describe("flotilla against a coordinator double", () => {

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { type ConnectOptions, connect, type FlotillaClient } from "@flotilla/client";
-import { FlotillaError } from "@flotilla/protocol";
+import { FlotillaError, readCaFile } from "@flotilla/protocol";
 import { COMMANDS } from "./commands/index.js";
 import { parseDuration } from "./duration.js";
 import { EXIT, exitCodeForError, formatError } from "./exit-codes.js";
@@ -82,6 +82,11 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
       "coordinator URL, or several comma-separated (env FLOTILLA_URL; default ws://127.0.0.1:7420)",
   },
   token: { type: "string", value: "TOKEN", description: "bearer token (env FLOTILLA_TOKEN)" },
+  ca: {
+    type: "string",
+    value: "FILE",
+    description: "private CA of a wss:// coordinator, PEM (env FLOTILLA_CA; flotilla-coordinator init-tls)",
+  },
   help: { type: "boolean", short: "h", description: "show this help" },
 };
 
@@ -134,6 +139,7 @@ export async function runMain(argv: readonly string[], io: CliIo): Promise<numbe
 interface Globals {
   url?: string;
   token?: string;
+  ca?: string;
   help?: boolean;
   version?: boolean;
 }
@@ -148,10 +154,10 @@ function splitGlobals(argv: readonly string[]): { globals: Globals; rest: string
     const [flag, inline] = token.split(/=(.*)/s, 2) as [string, string | undefined];
     if (flag === "--help" || flag === "-h") globals.help = true;
     else if (flag === "--version" || flag === "-V") globals.version = true;
-    else if (flag === "--url" || flag === "--token") {
+    else if (flag === "--url" || flag === "--token" || flag === "--ca") {
       const value = inline ?? argv[++index];
       if (value === undefined) throw usage(`${flag} needs a value`, "flotilla --help");
-      globals[flag === "--url" ? "url" : "token"] = value;
+      globals[flag.slice(2) as "url" | "token" | "ca"] = value;
     } else {
       throw usage(`unknown option ${flag}`, "flotilla --help");
     }
@@ -195,7 +201,7 @@ function createContext(
 ): CommandContext {
   let settings: Settings | undefined;
   let client: Promise<FlotillaClient> | undefined;
-  const flag = (name: "url" | "token") => {
+  const flag = (name: "url" | "token" | "ca") => {
     const value = values[name];
     return typeof value === "string" ? value : globals[name];
   };
@@ -206,7 +212,7 @@ function createContext(
     json: values.json === true,
     settings: () => {
       settings ??= resolveSettings({
-        flags: { url: flag("url"), token: flag("token") },
+        flags: { url: flag("url"), token: flag("token"), ca: flag("ca") },
         env: io.env,
         homedir: io.homedir,
         ...(io.readFile ? { readFile: io.readFile } : {}),
@@ -223,7 +229,10 @@ function createContext(
           requestTimeoutMs: 15_000,
         };
         if (resolved.token.value !== undefined) options.token = resolved.token.value;
-        client = (io.connect ?? connect)(options);
+        const caFile = resolved.ca.value;
+        client = (caFile === undefined ? Promise.resolve(undefined) : readCaFile(caFile)).then((ca) =>
+          (io.connect ?? connect)(ca === undefined ? options : { ...options, ca }),
+        );
         client.then(
           (opened) => cleanups.push(() => opened.close()),
           () => {},
@@ -288,16 +297,17 @@ export function mainHelp(): string {
   const list = COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`).join("\n");
   return `flotilla — run commands on a fleet of machines as if they were one computer
 
-Usage: flotilla [--url URL[,URL…]] [--token TOKEN] <command> [options]
+Usage: flotilla [--url URL[,URL…]] [--token TOKEN] [--ca FILE] <command> [options]
 
 Commands:
 ${list}
 
-Settings: flags, then FLOTILLA_URL / FLOTILLA_TOKEN, then $XDG_CONFIG_HOME/flotilla/config.json
+Settings: flags, then FLOTILLA_URL / FLOTILLA_TOKEN / FLOTILLA_CA, then $XDG_CONFIG_HOME/flotilla/config.json
 (~/.config/flotilla/config.json), then ws://127.0.0.1:7420. \`flotilla config\` shows what is in effect.
 With an active coordinator and standbys, give them all, separated by commas (ws://a:7420,ws://b:7420):
 each connection tries them in turn, starting with the last one that answered, and passes over a
-refused connection, a timeout or a standby's 503.
+refused connection, a timeout or a standby's 503. A wss:// coordinator with a private CA (made by
+\`flotilla-coordinator init-tls\`) needs --ca ca.crt; its certificate and host name are always checked.
 
 Exit codes: 0 ok, 1 refused by the coordinator, 2 usage or configuration error, 3 coordinator
 unreachable, 4 not found, 5 token rejected, 124 remote timeout, 125 task could not run, 130

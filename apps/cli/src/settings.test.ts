@@ -28,6 +28,26 @@ describe("resolveSettings", () => {
     });
   });
 
+  it("takes the CA file from --ca, FLOTILLA_CA or the config file's directory", () => {
+    const readFile = files({ [file]: JSON.stringify({ ca: "tls/ca.crt" }) });
+    const base = { homedir: "/home/u", readFile };
+    expect(resolveSettings({ ...base, flags: {}, env: {} }).ca).toEqual({
+      value: "/home/u/.config/flotilla/tls/ca.crt",
+      source: "config",
+      origin: file,
+    });
+    expect(resolveSettings({ ...base, flags: {}, env: { FLOTILLA_CA: "/e/ca.crt" } }).ca).toMatchObject({
+      value: "/e/ca.crt",
+      source: "env",
+    });
+    expect(
+      resolveSettings({ ...base, flags: { ca: "f.crt" }, env: { FLOTILLA_CA: "/e/ca.crt" } }).ca,
+    ).toMatchObject({ value: "f.crt", source: "flag", origin: "--ca" });
+    expect(resolveSettings({ homedir: "/h", readFile: files({}), flags: {}, env: {} }).ca.value).toBe(
+      undefined,
+    );
+  });
+
   it("honours XDG_CONFIG_HOME", () => {
     const readFile = files({ "/xdg/flotilla/config.json": '{"url":"ws://xdg:4"}' });
     const settings = resolveSettings({

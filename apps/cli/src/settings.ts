@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   configFileValues,
   type FlagValues,
@@ -27,13 +27,15 @@ export interface Setting {
 export interface Settings {
   url: Setting;
   token: Setting;
+  /** The private CA file a `wss://` coordinator's certificate is checked against. */
+  ca: Setting;
   /** The config file consulted (it may not exist). */
   configPath: string;
 }
 
 /** What settings are resolved from. */
 export interface SettingsInput {
-  flags: { url?: string | undefined; token?: string | undefined };
+  flags: { url?: string | undefined; token?: string | undefined; ca?: string | undefined };
   env: Readonly<Record<string, string | undefined>>;
   /** The home directory, for `~/.config`. */
   homedir: string;
@@ -60,12 +62,17 @@ function readIfExists(path: string): string | undefined {
 }
 
 /** The settings a config file may hold, as protocol's `configFileValues` reads them. */
-const FILE_SETTINGS = { url: { type: "string" }, token: { type: "string" } } as const;
+const FILE_SETTINGS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  ca: { type: "string" },
+} as const;
 
 /** Each setting's environment variable, for protocol's `layerSettings`. */
 const ENVIRONMENT = [
   ["FLOTILLA_URL", ["url"]],
   ["FLOTILLA_TOKEN", ["token"]],
+  ["FLOTILLA_CA", ["ca"]],
 ] as const;
 
 /**
@@ -78,12 +85,14 @@ export function resolveSettings(input: SettingsInput): Settings {
   const text = (input.readFile ?? readIfExists)(path);
   const file = text === undefined ? {} : configFileValues(text, path, FILE_SETTINGS, []);
   const flags: FlagValues = {};
-  for (const name of ["url", "token"] as const) {
+  // A relative CA path in the config file is read from the file's directory.
+  if (typeof file.ca === "string") file.ca = resolve(dirname(path), file.ca);
+  for (const name of ["url", "token", "ca"] as const) {
     const value = input.flags[name];
     if (value !== undefined) flags[name] = value;
   }
   const { values, fromFile } = layerSettings(flags, file, input.env, ENVIRONMENT);
-  const pick = (name: "url" | "token", envName: string): Setting | undefined => {
+  const pick = (name: "url" | "token" | "ca", envName: string): Setting | undefined => {
     const value = values[name];
     if (typeof value === "string") {
       return fromFile.includes(name)
@@ -104,11 +113,12 @@ export function resolveSettings(input: SettingsInput): Settings {
     source: "default" as const,
     origin: "none",
   };
+  const ca = pick("ca", "FLOTILLA_CA") ?? { value: undefined, source: "default" as const, origin: "none" };
   try {
     parseCoordinatorUrls(url.value ?? "");
   } catch (error) {
     const why = isFlotillaError(error) ? error.message : String(error);
     throw new FlotillaError("E_CONFIG", `the coordinator URL from ${url.origin}: ${why}`, { cause: error });
   }
-  return { url, token, configPath: path };
+  return { url, token, ca, configPath: path };
 }

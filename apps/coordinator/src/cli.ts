@@ -12,6 +12,7 @@ import {
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
+import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
@@ -23,6 +24,8 @@ export interface CliIo {
   err: (line: string) => void;
   /** Registers a handler for SIGTERM/SIGINT (none in tests). */
   onStopSignal?: (handler: () => void) => void;
+  /** Registers a handler for SIGHUP: reload the TLS certificate and key (none in tests). */
+  onReloadSignal?: (handler: () => void) => void;
   logger?: Logger;
   /** Resolves when the coordinator should stop (tests); by default the stop signal decides. */
   makeCoordinator?: (options: CoordinatorOptions) => Coordinator;
@@ -30,6 +33,7 @@ export interface CliIo {
 
 /** The usage text of `flotilla-coordinator --help`. */
 export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
+       flotilla-coordinator init-tls --names <name,...> [--out <dir>]   (see init-tls --help)
 
 Runs the coordinator of a Flotilla fleet: agents and clients connect to it over WebSocket; all state is in Redis.
 
@@ -41,7 +45,10 @@ Options:
   --redis-user <name>       Redis ACL user (beats the URL's user)
   --redis-password-file <file>  read the Redis user's password from a file (beats the URL's password)
   --port <n>                port to listen on                        (env FLOTILLA_PORT, default 7420)
-  --host <addr>             interface to listen on (default 0.0.0.0)
+  --host <addr>             interface to listen on (default 0.0.0.0 with TLS or --insecure-listen, else 127.0.0.1)
+  --tls-cert <path>         serve https:// and wss:// with this certificate (PEM; reloaded on SIGHUP)
+  --tls-key <path>          the certificate's private key (PEM)
+  --insecure-listen         listen beyond 127.0.0.1 without TLS (the token then crosses the network in clear text)
   --token <t>               fleet token for agents and clients       (env FLOTILLA_TOKEN)
   --token-file <path>       read the fleet token from a file instead
   --node-token id=token     a token only node <id> may use; repeatable
@@ -75,7 +82,8 @@ Each setting is taken from its flag, else its environment variable, else the con
 default. The config file is one JSON object keyed by flag name, e.g.
   { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
     "node-token": { "mac-mini": "…" }, "fallback-node": "mac-mini" }
-A relative token-file, secret-key-file or redis-* file there is read from the config file's directory.
+A relative token-file, secret-key-file, tls-cert, tls-key or redis-* file there is read from the
+config file's directory.
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
@@ -90,6 +98,9 @@ const OPTIONS = {
   "redis-password-file": { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "insecure-listen": { type: "boolean" },
   token: { type: "string" },
   "token-file": { type: "string" },
   "node-token": { type: "string", multiple: true },
@@ -132,6 +143,8 @@ const ENVIRONMENT: EnvironmentSettings = [
 const FILE_FLAGS = [
   "token-file",
   "secret-key-file",
+  "tls-cert",
+  "tls-key",
   "redis-ca",
   "redis-cert",
   "redis-key",
@@ -228,6 +241,11 @@ export async function resolveCoordinatorOptions(
     options.port = port;
   }
   if (values.host !== undefined) options.host = values.host;
+  const [cert, key] = [values["tls-cert"], values["tls-key"]];
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError("--tls-cert and --tls-key go together: give both or neither");
+  if (cert !== undefined && key !== undefined) options.tls = { cert, key };
+  if (values["insecure-listen"] === true) options.insecureListen = true;
   if (values.prefix !== undefined) options.prefix = values.prefix;
   options.secretKey = values["secret-key-file"] ?? defaultSecretKeyFile(values["token-file"]);
   const heartbeat = number("heartbeat-ms", values["heartbeat-ms"], { min: 10 });
@@ -305,6 +323,7 @@ async function withConfigFile(
 
 /** Runs the coordinator until a stop signal; returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === "init-tls") return await runInitTls(argv.slice(1), io);
   let options: CoordinatorOptions | "help";
   try {
     options = await resolveCoordinatorOptions(argv, io.env);
@@ -327,8 +346,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     // Taking over from a standby: said on stdout, like the start.
     else if (started) io.out(`flotilla-coordinator active: took over the fleet on ${coordinator.url}`);
   };
-  const coordinator = (io.makeCoordinator ?? createCoordinator)(options);
+  let coordinator: Coordinator;
   try {
+    coordinator = (io.makeCoordinator ?? createCoordinator)(options);
     await coordinator.start();
   } catch (error) {
     const text = isFlotillaError(error) ? error.message : (error as Error).message;
@@ -336,6 +356,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 1;
   }
   started = true;
+  const reload = coordinator;
+  if (options.tls) io.onReloadSignal?.(() => void reload.reloadTls());
   const where = `listening on ${coordinator.url} (Redis ${redactUrl(options.redisUrl)})`;
   if (coordinator.role === "active") io.out(`flotilla-coordinator ready: ${where}`);
   else

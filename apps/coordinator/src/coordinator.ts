@@ -11,7 +11,8 @@
  * timer in `becomeActive()` (or, on the sweep's cadence, a line in `Housekeeping.sweep`). It changes no
  * task or node itself.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { FlotillaError } from "@flotilla/protocol";
 import { pino } from "pino";
 import { Balancer } from "./balancing.js";
@@ -36,6 +37,7 @@ import { type RedisSafety, startRedisSafety } from "./redis-safety.js";
 import { RunReports } from "./run-reports.js";
 import { TaskStore } from "./store.js";
 import { Submitter } from "./submit.js";
+import { loadTls, plainListenNotice } from "./tls.js";
 import { Transport } from "./transport/transport.js";
 
 /** A running coordinator. */
@@ -46,8 +48,13 @@ export interface Coordinator {
   stop(): Promise<void>;
   /** The port it listens on (after `start`). */
   readonly port: number;
-  /** `ws://host:port` for agents and clients (after `start`). */
+  /** `ws://host:port` for agents and clients, `wss://` with TLS (after `start`). */
   readonly url: string;
+  /**
+   * Reads the TLS certificate and key again (SIGHUP): new connections get the new ones. A file that cannot
+   * be read or does not fit is logged and the old ones are kept; resolves to whether the new ones took.
+   */
+  reloadTls(): Promise<boolean>;
   /** `active` while it holds the leadership lease, else `standby` (after `start`). */
   readonly role: "active" | "standby";
   /** Test and demo access to internals that are otherwise only visible through Redis and metrics. */
@@ -83,7 +90,7 @@ class CoordinatorServer implements Coordinator {
   private readonly ctx: CoordinatorContext;
   private readonly parts: CoordinatorParts;
   private readonly transport: Transport;
-  private server: Server | undefined;
+  private server: Server | TlsServer | undefined;
   private safety: RedisSafety | undefined;
   /** Settles once this coordinator is active: recovered, serving, its timers running. */
   private activation: Promise<void> | undefined;
@@ -109,7 +116,21 @@ class CoordinatorServer implements Coordinator {
       this.ctx.options.host === "0.0.0.0" || this.ctx.options.host === "::"
         ? "127.0.0.1"
         : this.ctx.options.host;
-    return `ws://${host}:${this.listeningPort}`;
+    return `${this.ctx.options.tls ? "wss" : "ws"}://${host}:${this.listeningPort}`;
+  }
+
+  async reloadTls(): Promise<boolean> {
+    const files = this.ctx.options.tls;
+    const server = this.server;
+    if (!files || !server || !("setSecureContext" in server)) return false;
+    try {
+      server.setSecureContext(await loadTls(files));
+    } catch (error) {
+      this.ctx.log.error({ err: errorMessage(error) }, "TLS reload failed; keeping the certificate in use");
+      return false;
+    }
+    this.ctx.log.info("TLS certificate and key reloaded");
+    return true;
   }
 
   readonly inspect = {
@@ -120,6 +141,8 @@ class CoordinatorServer implements Coordinator {
   async start(): Promise<void> {
     const ctx = this.ctx;
     const options = ctx.options;
+    // Read before Redis is touched: a missing or broken certificate stops the start with nothing to undo.
+    const secure = options.tls ? await loadTls(options.tls) : undefined;
     const redis = await openRedis(options.redisUrl, options.redisConnection, ctx.log);
     ctx.redis = redis;
     ctx.store = new TaskStore(redis, ctx.keys.store, {
@@ -146,12 +169,14 @@ class CoordinatorServer implements Coordinator {
     });
 
     const api = this.httpApi();
-    const server = createServer((request, response) => {
+    const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
       handleHttp(api, request, response).catch((error: unknown) => {
         ctx.log.error({ err: errorMessage(error) }, "http handler failed");
         if (!response.headersSent) sendJson(response, 500, { code: "E_INTERNAL", message: "internal error" });
       });
-    });
+    };
+    if (!secure) ctx.log.warn(plainListenNotice(options.insecureListen));
+    const server = secure ? createTlsServer(secure, onRequest) : createServer(onRequest);
     this.server = server;
     this.transport.attach(server);
     await new Promise<void>((resolve, reject) => {

@@ -9,5 +9,8 @@ const code = await runCli(process.argv.slice(2), {
     process.once("SIGTERM", handler);
     process.once("SIGINT", handler);
   },
+  onReloadSignal: (handler) => {
+    process.on("SIGHUP", handler);
+  },
 });
 process.exit(code);

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
+import { isLoopback, type TlsFiles } from "./tls.js";
 
 /** Settings of a coordinator. Only `redisUrl` and `token` are required. */
 export interface CoordinatorOptions {
@@ -16,8 +17,15 @@ export interface CoordinatorOptions {
   prefix?: string;
   /** TCP port (default 7420; 0 picks a free one). */
   port?: number;
-  /** Interface to listen on (default all interfaces). */
+  /**
+   * Interface to listen on: all interfaces with `tls` or `insecureListen`, else 127.0.0.1 only (default).
+   * Any other interface without one of them is refused.
+   */
   host?: string;
+  /** Serve `https://` and `wss://` with this certificate and key (PEM text or file paths; reloaded by `reloadTls`). */
+  tls?: TlsFiles;
+  /** Listen beyond loopback without TLS, the fleet token then crossing the network in clear text. */
+  insecureListen?: boolean;
   /** Agents heartbeat this often (default 1 s; existing bridges use 30 s). */
   heartbeatIntervalMs?: number;
   /** An agent silent this long is dead (default 4.5 s, so a fault is seen within 5 s whenever it strikes between heartbeats; existing bridges use 90 s). */
@@ -115,10 +123,14 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<
-  Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange" | "redisConnection">
+  Omit<
+    CoordinatorOptions,
+    "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange" | "redisConnection" | "tls"
+  >
 > & {
   redisConnection: RedisConnectionSettings;
   fallbackNode: string | undefined;
+  tls: TlsFiles | undefined;
   onRoleChange: CoordinatorOptions["onRoleChange"];
   nodeTokens: Record<string, string>;
   logger: Logger;
@@ -133,7 +145,9 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     nodeTokens: options.nodeTokens ?? {},
     prefix: options.prefix ?? "",
     port: options.port ?? 7420,
-    host: options.host ?? "0.0.0.0",
+    host: options.host ?? (options.tls || options.insecureListen ? "0.0.0.0" : "127.0.0.1"),
+    tls: options.tls,
+    insecureListen: options.insecureListen ?? false,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
     deadAfterMs: options.deadAfterMs ?? 4500,
     suspectGraceMs: options.suspectGraceMs ?? 500,
@@ -189,6 +203,11 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
   ] as const;
   for (const name of limits) {
     if (!(resolved[name] >= 0)) throw new RangeError(`${name} must be 0 or more`);
+  }
+  if (!resolved.tls && !resolved.insecureListen && !isLoopback(resolved.host)) {
+    throw new RangeError(
+      `listening on ${resolved.host} without TLS would send the fleet token in clear text: give --tls-cert and --tls-key (flotilla-coordinator init-tls makes them) or --insecure-listen`,
+    );
   }
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);

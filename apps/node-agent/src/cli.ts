@@ -10,6 +10,7 @@ import {
   isFlotillaError,
   layerSettings,
   parseCoordinatorUrls,
+  readCaFile,
 } from "@flotilla/protocol";
 import type { Logger } from "pino";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
@@ -46,6 +47,7 @@ Options:
                             several, comma-separated: tried in turn (active and standbys)
   --token <t>               shared secret for the coordinator         (env FLOTILLA_TOKEN)
   --token-file <path>       read the token from a file instead
+  --ca <path>               the private CA of a wss:// coordinator (PEM)  (env FLOTILLA_CA)
   --id <name>               node id (default: the hostname)           (env FLOTILLA_NODE_ID)
   --label k=v               a label; repeatable. k=true also becomes a capability (heavy=true, docker=true)
   --slots <n>               tasks run at once (default: CPU cores)
@@ -59,7 +61,7 @@ Each setting is taken from its flag, else its environment variable, else the con
 default. The config file is one JSON object keyed by flag name, e.g.
   { "coordinator": "ws://build-box.local:7420", "token-file": "token", "id": "mac-mini",
     "label": { "gpu": "true" }, "slots": 8 }
-A relative token-file there is read from the config file's directory.
+A relative token-file or ca there is read from the config file's directory.
 
 Environment:
   FLOTILLA_SPAWN_HELPER     how commands are started: "native" (the default where the package built its
@@ -82,6 +84,9 @@ interface AgentSettings {
   coordinatorUrl: string;
   token: string;
   tokenFile: string | undefined;
+  /** The CA file, as an absolute path, and its PEM text. */
+  caFile: string | undefined;
+  ca: string | undefined;
   id: string | undefined;
   labels: Record<string, string>;
   slots: number | undefined;
@@ -94,6 +99,7 @@ const OPTIONS = {
   coordinator: { type: "string" },
   token: { type: "string" },
   "token-file": { type: "string" },
+  ca: { type: "string" },
   id: { type: "string" },
   label: { type: "string", multiple: true },
   slots: { type: "string" },
@@ -114,6 +120,7 @@ const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_URL", ["coordinator"]],
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
   ["FLOTILLA_NODE_ID", ["id"]],
+  ["FLOTILLA_CA", ["ca"]],
 ];
 
 /**
@@ -131,7 +138,10 @@ async function withConfigFile(
     throw new FlotillaError("E_CONFIG", `cannot read config file ${path}: ${error.code ?? error.message}`);
   });
   const file = configFileValues(text, path, OPTIONS, ["help", "dry-run", "config"]);
-  if (typeof file["token-file"] === "string") file["token-file"] = resolve(dirname(path), file["token-file"]);
+  for (const name of ["token-file", "ca"]) {
+    const value = file[name];
+    if (typeof value === "string") file[name] = resolve(dirname(path), value);
+  }
   return { path, ...layerSettings(flags, file, env, ENVIRONMENT) };
 }
 
@@ -173,6 +183,9 @@ async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: Cl
   if (token === undefined || token === "") {
     throw new FlotillaError("E_CONFIG", "no token given: pass --token, --token-file or set FLOTILLA_TOKEN");
   }
+  const caGiven = values.ca ?? io.env.FLOTILLA_CA;
+  const caFile = caGiven === undefined || caGiven === "" ? undefined : resolve(caGiven);
+  const ca = caFile === undefined ? undefined : await readCaFile(caFile);
   const labels: Record<string, string> = {};
   for (const label of values.label ?? []) {
     const eq = label.indexOf("=");
@@ -185,6 +198,8 @@ async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: Cl
     coordinatorUrl,
     token,
     tokenFile,
+    caFile,
+    ca,
     id: values.id ?? io.env.FLOTILLA_NODE_ID,
     labels,
     slots: positiveInt("slots", values.slots),
@@ -211,6 +226,7 @@ function serviceArgs(settings: AgentSettings): string[] {
   if (settings.configFile !== undefined) args.push("--config", settings.configFile);
   add("coordinator", settings.coordinatorUrl);
   add("token-file", settings.tokenFile);
+  add("ca", settings.caFile);
   add("id", settings.id);
   if (!settings.fromFile.has("label"))
     for (const [k, v] of Object.entries(settings.labels)) args.push("--label", `${k}=${v}`);
@@ -326,6 +342,7 @@ async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
     coordinatorUrl: settings.coordinatorUrl,
     token: settings.token,
     labels: settings.labels,
+    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
     onFatal: (error) => {
       io.err(`flotilla-agent: ${describeFailure(error, settings)}`);
       settle(1);

@@ -44,6 +44,12 @@ export interface ConnectOptions {
   dialTimeoutMs?: number;
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string;
+  /**
+   * PEM text of the private CA that signed a `wss://` coordinator's certificate (`flotilla-coordinator
+   * init-tls` makes it). The certificate and its host name are verified either way; without this only the
+   * system's CAs are trusted, and a certificate they did not sign fails `connect` with `E_CONFIG`.
+   */
+  ca?: string;
   /** This client's id on the wire (`from`); a random one by default. */
   clientId?: string;
   /** Reconnect policy, or false to fail on the first lost connection. */
@@ -173,6 +179,7 @@ export class FlotillaClient {
       {
         urls: clientEndpoints(options),
         token: options.token,
+        ca: options.ca,
         reconnect,
         pingIntervalMs: options.pingIntervalMs ?? 15_000,
         dialTimeoutMs: options.dialTimeoutMs ?? 3_000,

@@ -56,6 +56,7 @@ function scripted(answers: Record<string, Answer>, reconnect: ConnectionOptions[
     {
       urls: Object.keys(answers),
       token: undefined,
+      ca: undefined,
       reconnect,
       pingIntervalMs: 60_000,
       dialTimeoutMs: 1_000,

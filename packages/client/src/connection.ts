@@ -1,4 +1,4 @@
-import { FlotillaError, FrameOutbox } from "@flotilla/protocol";
+import { certificateProblem, FlotillaError, FrameOutbox } from "@flotilla/protocol";
 import WebSocket from "ws";
 import { fullJitterDelay } from "./backoff.js";
 
@@ -15,8 +15,14 @@ export interface WebSocketLike {
   on(event: string, listener: (...args: never[]) => void): unknown;
 }
 
-/** Builds a socket for `url` sending `headers` with the upgrade request. */
-export type WebSocketFactory = (url: string, options: { headers: Record<string, string> }) => WebSocketLike;
+/**
+ * Builds a socket for `url` sending `headers` with the upgrade request; `ca`, when set, is the PEM of the
+ * CA a `wss://` coordinator's certificate must be signed by.
+ */
+export type WebSocketFactory = (
+  url: string,
+  options: { headers: Record<string, string>; ca?: string },
+) => WebSocketLike;
 
 /** Reconnect policy. */
 export interface ReconnectOptions {
@@ -45,6 +51,8 @@ export interface ConnectionOptions {
   /** The coordinators' endpoints, tried in turn; at least one. */
   urls: readonly string[];
   token: string | undefined;
+  /** PEM of the private CA that signed the coordinator's certificate (`wss://`). */
+  ca: string | undefined;
   reconnect: Required<ReconnectOptions> | false;
   /** How often to ping an open socket; a socket that misses a pong is dropped (default 15000). */
   pingIntervalMs: number;
@@ -136,12 +144,11 @@ export class Connection {
     const url = this.#options.urls[this.#current] ?? "";
     const headers: Record<string, string> = {};
     if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`;
-    const create =
-      this.#options.createSocket ??
-      ((url: string, options: { headers: Record<string, string> }) => new WebSocket(url, options));
+    const create: WebSocketFactory =
+      this.#options.createSocket ?? ((url, options) => new WebSocket(url, options));
     let socket: WebSocketLike;
     try {
-      socket = create(url, { headers });
+      socket = create(url, this.#options.ca === undefined ? { headers } : { headers, ca: this.#options.ca });
     } catch (error) {
       this.#finish(
         new FlotillaError("E_CONFIG", `invalid coordinator URL ${JSON.stringify(url)} — use ws://host:port`, {
@@ -199,6 +206,12 @@ export class Connection {
     });
     // 'error' is always followed by 'close': it only says why, and keeps the error from being thrown.
     socket.on("error", (error: NodeJS.ErrnoException) => {
+      // An untrusted certificate stays untrusted: no retry, and the error says what to pass.
+      const untrusted = certificateProblem(url, error);
+      if (untrusted && !rejected) {
+        rejected = true;
+        this.#finish(untrusted);
+      }
       failure ??= dialFailure(error);
     });
     socket.on("close", () => {

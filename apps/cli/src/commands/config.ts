@@ -34,6 +34,12 @@ then the default ws://127.0.0.1:7420. The URL may list several coordinators sepa
         source: settings.token.source,
         origin: settings.token.origin,
       },
+      {
+        setting: "ca",
+        value: settings.ca.value ?? "",
+        source: settings.ca.source,
+        origin: settings.ca.origin,
+      },
     ];
     if (context.json) {
       context.out(json({ settings: rows, configFile: settings.configPath }));

@@ -8,7 +8,7 @@
  * that address. It owns the socket, the address in use and the reconnect timer; what is said on the
  * socket is the wiring's business.
  */
-import { FlotillaError } from "@flotilla/protocol";
+import { certificateProblem, FlotillaError } from "@flotilla/protocol";
 import WebSocket from "ws";
 import type { Settings } from "./options.js";
 import type { RunOutbox } from "./run-outbox.js";
@@ -68,6 +68,7 @@ export class Connection {
     const socket = new WebSocket(this.endpoint, {
       headers: { Authorization: `Bearer ${settings.token}` },
       handshakeTimeout: Math.min(settings.connectTimeoutMs, 10_000),
+      ...(settings.ca === undefined ? {} : { ca: settings.ca }),
     });
     this.ws = socket;
     this.outbox.attach(socket);
@@ -82,8 +83,14 @@ export class Connection {
     });
     socket.on("message", (data) => this.hooks.message(data));
     socket.on("pong", () => this.hooks.pong());
-    socket.on("error", (error) => {
+    socket.on("error", (error: NodeJS.ErrnoException) => {
       settings.logger.debug({ err: error.message }, "connection error");
+      // Retrying would meet the same certificate: stop with what to pass instead.
+      const untrusted = certificateProblem(this.endpoint, error);
+      if (untrusted && !unauthorized) {
+        unauthorized = true;
+        this.hooks.fatal(untrusted);
+      }
     });
     socket.on("close", (code, reasonBytes) => {
       if (this.ws !== socket) return;

@@ -22,6 +22,8 @@ export interface AgentOptions {
   coordinatorUrl: string | readonly string[];
   /** Sent as `Authorization: Bearer <token>` on the upgrade. */
   token: string;
+  /** PEM text of the private CA that signed a `wss://` coordinator's certificate (`--ca`). */
+  ca?: string;
   /** The node id (default: the hostname, made id-safe). */
   id?: string;
   labels?: Record<string, string>;
@@ -128,6 +130,7 @@ export const DEFAULT_PREFETCH = 256;
 export interface Settings {
   readonly id: string;
   readonly token: string;
+  readonly ca: string | undefined;
   readonly labels: Record<string, string>;
   readonly handlers: CallHandlers;
   readonly clock: () => number;
@@ -187,6 +190,7 @@ export function resolveSettings(options: AgentOptions): Settings {
   return {
     id: options.id ?? defaultNodeId(),
     token: options.token,
+    ca: options.ca,
     labels: options.labels ?? {},
     handlers: options.handlers ?? {},
     clock: options.clock ?? Date.now,
