@@ -12,6 +12,7 @@ import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import type { CoordinatorOptions } from "./options.js";
+import { readTokensFile, runTokenCommand } from "./tokens-file.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
 export interface CliIo {
@@ -27,6 +28,7 @@ export interface CliIo {
 
 /** The usage text of `flotilla-coordinator --help`. */
 export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
+       flotilla-coordinator token add --scope <scope> --name <name> [--tokens-file <path>]
 
 Runs the coordinator of a Flotilla fleet: agents and clients connect to it over WebSocket; all state is in Redis.
 
@@ -36,7 +38,9 @@ Options:
   --host <addr>             interface to listen on (default 0.0.0.0)
   --token <t>               fleet token for agents and clients       (env FLOTILLA_TOKEN)
   --token-file <path>       read the fleet token from a file instead
-  --node-token id=token     a token only node <id> may use; repeatable
+  --node-token id=token     a token only node <id> may use (scope agent:<id>); repeatable
+  --tokens-file <path>      scoped tokens (made by "token add")      (env FLOTILLA_TOKENS_FILE)
+  --metrics-public          serve /metrics without a token (default: a read token is needed)
   --prefix <p>              Redis key prefix, so two fleets can share one Redis
   --heartbeat-ms <n>        agent heartbeat period (default 1000; existing bridges use 30000)
   --dead-after-ms <n>       an agent silent this long is dead (default 4500; existing bridges use 90000)
@@ -58,7 +62,8 @@ Each setting is taken from its flag, else its environment variable, else the con
 default. The config file is one JSON object keyed by flag name, e.g.
   { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
     "node-token": { "mac-mini": "…" }, "fallback-node": "mac-mini" }
-A relative token-file there is read from the config file's directory.
+A relative token-file or tokens-file there is read from the config file's directory.
+The fleet token is an admin token named "fleet"; see "token add --help" for scopes.
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
@@ -71,6 +76,8 @@ const OPTIONS = {
   token: { type: "string" },
   "token-file": { type: "string" },
   "node-token": { type: "string", multiple: true },
+  "tokens-file": { type: "string" },
+  "metrics-public": { type: "boolean" },
   prefix: { type: "string" },
   "heartbeat-ms": { type: "string" },
   "dead-after-ms": { type: "string" },
@@ -97,6 +104,7 @@ const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_REDIS_URL", ["redis"]],
   ["FLOTILLA_PORT", ["port"]],
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
+  ["FLOTILLA_TOKENS_FILE", ["tokens-file"]],
 ];
 
 class UsageError extends Error {}
@@ -141,7 +149,19 @@ export async function resolveCoordinatorOptions(
       throw new UsageError(`cannot read --token-file ${values["token-file"]}: ${(error as Error).message}`);
     }
   }
-  if (!token) throw new UsageError("a token is required: --token <t>, --token-file <path> or FLOTILLA_TOKEN");
+  const tokensFile = values["tokens-file"] ?? env.FLOTILLA_TOKENS_FILE;
+  let tokens: CoordinatorOptions["tokens"] = [];
+  if (tokensFile !== undefined) {
+    try {
+      tokens = await readTokensFile(tokensFile);
+    } catch (error) {
+      throw new UsageError(`cannot read --tokens-file ${tokensFile}: ${(error as Error).message}`);
+    }
+  }
+  if (!token && tokens.length === 0)
+    throw new UsageError(
+      "a token is required: --token <t>, --token-file <path>, --tokens-file or FLOTILLA_TOKEN",
+    );
   const nodeTokens: Record<string, string> = {};
   for (const pair of values["node-token"] ?? []) {
     const at = pair.indexOf("=");
@@ -154,9 +174,11 @@ export async function resolveCoordinatorOptions(
   }
   const options: CoordinatorOptions = {
     redisUrl: values.redis ?? env.FLOTILLA_REDIS_URL ?? "redis://127.0.0.1:6379",
-    token,
     nodeTokens,
+    tokens,
   };
+  if (token) options.token = token;
+  if (values["metrics-public"] === true) options.metricsPublic = true;
   const port = number("port", values.port ?? env.FLOTILLA_PORT);
   if (port !== undefined) {
     if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
@@ -218,12 +240,16 @@ async function withConfigFile(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  if (typeof file["token-file"] === "string") file["token-file"] = resolve(dirname(path), file["token-file"]);
+  for (const key of ["token-file", "tokens-file"]) {
+    const value = file[key];
+    if (typeof value === "string") file[key] = resolve(dirname(path), value);
+  }
   return layerSettings(flags, file, env, ENVIRONMENT).values;
 }
 
 /** Runs the coordinator until a stop signal; returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === "token") return runTokenCommand(argv.slice(1), io);
   let options: CoordinatorOptions | "help";
   try {
     options = await resolveCoordinatorOptions(argv, io.env);

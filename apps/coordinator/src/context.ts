@@ -94,7 +94,7 @@ export class CoordinatorContext {
   constructor(readonly options: ResolvedOptions) {
     this.log = options.logger;
     this.keys = coordinatorKeys(options.prefix);
-    this.authority = new TokenAuthority(options.token, options.nodeTokens);
+    this.authority = new TokenAuthority(options.token, options.nodeTokens, options.tokens);
     this.frames = new FrameWriter(options.clock);
     this.out = new Outgoing(this.frames, this.metrics);
     this.fanout = new TaskFanout(this.frames, {

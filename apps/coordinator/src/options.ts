@@ -1,13 +1,21 @@
 import type { Logger } from "pino";
+import type { TokenEntry } from "./auth.js";
 
-/** Settings of a coordinator. Only `redisUrl` and `token` are required. */
+/** Settings of a coordinator. Only `redisUrl` and a token (`token` or `tokens`) are required. */
 export interface CoordinatorOptions {
   /** Redis holding the fleet's state, e.g. `redis://127.0.0.1:6379`. */
   redisUrl: string;
-  /** Fleet token: clients and agents present it as `Authorization: Bearer <token>`. */
-  token: string;
-  /** Per-node tokens: a node listed here can only connect with its own token. */
+  /**
+   * Fleet token, an `admin` token named `fleet`: clients and agents present tokens as `Authorization:
+   * Bearer <token>`.
+   */
+  token?: string;
+  /** Per-node tokens (`agent:<id>` scope, named `<id>`): a node listed here can only connect with its own. */
   nodeTokens?: Record<string, string>;
+  /** Scoped tokens, as a token file lists them (SHA-256 hashes, never the tokens). */
+  tokens?: TokenEntry[];
+  /** Serve `GET /metrics` without a token (default false: a `read`, `submit` or `admin` token is needed). */
+  metricsPublic?: boolean;
   /** Key prefix so two fleets can share one Redis ("" = none). */
   prefix?: string;
   /** TCP port (default 7420; 0 picks a free one). */
@@ -90,8 +98,9 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<
-  Omit<CoordinatorOptions, "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange">
+  Omit<CoordinatorOptions, "token" | "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange">
 > & {
+  token: string | undefined;
   fallbackNode: string | undefined;
   onRoleChange: CoordinatorOptions["onRoleChange"];
   nodeTokens: Record<string, string>;
@@ -104,6 +113,8 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     redisUrl: options.redisUrl,
     token: options.token,
     nodeTokens: options.nodeTokens ?? {},
+    tokens: options.tokens ?? [],
+    metricsPublic: options.metricsPublic ?? false,
     prefix: options.prefix ?? "",
     port: options.port ?? 7420,
     host: options.host ?? "0.0.0.0",
@@ -134,8 +145,8 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,
   };
-  if (!resolved.token)
-    throw new RangeError("a fleet token is required (--token, --token-file or FLOTILLA_TOKEN)");
+  if (!resolved.token && resolved.tokens.length === 0)
+    throw new RangeError("a token is required (--token, --token-file, --tokens-file or FLOTILLA_TOKEN)");
   if (resolved.deadAfterMs <= resolved.heartbeatIntervalMs) {
     throw new RangeError("deadAfterMs must be longer than heartbeatIntervalMs");
   }

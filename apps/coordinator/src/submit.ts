@@ -60,6 +60,8 @@ export class Submitter {
         details: { deadlineAt: spec.deadlineAt },
       });
     }
+    // Fair sharing and the record name the token that submitted, whatever the spec says.
+    spec.submitter = submitter;
     const id = this.newTaskId(now);
     const placements = this.parts.placement;
     const placement = placements.place(spec, now);
@@ -80,7 +82,7 @@ export class Submitter {
       maxAttempts: spec.retry?.maxAttempts ?? DEFAULT_FAULT_ATTEMPTS,
       createdAt: now,
       updatedAt: now,
-      submitter: spec.submitter ?? submitter,
+      submitter,
       maxWaitAt: now + maxWaitMs,
     };
     if (spec.ttlMs !== undefined) fields.expiresAt = now + spec.ttlMs;

@@ -4,7 +4,11 @@ import { startFleet, type TestFleet } from "./fleet.js";
 
 /** One sample of `/metrics`, e.g. `flotilla_tasks{state="queued"}`; undefined when it is not there. */
 async function sample(fleet: TestFleet, series: string): Promise<number | undefined> {
-  const text = await (await fetch(`${fleet.coordinator.url.replace("ws:", "http:")}/metrics`)).text();
+  const text = await (
+    await fetch(`${fleet.coordinator.url.replace("ws:", "http:")}/metrics`, {
+      headers: { authorization: `Bearer ${fleet.token}` },
+    })
+  ).text();
   const line = text.split("\n").find((row) => row.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }

@@ -54,6 +54,8 @@ export const ERROR_CODES = {
    * leadership lease, and Redis refuses this one's writes. Another coordinator is (or will be) active.
    */
   E_NOT_LEADER: { wire: 1503, retryable: true },
+  /** The caller is who it says, but its token's scope does not allow this operation (or this task). */
+  E_FORBIDDEN: { wire: 1102, retryable: false },
 } as const satisfies Record<string, { wire: number; retryable: boolean }>;
 
 /** A stable error code, e.g. `"E_SCHEMA"`. */

@@ -17,6 +17,7 @@ import {
   toFlotillaError,
 } from "@flotilla/protocol";
 import { WebSocketServer } from "ws";
+import { forbidden, frameMasks, inMask } from "../access.js";
 import { AgentClock } from "../agent-clock.js";
 import { bearerToken } from "../auth.js";
 import type { CoordinatorContext, CoordinatorParts } from "../context.js";
@@ -41,6 +42,9 @@ export class Transport {
   private readonly taskChains = new Map<string, TaskChain>();
   private readonly agentTable: HandlerTable;
   private readonly clientTable: HandlerTable;
+  /** The scopes allowed each frame type, per endpoint (from access.ts). */
+  private readonly agentAccess = frameMasks("agent");
+  private readonly clientAccess = frameMasks("client");
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -87,7 +91,8 @@ export class Transport {
       return;
     }
     const principal = ctx.authority.authenticate(bearerToken(request));
-    if (principal === undefined || (role === "client" && principal.kind !== "fleet")) {
+    // Any valid token may connect: what it may send is checked frame by frame against the access table.
+    if (principal === undefined) {
       rejectUpgrade(socket, 401, "Unauthorized");
       return;
     }
@@ -131,7 +136,16 @@ export class Transport {
       );
       return;
     }
-    if (session.role === "agent" && frame.type !== "agent.hello") {
+    const isAgent = session.role === "agent";
+    if (!inMask((isAgent ? this.agentAccess : this.clientAccess).get(frame.type), session.principal.scope)) {
+      this.refuse(
+        session,
+        forbidden(session.principal, `send ${frame.type} on /v1/${session.role}`),
+        frame.id,
+      );
+      return;
+    }
+    if (isAgent && frame.type !== "agent.hello") {
       if (session.nodeId === undefined) {
         this.violation(session, new FlotillaError("E_UNAUTHORIZED", "send agent.hello first"), frame.id);
         return;
@@ -150,9 +164,26 @@ export class Transport {
     }
     // Frames about one run (accept, output, finish) are applied in the order the agent sent them; frames
     // about different tasks proceed concurrently, so Redis round trips overlap.
-    const taskId = session.role === "agent" && "taskId" in frame ? frame.taskId : undefined;
+    const taskId = isAgent && "taskId" in frame ? frame.taskId : undefined;
     if (taskId === undefined) {
       void this.runFrame(session, frame, handler, undefined, undefined);
+      return;
+    }
+    // A report on a run leased to another node under the same or a newer epoch is not this agent's to make
+    // (an older epoch is only stale: its handler fences it as before).
+    const lease = this.ctx.leases.get(taskId);
+    if (
+      lease !== undefined &&
+      lease.node !== session.nodeId &&
+      "epoch" in frame &&
+      (frame.epoch ?? lease.epoch) >= lease.epoch
+    ) {
+      this.ctx.metrics.foreignFrames.inc();
+      this.refuse(
+        session,
+        forbidden(session.principal, `report on ${taskId}`, `it is leased to another node`),
+        frame.id,
+      );
       return;
     }
     let chain = this.taskChains.get(taskId);
@@ -193,6 +224,12 @@ export class Transport {
       }
       ctx.underway.leave();
     }
+  }
+
+  /** Answers a frame the sender's scope does not allow; counted, but the connection stays open. */
+  private refuse(session: Session, error: FlotillaError, replyTo: string | undefined): void {
+    this.ctx.metrics.violations.inc({ code: error.code });
+    this.ctx.out.error(session, error, replyTo);
   }
 
   private violation(session: Session, error: FlotillaError, replyTo: string | undefined): void {
