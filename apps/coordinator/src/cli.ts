@@ -16,6 +16,7 @@ import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
+import { readTokensFile, runTokenCommand } from "./tokens-file.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
 export interface CliIo {
@@ -34,6 +35,7 @@ export interface CliIo {
 /** The usage text of `flotilla-coordinator --help`. */
 export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
        flotilla-coordinator init-tls --names <name,...> [--out <dir>]   (see init-tls --help)
+       flotilla-coordinator token add --scope <scope> --name <name> [--tokens-file <path>]
 
 Runs the coordinator of a Flotilla fleet: agents and clients connect to it over WebSocket; all state is in Redis.
 
@@ -51,7 +53,8 @@ Options:
   --insecure-listen         listen beyond 127.0.0.1 without TLS (the token then crosses the network in clear text)
   --token <t>               fleet token for agents and clients       (env FLOTILLA_TOKEN)
   --token-file <path>       read the fleet token from a file instead
-  --node-token id=token     a token only node <id> may use; repeatable
+  --node-token id=token     a token only node <id> may use (scope agent:<id>); repeatable
+  --tokens-file <path>      scoped tokens (made by "token add")      (env FLOTILLA_TOKENS_FILE)
   --secret-key-file <path>  key encrypting tasks' secret env in Redis; made (0600) if missing; every
                             coordinator of the fleet needs the same file (default secret.key beside
                             --token-file, else ~/.flotilla/secret.key)
@@ -82,8 +85,9 @@ Each setting is taken from its flag, else its environment variable, else the con
 default. The config file is one JSON object keyed by flag name, e.g.
   { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
     "node-token": { "mac-mini": "…" }, "fallback-node": "mac-mini" }
-A relative token-file, secret-key-file, tls-cert, tls-key or redis-* file there is read from the
-config file's directory.
+A relative token-file, tokens-file, secret-key-file, tls-cert, tls-key or redis-* file there is read
+from the config file's directory.
+The fleet token is an admin token named "fleet"; see "token add --help" for scopes.
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
@@ -104,6 +108,8 @@ const OPTIONS = {
   token: { type: "string" },
   "token-file": { type: "string" },
   "node-token": { type: "string", multiple: true },
+  "tokens-file": { type: "string" },
+  "metrics-public": { type: "boolean" },
   prefix: { type: "string" },
   "secret-key-file": { type: "string" },
   "heartbeat-ms": { type: "string" },
@@ -123,7 +129,6 @@ const OPTIONS = {
   "max-connections-per-token": { type: "string" },
   "max-watches": { type: "string" },
   "max-buffered-bytes": { type: "string" },
-  "metrics-public": { type: "boolean" },
   "log-level": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -137,11 +142,13 @@ const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_REDIS_URL", ["redis"]],
   ["FLOTILLA_PORT", ["port"]],
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
+  ["FLOTILLA_TOKENS_FILE", ["tokens-file"]],
 ];
 
 /** Settings naming a file: a relative path in the config file is read from the config file's directory. */
 const FILE_FLAGS = [
   "token-file",
+  "tokens-file",
   "secret-key-file",
   "tls-cert",
   "tls-key",
@@ -218,7 +225,19 @@ export async function resolveCoordinatorOptions(
       throw new UsageError(`cannot read --token-file ${values["token-file"]}: ${(error as Error).message}`);
     }
   }
-  if (!token) throw new UsageError("a token is required: --token <t>, --token-file <path> or FLOTILLA_TOKEN");
+  const tokensFile = values["tokens-file"] ?? env.FLOTILLA_TOKENS_FILE;
+  let tokens: CoordinatorOptions["tokens"] = [];
+  if (tokensFile !== undefined) {
+    try {
+      tokens = await readTokensFile(tokensFile);
+    } catch (error) {
+      throw new UsageError(`cannot read --tokens-file ${tokensFile}: ${(error as Error).message}`);
+    }
+  }
+  if (!token && tokens.length === 0)
+    throw new UsageError(
+      "a token is required: --token <t>, --token-file <path>, --tokens-file or FLOTILLA_TOKEN",
+    );
   const nodeTokens: Record<string, string> = {};
   for (const pair of values["node-token"] ?? []) {
     const at = pair.indexOf("=");
@@ -231,10 +250,12 @@ export async function resolveCoordinatorOptions(
   }
   const options: CoordinatorOptions = {
     redisUrl: values.redis ?? env.FLOTILLA_REDIS_URL ?? "redis://127.0.0.1:6379",
-    token,
     nodeTokens,
     redisConnection: await redisConnection(values),
+    tokens,
   };
+  if (token) options.token = token;
+  if (values["metrics-public"] === true) options.metricsPublic = true;
   const port = number("port", values.port ?? env.FLOTILLA_PORT);
   if (port !== undefined) {
     if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
@@ -284,7 +305,6 @@ export async function resolveCoordinatorOptions(
     const limit = number(flag, values[flag]);
     if (limit !== undefined) options[option] = limit;
   }
-  if (values["metrics-public"] === true) options.metricsPublic = true;
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
     pino.destination(2),
@@ -324,6 +344,7 @@ async function withConfigFile(
 /** Runs the coordinator until a stop signal; returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv[0] === "init-tls") return await runInitTls(argv.slice(1), io);
+  if (argv[0] === "token") return runTokenCommand(argv.slice(1), io);
   let options: CoordinatorOptions | "help";
   try {
     options = await resolveCoordinatorOptions(argv, io.env);

@@ -4,7 +4,10 @@
  * keeps no state of its own: watches live in the fan-out, tasks in Redis. Of a node it changes `draining`
  * (a drain or undrain).
  */
+
 import { FlotillaError, type MessageOf, type TaskSpec } from "@flotilla/protocol";
+import { forbidden } from "./access.js";
+import type { Principal } from "./auth.js";
 import { type CoordinatorContext, type CoordinatorParts, TERMINAL, taskNotFound } from "./context.js";
 import { type NodeListing, nodeListing } from "./fleet.js";
 import { parseJson, publicTask } from "./records.js";
@@ -20,13 +23,18 @@ export class ClientOps {
     >,
   ) {}
 
-  /** Cancels a task: at once if it never started, else by asking its agent to stop the run. */
-  async cancel(taskId: string, reason: string): Promise<unknown> {
+  /**
+   * Cancels a task: at once if it never started, else by asking its agent to stop the run. A `submit`
+   * token (`by`) may cancel only the tasks it submitted.
+   */
+  async cancel(taskId: string, reason: string, by?: Principal): Promise<unknown> {
     const ctx = this.ctx;
     const now = ctx.options.clock();
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const task = await ctx.db.getTask(taskId);
       if (!task) throw taskNotFound(ctx, taskId);
+      if (by !== undefined && by.scope !== "admin" && task.fields.submitter !== by.name)
+        throw forbidden(by, `cancel ${taskId}`, "it was submitted by another token");
       if (TERMINAL.has(task.state)) {
         throw new FlotillaError("E_CONFLICT", `task ${taskId} already ended: ${task.state}`, {
           details: { state: task.state },

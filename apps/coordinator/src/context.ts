@@ -97,7 +97,7 @@ export class CoordinatorContext {
   constructor(readonly options: ResolvedOptions) {
     this.log = options.logger;
     this.keys = coordinatorKeys(options.prefix);
-    this.authority = new TokenAuthority(options.token, options.nodeTokens);
+    this.authority = new TokenAuthority(options.token, options.nodeTokens, options.tokens);
     this.frames = new FrameWriter(options.clock);
     this.secrets = new SecretBox(options.secretKey);
     this.out = new Outgoing(this.frames, this.metrics);

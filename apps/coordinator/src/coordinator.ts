@@ -313,10 +313,10 @@ class CoordinatorServer implements Coordinator {
         ctx.metrics.observeCensus(await ctx.db.census([...ctx.nodes.keys()]));
         return { contentType: ctx.metrics.contentType, body: await ctx.metrics.render() };
       },
-      authenticate: (token) => ctx.authority.authenticate(token) !== undefined,
+      authenticate: (token) => ctx.authority.authenticate(token),
       metricsPublic: ctx.options.metricsPublic,
       maxBodyBytes: ctx.options.maxFrameBytes,
-      submit: (spec) => this.parts.submit.submit(spec, "http"),
+      submit: (spec, submitter) => this.parts.submit.submit(spec, submitter),
       getTask: (id) => ctx.db.getTask(id),
     };
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { decodeRecord, type TaskSpec, TaskSpecSchema, toFlotillaError } from "@flotilla/protocol";
-import { bearerToken } from "./auth.js";
+import { allows, forbidden, type Operation } from "./access.js";
+import { bearerToken, type Principal } from "./auth.js";
 import { publicTask } from "./records.js";
 import type { StoredTask } from "./store.js";
 
@@ -13,20 +14,22 @@ export interface HttpApi {
   health(): { redis: string; healthyNodes: number; role: "active" | "standby"; problem?: string };
   /** The Prometheus text, gauges refreshed. */
   metrics(): Promise<{ contentType: string; body: string }>;
-  /** Whether a bearer token is one the coordinator accepts. */
-  authenticate(token: string | undefined): boolean;
-  /** Whether `GET /metrics` is served without a token (`--metrics-public`). */
+  /** Who a bearer token stands for, or undefined when the coordinator accepts no such token. */
+  authenticate(token: string | undefined): Principal | undefined;
+  /** Whether `GET /metrics` is served without a token. */
   metricsPublic: boolean;
   /** The largest request body taken (the same limit as a WebSocket frame). */
   maxBodyBytes: number;
-  submit(spec: TaskSpec): Promise<{ taskId: string; duplicate: boolean; state: string }>;
+  /** Submits `spec` for `submitter` (the token's name). */
+  submit(spec: TaskSpec, submitter: string): Promise<{ taskId: string; duplicate: boolean; state: string }>;
   getTask(id: string): Promise<StoredTask | undefined>;
 }
 
 /**
  * The coordinator's HTTP endpoints: `GET /healthz`, `GET /metrics`, and for curl users (bearer token)
  * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`. Errors are JSON with a
- * stable `code`.
+ * stable `code`. Every route but `/healthz` checks the token's scope against the access table: 401 without
+ * an accepted token, 403 `E_FORBIDDEN` when its scope may not.
  */
 export async function handleHttp(
   api: HttpApi,
@@ -55,24 +58,16 @@ export async function handleHttp(
     return;
   }
   if (request.method === "GET" && url.pathname === "/metrics") {
-    if (!api.metricsPublic && !mayReadMetrics(api, request)) {
-      sendJson(response, 401, {
-        code: "E_UNAUTHORIZED",
-        message: "/metrics needs a bearer token (or a coordinator started with --metrics-public)",
-      });
-      return;
-    }
+    if (!api.metricsPublic && authorize(api, request, response, "GET /metrics") === undefined) return;
     const metrics = await api.metrics();
     response.writeHead(200, { "content-type": metrics.contentType });
     response.end(metrics.body);
     return;
   }
   if (url.pathname.startsWith("/v1/tasks")) {
-    if (!api.authenticate(bearerToken(request))) {
-      sendJson(response, 401, { code: "E_UNAUTHORIZED", message: "missing or wrong bearer token" });
-      return;
-    }
     if (request.method === "POST" && url.pathname === "/v1/tasks") {
+      const principal = authorize(api, request, response, "POST /v1/tasks");
+      if (principal === undefined) return;
       const body = await readBody(request, api.maxBodyBytes);
       if (body === undefined) {
         sendJson(response, 413, {
@@ -96,7 +91,7 @@ export async function handleHttp(
         return;
       }
       try {
-        const accepted = await api.submit(parsed.value);
+        const accepted = await api.submit(parsed.value, principal.name);
         sendJson(response, accepted.duplicate ? 200 : 202, accepted);
       } catch (error) {
         const failure = toFlotillaError(error);
@@ -106,6 +101,7 @@ export async function handleHttp(
     }
     const match = /^\/v1\/tasks\/([^/]+)$/.exec(url.pathname);
     if (request.method === "GET" && match?.[1]) {
+      if (authorize(api, request, response, "GET /v1/tasks/:id") === undefined) return;
       const task = await api.getTask(decodeURIComponent(match[1]));
       if (!task) sendJson(response, 404, { code: "E_NOT_FOUND", message: "no such task" });
       else sendJson(response, 200, publicTask(task));
@@ -118,9 +114,26 @@ export async function handleHttp(
   });
 }
 
-/** Whether the request's bearer token may read `/metrics`: the one check, whatever a token may do. */
-function mayReadMetrics(api: HttpApi, request: IncomingMessage): boolean {
-  return api.authenticate(bearerToken(request));
+/**
+ * The principal of a request that may perform `operation`; otherwise answers 401 (no accepted token) or
+ * 403 (`E_FORBIDDEN`) and returns undefined.
+ */
+function authorize(
+  api: HttpApi,
+  request: IncomingMessage,
+  response: ServerResponse,
+  operation: Operation,
+): Principal | undefined {
+  const principal = api.authenticate(bearerToken(request));
+  if (principal === undefined) {
+    sendJson(response, 401, { code: "E_UNAUTHORIZED", message: "missing or wrong bearer token" });
+    return undefined;
+  }
+  if (!allows(principal.scope, operation)) {
+    sendJson(response, 403, forbidden(principal, operation).toJSON());
+    return undefined;
+  }
+  return principal;
 }
 
 /** Answers with `body` as JSON. */
@@ -140,6 +153,8 @@ function statusFor(code: string): number {
       return 404;
     case "E_UNAUTHORIZED":
       return 401;
+    case "E_FORBIDDEN":
+      return 403;
     case "E_CONFLICT":
       return 409;
     case "E_DRAINING":

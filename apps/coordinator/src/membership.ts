@@ -46,7 +46,7 @@ export class Membership {
     node.version = info.version;
     node.fingerprint = info.fingerprint;
     node.labels = info.labels;
-    node.capabilities = info.capabilities;
+    node.capabilities = this.ownCapabilities(info.id, info.capabilities);
     node.slots = info.slots;
     node.prefetch = hello.prefetch ?? 0;
     node.handlers = new Set(hello.handlers);
@@ -131,16 +131,35 @@ export class Membership {
   }
 
   /**
-   * Whether the hello may register its node: it throws when the hello speaks for another node than it
-   * describes, and says false when the connection's token may not speak for that node (the transport
-   * then closes the connection).
+   * Why the hello may not register its node, or undefined when it may: it throws when the hello speaks
+   * for another node than it describes; it refuses a token that may not speak for that node, and a token
+   * other than the one the node's live connection came with (the transport then closes the connection,
+   * and the connected agent keeps its session).
    */
-  mayJoin(session: Session, hello: MessageOf<"agent.hello">): boolean {
+  mayJoin(session: Session, hello: MessageOf<"agent.hello">): string | undefined {
     const info = hello.node;
     if (hello.from !== info.id) {
       throw new FlotillaError("E_UNAUTHORIZED", `hello from ${hello.from} describes node ${info.id}`);
     }
-    return this.ctx.authority.mayActAsNode(session.principal, info.id);
+    if (!this.ctx.authority.mayActAsNode(session.principal, info.id)) return `speak for node ${info.id}`;
+    // A newer connection replaces an older one of the same token (an agent that reconnected before its
+    // old socket was seen closing); another token's hello cannot take the node over.
+    const current = this.ctx.sessions.agent(info.id);
+    if (current !== undefined && current !== session && current.principal.name !== session.principal.name)
+      return `take over node ${info.id}, connected with another token`;
+    return undefined;
+  }
+
+  /**
+   * The capabilities an agent advertises, without the reserved `node:` and `handler:` ones (the
+   * coordinator derives those from the node's id and handlers): an agent claiming `node:<other>` would
+   * draw work pinned to another node. Each stripped list is counted as a refused frame.
+   */
+  private ownCapabilities(nodeId: string, capabilities: string[]): string[] {
+    if (!capabilities.some(reserved)) return capabilities;
+    this.ctx.metrics.violations.inc({ code: "E_FORBIDDEN" });
+    this.ctx.log.warn({ node: nodeId, capabilities }, "agent claimed reserved capabilities: ignored");
+    return capabilities.filter((capability) => !reserved(capability));
   }
 
   async heartbeat(session: Session, beat: MessageOf<"heartbeat">): Promise<void> {
@@ -150,7 +169,7 @@ export class Membership {
     const now = ctx.options.clock();
     session.clock.observe(Date.parse(beat.timestamp), now);
     node.lastHeartbeatAt = now;
-    node.capabilities = beat.capabilities;
+    node.capabilities = this.ownCapabilities(node.id, beat.capabilities);
     node.status = beat.status;
     if (beat.load) node.load = beat.load;
     if (node.health === "suspect" && ctx.sessions.agent(node.id) === session) node.health = "healthy";
@@ -165,7 +184,7 @@ export class Membership {
       from: node.id,
       type: "heartbeat",
       timestamp: beat.timestamp,
-      capabilities: beat.capabilities,
+      capabilities: node.capabilities,
       status: beat.status,
       ...(beat.load ? { load: beat.load } : {}),
     });
@@ -203,4 +222,9 @@ export class Membership {
     const breaker = this.ctx.breakers.routingState(node.id, now);
     return this.ctx.bridge.writeRegistry(node, breaker, now, this.ctx.options.deadAfterMs);
   }
+}
+
+/** Whether a capability is one only the coordinator may give (see `ownCapabilities`). */
+function reserved(capability: string): boolean {
+  return capability.startsWith("node:") || capability.startsWith("handler:");
 }

@@ -72,6 +72,11 @@ export class CoordinatorMetrics {
     labelNames: ["limit"],
     registers: [this.registry],
   });
+  readonly foreignFrames = new Counter({
+    name: "flotilla_foreign_frames_total",
+    help: "Agent frames about a run leased to another node, refused.",
+    registers: [this.registry],
+  });
   readonly dispatchLatency = new Histogram({
     name: "flotilla_dispatch_latency_seconds",
     help: "From accepted to leased to an agent.",

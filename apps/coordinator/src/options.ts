@@ -1,18 +1,26 @@
 import type { Logger } from "pino";
+import type { TokenEntry } from "./auth.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
 import { isLoopback, type TlsFiles } from "./tls.js";
 
-/** Settings of a coordinator. Only `redisUrl` and `token` are required. */
+/** Settings of a coordinator. Only `redisUrl` and a token (`token` or `tokens`) are required. */
 export interface CoordinatorOptions {
   /** Redis holding the fleet's state, e.g. `redis://127.0.0.1:6379`. */
   redisUrl: string;
   /** TLS material (for a `rediss://` URL) and the ACL user and password; these beat the URL's. */
   redisConnection?: RedisConnectionSettings;
-  /** Fleet token: clients and agents present it as `Authorization: Bearer <token>`. */
-  token: string;
-  /** Per-node tokens: a node listed here can only connect with its own token. */
+  /**
+   * Fleet token, an `admin` token named `fleet`: clients and agents present tokens as `Authorization:
+   * Bearer <token>`.
+   */
+  token?: string;
+  /** Per-node tokens (`agent:<id>` scope, named `<id>`): a node listed here can only connect with its own. */
   nodeTokens?: Record<string, string>;
+  /** Scoped tokens, as a token file lists them (SHA-256 hashes, never the tokens). */
+  tokens?: TokenEntry[];
+  /** Serve `GET /metrics` without a token (default false: a `read`, `submit` or `admin` token is needed). */
+  metricsPublic?: boolean;
   /** Key prefix so two fleets can share one Redis ("" = none). */
   prefix?: string;
   /** TCP port (default 7420; 0 picks a free one). */
@@ -96,8 +104,6 @@ export interface CoordinatorOptions {
    * 1008 rather than buffered for without end (default 64 MiB; 0 = no limit).
    */
   maxBufferedBytes?: number;
-  /** Serve `GET /metrics` without a bearer token (default false: a token is needed). */
-  metricsPublic?: boolean;
   /**
    * Called when this coordinator becomes the active one (at start, or taking over as a standby), and
    * when it was deposed (another coordinator took the leadership lease; it has stopped by then).
@@ -125,9 +131,10 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 export type ResolvedOptions = Required<
   Omit<
     CoordinatorOptions,
-    "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange" | "redisConnection" | "tls"
+    "token" | "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange" | "redisConnection" | "tls"
   >
 > & {
+  token: string | undefined;
   redisConnection: RedisConnectionSettings;
   fallbackNode: string | undefined;
   tls: TlsFiles | undefined;
@@ -143,6 +150,8 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     redisConnection: options.redisConnection ?? {},
     token: options.token,
     nodeTokens: options.nodeTokens ?? {},
+    tokens: options.tokens ?? [],
+    metricsPublic: options.metricsPublic ?? false,
     prefix: options.prefix ?? "",
     port: options.port ?? 7420,
     host: options.host ?? (options.tls || options.insecureListen ? "0.0.0.0" : "127.0.0.1"),
@@ -175,15 +184,14 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     maxConnectionsPerToken: options.maxConnectionsPerToken ?? 1000,
     maxWatchesPerConnection: options.maxWatchesPerConnection ?? 10_000,
     maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
-    metricsPublic: options.metricsPublic ?? false,
     secretKey: options.secretKey ?? defaultSecretKeyFile(),
     logger: options.logger ?? fallbackLogger,
     onRoleChange: options.onRoleChange,
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,
   };
-  if (!resolved.token)
-    throw new RangeError("a fleet token is required (--token, --token-file or FLOTILLA_TOKEN)");
+  if (!resolved.token && resolved.tokens.length === 0)
+    throw new RangeError("a token is required (--token, --token-file, --tokens-file or FLOTILLA_TOKEN)");
   if (resolved.deadAfterMs <= resolved.heartbeatIntervalMs) {
     throw new RangeError("deadAfterMs must be longer than heartbeatIntervalMs");
   }

@@ -77,7 +77,7 @@ export class RunReports {
     const nodeId = session.nodeId as string;
     const now = ctx.options.clock();
     const task = await ctx.db.getTask(reject.taskId);
-    if (!task || task.epoch !== reject.epoch) return;
+    if (!task || task.epoch !== reject.epoch || task.node !== nodeId) return;
     const node = ctx.nodes.get(nodeId);
     if (reject.code === "E_QUEUE_FULL" && node !== undefined && node.prefetch > 0) {
       stopHoldingAhead(node, ctx.options.holdAheadMs);

@@ -61,6 +61,8 @@ export class Submitter {
         details: { deadlineAt: spec.deadlineAt },
       });
     }
+    // Fair sharing and the record name the token that submitted, whatever the spec says.
+    spec.submitter = submitter;
     const id = this.newTaskId(now);
     // The spec as the agent gets it; Redis gets its secrets sealed (before anything is counted, as
     // sealing throws when the key file cannot be read).
@@ -85,7 +87,7 @@ export class Submitter {
       maxAttempts: spec.retry?.maxAttempts ?? DEFAULT_FAULT_ATTEMPTS,
       createdAt: now,
       updatedAt: now,
-      submitter: spec.submitter ?? submitter,
+      submitter,
       maxWaitAt: now + maxWaitMs,
     };
     if (spec.ttlMs !== undefined) fields.expiresAt = now + spec.ttlMs;

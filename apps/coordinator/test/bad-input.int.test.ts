@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startFleet, type TestFleet } from "./fleet.js";
-import { envelope, rawSocket } from "./raw.js";
+import { agentHello, envelope, rawSocket } from "./raw.js";
 
 describe("bad input never takes the coordinator down", () => {
   let fleet: TestFleet;
@@ -47,38 +47,7 @@ describe("bad input never takes the coordinator down", () => {
 
   it("refuses an agent frame that claims another node's id", async () => {
     const agent = await rawSocket(fleet, "/v1/agent");
-    agent.socket.send(
-      JSON.stringify({
-        ...envelope(
-          "agent.hello",
-          {
-            node: {
-              id: "impostor",
-              host: "h",
-              version: "0",
-              fingerprint: {
-                os: "linux",
-                distro: "",
-                release: "",
-                arch: "x64",
-                cpuModel: "",
-                cores: 1,
-                memoryBytes: 1,
-                freeDiskBytes: 1,
-                docker: { available: false },
-              },
-              labels: {},
-              capabilities: [],
-              slots: 1,
-            },
-            running: [],
-            handlers: [],
-          },
-          "hello",
-        ),
-        from: "impostor",
-      }),
-    );
+    agent.socket.send(JSON.stringify(agentHello("impostor", "hello")));
     await agent.next((reply) => reply.type === "agent.welcome");
     agent.socket.send(
       JSON.stringify({

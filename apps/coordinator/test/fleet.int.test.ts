@@ -2,11 +2,12 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isFlotillaError } from "@flotilla/client";
+import { connect, isFlotillaError } from "@flotilla/client";
 import { waitFor } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { tokenHash } from "../src/auth.js";
 import { startFleet, type TestFleet, testFingerprint } from "./fleet.js";
 import { redisCli } from "./raw.js";
 
@@ -23,7 +24,14 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), "flotilla-fleet-"));
-    fleet = await startFleet();
+    // The submitters fair sharing divides by are the names of the tokens that submit.
+    fleet = await startFleet({
+      tokens: ["gate", "bulk", "polite"].map((name) => ({
+        name,
+        scope: "submit",
+        hash: tokenHash(`${name}-token`),
+      })),
+    });
     await fleet.addAgent({ id: "coord-node", slots: 2, labels: { role: "coordinator" } });
     await fleet.addAgent({
       id: "linux-box",
@@ -251,23 +259,27 @@ describe("a fleet of real agents behind a real coordinator and Redis", () => {
   });
 
   it("shares a node fairly between submitters: a burst does not push others back", async () => {
+    const connectAs = (name: string) => connect({ url: fleet.coordinator.url, token: `${name}-token` });
+    const [gateClient, bulk, politeClient] = await Promise.all([
+      connectAs("gate"),
+      connectAs("bulk"),
+      connectAs("polite"),
+    ]);
+    fleet.clients.push(gateClient, bulk, politeClient);
     const client = await fleet.client();
     // The slot stays busy until every task below is queued: their order is the queue's, not how fast the
     // submits came in while the burst was already running.
     const gate = join(scratch, "fair-gate");
-    const blocker = await client.submit({
+    const blocker = await gateClient.submit({
       kind: "exec",
       shell: `while [ ! -e '${gate}' ]; do sleep 0.02; done`,
       node: "laptop",
-      submitter: "gate",
     });
     await waitFor(async () => (await client.task(blocker.id)).state === "running", { what: "the blocker" });
     const burst = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        client.submit({ kind: "exec", argv: ["sleep", "0.1"], node: "laptop", submitter: "bulk" }),
-      ),
+      Array.from({ length: 8 }, () => bulk.submit({ kind: "exec", argv: ["sleep", "0.1"], node: "laptop" })),
     );
-    const polite = await client.submit({ kind: "exec", argv: ["true"], node: "laptop", submitter: "polite" });
+    const polite = await politeClient.submit({ kind: "exec", argv: ["true"], node: "laptop" });
     writeFileSync(gate, "");
     expect((await blocker.result()).state).toBe("succeeded");
     const politeResult = await polite.result();

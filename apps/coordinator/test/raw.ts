@@ -52,6 +52,33 @@ export function envelope(
   return { v: 1, type, id, timestamp: new Date().toISOString(), from: "fuzzer", ...fields };
 }
 
+/** An `agent.hello` frame for `node` with request id `id`, advertising `capabilities`. */
+export function agentHello(node: string, id: string, capabilities: string[] = []) {
+  const fingerprint = {
+    os: "linux",
+    distro: "",
+    release: "",
+    arch: "x64",
+    cpuModel: "",
+    cores: 1,
+    memoryBytes: 1,
+    freeDiskBytes: 1,
+    docker: { available: false },
+  };
+  return {
+    ...envelope(
+      "agent.hello",
+      {
+        node: { id: node, host: "h", version: "0", fingerprint, labels: {}, capabilities, slots: 1 },
+        running: [],
+        handlers: [],
+      },
+      id,
+    ),
+    from: node,
+  };
+}
+
 /** Runs one `redis-cli` command against the test fleet's Redis and returns what it printed. */
 export function redisCli(port: number, ...args: string[]): string {
   return execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();

@@ -59,6 +59,8 @@ export const ERROR_CODES = {
    * connections, watches): slow down and retry later.
    */
   E_RATE_LIMITED: { wire: 1305, retryable: true },
+  /** The caller is who it says, but its token's scope does not allow this operation (or this task). */
+  E_FORBIDDEN: { wire: 1102, retryable: false },
 } as const satisfies Record<string, { wire: number; retryable: boolean }>;
 
 /** A stable error code, e.g. `"E_SCHEMA"`. */

@@ -3,7 +3,8 @@
  * accept, reject, output, progress and finish to run reports; a steal request to balancing; broadcasts,
  * direct messages and discovery as for clients. The table is built once by the transport.
  */
-import { FlotillaError } from "@flotilla/protocol";
+import type { FlotillaError } from "@flotilla/protocol";
+import { forbidden } from "../access.js";
 import type { CoordinatorContext, CoordinatorParts } from "../context.js";
 import { addSharedHandlers, HandlerTable } from "./handlers.js";
 import type { Session } from "./session.js";
@@ -20,14 +21,11 @@ export function agentHandlers(
   const { membership, reports, balancing } = parts;
   const table = new HandlerTable()
     .on("agent.hello", (session, hello) => {
-      if (membership.mayJoin(session, hello)) return membership.hello(session, hello);
-      violation(
-        session,
-        new FlotillaError("E_UNAUTHORIZED", `this token may not speak for node ${hello.node.id}`),
-        hello.id,
-      );
+      const refusal = membership.mayJoin(session, hello);
+      if (refusal === undefined) return membership.hello(session, hello);
+      violation(session, forbidden(session.principal, refusal), hello.id);
       ctx.out.flush(session);
-      session.socket.close(1008, "token does not match node");
+      session.socket.close(1008, "token may not speak for this node");
       return undefined;
     })
     .on("heartbeat", (session, beat) => membership.heartbeat(session, beat))

@@ -17,7 +17,12 @@ export function clientHandlers(
   const out = ctx.out;
   const submit = async (session: Session, frame: MessageOf<"task.submit">): Promise<void> => {
     const waiter = frame.wait === true ? session : undefined;
-    const accepted = await parts.submit.submit(frame.spec, frame.from, waiter, frame.freshKey === true);
+    const accepted = await parts.submit.submit(
+      frame.spec,
+      session.principal.name,
+      waiter,
+      frame.freshKey === true,
+    );
     const answer = ctx.frames.accepted(
       frame.id,
       accepted.taskId,
@@ -35,7 +40,11 @@ export function clientHandlers(
   const table = new HandlerTable()
     .on("task.submit", submit)
     .on("task.cancel", async (session, frame) =>
-      out.reply(session, frame.id, await ops.cancel(frame.taskId, frame.reason ?? "cancelled by request")),
+      out.reply(
+        session,
+        frame.id,
+        await ops.cancel(frame.taskId, frame.reason ?? "cancelled by request", session.principal),
+      ),
     )
     .on("task.watch", (session, frame) => ops.watch(session, frame.taskId, frame.fromSeq ?? 0, frame.id))
     .on("task.unwatch", (session, frame) => {

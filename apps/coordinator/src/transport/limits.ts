@@ -21,9 +21,9 @@ export interface LimitSettings {
 /** The limit a refusal is counted under (the `limit` label). */
 export type LimitName = "frames" | "submits" | "connections" | "watches" | "slow_consumer";
 
-/** The key a principal's per-token limits are kept under: one per token the coordinator knows. */
+/** The key a principal's per-token limits are kept under: one per token the coordinator knows (names are unique). */
 export function tokenKey(principal: Principal): string {
-  return principal.kind === "node" ? `node:${principal.nodeId}` : "fleet";
+  return principal.name;
 }
 
 /** The transport's limits (see the module header). */

@@ -17,6 +17,7 @@ import {
   toFlotillaError,
 } from "@flotilla/protocol";
 import { WebSocketServer } from "ws";
+import { forbidden, frameMasks, inMask } from "../access.js";
 import { AgentClock } from "../agent-clock.js";
 import { bearerToken } from "../auth.js";
 import type { CoordinatorContext, CoordinatorParts } from "../context.js";
@@ -45,6 +46,9 @@ export class Transport {
   private readonly limits: ConnectionLimits;
   /** Looks for slow consumers (see `closeSlowConsumers`). */
   private slowConsumerTimer: NodeJS.Timeout | undefined;
+  /** The scopes allowed each frame type, per endpoint (from access.ts). */
+  private readonly agentAccess = frameMasks("agent");
+  private readonly clientAccess = frameMasks("client");
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -109,7 +113,8 @@ export class Transport {
       return;
     }
     const principal = ctx.authority.authenticate(bearerToken(request));
-    if (principal === undefined || (role === "client" && principal.kind !== "fleet")) {
+    // Any valid token may connect: what it may send is checked frame by frame against the access table.
+    if (principal === undefined) {
       rejectUpgrade(socket, 401, "Unauthorized");
       return;
     }
@@ -162,7 +167,16 @@ export class Transport {
       );
       return;
     }
-    if (session.role === "agent" && frame.type !== "agent.hello") {
+    const isAgent = session.role === "agent";
+    if (!inMask((isAgent ? this.agentAccess : this.clientAccess).get(frame.type), session.principal.scope)) {
+      this.refuse(
+        session,
+        forbidden(session.principal, `send ${frame.type} on /v1/${session.role}`),
+        frame.id,
+      );
+      return;
+    }
+    if (isAgent && frame.type !== "agent.hello") {
       if (session.nodeId === undefined) {
         this.violation(session, new FlotillaError("E_UNAUTHORIZED", "send agent.hello first"), frame.id);
         return;
@@ -181,9 +195,26 @@ export class Transport {
     }
     // Frames about one run (accept, output, finish) are applied in the order the agent sent them; frames
     // about different tasks proceed concurrently, so Redis round trips overlap.
-    const taskId = session.role === "agent" && "taskId" in frame ? frame.taskId : undefined;
+    const taskId = isAgent && "taskId" in frame ? frame.taskId : undefined;
     if (taskId === undefined) {
       void this.runFrame(session, frame, handler, undefined, undefined);
+      return;
+    }
+    // A report on a run leased to another node under the same or a newer epoch is not this agent's to make
+    // (an older epoch is only stale: its handler fences it as before).
+    const lease = this.ctx.leases.get(taskId);
+    if (
+      lease !== undefined &&
+      lease.node !== session.nodeId &&
+      "epoch" in frame &&
+      (frame.epoch ?? lease.epoch) >= lease.epoch
+    ) {
+      this.ctx.metrics.foreignFrames.inc();
+      this.refuse(
+        session,
+        forbidden(session.principal, `report on ${taskId}`, `it is leased to another node`),
+        frame.id,
+      );
       return;
     }
     let chain = this.taskChains.get(taskId);
@@ -247,6 +278,12 @@ export class Transport {
     if (refusal === undefined) return true;
     this.violation(session, new FlotillaError("E_RATE_LIMITED", refusal), frame.id);
     return false;
+  }
+
+  /** Answers a frame the sender's scope does not allow; counted, but the connection stays open. */
+  private refuse(session: Session, error: FlotillaError, replyTo: string | undefined): void {
+    this.ctx.metrics.violations.inc({ code: error.code });
+    this.ctx.out.error(session, error, replyTo);
   }
 
   private violation(session: Session, error: FlotillaError, replyTo: string | undefined): void {
