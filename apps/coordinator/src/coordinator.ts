@@ -298,6 +298,7 @@ class CoordinatorServer implements Coordinator {
   private httpApi(): HttpApi {
     const ctx = this.ctx;
     return {
+      role: () => ctx.role,
       health: () => ({
         redis: ctx.redis?.status ?? "none",
         healthyNodes: [...ctx.nodes.values()].filter((node) => node.health === "healthy").length,

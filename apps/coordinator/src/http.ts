@@ -12,6 +12,8 @@ export interface HttpApi {
    * role (`active`, or `standby` while another holds the leadership lease) and any problem to report.
    */
   health(): { redis: string; healthyNodes: number; role: "active" | "standby"; problem?: string };
+  /** This coordinator's role alone: what every `/v1/` request checks, without counting nodes. */
+  role(): "active" | "standby";
   /** The Prometheus text, gauges refreshed. */
   metrics(): Promise<{ contentType: string; body: string }>;
   /** Who a bearer token stands for, or undefined when the coordinator accepts no such token. */
@@ -50,7 +52,7 @@ export async function handleHttp(
     sendJson(response, ok ? 200 : 503, body);
     return;
   }
-  if (url.pathname.startsWith("/v1/") && api.health().role !== "active") {
+  if (url.pathname.startsWith("/v1/") && api.role() !== "active") {
     sendJson(response, 503, {
       code: "E_NOT_LEADER",
       message: "this coordinator is a standby: send requests to the active one",
