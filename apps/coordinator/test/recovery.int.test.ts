@@ -113,7 +113,11 @@ describe("recovery of a dead node's work", () => {
         what: "the doomed node's running task requeued to the survivor",
         timeoutMs: 10_000,
       });
-      expect(redisCli(redis.port, "SISMEMBER", "agents:active", "doomed")).toBe("0");
+      // The node leaves agents:active last, once all its work has moved: wait for the declaration's end.
+      await waitFor(() => redisCli(redis.port, "SISMEMBER", "agents:active", "doomed") === "0", {
+        what: "the doomed node to leave agents:active",
+        timeoutMs: 10_000,
+      });
       expect(redisCli(redis.port, "ZCARD", "queue:doomed")).toBe("0");
     } finally {
       client.close();
