@@ -1,24 +1,14 @@
 import { waitFor } from "@flotilla/testing";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { coordinatorKeys } from "../src/keys.js";
-import { startFleet, type TestFleet, testCoordinator } from "./fleet.js";
+import { fleetPerSuite, testCoordinator } from "./fleet.js";
 import { envelope, agentHello as hello, rawSocket } from "./raw.js";
 
 describe("reports on runs the lease table does not know yet (after a takeover, before the node's hello)", () => {
-  let fleet: TestFleet;
-  let redis: Redis;
-
-  beforeAll(async () => {
-    fleet = await startFleet();
-    redis = new Redis(fleet.redis.url);
-  }, 30_000);
-  afterAll(async () => {
-    redis?.disconnect();
-    await fleet?.dispose();
-  });
+  const suite = fleetPerSuite();
 
   it("are checked against the run's node in Redis: another node's are refused and counted", async () => {
+    const { fleet, redis } = suite;
     // Node y runs a task under the first coordinator.
     const y = await rawSocket(fleet, "/v1/agent");
     y.socket.send(JSON.stringify(hello("y", "hello-y")));

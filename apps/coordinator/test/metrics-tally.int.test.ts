@@ -1,10 +1,10 @@
 import { isDeepStrictEqual } from "node:util";
 import { waitFor } from "@flotilla/testing";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
 import { coordinatorKeys } from "../src/keys.js";
 import { TaskReads } from "../src/store.js";
-import { startFleet, type TestFleet, testCoordinator } from "./fleet.js";
+import { fleetPerSuite, testCoordinator } from "./fleet.js";
 
 /** Every `flotilla_tasks` and `flotilla_queue_depth` sample of one scrape of `/metrics`. */
 async function taskFigures(url: string, token: string): Promise<Record<string, number>> {
@@ -41,19 +41,10 @@ async function commandCalls(redis: Redis): Promise<Map<string, number>> {
 }
 
 describe("/metrics task figures are kept as the work happens", () => {
-  let fleet: TestFleet;
-  let redis: Redis;
-
-  beforeAll(async () => {
-    fleet = await startFleet();
-    redis = new Redis(fleet.redis.url);
-  }, 30_000);
-  afterAll(async () => {
-    redis?.disconnect();
-    await fleet?.dispose();
-  });
+  const suite = fleetPerSuite();
 
   it("a scrape sends Redis none of a census's reads, with 2,000 tasks waiting as with none", async () => {
+    const { fleet, redis } = suite;
     const scrapeReads = async (): Promise<number> => {
       const before = await commandCalls(redis);
       for (let i = 0; i < 20; i += 1) await taskFigures(fleet.coordinator.url, fleet.token);
@@ -82,6 +73,7 @@ describe("/metrics task figures are kept as the work happens", () => {
   }, 60_000);
 
   it("agree with a census after runs, retries, dead letters and cancels, and after a takeover", async () => {
+    const { fleet, redis } = suite;
     const client = await fleet.client();
     await fleet.addAgent({ id: "solo", slots: 1, prefetch: 0 });
     const dead = await client.submit({
