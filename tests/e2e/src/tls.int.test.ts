@@ -1,11 +1,15 @@
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { initFleetTls, type LocalFleet, startLocalFleet } from "@flotilla/launcher";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentBin, coordinatorBin } from "./bins.js";
 import { runCli } from "./cli-process.js";
+
+const run = promisify(execFile);
 
 /** No line of a Node.js stack trace. */
 const STACK_LINE = /^\s+at /m;
@@ -41,6 +45,21 @@ describe("a fleet over wss:// made with init-tls", () => {
     expect(stranger.stderr).toContain("not trusted");
     expect(stranger.stderr).toContain("pass --ca <file>");
     expect(stranger.stderr).not.toMatch(STACK_LINE);
+  }, 60_000);
+
+  it("an agent without the CA stops at once with exit 2, saying to pass --ca", async () => {
+    const bin = agentBin();
+    const agent = await run(
+      bin.command,
+      [...bin.args, "--coordinator", fleet.url, "--id", "stranger", "--token", fleet.token],
+      { timeout: 30_000 },
+    ).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? "" }),
+    );
+    expect(agent.code).toBe(2);
+    expect(agent.stderr).toContain("pass --ca <file>");
+    expect(agent.stderr).not.toMatch(STACK_LINE);
   }, 60_000);
 });
 
