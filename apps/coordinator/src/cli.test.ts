@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { TokenAuthority, tokenHash } from "./auth.js";
 import { resolveCoordinatorOptions, runCli, USAGE } from "./cli.js";
 import type { CoordinatorOptions } from "./options.js";
 
@@ -144,6 +145,34 @@ describe("flotilla-coordinator settings", () => {
     );
     const config = file("key.json", '{"token": "t", "secret-key-file": "keys/fleet.key"}');
     expect((await options(["--config", config])).secretKey).toBe(join(dir, "keys", "fleet.key"));
+  });
+
+  it("takes scoped tokens from the config file's tokens section, checked as a token file's are", async () => {
+    const laptop = { name: "laptop", scope: "submit", hash: tokenHash("laptop-token") };
+    const wall = { name: "wall", scope: "read", hash: tokenHash("wall-token") };
+    const tokensFile = file("more-tokens.json", JSON.stringify({ tokens: [wall] }));
+    const config = file("tokens-section.json", JSON.stringify({ port: 7010, tokens: [laptop] }));
+    const resolved = await options(["--config", config]);
+    expect(resolved).toMatchObject({ port: 7010, tokens: [laptop] });
+    expect(resolved.token).toBeUndefined();
+    // The section and a token file add up.
+    expect((await options(["--config", config, "--tokens-file", tokensFile])).tokens).toEqual([laptop, wall]);
+    const authority = new TokenAuthority(undefined, {}, resolved.tokens);
+    expect(authority.authenticate("laptop-token")).toEqual({ name: "laptop", scope: "submit" });
+
+    const bad = (name: string, tokens: unknown): string => file(name, JSON.stringify({ tokens }));
+    expect(await failure(["--config", bad("not-a-list.json", { laptop })])).toContain(
+      "not-a-list.json: tokens must be a list of { name, scope, hash }",
+    );
+    expect(await failure(["--config", bad("no-hash.json", [{ name: "x", scope: "read" }])])).toMatch(
+      /config file \S*no-hash\.json: tokens\[0\] wants string name, scope and hash/,
+    );
+    expect(await failure(["--config", bad("scope.json", [{ ...laptop, scope: "root" }])])).toContain(
+      'tokens[0]: unknown token scope "root"',
+    );
+    expect(await failure(["--config", bad("plain.json", [{ ...laptop, hash: "laptop-token" }])])).toContain(
+      "tokens[0]: hash must be 64 hex digits (the token's SHA-256)",
+    );
   });
 
   it("says what is wrong with a config file, and exits 2", async () => {

@@ -11,12 +11,16 @@ import {
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
+import type { TokenEntry } from "./auth.js";
+import { USAGE } from "./cli-usage.js";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
-import { readTokensFile, runTokenCommand } from "./tokens-file.js";
+import { readTokensFile, runTokenCommand, tokenEntries } from "./tokens-file.js";
+
+export { USAGE } from "./cli-usage.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
 export interface CliIo {
@@ -31,67 +35,6 @@ export interface CliIo {
   /** Resolves when the coordinator should stop (tests); by default the stop signal decides. */
   makeCoordinator?: (options: CoordinatorOptions) => Coordinator;
 }
-
-/** The usage text of `flotilla-coordinator --help`. */
-export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
-       flotilla-coordinator init-tls --names <name,...> [--out <dir>]   (see init-tls --help)
-       flotilla-coordinator token add --scope <scope> --name <name> [--tokens-file <path>]
-
-Runs the coordinator of a Flotilla fleet: agents and clients connect to it over WebSocket; all state is in Redis.
-
-Options:
-  --redis <url>             Redis holding the fleet's state          (env FLOTILLA_REDIS_URL, default redis://127.0.0.1:6379)
-  --redis-ca <file>         CA certificate (PEM) that signed a rediss:// server's certificate
-  --redis-cert <file>       client certificate (PEM), for a Redis run with tls-auth-clients yes
-  --redis-key <file>        the client certificate's private key (PEM)
-  --redis-user <name>       Redis ACL user (beats the URL's user)
-  --redis-password-file <file>  read the Redis user's password from a file (beats the URL's password)
-  --port <n>                port to listen on                        (env FLOTILLA_PORT, default 7420)
-  --host <addr>             interface to listen on (default 0.0.0.0 with TLS or --insecure-listen, else 127.0.0.1)
-  --tls-cert <path>         serve https:// and wss:// with this certificate (PEM; reloaded on SIGHUP)
-  --tls-key <path>          the certificate's private key (PEM)
-  --insecure-listen         listen beyond 127.0.0.1 without TLS (the token then crosses the network in clear text)
-  --token <t>               fleet token for agents and clients       (env FLOTILLA_TOKEN)
-  --token-file <path>       read the fleet token from a file instead
-  --node-token id=token     a token only node <id> may use (scope agent:<id>); repeatable
-  --tokens-file <path>      scoped tokens (made by "token add")      (env FLOTILLA_TOKENS_FILE)
-  --secret-key-file <path>  key encrypting tasks' secret env in Redis; made (0600) if missing; every
-                            coordinator of the fleet needs the same file (default secret.key beside
-                            --token-file, else ~/.flotilla/secret.key)
-  --prefix <p>              Redis key prefix, so two fleets can share one Redis
-  --heartbeat-ms <n>        agent heartbeat period (default 1000; existing bridges use 30000)
-  --dead-after-ms <n>       an agent silent this long is dead (default 4500; existing bridges use 90000)
-  --strategy <name>         ${STRATEGY_NAMES.join(" | ")} (default least_loaded)
-  --load-threshold <x>      avoid nodes whose 1-minute load is at or above this (default 3.0)
-  --fallback-node <id>      the coordinator's own node, used when every node is over the threshold
-  --hold-ahead-ms <n>       work per slot agents are leased ahead of their slots, by run time (default 10; 0 = none)
-  --require-durable         refuse to start when Redis can lose data (no appendonly, an evicting maxmemory-policy)
-  --retention-days <x>      finished tasks are forgotten this long after they end (default 7)
-  --retention-max-finished <n>  finished tasks kept at most; the oldest go first (default 100000)
-  --dead-letter-retention-days <x>  dead-lettered tasks are forgotten after this unless purged (default 30)
-  --max-output-bytes <n>    output bytes kept per task; the rest is cut with a marker (default 16777216)
-  --max-waiting <n>         tasks the waiting list holds; beyond, submits get E_QUEUE_FULL (default 10000)
-  --max-frames-per-second <n>   frames one connection may send a second (default 100000; 0 = no limit)
-  --max-submits-per-second <n>  tasks one token may submit a second (default 50000; 0 = no limit)
-  --max-connections-per-token <n>  connections open at once with one token (default 1000; 0 = no limit)
-  --max-watches <n>         tasks one connection may watch at once (default 10000; 0 = no limit)
-  --max-buffered-bytes <n>  unsent bytes a connection may hold before it is closed (default 67108864; 0 = no limit)
-  --metrics-public          serve GET /metrics without a bearer token
-  --log-level <level>       fatal | error | warn | info | debug (default info)
-  --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
-  -h, --help                show this help
-
-Each setting is taken from its flag, else its environment variable, else the config file, else its
-default. The config file is one JSON object keyed by flag name, e.g.
-  { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
-    "node-token": { "mac-mini": "…" }, "fallback-node": "mac-mini" }
-A relative token-file, tokens-file, secret-key-file, tls-cert, tls-key or redis-* file there is read
-from the config file's directory.
-The fleet token is an admin token named "fleet"; see "token add --help" for scopes.
-
-Example:
-  flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
-`;
 
 const OPTIONS = {
   redis: { type: "string" },
@@ -216,7 +159,8 @@ export async function resolveCoordinatorOptions(
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   if (parsed.values.help) return "help";
-  const values = (await withConfigFile(parsed.values, env)) as typeof parsed.values;
+  const config = await withConfigFile(parsed.values, env);
+  const values = config.values as typeof parsed.values;
   let token = values.token ?? env.FLOTILLA_TOKEN;
   if (values["token-file"] !== undefined) {
     try {
@@ -226,10 +170,11 @@ export async function resolveCoordinatorOptions(
     }
   }
   const tokensFile = values["tokens-file"] ?? env.FLOTILLA_TOKENS_FILE;
-  let tokens: CoordinatorOptions["tokens"] = [];
+  // The config file's `tokens` section and a token file add up (their names must differ).
+  const tokens: TokenEntry[] = [...config.tokens];
   if (tokensFile !== undefined) {
     try {
-      tokens = await readTokensFile(tokensFile);
+      tokens.push(...(await readTokensFile(tokensFile)));
     } catch (error) {
       throw new UsageError(`cannot read --tokens-file ${tokensFile}: ${(error as Error).message}`);
     }
@@ -319,9 +264,9 @@ export async function resolveCoordinatorOptions(
 async function withConfigFile(
   flags: FlagValues,
   env: Record<string, string | undefined>,
-): Promise<FlagValues> {
+): Promise<{ values: FlagValues; tokens: TokenEntry[] }> {
   const path = (flags.config as string | undefined) ?? env.FLOTILLA_CONFIG;
-  if (path === undefined || path === "") return flags;
+  if (path === undefined || path === "") return { values: flags, tokens: [] };
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -329,8 +274,11 @@ async function withConfigFile(
     throw new UsageError(`cannot read config file ${path}: ${(error as Error).message}`);
   }
   let file: FlagValues;
+  let tokens: TokenEntry[] = [];
   try {
-    file = configFileValues(text, path, OPTIONS, ["help", "config"]);
+    const section = tokensSection(text);
+    file = configFileValues(section.rest, path, OPTIONS, ["help", "config"]);
+    if (section.tokens !== undefined) tokens = tokenEntries(section.tokens, `config file ${path}: tokens`);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -338,7 +286,24 @@ async function withConfigFile(
     const value = file[flag];
     if (typeof value === "string") file[flag] = resolve(dirname(path), value);
   }
-  return layerSettings(flags, file, env, ENVIRONMENT).values;
+  return { values: layerSettings(flags, file, env, ENVIRONMENT).values, tokens };
+}
+
+/**
+ * The config file's `tokens` section (scoped tokens, as a token file lists them) apart from its flag
+ * settings; text that is not a JSON object is left whole, for `configFileValues` to say what is wrong.
+ */
+function tokensSection(text: string): { rest: string; tokens?: unknown } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { rest: text };
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json) || !Object.hasOwn(json, "tokens"))
+    return { rest: text };
+  const { tokens, ...rest } = json as Record<string, unknown>;
+  return { rest: JSON.stringify(rest), tokens };
 }
 
 /** Runs the coordinator until a stop signal; returns the exit code. */

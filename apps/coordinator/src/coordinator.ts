@@ -215,6 +215,7 @@ class CoordinatorServer implements Coordinator {
     const options = ctx.options;
     const now = options.clock;
     const redis = ctx.redisClient;
+    await this.countTasks();
     const orphans = await recover(ctx, now());
     ctx.bridges = new RedisBridges(redis, ctx.keys.redis, {
       direct: (nodeId, relayed) => {
@@ -241,6 +242,20 @@ class CoordinatorServer implements Coordinator {
     for (const timer of this.timers) timer.unref();
     ctx.log.info("leadership: this coordinator is the active one");
     options.onRoleChange?.("active");
+  }
+
+  /**
+   * Sets the tally of tasks by state (`/metrics`) from one census of Redis, before this coordinator
+   * changes anything; from then on the store keeps it from its scripts' replies.
+   */
+  private async countTasks(): Promise<void> {
+    const ctx = this.ctx;
+    const redis = ctx.redisClient;
+    const [active, known] = await Promise.all([
+      redis.smembers(ctx.keys.redis.agentsActive),
+      redis.smembers(ctx.keys.nodesKnown),
+    ]);
+    ctx.db.tally.reset(await ctx.db.census([...new Set([...active, ...known])]));
   }
 
   /** What a lost leadership lease means here (see the module header). */
@@ -311,7 +326,7 @@ class CoordinatorServer implements Coordinator {
       }),
       metrics: async () => {
         this.refreshGauges();
-        ctx.metrics.observeCensus(await ctx.db.census([...ctx.nodes.keys()]));
+        ctx.metrics.observeCensus(ctx.db.tally.census());
         return { contentType: ctx.metrics.contentType, body: await ctx.metrics.render() };
       },
       authenticate: (token) => ctx.authority.authenticate(token),

@@ -121,13 +121,13 @@ export class CoordinatorMetrics {
   });
   private readonly tasksByState = new Gauge({
     name: "flotilla_tasks",
-    help: "Tasks in each unfinished state, and dead-lettered, as Redis holds them when scraped.",
+    help: "Tasks in each unfinished state, and dead-lettered, counted as they change state.",
     labelNames: ["state"],
     registers: [this.registry],
   });
   private readonly queueByPriority = new Gauge({
     name: "flotilla_queue_depth",
-    help: "Tasks not leased yet (queued on a node, or waiting for one), by priority, when scraped.",
+    help: "Tasks not leased yet (queued on a node, or waiting for one), by priority, counted as they move.",
     labelNames: ["priority"],
     registers: [this.registry],
   });
@@ -149,7 +149,7 @@ export class CoordinatorMetrics {
     }
   }
 
-  /** Sets `flotilla_tasks` and `flotilla_queue_depth` from a census (every label, 0 when none). */
+  /** Sets `flotilla_tasks` and `flotilla_queue_depth` from the tally (every label, 0 when none). */
   observeCensus(census: TaskCensus): void {
     for (const state of CENSUS_STATES) this.tasksByState.set({ state }, census.states[state] ?? 0);
     for (const priority of PRIORITIES)

@@ -28,6 +28,7 @@ export async function redisEmptied(
   ctx.redisEmptiedAt = now;
   ctx.metrics.redisEmptied.inc();
   ctx.leases.clear();
+  ctx.db.tally.reset();
   for (const node of ctx.nodes.values()) node.queued = 0;
   if (ctx.role === "active") await safety.leadership.seize();
   closeSessions(RESTART_CLOSE_CODE, "Redis was emptied: connect again");

@@ -7,6 +7,7 @@
  * holding ahead is sized by).
  */
 import type { MessageFields, MessageOf, TaskSpec } from "@flotilla/protocol";
+import { forbidden } from "./access.js";
 import { type CoordinatorContext, type CoordinatorParts, TERMINAL } from "./context.js";
 import { stopHoldingAhead } from "./fleet.js";
 import { newLease } from "./lease-table.js";
@@ -27,6 +28,7 @@ export class RunReports {
     const ctx = this.ctx;
     const pending = ctx.leases.confirming(accept.taskId);
     if (pending) await pending;
+    await this.refuseForeign(session, accept);
     const now = ctx.options.clock();
     const stamp = Date.parse(accept.timestamp);
     session.clock.observe(stamp, now);
@@ -74,6 +76,7 @@ export class RunReports {
     const ctx = this.ctx;
     const pending = ctx.leases.confirming(reject.taskId);
     if (pending) await pending;
+    await this.refuseForeign(session, reject);
     const nodeId = session.nodeId as string;
     const now = ctx.options.clock();
     const task = await ctx.db.getTask(reject.taskId);
@@ -106,6 +109,7 @@ export class RunReports {
     const ctx = this.ctx;
     const pending = ctx.leases.confirming(output.taskId);
     if (pending) await pending;
+    await this.refuseForeign(session, output);
     const stored = await ctx.db.appendOutput(output.taskId, output.epoch, [output]);
     if (!stored) {
       ctx.out.fence(session, output.taskId, output.epoch);
@@ -125,7 +129,8 @@ export class RunReports {
     );
   }
 
-  progress(progress: MessageOf<"task.progress">): void {
+  async progress(session: Session, progress: MessageOf<"task.progress">): Promise<void> {
+    await this.refuseForeign(session, progress);
     const frames = this.ctx.frames;
     this.ctx.fanout.progress(progress.taskId, () => {
       const fields: MessageFields<"task.progress"> = { taskId: progress.taskId, epoch: progress.epoch };
@@ -135,10 +140,28 @@ export class RunReports {
     });
   }
 
+  /**
+   * Refuses (`E_FORBIDDEN`, counted in `flotilla_foreign_frames_total`) a report on a run the lease table
+   * does not know, when Redis records that run on another node under the report's epoch or a newer one:
+   * between a takeover and the hello of the node holding the lease, the table cannot say whose it is
+   * (the transport checks the leases it knows). One read of the task's node and epoch, on that path only;
+   * a report with an older epoch is left to the handler, which fences it as stale.
+   */
+  private async refuseForeign(session: Session, report: { taskId: string; epoch: number }): Promise<void> {
+    const ctx = this.ctx;
+    if (ctx.leases.has(report.taskId)) return;
+    const [node, epoch] = await ctx.redisClient.hmget(ctx.keys.store.task(report.taskId), "node", "epoch");
+    if (node === null || node === session.nodeId || report.epoch < Number(epoch ?? 0)) return;
+    ctx.metrics.foreignFrames.inc();
+    ctx.metrics.violations.inc({ code: "E_FORBIDDEN" });
+    throw forbidden(session.principal, `report on ${report.taskId}`, "it is leased to another node");
+  }
+
   async finish(session: Session, finish: MessageOf<"task.finish">): Promise<void> {
     const ctx = this.ctx;
     const pending = ctx.leases.confirming(finish.taskId);
     if (pending) await pending;
+    await this.refuseForeign(session, finish);
     const nodeId = session.nodeId as string;
     const now = ctx.options.clock();
     const stamp = Date.parse(finish.timestamp);

@@ -21,6 +21,7 @@ import {
   type Transition,
   type TransitionResult,
 } from "./store-records.js";
+import { TaskTally } from "./task-tally.js";
 
 export { CENSUS_STATES, TaskReads } from "./store-reads.js";
 export * from "./store-records.js";
@@ -35,6 +36,8 @@ const FINISHED: ReadonlySet<string> = new Set(FINISHED_STATES);
  */
 export class TaskStore extends TaskReads {
   private readonly scripts: ScriptRunner;
+  /** Tasks by state and priority, kept from the scripts' replies (see `task-tally.ts`). */
+  readonly tally = new TaskTally();
   private readonly taskTemplate: string;
   private readonly eventsTemplate: string;
 
@@ -132,9 +135,10 @@ export class TaskStore extends TaskReads {
         `the waiting list is full (${this.options.maxWaiting} tasks no node can take yet); submit again later`,
       );
     }
-    return reply[0] === 0
-      ? { duplicate: false, taskId: id, state: String(input.fields.state) }
-      : { duplicate: true, taskId: reply[1], state: reply[2] ?? "unknown" };
+    if (reply[0] !== 0) return { duplicate: true, taskId: reply[1], state: reply[2] ?? "unknown" };
+    const state = String(input.fields.state);
+    this.tally.entered(state, String(input.fields.priority ?? "normal"));
+    return { duplicate: false, taskId: id, state };
   }
 
   /** Leases up to `count` queued tasks of `node`, in queue order; `remaining` is what the queue then held. */
@@ -146,7 +150,7 @@ export class TaskStore extends TaskReads {
       [node, count, now, this.taskTemplate, this.eventsTemplate, this.keys.taskUpdates(), EVENTS_CAP],
     )) as (string | number)[];
     const leases: Lease[] = [];
-    for (let i = 0; i + 5 < flat.length; i += 6) {
+    for (let i = 0; i + 6 < flat.length; i += 7) {
       leases.push({
         taskId: String(flat[i]),
         epoch: Number(flat[i + 1]),
@@ -155,6 +159,7 @@ export class TaskStore extends TaskReads {
         eventJson: String(flat[i + 4]),
         seqFrom: Number(flat[i + 5]) || 0,
       });
+      this.tally.moved("queued", "leased", String(flat[i + 6]));
     }
     return { leases, remaining: Number(flat[flat.length - 1]) };
   }
@@ -190,14 +195,15 @@ export class TaskStore extends TaskReads {
     )) as (number | string | string[])[];
     switch (reply[0]) {
       case 1: {
+        this.tally.moved(String(reply[4]), change.to, String(reply[5]));
         const result: TransitionResult = {
           ok: true,
           epoch: Number(reply[1]),
           attempt: Number(reply[2]),
           eventJson: String(reply[3]),
         };
-        if (typeof reply[4] === "string")
-          result.task = decodeTask(JSON.parse(reply[4]) as Record<string, string>);
+        if (typeof reply[6] === "string")
+          result.task = decodeTask(JSON.parse(reply[6]) as Record<string, string>);
         return result;
       }
       case -1:
@@ -281,6 +287,7 @@ export class TaskStore extends TaskReads {
       [index, this.keys.allTasks(), this.keys.expiring()],
       args,
     )) as [number, number];
+    if (index === this.keys.deadLetters()) this.tally.forgotten("dead_lettered", Number(reply[0]));
     return { forgotten: Number(reply[0]), more: Number(reply[1]) === 1 };
   }
 }

@@ -40,10 +40,27 @@ export async function readTokensFile(path: string): Promise<TokenEntry[]> {
   }
   const parsed = JSON.parse(text) as { tokens?: unknown };
   if (!Array.isArray(parsed.tokens)) throw new RangeError(`${path}: wants { "tokens": [...] }`);
-  return parsed.tokens.map((entry: unknown, index) => {
+  return tokenEntries(parsed.tokens, `${path}: tokens`);
+}
+
+/**
+ * The entries of a `tokens` list, from a token file or the `tokens` section of the coordinator's config
+ * file, checked alike: each a `name`, a known `scope` and a SHA-256 hex `hash`; `where` names the list in
+ * errors (`tokens.json: tokens`).
+ */
+export function tokenEntries(list: unknown, where: string): TokenEntry[] {
+  if (!Array.isArray(list)) throw new RangeError(`${where} must be a list of { name, scope, hash }`);
+  return list.map((entry: unknown, index) => {
     const { name, scope, hash } = (entry ?? {}) as Record<string, unknown>;
     if (typeof name !== "string" || typeof scope !== "string" || typeof hash !== "string")
-      throw new RangeError(`${path}: tokens[${index}] wants string name, scope and hash`);
+      throw new RangeError(`${where}[${index}] wants string name, scope and hash`);
+    try {
+      parseScope(scope);
+    } catch (error) {
+      throw new RangeError(`${where}[${index}]: ${(error as Error).message}`);
+    }
+    if (!/^[0-9a-f]{64}$/i.test(hash))
+      throw new RangeError(`${where}[${index}]: hash must be 64 hex digits (the token's SHA-256)`);
     return { name, scope, hash };
   });
 }

@@ -2,7 +2,9 @@ import { connect, type FlotillaClient } from "@flotilla/client";
 import { type Agent, type AgentOptions, createAgent } from "@flotilla/node-agent";
 import type { Fingerprint } from "@flotilla/protocol";
 import { type RedisServer, startRedis } from "@flotilla/testing";
+import { Redis } from "ioredis";
 import { pino } from "pino";
+import { afterAll, beforeAll } from "vitest";
 import { type Coordinator, createCoordinator } from "../src/index.js";
 import type { CoordinatorOptions } from "../src/options.js";
 
@@ -94,4 +96,24 @@ export async function startFleet(
     },
   };
   return fleet;
+}
+
+/** A suite's own fleet and a Redis client of its server, valid from `beforeAll` on. */
+export interface SuiteFleet {
+  readonly fleet: TestFleet;
+  readonly redis: Redis;
+}
+
+/** Starts a fleet and a Redis client of it before the suite's tests, and stops both after. */
+export function fleetPerSuite(options: Partial<CoordinatorOptions> = {}): SuiteFleet {
+  const suite = {} as { fleet: TestFleet; redis: Redis };
+  beforeAll(async () => {
+    suite.fleet = await startFleet(options);
+    suite.redis = new Redis(suite.fleet.redis.url);
+  }, 30_000);
+  afterAll(async () => {
+    suite.redis?.disconnect();
+    await suite.fleet?.dispose();
+  });
+  return suite;
 }

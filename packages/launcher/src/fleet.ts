@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { freePort } from "./ports.js";
 import { type Service, startService } from "./process.js";
 import { type RedisServer, type RedisServerOptions, startRedisServer } from "./redis.js";
+import type { LocalFleetTls } from "./tls.js";
 
 /** How to run a Flotilla binary: a command and the arguments before the binary's own. */
 export interface BinSpec {
@@ -74,6 +75,12 @@ export interface LocalFleetOptions {
    * one, agents get every URL, comma-separated, and `url` is that list.
    */
   coordinators?: number;
+  /**
+   * Serve `wss://` with these files (see `initFleetTls`): the coordinator gets the certificate and key,
+   * every agent the CA, and the fleet's URLs are `wss://127.0.0.1:<port>` (the certificate must name
+   * 127.0.0.1).
+   */
+  tls?: LocalFleetTls;
   /** Key prefix (default: one of its own, so a shared Redis is never disturbed). */
   prefix?: string;
   /** How long each coordinator and agent may take to print its ready line (default 20 s). */
@@ -99,6 +106,8 @@ export interface LocalFleet {
   readonly token: string;
   readonly redisUrl: string;
   readonly prefix: string;
+  /** The CA file clients need to dial a fleet started with `tls`. */
+  readonly caFile: string | undefined;
   /** The Redis the fleet started, if it started one. */
   readonly redis: RedisServer | undefined;
   /** The first coordinator (as last started). */
@@ -125,7 +134,8 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
   const redisUrl = options.redisUrl ?? (redis as RedisServer).url;
   const ports = [options.port ?? (await freePort())];
   while (ports.length < (options.coordinators ?? 1)) ports.push(await freePort());
-  const coordinatorUrls = ports.map((port) => `ws://127.0.0.1:${port}`);
+  const tls = options.tls;
+  const coordinatorUrls = ports.map((port) => `${tls ? "wss" : "ws"}://127.0.0.1:${port}`);
   const url = coordinatorUrls.join(",");
   const agents = new Map<string, Service>();
   const started: Service[] = [];
@@ -144,6 +154,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
         options.host ?? "127.0.0.1",
         "--prefix",
         prefix,
+        ...(tls ? ["--tls-cert", tls.certFile, "--tls-key", tls.keyFile] : []),
         ...(options.coordinatorArgs ?? []),
       ],
       // The token and the Redis URL (which may hold a password) go in the environment: the command line
@@ -180,6 +191,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
         "--id",
         spec.id,
         ...(spec.slots === undefined ? [] : ["--slots", String(spec.slots)]),
+        ...(tls ? ["--ca", tls.caFile] : []),
         ...labels,
         ...(spec.args ?? []),
       ],
@@ -198,6 +210,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     token,
     redisUrl,
     prefix,
+    caFile: tls?.caFile,
     redis,
     coordinatorUrls,
     get coordinator() {

@@ -1,14 +1,24 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type FlotillaClient, type NodeView } from "@flotilla/client";
 import {
   type BinSpec,
+  initFleetTls,
   type LocalAgentSpec,
   type LocalFleet,
   nodeBin,
   REDIS_MISSING_HINT,
   startLocalFleet,
 } from "@flotilla/launcher";
-import { FlotillaError, redactUrl, type TaskSpecInput, TERMINAL_STATES } from "@flotilla/protocol";
+import {
+  FlotillaError,
+  isFlotillaError,
+  redactUrl,
+  type TaskSpecInput,
+  TERMINAL_STATES,
+} from "@flotilla/protocol";
 import type { CommandContext, CommandSpec } from "../cli.js";
 import { EXIT } from "../exit-codes.js";
 import { table } from "../format.js";
@@ -115,14 +125,25 @@ export const demoCommand: CommandSpec = {
   name: "demo",
   summary:
     "start a local fleet (Redis, coordinator, 3 agents), run real work, kill an agent midway, summarise",
-  usage: "flotilla demo [--keep]",
+  usage: "flotilla demo [--keep] [--tls]",
   options: {
     keep: { type: "boolean", description: "leave the fleet running afterwards and print its URL and token" },
+    tls: {
+      type: "boolean",
+      description: "over wss:// with a private CA made by init-tls, certificates verified",
+    },
   },
   args: { min: 0, max: 0 },
-  examples: ["flotilla demo", "flotilla demo --keep   # then: flotilla --url ... --token ... nodes"],
+  examples: [
+    "flotilla demo",
+    "flotilla demo --tls",
+    "flotilla demo --keep   # then: flotilla --url ... --token ... nodes",
+  ],
   details:
     "Uses REDIS_URL when set; otherwise starts its own redis-server (append-only file on) in a temporary directory.\n" +
+    "With --tls, `flotilla-coordinator init-tls` makes a CA and a certificate for localhost and 127.0.0.1 in a\n" +
+    "temporary directory; the coordinator serves wss:// with it, the agents and this command trust that CA\n" +
+    "alone, and a client without the CA is shown being refused. The directory is removed at the end.\n" +
     "Every process it starts is stopped at the end, and on Ctrl-C.",
   async run(context) {
     return await runDemo(context);
@@ -133,14 +154,22 @@ async function runDemo(context: CommandContext): Promise<number> {
   const started = context.now();
   const tty = context.io.stdout.isTTY === true;
   const say = (line: string): void => context.out(`${line}\n`);
-  say("flotilla demo: starting Redis, a coordinator and 3 agents on this machine…");
+  const useTls = context.values.tls === true;
+  say(
+    `flotilla demo: starting Redis, a coordinator and 3 agents on this machine${useTls ? ", over wss://" : ""}…`,
+  );
   let fleet: LocalFleet | undefined;
+  let tlsDir: string | undefined;
   let interrupted = false;
+  const cleanUp = async (): Promise<void> => {
+    await fleet?.stop();
+    if (tlsDir !== undefined) await rm(tlsDir, { recursive: true, force: true });
+  };
   const shutDown = (): void => {
     if (interrupted) return;
     interrupted = true;
     say("\ninterrupted: stopping every process the demo started…");
-    void (fleet?.stop() ?? Promise.resolve()).finally(() => process.exit(EXIT.INTERRUPTED));
+    void cleanUp().finally(() => process.exit(EXIT.INTERRUPTED));
   };
   const stopCtrlC = context.onInterrupt(shutDown);
   // A terminal closing or a `kill` stops the fleet too (any other exit kills the children outright).
@@ -153,8 +182,9 @@ async function runDemo(context: CommandContext): Promise<number> {
   };
   try {
     try {
+      const coordinatorBin = siblingBin("@flotilla/coordinator");
       const options: Parameters<typeof startLocalFleet>[0] = {
-        coordinatorBin: siblingBin("@flotilla/coordinator"),
+        coordinatorBin,
         agentBin: siblingBin("@flotilla/node-agent"),
         agents: DEMO_AGENTS,
         // Every agent here shares one machine and so one load average: the per-node load threshold would
@@ -170,6 +200,11 @@ async function runDemo(context: CommandContext): Promise<number> {
       };
       const redisUrl = context.io.env.REDIS_URL;
       if (redisUrl) options.redisUrl = redisUrl;
+      if (useTls) {
+        tlsDir = await mkdtemp(join(tmpdir(), "flotilla-demo-tls-"));
+        options.tls = await initFleetTls(coordinatorBin, tlsDir);
+        say(`init-tls: a private CA and a certificate for localhost and 127.0.0.1 in ${tlsDir}`);
+      }
       fleet = await startLocalFleet(options);
     } catch (error) {
       const message = (error as Error).message;
@@ -181,14 +216,20 @@ async function runDemo(context: CommandContext): Promise<number> {
         fleet.redis ? `${fleet.redis.url} (AOF in ${fleet.redis.dir})` : redactUrl(fleet.redisUrl)
       }`,
     );
-    const client = await connect({ url: fleet.url, token: fleet.token });
+    const ca = fleet.caFile === undefined ? undefined : await readFile(fleet.caFile, "utf8");
+    if (ca !== undefined && !(await refusedWithoutCa(fleet, say))) return EXIT.FAILED;
+    const client = await connect({ url: fleet.url, token: fleet.token, ...(ca === undefined ? {} : { ca }) });
     try {
       const code = await showcase(context, client, fleet, tty);
       say(`demo finished in ${((context.now() - started) / 1000).toFixed(1)} s`);
       if (context.values.keep === true && !interrupted) {
         say("");
         say("the fleet keeps running (Ctrl-C stops it). Try:");
-        say(`  export FLOTILLA_URL=${fleet.url} FLOTILLA_TOKEN=${fleet.token}`);
+        say(
+          `  export FLOTILLA_URL=${fleet.url} FLOTILLA_TOKEN=${fleet.token}${
+            fleet.caFile === undefined ? "" : ` FLOTILLA_CA=${fleet.caFile}`
+          }`,
+        );
         say("  flotilla nodes");
         say("  flotilla run -- uname -a");
         await new Promise<void>(() => {});
@@ -199,7 +240,27 @@ async function runDemo(context: CommandContext): Promise<number> {
     }
   } finally {
     stopInterrupt();
-    if (!interrupted) await fleet?.stop();
+    if (!interrupted) await cleanUp();
+  }
+}
+
+/**
+ * Dials the `wss://` fleet as a client that was not given its CA: the certificate must be refused with
+ * `E_CONFIG` saying to pass `--ca`. Says what happened; false when the dial was not refused so.
+ */
+async function refusedWithoutCa(fleet: LocalFleet, say: (line: string) => void): Promise<boolean> {
+  try {
+    const stray = await connect({ url: fleet.url, token: fleet.token, reconnect: false });
+    stray.close();
+    say("!!! a client without the CA was let in: certificate verification is off");
+    return false;
+  } catch (error) {
+    if (isFlotillaError(error) && error.code === "E_CONFIG") {
+      say(`a client without the CA is refused: ${error.message}`);
+      return true;
+    }
+    say(`!!! a client without the CA failed otherwise: ${(error as Error).message}`);
+    return false;
   }
 }
 

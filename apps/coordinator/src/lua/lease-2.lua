@@ -14,7 +14,8 @@
   ARGV[7] events list cap
 
   Returns a flat list: id, epoch, attempt, spec JSON, event JSON, first output seq (`outputNext`: where an
-  earlier attempt's output stopped) for each leased task, then how many tasks are left in the queue. Entries that are no longer queued on this node (cancelled, moved) are dropped from the
+  earlier attempt's output stopped), priority (for the coordinator's tally of queued tasks) for each leased
+  task, then how many tasks are left in the queue. Entries that are no longer queued on this node (cancelled, moved) are dropped from the
   queue and skipped.
 ]]
 local call = redis.call
@@ -36,7 +37,8 @@ while got < want do
   for p = 1, #popped, 2 do
     local id = popped[p]
     local taskKey = taskHead .. id .. taskTail
-    local current = call("HMGET", taskKey, "state", "node", "spec", "epoch", "attempt", "outputNext")
+    local current = call("HMGET", taskKey, "state", "node", "spec", "epoch", "attempt", "outputNext",
+      "priority")
     if current[1] == "queued" and current[2] == node then
       local epoch = (tonumber(current[4]) or 0) + 1
       local attempt = (tonumber(current[5]) or 0) + 1
@@ -56,7 +58,8 @@ while got < want do
       leased[n + 4] = current[3]
       leased[n + 5] = event
       leased[n + 6] = current[6] or 0
-      n = n + 6
+      leased[n + 7] = current[7] or "normal"
+      n = n + 7
       got = got + 1
     end
   end

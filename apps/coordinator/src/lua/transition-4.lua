@@ -27,7 +27,9 @@
            caller did not make came in between (every state change records an event)
   ARGV[15..] field, value pairs to set on the task hash ("" value deletes the field)
 
-  Returns {1, newEpoch, attempt, eventJson[, task hash JSON]} on success, {-1, currentEpoch} for a stale
+  Returns {1, newEpoch, attempt, eventJson, previous state, priority[, task hash JSON]} on success (the
+  previous state and the priority keep the coordinator's tally of tasks by state), {-1, currentEpoch} for
+  a stale
   epoch, {-2, currentState} when the task is not in an allowed state, {-3} when the task does not exist.
 ]]
 local call = redis.call
@@ -43,13 +45,13 @@ if wantHash then
   local flat = call("HGETALL", KEYS[1])
   hash = {}
   for i = 1, #flat, 2 do hash[flat[i]] = flat[i + 1] end
-  current = {hash.state, hash.epoch, hash.attempt, hash.node, hash.attempts, hash.id}
+  current = {hash.state, hash.epoch, hash.attempt, hash.node, hash.attempts, hash.id, hash.priority}
   for i = 15, #ARGV, 2 do
     if ARGV[i + 1] == "" and hash[ARGV[i]] then present[ARGV[i]] = true end
   end
 else
-  local names = {"state", "epoch", "attempt", "node", "attempts", "id"}
-  local count = 6
+  local names = {"state", "epoch", "attempt", "node", "attempts", "id", "priority"}
+  local count = 7
   for i = 15, #ARGV, 2 do
     if ARGV[i + 1] == "" then
       count = count + 1
@@ -57,7 +59,7 @@ else
     end
   end
   current = call("HMGET", KEYS[1], unpack(names))
-  for i = 7, count do
+  for i = 8, count do
     if current[i] then present[names[i]] = true end
   end
 end
@@ -67,6 +69,7 @@ if ARGV[1] ~= "" and tonumber(ARGV[1]) ~= epoch then return {-1, epoch} end
 if not string.find(ARGV[2], "," .. current[1] .. ",", 1, true) then return {-2, current[1]} end
 
 local id = current[6]
+local priority = current[7] or "normal"
 if ARGV[11] == "zset" then
   call("ZREM", KEYS[2], id)
 elseif ARGV[11] == "set" then
@@ -137,13 +140,13 @@ if wantHash and not hash then
   local flat = call("HGETALL", KEYS[1])
   hash = {}
   for i = 1, #flat, 2 do hash[flat[i]] = flat[i + 1] end
-  return {1, epoch, attempt, encoded, cjson.encode(hash)}
+  return {1, epoch, attempt, encoded, current[1], priority, cjson.encode(hash)}
 end
 if wantHash then
   -- The record as one JSON object (one string to send and read back; a field, value list costs Redis
   -- more to reply with): what was read, with this change applied.
   for i = 1, n, 2 do hash[set[i]] = set[i + 1] end
   for _, field in ipairs(unset) do hash[field] = nil end
-  return {1, epoch, attempt, encoded, cjson.encode(hash)}
+  return {1, epoch, attempt, encoded, current[1], priority, cjson.encode(hash)}
 end
-return {1, epoch, attempt, encoded}
+return {1, epoch, attempt, encoded, current[1], priority}

@@ -33,7 +33,7 @@ export function agentHandlers(
     .on("task.accept", (session, accept) => reports.accept(session, accept))
     .on("task.reject", (session, reject) => reports.reject(session, reject))
     .on("task.output", (session, output) => reports.output(session, output))
-    .on("task.progress", (_session, progress) => reports.progress(progress))
+    .on("task.progress", (session, progress) => reports.progress(session, progress))
     .on("task.finish", (session, finish) => reports.finish(session, finish))
     .on("steal.request", (session) => balancing.steal(session.nodeId as string));
   return addSharedHandlers(table, ctx, parts);

@@ -1,0 +1,31 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const cliEntry = fileURLToPath(new URL("../../../apps/cli/src/main.ts", import.meta.url));
+const tsx = import.meta.resolve("tsx");
+
+/** How a `flotilla` subprocess ended. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `flotilla ARGS` from this checkout's sources as a real subprocess, with `env` over this process's
+ * environment and no user config file.
+ */
+export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--conditions=source", "--import", tsx, cliEntry, ...args], {
+      env: { ...process.env, XDG_CONFIG_HOME: "/nonexistent", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (data: Buffer) => (stdout += data.toString()));
+    child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
