@@ -206,6 +206,7 @@ export function alertMessage(rule: AlertRule, subject: string, value: number, th
 /**
  * Moves every rule's state one evaluation on. A rule with no reading this time (its node left, or its
  * figure is not known now) counts as clear: a firing alert about it resolves after `resolveAfterMs`.
+ * Of several readings for one rule and subject, the first counts.
  */
 export function evaluateAlerts(
   previous: ReadonlyMap<string, RuleState>,
@@ -218,6 +219,8 @@ export function evaluateAlerts(
   const seen = new Set<string>();
   for (const reading of readings) {
     const key = ruleKey(reading.rule, reading.subject);
+    // One reading per rule and subject counts: the first.
+    if (seen.has(key)) continue;
     seen.add(key);
     const before = previous.get(key);
     const stand = standing(reading, thresholds);
