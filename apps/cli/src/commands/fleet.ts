@@ -120,7 +120,14 @@ function eventLine(event: FleetEvent): string {
     }
     case "broadcast": {
       // The coordinator relays fleet events (node.drained, node.dead, …) as broadcasts named after them.
-      const data = event.data as { node?: unknown } | undefined;
+      const data = event.data as { node?: unknown; rule?: unknown; message?: unknown } | undefined;
+      if (
+        event.from === "coordinator" &&
+        event.message.startsWith("alert.") &&
+        typeof data?.rule === "string"
+      ) {
+        return `${time}  ${event.message} ${data.rule}: ${String(data.message)}`;
+      }
       if (event.from === "coordinator" && typeof data?.node === "string") {
         return `${time}  ${event.message} ${data.node}`;
       }
