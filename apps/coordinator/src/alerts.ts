@@ -43,6 +43,7 @@ export class FleetAlerts {
   private readonly startAt = new Float64Array(START_RING).fill(Number.NEGATIVE_INFINITY);
   private startNext = 0;
   private readonly heartbeatDelays = new Map<string, number>();
+  private readonly fastestTransit = new WeakMap<object, number>();
   private stability: { at: number; finished: number; faults: number } | undefined = undefined;
   private readonly webhook: AlertWebhook | undefined;
 
@@ -64,9 +65,17 @@ export class FleetAlerts {
     this.startNext = (this.startNext + 1) % START_RING;
   }
 
-  /** A node's heartbeat arrived `ms` after it was sent, by the agent's clock mapped to this one. */
-  recordHeartbeatDelay(nodeId: string, ms: number): void {
-    this.heartbeatDelays.set(nodeId, Math.max(0, ms));
+  /**
+   * A heartbeat from `nodeId` on `connection` arrived `transitMs` after the time written on it (the
+   * agent's clock). The delay kept is the excess over the fastest heartbeat of that connection: a clock
+   * set apart from this one is a constant in every transit and drops out, while a slowdown since the
+   * connection opened (network, a busy agent or coordinator) shows in full.
+   */
+  recordHeartbeat(nodeId: string, connection: object, transitMs: number): void {
+    if (!Number.isFinite(transitMs)) return;
+    const fastest = Math.min(this.fastestTransit.get(connection) ?? transitMs, transitMs);
+    this.fastestTransit.set(connection, fastest);
+    this.heartbeatDelays.set(nodeId, transitMs - fastest);
   }
 
   /** One evaluation: observe, evaluate, store and announce the changes. */
@@ -101,9 +110,13 @@ export class FleetAlerts {
     }
     firing.sort((a, b) => b.firedAt - a.firedAt);
     const ended: Alert[] = [];
+    const listed = new Set<string>();
     for (const line of resolved) {
       const alert = AlertSchema.safeParse(parseJson(line));
-      if (alert.success) ended.push(alert.data);
+      // One written twice (a resent LPUSH after a lost connection) shows once.
+      if (!alert.success || listed.has(alert.data.id)) continue;
+      listed.add(alert.data.id);
+      ended.push(alert.data);
     }
     return [...firing, ...ended];
   }

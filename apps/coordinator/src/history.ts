@@ -108,7 +108,9 @@ export class FleetHistory {
     for (const line of raw) {
       // What Redis hands back is checked like any other input: a sample another version wrote is skipped.
       const parsed = HistorySampleSchema.safeParse(parseJson(line));
-      if (parsed.success && parsed.data.at >= from) samples.push(parsed.data);
+      // A sample written twice (a resent RPUSH after a lost connection) shows once.
+      const last = samples.at(-1)?.at ?? Number.NEGATIVE_INFINITY;
+      if (parsed.success && parsed.data.at >= from && parsed.data.at > last) samples.push(parsed.data);
     }
     return { intervalMs, samples };
   }

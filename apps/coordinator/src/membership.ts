@@ -172,7 +172,7 @@ export class Membership {
     const now = ctx.options.clock();
     const sentAt = Date.parse(beat.timestamp);
     session.clock.observe(sentAt, now);
-    this.parts.alerts.recordHeartbeatDelay(node.id, now - session.clock.toLocal(sentAt, now, now));
+    this.parts.alerts.recordHeartbeat(node.id, session, now - sentAt);
     node.lastHeartbeatAt = now;
     node.capabilities = this.ownCapabilities(node.id, beat.capabilities);
     node.status = beat.status;
