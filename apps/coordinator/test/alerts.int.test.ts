@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Alert, connect, type FleetEvent } from "@flotilla/client";
+import { type Alert, alertChange, connect, type FleetEvent } from "@flotilla/client";
 import { waitFor } from "@flotilla/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFleet, type TestFleet, testCoordinator } from "./fleet.js";
@@ -48,8 +48,8 @@ function collectAlertEvents(events: AsyncIterable<FleetEvent>): { type: string; 
   const seen: { type: string; alert: Alert }[] = [];
   void (async () => {
     for await (const event of events) {
-      if (event.type === "broadcast" && event.message.startsWith("alert."))
-        seen.push({ type: event.message, alert: event.data as Alert });
+      const change = alertChange(event);
+      if (change) seen.push(change);
     }
   })().catch(() => undefined);
   return seen;
@@ -104,9 +104,12 @@ describe("alerts: the fleet below its minimum size fires, and its node's return 
     );
     expect(fired).toMatchObject({ subject: "fleet", value: 1, threshold: 2 });
     expect(fired.resolvedAt).toBeUndefined();
-    await waitFor(() => seen.some((event) => event.type === "alert.fired" && event.alert.id === fired.id), {
-      what: "the alert.fired event",
-    });
+    const event = await waitFor(
+      () => seen.find((change) => change.type === "alert.fired" && change.alert.id === fired.id),
+      { what: "the alert.fired event" },
+    );
+    // The event carries the alert as alerts() lists it.
+    expect(event.alert).toEqual(fired);
 
     await fleet.addAgent({ id: "mast", heartbeatIntervalMs: 200 });
     await waitFor(
@@ -165,6 +168,51 @@ describe("alerts: the fleet below its minimum size fires, and its node's return 
       expect((await again.alerts()).filter((alert) => alert.resolvedAt !== undefined)).toEqual(
         expect.arrayContaining(resolvedBefore),
       );
+    } finally {
+      await next.stop();
+    }
+  }, 30_000);
+});
+
+describe("alerts across a takeover", () => {
+  let fleet: TestFleet;
+  const alerts = { minNodes: 3, fireAfterMs: 0, resolveAfterMs: 0 };
+
+  beforeAll(async () => {
+    fleet = await startFleet({ alerts, alertIntervalMs: 100 });
+    await fleet.addAgent({ id: "lone" });
+  }, 30_000);
+  afterAll(async () => {
+    await fleet?.dispose();
+  });
+
+  it("leaves a firing alert firing under the next coordinator, with the same id, not fired again", async () => {
+    const client = await fleet.client();
+    const fired = await waitFor(
+      async () => (await client.alerts({ firingOnly: true })).find((alert) => alert.rule === "cluster_size"),
+      { what: "cluster_size to fire" },
+    );
+    await fleet.coordinator.stop();
+    const next = testCoordinator(fleet.redis.url, { alerts, alertIntervalMs: 100 });
+    await next.start();
+    try {
+      const metrics = async (): Promise<string> =>
+        await (
+          await fetch(`${next.url.replace("ws:", "http:")}/metrics`, {
+            headers: { authorization: `Bearer ${fleet.token}` },
+          })
+        ).text();
+      // Evaluated by the new coordinator: its gauge counts the alert it read back as firing.
+      await waitFor(async () => /flotilla_alerts_firing\{rule="cluster_size"\} 1/.test(await metrics()), {
+        what: "the next coordinator to evaluate",
+      });
+      const again = await connect({ url: next.url, token: fleet.token });
+      fleet.clients.push(again);
+      const firing = (await again.alerts({ firingOnly: true })).filter(
+        (alert) => alert.rule === "cluster_size",
+      );
+      expect(firing.map((alert) => alert.id)).toEqual([fired.id]);
+      expect(await metrics()).not.toMatch(/flotilla_alerts_total\{rule="cluster_size",event="fired"\} [1-9]/);
     } finally {
       await next.stop();
     }
