@@ -18,7 +18,7 @@ import {
   readingsOf,
 } from "./alert-rules.js";
 import type { CoordinatorContext, CoordinatorParts } from "./context.js";
-import { type FleetHistory, nodeUsage, parseJson } from "./history.js";
+import { nodeUsage, parseJson } from "./history.js";
 import { AlertWebhook } from "./webhook.js";
 
 /** How many resolved alerts are kept for `alerts.list` with `all`. */
@@ -50,7 +50,7 @@ export class FleetAlerts {
 
   constructor(
     private readonly ctx: CoordinatorContext,
-    private readonly parts: Pick<CoordinatorParts, "events"> & { history: FleetHistory },
+    private readonly parts: Pick<CoordinatorParts, "events" | "history">,
   ) {
     const url = ctx.options.alertWebhookUrl;
     this.webhook =
