@@ -2,6 +2,7 @@
  * The text of `flotilla-coordinator --help`: every flag, its environment variable and its default.
  */
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
+import { ALERT_USAGE } from "./alert-flags.js";
 
 /** The usage text of `flotilla-coordinator --help`. */
 export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
@@ -51,6 +52,8 @@ Options:
   --log-level <level>       fatal | error | warn | info | debug (default info)
   --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
+
+${ALERT_USAGE}
 
 Each setting is taken from its flag, else its environment variable, else the config file, else its
 default. The config file is one JSON object keyed by flag name, e.g.

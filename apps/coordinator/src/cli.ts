@@ -11,6 +11,7 @@ import {
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
+import { ALERT_FLAGS, alertOptions } from "./alert-flags.js";
 import type { TokenEntry } from "./auth.js";
 import { USAGE } from "./cli-usage.js";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
@@ -75,6 +76,7 @@ const OPTIONS = {
   "log-level": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...ALERT_FLAGS,
 } as const;
 
 /**
@@ -250,6 +252,7 @@ export async function resolveCoordinatorOptions(
     const limit = number(flag, values[flag]);
     if (limit !== undefined) options[option] = limit;
   }
+  Object.assign(options, alertOptions(values, number));
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
     pino.destination(2),

@@ -12,6 +12,8 @@ import {
   type TaskCensus,
 } from "./store-records.js";
 
+/** Entries read per queue when looking for the longest-waiting task. */
+const OLDEST_CANDIDATES = 512;
 /** Task hashes read per pipeline by a census. */
 const CENSUS_CHUNK = 1000;
 /** The states a census reports: every unfinished one, and dead-lettered (ended ones are counters). */
@@ -72,9 +74,10 @@ export class TaskReads {
 
   /**
    * How many tasks are in each unfinished state (and dead-lettered), and how many of those not yet leased
-   * (queued on a node, or waiting for one) have each priority, read from the queues and running sets of
-   * `nodes` and each listed task's own hash. Two pipelined round trips, and one `HMGET` per task not yet
-   * ended: for `/metrics`, not for a hot path.
+   * (queued on a node, or waiting for one) have each priority and since when the oldest of them has
+   * waited, read from the queues and running sets of `nodes` and each listed task's own hash. Two
+   * pipelined round trips, and one `HMGET` per task not yet ended: for `/metrics` and the history
+   * samples, not for a hot path.
    */
   async census(nodes: readonly string[]): Promise<TaskCensus> {
     const lists = this.redis.pipeline();
@@ -94,23 +97,89 @@ export class TaskReads {
     const states: Record<string, number> = {};
     const priorities: Record<string, number> = {};
     const listed = [...ids];
+    let oldest = Number.POSITIVE_INFINITY;
     for (let at = 0; at < listed.length; at += CENSUS_CHUNK) {
       const chunk = listed.slice(at, at + CENSUS_CHUNK);
       const reads = this.redis.pipeline();
-      for (const id of chunk) reads.hmget(this.keys.task(id), "state", "priority");
+      for (const id of chunk) reads.hmget(this.keys.task(id), "state", "priority", "queuedAt", "createdAt");
       for (const [error, fields] of (await reads.exec()) ?? []) {
         if (error) continue;
-        const [state, priority] = fields as [string | null, string | null];
+        const [state, priority, queuedAt, createdAt] = fields as (string | null)[];
         // An id whose task ended between the two reads, or an entry left behind, is not counted.
-        if (state === null || !LISTED_STATES.has(state)) continue;
+        if (state === null || state === undefined || !LISTED_STATES.has(state)) continue;
         states[state] = (states[state] ?? 0) + 1;
-        if ((state === "queued" || state === "waiting") && priority !== null)
-          priorities[priority] = (priorities[priority] ?? 0) + 1;
+        if (state !== "queued" && state !== "waiting") continue;
+        if (priority) priorities[priority] = (priorities[priority] ?? 0) + 1;
+        const since = Number(queuedAt || createdAt);
+        if (since > 0 && !(since >= oldest)) oldest = since;
       }
     }
     const dead = replies.at(-1) as [Error | null, number] | undefined;
     states.dead_lettered = dead && !dead[0] ? Number(dead[1]) : 0;
-    return { states, priorities };
+    return Number.isFinite(oldest)
+      ? { states, priorities, oldestWaitingSince: oldest }
+      : { states, priorities };
+  }
+
+  /**
+   * Since when the longest-waiting task not yet leased has waited, read from the heads of the node queues
+   * and the waiting list rather than from every task. A queue's score is `queuedAt` plus at most
+   * `maxPriorityDelayMs` (less for critical tasks and deadlines), so the oldest task of a queue scores no
+   * more than its head's `queuedAt + maxPriorityDelayMs`: only those entries are read, at most
+   * `OLDEST_CANDIDATES` per queue. The waiting list is scored by when each task's wait ends, which
+   * follows its submit time only as far as tasks share a `maxWait`: its first `OLDEST_CANDIDATES` are
+   * read. Three pipelined round trips, O(log n) each in queued tasks.
+   */
+  async oldestWaitingSince(
+    nodes: readonly string[],
+    maxPriorityDelayMs: number,
+  ): Promise<number | undefined> {
+    const queues = [...nodes.map((node) => this.keys.queue(node)), this.keys.waiting()];
+    const heads = this.redis.pipeline();
+    for (const queue of queues) heads.zrange(queue, "0", "0");
+    const headIds = ((await heads.exec()) ?? []).map(([error, ids]) =>
+      error ? undefined : (ids as string[])[0],
+    );
+    const since = await this.queuedSince(headIds.filter((id): id is string => id !== undefined));
+    const candidates = this.redis.pipeline();
+    const read: string[] = [];
+    const waiting = this.keys.waiting();
+    queues.forEach((queue, index) => {
+      if (queue === waiting) {
+        candidates.zrange(queue, "0", String(OLDEST_CANDIDATES - 1));
+        read.push(queue);
+        return;
+      }
+      const head = headIds[index];
+      const headSince = head === undefined ? undefined : since.get(head);
+      if (headSince === undefined) return;
+      candidates.zrangebyscore(queue, "-inf", headSince + maxPriorityDelayMs, "LIMIT", 0, OLDEST_CANDIDATES);
+      read.push(queue);
+    });
+    if (read.length === 0) return undefined;
+    const ids = new Set<string>();
+    for (const [error, members] of (await candidates.exec()) ?? [])
+      if (!error) for (const id of members as string[]) ids.add(id);
+    let oldest: number | undefined;
+    for (const at of (await this.queuedSince([...ids])).values())
+      if (oldest === undefined || at < oldest) oldest = at;
+    return oldest;
+  }
+
+  /** `queuedAt` (else `createdAt`) of each listed task still waiting for a lease. */
+  private async queuedSince(ids: readonly string[]): Promise<Map<string, number>> {
+    const since = new Map<string, number>();
+    if (ids.length === 0) return since;
+    const reads = this.redis.pipeline();
+    for (const id of ids) reads.hmget(this.keys.task(id), "state", "queuedAt", "createdAt");
+    ((await reads.exec()) ?? []).forEach(([error, fields], index) => {
+      if (error) return;
+      const [state, queuedAt, createdAt] = fields as (string | null)[];
+      if (state !== "queued" && state !== "waiting") return;
+      const at = Number(queuedAt || createdAt);
+      if (at > 0) since.set(ids[index] as string, at);
+    });
+    return since;
   }
 
   /** Ids of the tasks leased to a node. */

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { LocalFleet } from "@flotilla/launcher";
 
 const cliEntry = fileURLToPath(new URL("../../../apps/cli/src/main.ts", import.meta.url));
 const tsx = import.meta.resolve("tsx");
@@ -28,4 +29,9 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
     child.once("error", reject);
     child.once("exit", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs `flotilla ARGS` as a real subprocess against the fleet, with its URL and token. */
+export function flotilla(fleet: LocalFleet, args: readonly string[]): Promise<CliRun> {
+  return runCli(args, { FLOTILLA_URL: fleet.url, FLOTILLA_TOKEN: fleet.token });
 }

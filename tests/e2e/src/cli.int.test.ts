@@ -1,12 +1,7 @@
 import { type LocalFleet, startLocalFleet } from "@flotilla/launcher";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentBin, coordinatorBin } from "./bins.js";
-import { type CliRun, runCli } from "./cli-process.js";
-
-/** Runs `flotilla ARGS` as a real subprocess against the fleet. */
-function flotilla(fleet: LocalFleet, args: readonly string[]): Promise<CliRun> {
-  return runCli(args, { FLOTILLA_URL: fleet.url, FLOTILLA_TOKEN: fleet.token });
-}
+import { flotilla } from "./cli-process.js";
 
 describe("the flotilla command against a real fleet (separate processes)", () => {
   let fleet: LocalFleet;
