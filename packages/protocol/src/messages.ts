@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type ENVELOPE_KEYS, envelopeShape, message } from "./envelope.js";
 import {
   NodeInfoSchema,
   NodeLoadSchema,
@@ -17,6 +18,7 @@ import {
   SenderSchema,
   TimestampSchema,
 } from "./primitives.js";
+import { PROJECT_MESSAGE_SCHEMAS } from "./project-messages.js";
 import { TaskRecordSchema } from "./records.js";
 import {
   ErrorCodeSchema,
@@ -27,24 +29,7 @@ import {
   WireErrorSchema,
 } from "./task.js";
 
-/** `v`: absent on frames from bridges that predate versioning, which speak version 1. */
-export const VersionSchema = z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION);
-
-/** The fields every message carries besides `type`. */
-const envelopeShape = {
-  v: VersionSchema,
-  id: MessageIdSchema,
-  timestamp: TimestampSchema,
-  from: SenderSchema,
-};
-
-/** The envelope keys, which {@link createMessage}-style helpers fill in. */
-export const ENVELOPE_KEYS = ["v", "type", "id", "timestamp", "from"] as const;
-
-/** Builds one message schema: the envelope, the literal `type`, then the type's own fields, all flat. */
-function message<const T extends string, S extends z.core.$ZodLooseShape>(type: T, shape: S) {
-  return z.object({ ...envelopeShape, type: z.literal(type), ...shape });
-}
+export { ENVELOPE_KEYS, VersionSchema } from "./envelope.js";
 
 const replyToSchema = MessageIdSchema;
 
@@ -407,6 +392,7 @@ export const MESSAGE_SCHEMAS = {
   "dlq.retry": DlqRetryMessageSchema,
   "dlq.purge": DlqPurgeMessageSchema,
   reply: ReplyMessageSchema,
+  ...PROJECT_MESSAGE_SCHEMAS,
 } as const;
 
 /** A message `type` string. */
