@@ -3,6 +3,7 @@ import { configCommand } from "./config.js";
 import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
 import { broadcastCommand, drainCommand, eventsCommand, nodesCommand, undrainCommand } from "./fleet.js";
+import { projectsCommand } from "./projects.js";
 import { runCommand, submitCommand } from "./run.js";
 import { cancelCommand, logsCommand, psCommand, statusCommand } from "./tasks.js";
 
@@ -20,6 +21,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   broadcastCommand,
   eventsCommand,
   dlqCommand,
+  projectsCommand,
   configCommand,
   demoCommand,
 ];
