@@ -136,6 +136,10 @@ describe("projects against a real Redis and coordinator", () => {
       code: "E_PROJECT_STATE",
       rule: "finalized",
     });
+    expect(await refusal(mac.projects.nextTask(project.projectId))).toEqual({
+      code: "E_PROJECT_STATE",
+      rule: "finalized",
+    });
     const summaries = await mac.projects.list("completed");
     expect(summaries.find((p) => p.projectId === project.projectId)).toMatchObject({
       totalTasks: 2,
@@ -218,9 +222,18 @@ describe("projects against a real Redis and coordinator", () => {
       code: "E_TASK_STATE",
       rule: "claimed",
     });
-    // Forward only, but back to not started is allowed (and frees the claim).
-    const back = await mac.projects.updateTask(id, a, { status: "not started" });
+    // Forward only, but back to not started is allowed (and frees the claim); FAILED: details are a failure.
+    const failures = await listen(fleet, "events:errors:task_failures");
+    const back = await mac.projects.updateTask(id, a, {
+      status: "not started",
+      completedDetails: "FAILED: the build needs a GPU",
+    });
     expect(back.assignee).toBeUndefined();
+    const givenBack = await waitFor(() =>
+      failures.seen.find((f) => (f as { reason: string }).reason === "FAILED: the build needs a GPU"),
+    );
+    expect(givenBack).toMatchObject({ taskId: a, agent: "mac/claude" });
+    failures.close();
     await mac.projects.updateTask(id, a, { status: "in progress" });
     // autoApprove: done is approved at once, and an approved task is frozen.
     const doneA = await mac.projects.updateTask(id, a, { status: "done", completedDetails: "ok" });
@@ -314,7 +327,7 @@ describe("project claim leases", () => {
   let fleet: TestFleet;
 
   beforeAll(async () => {
-    fleet = await startFleet({ tokens, projectClaimLeaseMs: 400 });
+    fleet = await startFleet({ tokens, projectClaimLeaseMs: 2000 });
   }, 30_000);
   afterAll(async () => {
     await fleet?.dispose();
@@ -333,7 +346,8 @@ describe("project claim leases", () => {
     const firstExpiry = claimed.task?.leaseExpiresAt as number;
     const renewed = await mac.projects.updateTask(project.projectId, taskId, {});
     expect(renewed.leaseExpiresAt).toBeGreaterThanOrEqual(firstExpiry);
-    // The holder goes silent: the sweep gives the task back.
+    // The holder vanishes: the sweep gives the task back.
+    mac.close();
     const failure = await waitFor(
       () => failures.seen.find((f) => (f as { taskId: string }).taskId === taskId),
       {

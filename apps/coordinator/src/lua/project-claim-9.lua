@@ -10,11 +10,8 @@
 ]]
 local projects = {}
 if P.projectId then
-  local p = getProject(P.projectId)
-  if not p then return fail("E_NOT_FOUND", "no project " .. P.projectId, "no-project") end
-  if p.completed then
-    return ok({ message = "project " .. p.projectId .. " is finalized: it has no more tasks" })
-  end
+  local p, refused = projectGate(P.projectId)
+  if not p then return refused end
   projects[1] = p
 else
   local all = call("HGETALL", KEYS[1])
