@@ -99,6 +99,12 @@ describe("projects against a real Redis and coordinator", () => {
     expect(done).toMatchObject({ status: "done", approved: false, completedDetails: "built in 3 min" });
     expect(done.leaseExpiresAt).toBeUndefined();
     expect(
+      await refusal(mac.projects.updateTask(project.projectId, build.id, { status: "in progress" })),
+    ).toEqual({
+      code: "E_TASK_STATE",
+      rule: "forward-only",
+    });
+    expect(
       (await mac.projects.listTasks({ projectId: project.projectId, state: "pending_approval" })).map(
         (t) => t.id,
       ),
@@ -137,6 +143,10 @@ describe("projects against a real Redis and coordinator", () => {
       rule: "finalized",
     });
     expect(await refusal(mac.projects.nextTask(project.projectId))).toEqual({
+      code: "E_PROJECT_STATE",
+      rule: "finalized",
+    });
+    expect(await refusal(mac.projects.updateTask(project.projectId, notes.id, { title: "late" }))).toEqual({
       code: "E_PROJECT_STATE",
       rule: "finalized",
     });
