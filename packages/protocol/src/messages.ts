@@ -14,9 +14,7 @@ import {
   EpochSchema,
   IdSchema,
   MessageIdSchema,
-  PROTOCOL_VERSION,
   SenderSchema,
-  TimestampSchema,
 } from "./primitives.js";
 import { PROJECT_MESSAGE_SCHEMAS } from "./project-messages.js";
 import { TaskRecordSchema } from "./records.js";
