@@ -80,10 +80,9 @@ export class ProjectUpkeep {
     const ctx = this.ctx;
     const ready = await ctx.redisClient.smembers(ctx.keys.redis.projectRunsReady);
     for (const taskId of ready) {
-      let task: StoredProjectTask;
-      try {
-        task = (await this.store.task(taskId)) as StoredProjectTask;
-      } catch {
+      const task = (await this.store.task(taskId).catch(() => undefined)) as StoredProjectTask | undefined;
+      // Deleted, or taken by an agent since it became ready: the fleet does not run it.
+      if (task?.status !== "not started") {
         await ctx.redisClient.srem(ctx.keys.redis.projectRunsReady, taskId);
         continue;
       }
