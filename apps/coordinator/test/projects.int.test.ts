@@ -331,6 +331,35 @@ describe("projects against a real Redis and coordinator", () => {
     }
     expect(order).toEqual(["critical", "normal", "low"]);
   });
+  it("keeps the claim order through priority changes, give-backs and undone dependencies", async () => {
+    const p = await admin.projects.create({
+      initialPrompt: "Order",
+      tasks: [
+        { title: "A", description: "a" },
+        { title: "B", description: "b", after: ["#1"], priority: "critical" },
+        { title: "C", description: "c", priority: "low" },
+      ],
+    });
+    const [a, b, c] = p.tasks.map((task) => task.id) as [string, string, string];
+    const peek = async () => (await mac.projects.nextTask(p.projectId)).task?.id;
+    expect(await peek()).toBe(a);
+    await admin.projects.updateTask(p.projectId, c, { priority: "high" });
+    expect(await peek()).toBe(c);
+    expect((await vps.projects.claimNext({ projectId: p.projectId })).task?.id).toBe(c);
+    expect(await peek()).toBe(a);
+    await vps.projects.updateTask(p.projectId, c, { status: "not started" });
+    expect(await peek()).toBe(c);
+    await admin.projects.updateTask(p.projectId, a, { status: "in progress" });
+    await admin.projects.updateTask(p.projectId, a, { status: "done", completedDetails: "ok" });
+    expect(await peek()).toBe(b);
+    // A given back: B waits for it again.
+    await admin.projects.updateTask(p.projectId, a, { status: "not started" });
+    expect(await peek()).toBe(c);
+    const order = [];
+    for (let i = 0; i < 3; i++)
+      order.push((await mac.projects.claimNext({ projectId: p.projectId })).task?.id);
+    expect(order).toEqual([c, a, undefined]);
+  });
 });
 
 describe("project claim leases", () => {
