@@ -1,49 +1,10 @@
-import { connect, type FlotillaClient } from "@flotilla/client";
-import { type ErrorCode, isFlotillaError, type ProjectTask } from "@flotilla/protocol";
+import type { FlotillaClient } from "@flotilla/client";
+import type { ProjectTask } from "@flotilla/protocol";
 import { waitFor } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tokenHash } from "../src/auth.js";
 import { startFleet, type TestFleet } from "./fleet.js";
-
-/** What a refused call rejected with: its code and the rule it broke. */
-async function refusal(call: Promise<unknown>): Promise<{ code: ErrorCode; rule: unknown }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isFlotillaError(error)) return { code: error.code, rule: error.details?.rule };
-    throw error;
-  }
-  throw new Error("the call was not refused");
-}
-
-const MAC_TOKEN = "mac-secret";
-const VPS_TOKEN = "vps-secret";
-const tokens = [
-  { name: "mac", scope: "submit" as const, hash: tokenHash(MAC_TOKEN) },
-  { name: "vps", scope: "submit" as const, hash: tokenHash(VPS_TOKEN) },
-];
-
-/** An agent's connection: a submit token, an agent name and capabilities. */
-async function agentClient(
-  fleet: TestFleet,
-  token: string,
-  agent: string,
-  capabilities: string[] = [],
-): Promise<FlotillaClient> {
-  const client = await connect({ url: fleet.coordinator.url, token, agent, capabilities });
-  fleet.clients.push(client);
-  return client;
-}
-
-/** Collects what a channel publishes, parsed. */
-async function listen(fleet: TestFleet, channel: string): Promise<{ seen: unknown[]; close(): void }> {
-  const subscriber = new Redis(fleet.redis.url);
-  const seen: unknown[] = [];
-  subscriber.on("message", (_channel: string, message: string) => seen.push(JSON.parse(message)));
-  await subscriber.subscribe(channel);
-  return { seen, close: () => subscriber.disconnect() };
-}
+import { agentClient, listen, MAC_TOKEN, refusal, tokens, VPS_TOKEN } from "./projects.js";
 
 describe("projects against a real Redis and coordinator", () => {
   let fleet: TestFleet;
@@ -359,46 +320,5 @@ describe("projects against a real Redis and coordinator", () => {
     for (let i = 0; i < 3; i++)
       order.push((await mac.projects.claimNext({ projectId: p.projectId })).task?.id);
     expect(order).toEqual([c, a, undefined]);
-  });
-});
-
-describe("project claim leases", () => {
-  let fleet: TestFleet;
-
-  beforeAll(async () => {
-    fleet = await startFleet({ tokens, projectClaimLeaseMs: 2000 });
-  }, 30_000);
-  afterAll(async () => {
-    await fleet?.dispose();
-  });
-
-  it("gives a lapsed claim back with an update and a failure event; updates from the holder renew it", async () => {
-    const failures = await listen(fleet, "events:errors:task_failures");
-    const mac = await agentClient(fleet, MAC_TOKEN, "claude");
-    const vps = await agentClient(fleet, VPS_TOKEN, "codex");
-    const project = await mac.projects.create({
-      initialPrompt: "Leases",
-      tasks: [{ title: "A", description: "a" }],
-    });
-    const claimed = await mac.projects.claimNext();
-    const taskId = claimed.task?.id as string;
-    const firstExpiry = claimed.task?.leaseExpiresAt as number;
-    const renewed = await mac.projects.updateTask(project.projectId, taskId, {});
-    expect(renewed.leaseExpiresAt).toBeGreaterThanOrEqual(firstExpiry);
-    // The holder vanishes: the sweep gives the task back.
-    mac.close();
-    const failure = await waitFor(
-      () => failures.seen.find((f) => (f as { taskId: string }).taskId === taskId),
-      {
-        what: "the expired claim's failure event",
-      },
-    );
-    expect(failure).toMatchObject({ projectId: project.projectId, agent: "mac/claude" });
-    expect((failure as { reason: string }).reason).toContain("claim expired");
-    const back = await vps.projects.readTask(taskId);
-    expect(back).toMatchObject({ status: "not started" });
-    expect(back.assignee).toBeUndefined();
-    expect((await vps.projects.claimNext()).task?.assignee).toBe("vps/codex");
-    failures.close();
   });
 });
