@@ -41,6 +41,7 @@ Options:
   --retention-days <x>      finished tasks are forgotten this long after they end (default 7)
   --retention-max-finished <n>  finished tasks kept at most; the oldest go first (default 100000)
   --dead-letter-retention-days <x>  dead-lettered tasks are forgotten after this unless purged (default 30)
+  --project-claim-lease-ms <n>  an agent's claim on a project task lapses this long after its last update (default 1800000)
   --max-output-bytes <n>    output bytes kept per task; the rest is cut with a marker (default 16777216)
   --max-waiting <n>         tasks the waiting list holds; beyond, submits get E_QUEUE_FULL (default 10000)
   --max-frames-per-second <n>   frames one connection may send a second (default 100000; 0 = no limit)

@@ -62,6 +62,7 @@ const OPTIONS = {
   "load-threshold": { type: "string" },
   "fallback-node": { type: "string" },
   "hold-ahead-ms": { type: "string" },
+  "project-claim-lease-ms": { type: "string" },
   "require-durable": { type: "boolean" },
   "retention-days": { type: "string" },
   "retention-max-finished": { type: "string" },
@@ -226,6 +227,8 @@ export async function resolveCoordinatorOptions(
   if (values["fallback-node"] !== undefined) options.fallbackNode = values["fallback-node"];
   const holdAhead = number("hold-ahead-ms", values["hold-ahead-ms"], { min: 0 });
   if (holdAhead !== undefined) options.holdAheadMs = holdAhead;
+  const claimLease = number("project-claim-lease-ms", values["project-claim-lease-ms"], { min: 100 });
+  if (claimLease !== undefined) options.projectClaimLeaseMs = claimLease;
   if (values["require-durable"] === true) options.requireDurable = true;
   const days = (flag: "retention-days" | "dead-letter-retention-days"): number | undefined => {
     const value = number(flag, values[flag], { integer: false });

@@ -33,6 +33,7 @@ import { CoordinatorMetrics } from "./metrics.js";
 import type { NodeFaults } from "./node-faults.js";
 import type { ResolvedOptions } from "./options.js";
 import type { TaskPlacement } from "./placement.js";
+import type { ProjectOps } from "./projects/project-ops.js";
 import { Router } from "./router.js";
 import type { RunReports } from "./run-reports.js";
 import { SecretBox } from "./secrets.js";
@@ -61,6 +62,7 @@ export interface CoordinatorParts {
   readonly events: FleetEvents;
   readonly history: FleetHistory;
   readonly alerts: FleetAlerts;
+  readonly projects: ProjectOps;
 }
 
 /** The state and services the coordinator's modules share. */

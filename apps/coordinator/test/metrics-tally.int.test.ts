@@ -68,8 +68,10 @@ describe("/metrics task figures are kept as the work happens", () => {
     expect(figures["flotilla_tasks:waiting"]).toBe(2000);
     expect(figures["flotilla_queue_depth:low"]).toBe(2000);
     const loaded = await scrapeReads();
-    // 20 censuses would have sent 40,000 HMGETs; whatever else Redis ran meanwhile is not the scrapes'.
-    expect({ idle, loaded }).toEqual({ idle: 0, loaded: 0 });
+    // 20 censuses would have sent 40,000 HMGETs (and 20 SMEMBERS per node even when idle). The few seen
+    // come from the coordinator's own upkeep meanwhile (a project sweep's SMEMBERS), not the scrapes.
+    expect(idle).toBeLessThanOrEqual(5);
+    expect(loaded).toBeLessThanOrEqual(5);
   }, 60_000);
 
   it("agree with a census after runs, retries, dead letters and cancels, and after a takeover", async () => {

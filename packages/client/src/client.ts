@@ -19,6 +19,7 @@ import {
 import { Channel } from "./channel.js";
 import { Connection, type ReconnectOptions, type WebSocketFactory } from "./connection.js";
 import { clientEndpoints } from "./endpoints.js";
+import { createProjectsApi, type ProjectsApi } from "./projects.js";
 import type { Resequencer } from "./resequencer.js";
 import {
   createTaskHandle,
@@ -69,6 +70,13 @@ export interface ConnectOptions {
   clock?: () => number;
   /** Uniform random source in [0, 1) for backoff jitter. */
   random?: () => number;
+  /**
+   * This agent's name for projects (`client.projects`): the coordinator records `<token name>/<agent>` as
+   * a claim's holder (the token's name alone without it).
+   */
+  agent?: string;
+  /** The capabilities this agent's project claims match against tasks' `needs`. */
+  capabilities?: readonly string[];
 }
 
 /** One update of a watched task, in wire order. */
@@ -161,6 +169,8 @@ export class FlotillaClient {
   readonly clientId: string;
   /** Dead-letter queue operations. */
   readonly dlq: DlqApi;
+  /** Projects: task lists shared by the fleet's agents. */
+  readonly projects: ProjectsApi;
   readonly #connection: Connection;
   readonly #pending = new Map<string, Pending>();
   readonly #watches = new Map<string, Set<TaskConsumer>>();
@@ -215,6 +225,13 @@ export class FlotillaClient {
       retry: (taskId) => this.request("dlq.retry", { taskId }),
       purge: (taskId) => this.request("dlq.purge", taskId === undefined ? {} : { taskId }),
     };
+    this.projects = createProjectsApi(
+      (type, fields, requestOptions) => this.request(type, fields, requestOptions),
+      {
+        agent: options.agent,
+        capabilities: options.capabilities,
+      },
+    );
   }
 
   /** @internal opens the first socket and waits for it (used by {@link connect}). */
@@ -675,6 +692,10 @@ export async function connect(options: ConnectOptions): Promise<FlotillaClient> 
 }
 
 const IDEMPOTENT = new Set([
+  "projects.list",
+  "project.read",
+  "project.tasks.list",
+  "project.task.read",
   "task.submit",
   "task.get",
   "tasks.list",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MAX_HISTORY_MINUTES } from "./alerts.js";
+import { type ENVELOPE_KEYS, envelopeShape, message } from "./envelope.js";
 import {
   NodeInfoSchema,
   NodeLoadSchema,
@@ -14,10 +15,9 @@ import {
   EpochSchema,
   IdSchema,
   MessageIdSchema,
-  PROTOCOL_VERSION,
   SenderSchema,
-  TimestampSchema,
 } from "./primitives.js";
+import { PROJECT_MESSAGE_SCHEMAS } from "./project-messages.js";
 import { TaskRecordSchema } from "./records.js";
 import {
   ErrorCodeSchema,
@@ -28,24 +28,7 @@ import {
   WireErrorSchema,
 } from "./task.js";
 
-/** `v`: absent on frames from bridges that predate versioning, which speak version 1. */
-export const VersionSchema = z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION);
-
-/** The fields every message carries besides `type`. */
-const envelopeShape = {
-  v: VersionSchema,
-  id: MessageIdSchema,
-  timestamp: TimestampSchema,
-  from: SenderSchema,
-};
-
-/** The envelope keys, which {@link createMessage}-style helpers fill in. */
-export const ENVELOPE_KEYS = ["v", "type", "id", "timestamp", "from"] as const;
-
-/** Builds one message schema: the envelope, the literal `type`, then the type's own fields, all flat. */
-function message<const T extends string, S extends z.core.$ZodLooseShape>(type: T, shape: S) {
-  return z.object({ ...envelopeShape, type: z.literal(type), ...shape });
-}
+export { ENVELOPE_KEYS, VersionSchema } from "./envelope.js";
 
 const replyToSchema = MessageIdSchema;
 
@@ -428,6 +411,7 @@ export const MESSAGE_SCHEMAS = {
   "alerts.list": AlertsListMessageSchema,
   "history.get": HistoryGetMessageSchema,
   reply: ReplyMessageSchema,
+  ...PROJECT_MESSAGE_SCHEMAS,
 } as const;
 
 /** A message `type` string. */

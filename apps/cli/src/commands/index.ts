@@ -4,6 +4,7 @@ import { configCommand } from "./config.js";
 import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
 import { broadcastCommand, drainCommand, eventsCommand, nodesCommand, undrainCommand } from "./fleet.js";
+import { projectsCommand } from "./projects.js";
 import { runCommand, submitCommand } from "./run.js";
 import { cancelCommand, logsCommand, psCommand, statusCommand } from "./tasks.js";
 
@@ -22,6 +23,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   eventsCommand,
   alertsCommand,
   dlqCommand,
+  projectsCommand,
   configCommand,
   demoCommand,
 ];
