@@ -14,6 +14,7 @@ import {
   type TaskSpecInput,
 } from "@flotilla/protocol";
 import { Channel } from "./channel.js";
+import { type ChatApi, createChatApi } from "./chat.js";
 import { Connection, type ReconnectOptions, type WebSocketFactory } from "./connection.js";
 import { clientEndpoints } from "./endpoints.js";
 import type { Resequencer } from "./resequencer.js";
@@ -24,7 +25,15 @@ import {
   type TaskHandle,
   type WatchOptions,
 } from "./task-handle.js";
-import type { DlqEntry, FleetEvent, NodeView, OutputChunk, TaskEvent, TaskFilter } from "./wire.js";
+import type {
+  DlqEntry,
+  FleetEvent,
+  NodeView,
+  OutputChunk,
+  StoredOutput,
+  TaskEvent,
+  TaskFilter,
+} from "./wire.js";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -146,6 +155,8 @@ export class FlotillaClient {
   readonly clientId: string;
   /** Dead-letter queue operations. */
   readonly dlq: DlqApi;
+  /** Broadcasts, direct messages and named topics, live and kept. */
+  readonly chat: ChatApi;
   readonly #connection: Connection;
   readonly #pending = new Map<string, Pending>();
   readonly #watches = new Map<string, Set<TaskConsumer>>();
@@ -200,6 +211,7 @@ export class FlotillaClient {
       retry: (taskId) => this.request("dlq.retry", { taskId }),
       purge: (taskId) => this.request("dlq.purge", taskId === undefined ? {} : { taskId }),
     };
+    this.chat = createChatApi(this);
   }
 
   /** @internal opens the first socket and waits for it (used by {@link connect}). */
@@ -297,6 +309,11 @@ export class FlotillaClient {
   /** The fleet's nodes. */
   async nodes(options: RequestOptions = {}): Promise<NodeView[]> {
     return (await this.request<{ nodes: NodeView[] }>("nodes.list", {}, options)).nodes;
+  }
+
+  /** A task's stored output: its last `tail` chunks, or from output seq `fromSeq` on (at most 1000). */
+  async output(taskId: string, options: { tail?: number; fromSeq?: number } = {}): Promise<StoredOutput> {
+    return await this.request<StoredOutput>("output.read", { taskId, ...options });
   }
 
   /** Cancels a task: the node stops its whole process group. */
@@ -650,6 +667,9 @@ const IDEMPOTENT = new Set([
   "node.undrain",
   "dlq.list",
   "dlq.get",
+  "topic.read",
+  "inbox.read",
+  "output.read",
 ]);
 
 function isIdempotent(type: string): boolean {

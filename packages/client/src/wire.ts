@@ -53,3 +53,13 @@ export interface TaskFilter {
 
 /** A message pushed to `events()` subscribers: task events, broadcasts, node changes. */
 export type FleetEvent = Message;
+
+/** A task's stored output as `client.output` reads it. */
+export interface StoredOutput {
+  taskId: string;
+  /** The task's state when it was read. */
+  state: TaskState;
+  chunks: { seq: number; stream: "stdout" | "stderr"; data: string }[];
+  /** The seq to read from next time. */
+  nextSeq: number;
+}

@@ -1,4 +1,11 @@
 import { z } from "zod";
+import { type ENVELOPE_KEYS, envelopeShape, message } from "./envelope.js";
+import {
+  InboxReadMessageSchema,
+  OutputReadMessageSchema,
+  TopicPublishMessageSchema,
+  TopicReadMessageSchema,
+} from "./kept.js";
 import {
   NodeInfoSchema,
   NodeLoadSchema,
@@ -13,9 +20,7 @@ import {
   EpochSchema,
   IdSchema,
   MessageIdSchema,
-  PROTOCOL_VERSION,
   SenderSchema,
-  TimestampSchema,
 } from "./primitives.js";
 import { TaskRecordSchema } from "./records.js";
 import {
@@ -27,29 +32,11 @@ import {
   WireErrorSchema,
 } from "./task.js";
 
-/** `v`: absent on frames from bridges that predate versioning, which speak version 1. */
-export const VersionSchema = z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION);
-
-/** The fields every message carries besides `type`. */
-const envelopeShape = {
-  v: VersionSchema,
-  id: MessageIdSchema,
-  timestamp: TimestampSchema,
-  from: SenderSchema,
-};
-
-/** The envelope keys, which {@link createMessage}-style helpers fill in. */
-export const ENVELOPE_KEYS = ["v", "type", "id", "timestamp", "from"] as const;
-
-/** Builds one message schema: the envelope, the literal `type`, then the type's own fields, all flat. */
-function message<const T extends string, S extends z.core.$ZodLooseShape>(type: T, shape: S) {
-  return z.object({ ...envelopeShape, type: z.literal(type), ...shape });
-}
-
 const replyToSchema = MessageIdSchema;
 
 // ---- Agent lifecycle and presence ----
 
+export { ENVELOPE_KEYS, VersionSchema } from "./envelope.js";
 /**
  * agent -> coordinator: first frame on a connection; `running` lists runs kept across a reconnect (started
  * or held). `prefetch` is how many assignments beyond its slots the agent holds, to start the moment a slot
@@ -407,6 +394,10 @@ export const MESSAGE_SCHEMAS = {
   "dlq.retry": DlqRetryMessageSchema,
   "dlq.purge": DlqPurgeMessageSchema,
   reply: ReplyMessageSchema,
+  "topic.publish": TopicPublishMessageSchema,
+  "topic.read": TopicReadMessageSchema,
+  "inbox.read": InboxReadMessageSchema,
+  "output.read": OutputReadMessageSchema,
 } as const;
 
 /** A message `type` string. */

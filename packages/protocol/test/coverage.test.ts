@@ -53,6 +53,10 @@ const namedTypes = {
   "dlq.retry": {} as { a: protocol.DlqRetryMessage; b: MessageOf<"dlq.retry"> },
   "dlq.purge": {} as { a: protocol.DlqPurgeMessage; b: MessageOf<"dlq.purge"> },
   reply: {} as { a: protocol.ReplyMessage; b: MessageOf<"reply"> },
+  "topic.publish": {} as { a: protocol.TopicPublishMessage; b: MessageOf<"topic.publish"> },
+  "topic.read": {} as { a: protocol.TopicReadMessage; b: MessageOf<"topic.read"> },
+  "inbox.read": {} as { a: protocol.InboxReadMessage; b: MessageOf<"inbox.read"> },
+  "output.read": {} as { a: protocol.OutputReadMessage; b: MessageOf<"output.read"> },
 } satisfies Record<MessageType, unknown>;
 
 type Same<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false;
