@@ -48,8 +48,8 @@ export interface CommandContext {
   /** `--json` was given. */
   readonly json: boolean;
   settings(): Settings;
-  /** The session with the coordinator, opened on first use. */
-  client(): Promise<FlotillaClient>;
+  /** The session with the coordinator, opened on first use (as `clientId` when given, on the wire). */
+  client(clientId?: string): Promise<FlotillaClient>;
   out(text: string): void;
   err(text: string): void;
   now(): number;
@@ -219,12 +219,12 @@ function createContext(
       });
       return settings;
     },
-    client: () => {
+    client: (clientId) => {
       if (!client) {
         const resolved = context.settings();
         const options: ConnectOptions = {
           url: resolved.url.value ?? "",
-          clientId: `cli-${command.name}-${Math.floor(Math.random() * 1e9).toString(36)}`,
+          clientId: clientId ?? `cli-${command.name}-${Math.floor(Math.random() * 1e9).toString(36)}`,
           connectTimeoutMs: connectTimeout(io.env),
           requestTimeoutMs: 15_000,
         };

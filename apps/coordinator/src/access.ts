@@ -2,7 +2,8 @@
  * Who may do what: the one table of operations × scopes. An operation is a WebSocket frame type as sent on
  * one endpoint (`client task.submit`, `agent task.finish`) or an HTTP route (`POST /v1/tasks`). The
  * transport checks every frame against it before its handler runs, and http.ts every request; both refuse
- * with `E_FORBIDDEN`. Finer rules that need the task (a `submit` token cancels only its own tasks; an agent
+ * with `E_FORBIDDEN`. `/mcp` lets every scope in: each tool acts through a client with the caller's own
+ * token, so the frame entries below decide what it may do. Finer rules that need the task (a `submit` token cancels only its own tasks; an agent
  * reports only on runs leased to its node) are applied where the task is at hand, and named here.
  */
 import { FlotillaError } from "@flotilla/protocol";
@@ -59,6 +60,7 @@ export const ACCESS = {
   "POST /v1/tasks": SUBMITTERS,
   "GET /v1/tasks/:id": READERS,
   "GET /metrics": READERS,
+  "POST /mcp": ALL,
 } as const satisfies Record<string, readonly ScopeKind[]>;
 
 /** An operation of the table. */

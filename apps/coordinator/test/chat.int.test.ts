@@ -28,7 +28,7 @@ describe("kept chat: inboxes, broadcasts and named topics", () => {
     const inbox = await waitFor(
       async () => {
         const read = await late.chat.inbox("mac-mini");
-        return read.messages.length >= 3 && read;
+        return read.messages.length >= 3 ? read : undefined;
       },
       { what: "the bridge's message in the inbox" },
     );

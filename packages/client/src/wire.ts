@@ -33,6 +33,8 @@ export interface NodeView {
   capabilities: string[];
   /** Tasks waiting in the node's local queue. */
   queued: number;
+  /** When the coordinator last heard from the node, epoch ms (absent from older coordinators). */
+  lastSeenAt?: number;
 }
 
 /** A dead-lettered task as `dlq.list` reports it. */

@@ -1,8 +1,10 @@
 import type { CommandSpec } from "../cli.js";
+import { publishCommand, subscribeCommand } from "./chat.js";
 import { configCommand } from "./config.js";
 import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
 import { broadcastCommand, drainCommand, eventsCommand, nodesCommand, undrainCommand } from "./fleet.js";
+import { mcpCommand } from "./mcp.js";
 import { runCommand, submitCommand } from "./run.js";
 import { cancelCommand, logsCommand, psCommand, statusCommand } from "./tasks.js";
 
@@ -18,8 +20,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   drainCommand,
   undrainCommand,
   broadcastCommand,
+  publishCommand,
+  subscribeCommand,
   eventsCommand,
   dlqCommand,
+  mcpCommand,
   configCommand,
   demoCommand,
 ];
