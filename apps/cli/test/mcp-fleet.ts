@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createCoordinator } from "@flotilla/coordinator";
@@ -16,15 +17,26 @@ export interface McpFleet {
   coordinator: ReturnType<typeof createCoordinator>;
   /** `flotilla mcp` as a subprocess, driven by the SDK's own client over stdio. */
   stdio(agentId: string): Promise<Client>;
-  /** The coordinator's `/mcp`, driven by the SDK's client over streamable HTTP. */
-  http(agentId: string): Promise<Client>;
+  /** The coordinator's `/mcp`, driven by the SDK's client over streamable HTTP (fleet token by default). */
+  http(agentId: string, token?: string): Promise<Client>;
   dispose(): Promise<void>;
 }
+
+/** A token of `submit` scope the fleet accepts besides its admin token. */
+export const SUBMIT_TOKEN = "laptop-secret";
 
 export async function startMcpFleet(): Promise<McpFleet> {
   const token = "mcp-test-token";
   const redis: RedisServer = await startRedis();
-  const coordinator = createCoordinator({ redisUrl: redis.url, token, port: 0, host: "127.0.0.1" });
+  const coordinator = createCoordinator({
+    redisUrl: redis.url,
+    token,
+    tokens: [
+      { name: "laptop", scope: "submit", hash: createHash("sha256").update(SUBMIT_TOKEN).digest("hex") },
+    ],
+    port: 0,
+    host: "127.0.0.1",
+  });
   await coordinator.start();
   const agent = createAgent({ id: "box", coordinatorUrl: coordinator.url, token, slots: 4 });
   await agent.start();
@@ -54,10 +66,10 @@ export async function startMcpFleet(): Promise<McpFleet> {
           stderr: "inherit",
         }),
       ),
-    http: (agentId) =>
+    http: (agentId, bearer = token) =>
       open(
         new StreamableHTTPClientTransport(new URL(`${coordinator.url.replace(/^ws/, "http")}/mcp`), {
-          requestInit: { headers: { authorization: `Bearer ${token}`, "x-flotilla-agent": agentId } },
+          requestInit: { headers: { authorization: `Bearer ${bearer}`, "x-flotilla-agent": agentId } },
         }),
       ),
     async dispose() {
@@ -86,7 +98,7 @@ export async function refused(
   client: Client,
   name: string,
   args: Record<string, unknown> = {},
-): Promise<{ code?: string; message: string; hint?: string }> {
+): Promise<{ code?: string; message: string; hint?: string; details?: Record<string, unknown> }> {
   const result = await client.callTool({ name, arguments: args });
   const text = (result.content as { type: string; text: string }[])[0]?.text ?? "";
   expect(result.isError, `${name} should fail: ${text}`).toBe(true);

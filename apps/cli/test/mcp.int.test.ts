@@ -1,6 +1,6 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, type McpFleet, refused, startMcpFleet } from "./mcp-fleet.js";
+import { call, type McpFleet, refused, SUBMIT_TOKEN, startMcpFleet } from "./mcp-fleet.js";
 
 const FLEET_TOOLS = [
   "run_command",
@@ -10,6 +10,22 @@ const FLEET_TOOLS = [
   "cancel_command",
   "list_nodes",
   "fleet_status",
+];
+const PROJECT_TOOLS = [
+  "list_projects",
+  "read_project",
+  "create_project",
+  "delete_project",
+  "add_tasks_to_project",
+  "finalize_project",
+  "list_tasks",
+  "read_task",
+  "create_task",
+  "update_task",
+  "delete_task",
+  "approve_task",
+  "get_next_task",
+  "claim_next_task",
 ];
 const CHAT_TOOLS = ["broadcast", "send_message", "read_messages", "list_agents", "publish", "read_topic"];
 
@@ -145,5 +161,102 @@ describe("flotilla mcp against a real fleet", { timeout: 120_000 }, () => {
     );
     expect(agents.map((agent) => agent.id)).toEqual(["box"]);
     expect(Number.isNaN(Date.parse(agents[0]?.lastSeen ?? ""))).toBe(false);
+  });
+});
+
+interface ProjectTask {
+  id: string;
+  status: string;
+  approved: boolean;
+  assignee?: string;
+  completedDetails: string;
+}
+
+describe("project tools through flotilla mcp", { timeout: 120_000 }, () => {
+  let fleet: McpFleet;
+  let agent: Client;
+
+  beforeAll(async () => {
+    fleet = await startMcpFleet();
+    agent = await fleet.stdio("builder");
+  }, 120_000);
+  afterAll(() => fleet?.dispose());
+
+  it("offers the task-queue tools, approve_task since this token may approve", async () => {
+    const names = (await agent.listTools()).tools.map((tool) => tool.name);
+    for (const name of PROJECT_TOOLS) expect(names).toContain(name);
+  });
+
+  it("create → claim → in progress → done → approve → finalize, each broken rule refused", async () => {
+    const project = await call<{ projectId: string; tasks: ProjectTask[] }>(agent, "create_project", {
+      initialPrompt: "ship the release",
+      tasks: [
+        { title: "write notes", description: "release notes", priority: "high" },
+        { title: "tag", description: "git tag", after: ["#1"] },
+      ],
+    });
+    const { projectId } = project;
+    const [first, second] = project.tasks;
+    const claimed = await call<{ task: ProjectTask }>(agent, "claim_next_task", { projectId });
+    expect(claimed.task).toMatchObject({ id: first?.id, status: "in progress" });
+    expect(claimed.task.assignee).toContain("builder");
+    // Its dependency is not done: nothing else is ready.
+    expect(
+      (await call<{ task: ProjectTask | null }>(agent, "claim_next_task", { projectId })).task,
+    ).toBeNull();
+
+    const noDetails = await refused(agent, "update_task", { projectId, taskId: first?.id, status: "done" });
+    expect(noDetails).toMatchObject({ details: { rule: "completed-details" } });
+    expect(noDetails.hint, JSON.stringify(noDetails)).toContain("completedDetails");
+    const notDone = await refused(agent, "finalize_project", { projectId });
+    expect(notDone).toMatchObject({ details: { rule: "not-all-done" } });
+    const early = await refused(agent, "approve_task", { projectId, taskId: first?.id });
+    expect(early).toMatchObject({ details: { rule: "not-done" } });
+    const done = await call<ProjectTask>(agent, "update_task", {
+      projectId,
+      taskId: first?.id,
+      status: "done",
+      completedDetails: "notes in CHANGELOG.md",
+    });
+    expect(done).toMatchObject({ status: "done", approved: false });
+    expect(
+      (await call<{ tasks: ProjectTask[] }>(agent, "list_tasks", { projectId, state: "pending_approval" }))
+        .tasks,
+    ).toHaveLength(1);
+    expect(await call(agent, "approve_task", { projectId, taskId: first?.id })).toMatchObject({
+      approved: true,
+    });
+    const frozen = await refused(agent, "update_task", { projectId, taskId: first?.id, title: "changed" });
+    expect(frozen).toMatchObject({ details: { rule: "approved-frozen" } });
+    const backwards = await refused(agent, "update_task", { projectId, taskId: second?.id, status: "done" });
+    expect(backwards.code).toBeTruthy();
+
+    const next = await call<{ task: ProjectTask }>(agent, "get_next_task", { projectId, claim: true });
+    expect(next.task.id).toBe(second?.id);
+    await call(agent, "update_task", {
+      projectId,
+      taskId: second?.id,
+      status: "done",
+      completedDetails: "v1.0.0",
+    });
+    await call(agent, "approve_task", { projectId, taskId: second?.id });
+    expect(await call(agent, "finalize_project", { projectId })).toMatchObject({ completed: true });
+    expect(await call(agent, "read_task", { taskId: second?.id })).toMatchObject({
+      status: "done",
+      approved: true,
+    });
+    const { projects } = await call<{ projects: { projectId: string; completed: boolean }[] }>(
+      agent,
+      "list_projects",
+      { state: "completed" },
+    );
+    expect(projects.map((listed) => listed.projectId)).toContain(projectId);
+  });
+
+  it("does not offer approve_task to a token that may not approve", async () => {
+    const laptop = await fleet.http("laptop-agent", SUBMIT_TOKEN);
+    const names = (await laptop.listTools()).tools.map((tool) => tool.name);
+    expect(names).not.toContain("approve_task");
+    expect(names).toContain("claim_next_task");
   });
 });

@@ -31,6 +31,7 @@ import { CoordinatorMetrics } from "./metrics.js";
 import type { NodeFaults } from "./node-faults.js";
 import type { ResolvedOptions } from "./options.js";
 import type { TaskPlacement } from "./placement.js";
+import type { ProjectOps } from "./projects/project-ops.js";
 import { Router } from "./router.js";
 import type { RunReports } from "./run-reports.js";
 import { SecretBox } from "./secrets.js";
@@ -57,6 +58,7 @@ export interface CoordinatorParts {
   readonly balancing: Balancer;
   readonly clientOps: ClientOps;
   readonly events: FleetEvents;
+  readonly projects: ProjectOps;
 }
 
 /** The state and services the coordinator's modules share. */

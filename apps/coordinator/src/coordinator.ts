@@ -31,6 +31,7 @@ import { Membership } from "./membership.js";
 import { NodeFaults } from "./node-faults.js";
 import { type CoordinatorOptions, resolveOptions } from "./options.js";
 import { TaskPlacement } from "./placement.js";
+import { ProjectOps } from "./projects/project-ops.js";
 import { recover } from "./recovery.js";
 import { openRedis } from "./redis-connection.js";
 import { redisEmptied } from "./redis-emptied.js";
@@ -81,6 +82,7 @@ function wireParts(ctx: CoordinatorContext): CoordinatorParts {
   parts.membership = new Membership(ctx, parts);
   parts.detector = new FailureDetector(ctx, parts);
   parts.faults = new NodeFaults(ctx, parts);
+  parts.projects = new ProjectOps(ctx, parts);
   parts.housekeeping = new Housekeeping(ctx, parts);
   parts.balancing = new Balancer(ctx, parts);
   parts.clientOps = new ClientOps(ctx, parts);

@@ -4,7 +4,8 @@
  * ran out before a lease end as expired, waiting tasks whose `maxWait` ran out placed or failed, and (at
  * most once a second, or at once after `sweepWaitingSoon`) a page of the waiting list placed where a node
  * can take it (see `waiting.ts`), then retention forgets finished tasks that are due (`retention.ts`). A
- * new periodic step belongs in `sweep`. It owns the time of the last waiting sweep and the `WaitingList`;
+ * new periodic step belongs in `sweep`. Last come the projects' lapsed claims and fleet runs
+ * (`projects/project-upkeep.ts`). It owns the time of the last waiting sweep and the `WaitingList`;
  * `endUnstarted` (cancel or expire a task that never
  * started) is shared with client operations. Of a node it changes `queued` when a queued task ends.
  */
@@ -23,7 +24,7 @@ export class Housekeeping {
 
   constructor(
     private readonly ctx: CoordinatorContext,
-    private readonly parts: Pick<CoordinatorParts, "placement" | "detector">,
+    private readonly parts: Pick<CoordinatorParts, "placement" | "detector" | "projects">,
   ) {
     this.waiting = new WaitingList(ctx, parts);
   }
@@ -41,6 +42,7 @@ export class Housekeeping {
     }
     this.retention ??= new Retention(this.ctx.db, this.ctx.options);
     await this.retention.sweep(now);
+    await this.parts.projects.upkeep.sweep(now);
   }
 
   /** The next sweep looks at the waiting list (a node joined or came back: it may take waiting work). */

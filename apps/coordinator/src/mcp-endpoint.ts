@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect, type FlotillaClient } from "@flotilla/client";
 import { AGENT_ID_HEADER, createMcpHttpHandler } from "@flotilla/mcp";
-import { ID_PATTERN } from "@flotilla/protocol";
+import { AgentNameSchema, ID_PATTERN } from "@flotilla/protocol";
+import { allows } from "./access.js";
 import type { Principal } from "./auth.js";
 
 /** Where the endpoint's clients connect: this coordinator. */
@@ -34,7 +35,8 @@ export class McpEndpoint {
     const named = typeof header === "string" && ID_PATTERN.test(header) ? header : undefined;
     const agentId = named ?? principal.nodeId ?? principal.name;
     const client = await this.clientFor(token, agentId);
-    await this.serve({ client, agentId }, request, response);
+    const canApprove = allows(principal.scope, "client project.task.approve");
+    await this.serve({ client, agentId, canApprove }, request, response);
   }
 
   /** Closes every client the endpoint opened. */
@@ -49,10 +51,13 @@ export class McpEndpoint {
     let client = this.clients.get(key);
     if (client === undefined) {
       const ca = this.options.ca();
+      // The agent id is also the connection's agent on project claims, when it is a valid agent name.
+      const agent = AgentNameSchema.safeParse(agentId).success ? agentId : undefined;
       client = connect({
         url: this.options.url(),
         token,
         clientId: agentId,
+        ...(agent === undefined ? {} : { agent }),
         ...(ca === undefined ? {} : { ca }),
       });
       this.clients.set(key, client);

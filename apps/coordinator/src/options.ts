@@ -1,3 +1,4 @@
+import { CLAIM_LEASE_BOUNDS_MS, DEFAULT_CLAIM_LEASE_MS } from "@flotilla/protocol";
 import type { Logger } from "pino";
 import type { TokenEntry } from "./auth.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
@@ -42,6 +43,11 @@ export interface CoordinatorOptions {
   suspectGraceMs?: number;
   /** How often the failure detector, retry timer and waiting list are swept (default 100 ms). */
   sweepIntervalMs?: number;
+  /**
+   * How long an agent's claim on a project task lasts unless the agent updates the task (default 30 min);
+   * a lapsed claim is given back by the sweep.
+   */
+  projectClaimLeaseMs?: number;
   /** Default strategy for general work (default `least_loaded`). */
   strategy?: string;
   /** Nodes whose 1-minute load average is at or above this are avoided (default 3.0). */
@@ -161,6 +167,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     deadAfterMs: options.deadAfterMs ?? 4500,
     suspectGraceMs: options.suspectGraceMs ?? 500,
     sweepIntervalMs: options.sweepIntervalMs ?? 100,
+    projectClaimLeaseMs: options.projectClaimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS,
     strategy: options.strategy ?? "least_loaded",
     loadThreshold: options.loadThreshold ?? 3,
     fallbackNode: options.fallbackNode,
@@ -197,6 +204,11 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
   }
   if (!(resolved.holdAheadMs >= 0)) throw new RangeError("holdAheadMs must be 0 or more");
   if (!(resolved.ackHoldMs >= 0)) throw new RangeError("ackHoldMs must be 0 or more");
+  const lease = resolved.projectClaimLeaseMs;
+  if (!(lease >= CLAIM_LEASE_BOUNDS_MS.min && lease <= CLAIM_LEASE_BOUNDS_MS.max))
+    throw new RangeError(
+      `projectClaimLeaseMs must be between ${CLAIM_LEASE_BOUNDS_MS.min} and ${CLAIM_LEASE_BOUNDS_MS.max}`,
+    );
   const limits = [
     "maxOutputBytes",
     "maxWaiting",

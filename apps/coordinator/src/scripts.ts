@@ -12,6 +12,15 @@ export const SCRIPT_NAMES = [
   "output-2",
   "steal-2",
   "forget-3",
+  "project-create-9",
+  "project-add-9",
+  "project-update-9",
+  "project-approve-9",
+  "project-finalize-9",
+  "project-delete-9",
+  "project-claim-9",
+  "project-expire-9",
+  "project-run-9",
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -20,10 +29,15 @@ interface LoadedScript {
   readonly numberOfKeys: number;
 }
 
+/** The project scripts' shared keys, arguments and helpers, put in front of each (see the file's header). */
+const PROJECT_LIB = "project-lib";
+
 function loadScripts(): Record<ScriptName, LoadedScript> {
   const scripts = {} as Record<ScriptName, LoadedScript>;
+  const read = (name: string): string => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  const lib = read(PROJECT_LIB);
   for (const name of SCRIPT_NAMES) {
-    const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+    const source = name.startsWith("project-") ? `${lib}\n${read(name)}` : read(name);
     const numberOfKeys = Number(name.slice(name.lastIndexOf("-") + 1));
     scripts[name] = { source, numberOfKeys };
   }

@@ -7,7 +7,7 @@
 import { FlotillaError } from "@flotilla/protocol";
 import type { Redis } from "ioredis";
 import { DEFAULT_MAX_OUTPUT_BYTES } from "./options.js";
-import { ScriptRunner, type ScriptSafetyOptions } from "./scripts.js";
+import { type ScriptName, ScriptRunner, type ScriptSafetyOptions } from "./scripts.js";
 import { TaskReads } from "./store-reads.js";
 import {
   decodeTask,
@@ -60,6 +60,18 @@ export class TaskStore extends TaskReads {
     this.scripts = new ScriptRunner(redis, safety);
     this.taskTemplate = keys.task(TEMPLATE_ID);
     this.eventsTemplate = keys.taskEvents(TEMPLATE_ID);
+  }
+
+  /**
+   * Runs one project script (`lua/project-*-9.lua`, see `projects/`) in this turn's batch, fenced and safe
+   * to send twice like every other; it answers JSON text.
+   */
+  async projectScript(
+    name: Extract<ScriptName, `project-${string}`>,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<string> {
+    return String(await this.scripts.run(name, keys, args));
   }
 
   /** Loads the Lua scripts into Redis (after connecting, and after Redis restarts). */

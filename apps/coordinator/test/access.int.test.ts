@@ -42,6 +42,20 @@ function frameFor(operation: string, from: string, id: string): Record<string, u
     "task.progress": { ...task, percent: 1 },
     "task.finish": { ...task, outcome: "succeeded", exitCode: 0, signal: null, durationMs: 1 },
     "steal.request": { freeSlots: 1 },
+    "projects.list": {},
+    "project.read": { projectId: "proj-999" },
+    "project.create": { initialPrompt: "walk", tasks: [] },
+    "project.delete": { projectId: "proj-999" },
+    "project.addTasks": { projectId: "proj-999", tasks: [{ title: "t", description: "d" }] },
+    "project.finalize": { projectId: "proj-999" },
+    "project.tasks.list": {},
+    "project.task.read": { taskId: "task-999" },
+    "project.task.create": { projectId: "proj-999", task: { title: "t", description: "d" } },
+    "project.task.update": { projectId: "proj-999", taskId: "task-999", update: {} },
+    "project.task.delete": { projectId: "proj-999", taskId: "task-999" },
+    "project.task.approve": { projectId: "proj-999", taskId: "task-999" },
+    "project.task.next": { projectId: "proj-999" },
+    "project.task.claim": { projectId: "proj-999" },
   };
   if (type === "agent.hello") return hello(from, id);
   const body = fields[type];

@@ -13,4 +13,6 @@ export interface ToolContext {
    * what it sends. Usually the node id of the machine the agent runs on.
    */
   agentId: string;
+  /** Whether the token may approve project tasks: `approve_task` is offered only then. */
+  canApprove?: boolean;
 }

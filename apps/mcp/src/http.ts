@@ -15,6 +15,8 @@ export interface McpCaller {
   client: FlotillaClient;
   /** The caller's agent id (whose inbox `read_messages` reads). */
   agentId: string;
+  /** Whether the caller's token may approve project tasks. */
+  canApprove?: boolean;
 }
 
 /** Answers one HTTP request to the MCP endpoint. */

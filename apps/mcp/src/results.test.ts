@@ -25,6 +25,13 @@ describe("tool results", () => {
     expect(body(result).hint).toMatch(/list_/);
   });
 
+  it("prefers the hint a refused rule carries", () => {
+    const refused = new FlotillaError("E_CONFLICT", "task-1 is approved", {
+      details: { rule: "approved-frozen", hint: "add a new task for more work" },
+    });
+    expect(body(toolError(refused))).toMatchObject({ hint: "add a new task for more work" });
+  });
+
   it("gives retryable errors without a hint of their own a retry hint, and anything else E_INTERNAL", async () => {
     expect(body(toolError(new FlotillaError("E_SPAWN", "could not start"))).hint).toMatch(/retry/);
     const thrown = await answer(() => Promise.reject(new Error("boom")));

@@ -39,7 +39,10 @@ export function jsonResult(value: unknown): ToolResult {
 /** An MCP tool error carrying the Flotilla code and a hint. */
 export function toolError(error: unknown): ToolResult {
   const failure = toFlotillaError(error);
+  // A refusal that names its rule (the project rules) carries its own hint.
+  const ruleHint = failure.details?.hint;
   const hint =
+    (typeof ruleHint === "string" ? ruleHint : undefined) ??
     HINTS[failure.code] ??
     (failure.retryable ? "retry in a little while" : "see the message for what to change");
   const body: Record<string, unknown> = {

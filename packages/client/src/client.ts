@@ -17,6 +17,7 @@ import { Channel } from "./channel.js";
 import { type ChatApi, createChatApi } from "./chat.js";
 import { Connection, type ReconnectOptions, type WebSocketFactory } from "./connection.js";
 import { clientEndpoints } from "./endpoints.js";
+import { createProjectsApi, type ProjectsApi } from "./projects.js";
 import type { Resequencer } from "./resequencer.js";
 import {
   createTaskHandle,
@@ -75,6 +76,13 @@ export interface ConnectOptions {
   clock?: () => number;
   /** Uniform random source in [0, 1) for backoff jitter. */
   random?: () => number;
+  /**
+   * This agent's name for projects (`client.projects`): the coordinator records `<token name>/<agent>` as
+   * a claim's holder (the token's name alone without it).
+   */
+  agent?: string;
+  /** The capabilities this agent's project claims match against tasks' `needs`. */
+  capabilities?: readonly string[];
 }
 
 /** One update of a watched task, in wire order. */
@@ -157,6 +165,8 @@ export class FlotillaClient {
   readonly dlq: DlqApi;
   /** Broadcasts, direct messages and named topics, live and kept. */
   readonly chat: ChatApi;
+  /** Projects: task lists shared by the fleet's agents. */
+  readonly projects: ProjectsApi;
   readonly #connection: Connection;
   readonly #pending = new Map<string, Pending>();
   readonly #watches = new Map<string, Set<TaskConsumer>>();
@@ -212,6 +222,13 @@ export class FlotillaClient {
       purge: (taskId) => this.request("dlq.purge", taskId === undefined ? {} : { taskId }),
     };
     this.chat = createChatApi(this);
+    this.projects = createProjectsApi(
+      (type, fields, requestOptions) => this.request(type, fields, requestOptions),
+      {
+        agent: options.agent,
+        capabilities: options.capabilities,
+      },
+    );
   }
 
   /** @internal opens the first socket and waits for it (used by {@link connect}). */
@@ -658,6 +675,10 @@ export async function connect(options: ConnectOptions): Promise<FlotillaClient> 
 }
 
 const IDEMPOTENT = new Set([
+  "projects.list",
+  "project.read",
+  "project.tasks.list",
+  "project.task.read",
   "task.submit",
   "task.get",
   "tasks.list",

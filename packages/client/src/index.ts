@@ -5,5 +5,6 @@ export type { DlqApi, RequestOptions, SubmitOptions, TaskUpdate } from "./client
 export { type ConnectOptions, connect, FlotillaClient } from "./client.js";
 export type { ReconnectOptions, WebSocketFactory, WebSocketLike } from "./connection.js";
 export { clientEndpoint, clientEndpoints } from "./endpoints.js";
+export { createProjectsApi, type NextTaskResult, type ProjectActor, type ProjectsApi } from "./projects.js";
 export { type TaskHandle, type TaskResult, toResult, type WatchOptions } from "./task-handle.js";
 export * from "./wire.js";

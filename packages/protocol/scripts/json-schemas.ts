@@ -8,6 +8,7 @@ import { MESSAGE_CATALOG } from "../src/catalog.js";
 import { MESSAGE_SCHEMAS, MESSAGE_TYPES, MessageSchema } from "../src/messages.js";
 import { FingerprintSchema } from "../src/node.js";
 import { PROTOCOL_VERSION } from "../src/primitives.js";
+import { ProjectSchema, ProjectTaskSchema, ProjectTaskUpdateEventSchema } from "../src/projects.js";
 import { EventRecordSchema, LeaseSchema, NodeRecordSchema, TaskRecordSchema } from "../src/records.js";
 import { ExecTaskSpecSchema } from "../src/task.js";
 
@@ -21,6 +22,18 @@ export const RECORD_SCHEMAS = {
   lease: { schema: LeaseSchema, summary: "A lease: node runs taskId under epoch until expiresAt." },
   event: { schema: EventRecordSchema, summary: "A task state change as stored in task:{id}:events." },
   fingerprint: { schema: FingerprintSchema, summary: "What a machine is, as its agent measured it." },
+  project: {
+    schema: ProjectSchema,
+    summary: "A project with its tasks in order, as project.read returns it.",
+  },
+  "project-task": {
+    schema: ProjectTaskSchema,
+    summary: "A project task (work item) as stored in the projects:tasks hash and every read returns it.",
+  },
+  "project-task-update": {
+    schema: ProjectTaskUpdateEventSchema,
+    summary: "A project task change as published on events:tasks:updates.",
+  },
 } as const;
 
 /** Schemas are written for what a sender may put on the wire: defaults optional, extra fields allowed. */

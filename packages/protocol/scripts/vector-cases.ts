@@ -583,4 +583,93 @@ export const VECTOR_CASES: VectorCase[] = [
   valid("reply", "null", { replyTo: "dlq.purge-1", result: null }, "coordinator"),
   invalid("reply", "missing-reply-to", { result: 1 }, "replyTo"),
   invalid("reply", "missing-result", { replyTo: "task.get-1" }, "result"),
+  valid("projects.list", "open", { state: "open" }, "agent-mac"),
+  invalid("projects.list", "bad-filter", { state: "finished" }, "state"),
+
+  valid("project.read", "ok", { projectId: "proj-1" }, "agent-mac"),
+  invalid("project.read", "bad-id", { projectId: "1" }, "projectId"),
+
+  valid(
+    "project.create",
+    "with-deps",
+    {
+      initialPrompt: "Ship the release",
+      autoApprove: true,
+      tasks: [
+        {
+          title: "Build",
+          description: "Build it",
+          priority: "high",
+          run: { argv: ["make"], needs: ["linux"] },
+        },
+        { title: "Notes", description: "Write the notes", after: ["#1"], needs: ["writer"] },
+      ],
+      agent: "mac",
+    },
+    "agent-mac",
+  ),
+  invalid("project.create", "missing-prompt", { tasks: [] }, "initialPrompt"),
+
+  valid("project.delete", "ok", { projectId: "proj-1" }, "agent-mac"),
+  invalid("project.delete", "missing-id", {}, "projectId"),
+
+  valid(
+    "project.addTasks",
+    "one",
+    { projectId: "proj-1", tasks: [{ title: "T", description: "D" }] },
+    "agent-mac",
+  ),
+  invalid("project.addTasks", "none", { projectId: "proj-1", tasks: [] }, "tasks"),
+
+  valid("project.finalize", "ok", { projectId: "proj-1" }, "cli-ana"),
+  invalid("project.finalize", "bad-id", { projectId: "proj-0" }, "projectId"),
+
+  valid("project.tasks.list", "pending", { projectId: "proj-1", state: "pending_approval" }, "agent-mac"),
+  invalid("project.tasks.list", "bad-project", { projectId: "p1" }, "projectId"),
+
+  valid("project.task.read", "ok", { taskId: "task-3" }, "agent-mac"),
+  invalid("project.task.read", "bad-task", { taskId: "t-3" }, "taskId"),
+
+  valid(
+    "project.task.create",
+    "ok",
+    { projectId: "proj-1", task: { title: "T", description: "D" } },
+    "agent-mac",
+  ),
+  invalid(
+    "project.task.create",
+    "missing-title",
+    { projectId: "proj-1", task: { description: "D" } },
+    "task.title",
+  ),
+
+  valid(
+    "project.task.update",
+    "done",
+    { projectId: "proj-1", taskId: "task-3", update: { status: "done", completedDetails: "tests pass" } },
+    "agent-mac",
+  ),
+  invalid(
+    "project.task.update",
+    "bad-status",
+    { projectId: "proj-1", taskId: "task-3", update: { status: "finished" } },
+    "update.status",
+  ),
+
+  valid("project.task.delete", "ok", { projectId: "proj-1", taskId: "task-3" }, "agent-mac"),
+  invalid("project.task.delete", "missing-task", { projectId: "proj-1" }, "taskId"),
+
+  valid("project.task.approve", "ok", { projectId: "proj-1", taskId: "task-3" }, "cli-ana"),
+  invalid("project.task.approve", "missing-project", { taskId: "task-3" }, "projectId"),
+
+  valid(
+    "project.task.next",
+    "claim",
+    { projectId: "proj-1", claim: true, agent: "mac", capabilities: ["macos"] },
+    "agent-mac",
+  ),
+  invalid("project.task.next", "bad-agent", { projectId: "proj-1", agent: "-mac" }, "agent"),
+
+  valid("project.task.claim", "any", { capabilities: ["linux", "docker"] }, "agent-vps"),
+  invalid("project.task.claim", "bad-capabilities", { capabilities: "linux" }, "capabilities"),
 ];

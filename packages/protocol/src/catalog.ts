@@ -1,4 +1,5 @@
 import type { MessageType } from "./messages.js";
+import { type PROJECT_MESSAGE_SCHEMAS, PROJECT_MESSAGE_SUMMARIES } from "./project-messages.js";
 
 /** Who sends or receives a message. `bridge` is any other program on the shared Redis. */
 export type Party = "agent" | "coordinator" | "client" | "bridge";
@@ -11,6 +12,15 @@ export interface MessageInfo {
   readonly to: readonly Party[];
   /** One line for people (README, JSON Schema `description`). */
   readonly summary: string;
+}
+
+/** The project requests: every one from a client to the coordinator. */
+function projectCatalog(): Record<keyof typeof PROJECT_MESSAGE_SCHEMAS, MessageInfo> {
+  const entries = Object.entries(PROJECT_MESSAGE_SUMMARIES).map(([type, summary]) => [
+    type,
+    { from: ["client"], to: ["coordinator"], summary } satisfies MessageInfo,
+  ]);
+  return Object.fromEntries(entries) as Record<keyof typeof PROJECT_MESSAGE_SCHEMAS, MessageInfo>;
 }
 
 /**
@@ -159,4 +169,5 @@ export const MESSAGE_CATALOG = {
     to: ["coordinator"],
     summary: "Read a task's stored output: from an output seq, or its last chunks.",
   },
+  ...projectCatalog(),
 } as const satisfies Record<MessageType, MessageInfo>;

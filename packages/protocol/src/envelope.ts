@@ -1,7 +1,4 @@
-/**
- * The envelope every message carries (`v`, `id`, `timestamp`, `from`) and the helper that builds a message
- * schema from it, shared by the files that define messages.
- */
+/** The envelope every message carries, and the helper that builds one message schema from it. */
 import { z } from "zod";
 import { MessageIdSchema, PROTOCOL_VERSION, SenderSchema, TimestampSchema } from "./primitives.js";
 

@@ -61,6 +61,16 @@ export const ERROR_CODES = {
   E_RATE_LIMITED: { wire: 1305, retryable: true },
   /** The caller is who it says, but its token's scope does not allow this operation (or this task). */
   E_FORBIDDEN: { wire: 1102, retryable: false },
+  /**
+   * A project task's state rules refuse the change: status moved backwards (other than to `not started`),
+   * `done` without `completedDetails`, a change to an approved task, approval of a task not done, a claim
+   * held by another agent. `details.rule` names the rule.
+   */
+  E_TASK_STATE: { wire: 1204, retryable: false },
+  /** A project cannot be finalized (a task not done or not approved) or was finalized already. */
+  E_PROJECT_STATE: { wire: 1205, retryable: false },
+  /** Project task dependencies (`after`) would form a cycle, or name a task that does not exist. */
+  E_DEPENDENCY: { wire: 1206, retryable: false },
 } as const satisfies Record<string, { wire: number; retryable: boolean }>;
 
 /** A stable error code, e.g. `"E_SCHEMA"`. */

@@ -10,6 +10,8 @@ export * from "./node.js";
 export * from "./node-hash.js";
 export * from "./outbox.js";
 export * from "./primitives.js";
+export * from "./project-messages.js";
+export * from "./projects.js";
 export * from "./records.js";
 export * from "./redact-url.js";
 export * from "./task.js";

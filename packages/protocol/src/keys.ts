@@ -66,6 +66,20 @@ export interface RedisKeys {
   breaker(nodeId: string): string;
   /** Counter for task ids. */
   readonly taskSeq: string;
+  /** Hash: project id -> project JSON (its fields and its task ids in order). */
+  readonly projects: string;
+  /** Hash: project task id -> project task JSON. */
+  readonly projectTasks: string;
+  /** Sorted set: claimed project tasks, scored by when their lease lapses. */
+  readonly projectClaims: string;
+  /** Hash: fleet task id -> the project task whose `run` it is. */
+  readonly projectRuns: string;
+  /** Set: project tasks with `run` that are ready and not yet submitted to the fleet. */
+  readonly projectRunsReady: string;
+  /** Counter for project ids (`proj-N`). */
+  readonly projectSeq: string;
+  /** Counter for project task ids (`task-N`, unique across projects). */
+  readonly projectTaskSeq: string;
 }
 
 /**
@@ -108,5 +122,12 @@ export function createKeys(prefix = ""): RedisKeys {
     tasksAll: name("tasks:all"),
     breaker: (nodeId) => name(`breaker:${nodeId}`),
     taskSeq: name("seq:tasks"),
+    projects: name("projects"),
+    projectTasks: name("projects:tasks"),
+    projectClaims: name("projects:claims"),
+    projectRuns: name("projects:runs"),
+    projectRunsReady: name("projects:runs:ready"),
+    projectSeq: name("seq:projects"),
+    projectTaskSeq: name("seq:project-tasks"),
   };
 }

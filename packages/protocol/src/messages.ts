@@ -22,6 +22,7 @@ import {
   MessageIdSchema,
   SenderSchema,
 } from "./primitives.js";
+import { PROJECT_MESSAGE_SCHEMAS } from "./project-messages.js";
 import { TaskRecordSchema } from "./records.js";
 import {
   ErrorCodeSchema,
@@ -32,11 +33,12 @@ import {
   WireErrorSchema,
 } from "./task.js";
 
+export { ENVELOPE_KEYS, VersionSchema } from "./envelope.js";
+
 const replyToSchema = MessageIdSchema;
 
 // ---- Agent lifecycle and presence ----
 
-export { ENVELOPE_KEYS, VersionSchema } from "./envelope.js";
 /**
  * agent -> coordinator: first frame on a connection; `running` lists runs kept across a reconnect (started
  * or held). `prefetch` is how many assignments beyond its slots the agent holds, to start the moment a slot
@@ -398,6 +400,7 @@ export const MESSAGE_SCHEMAS = {
   "topic.read": TopicReadMessageSchema,
   "inbox.read": InboxReadMessageSchema,
   "output.read": OutputReadMessageSchema,
+  ...PROJECT_MESSAGE_SCHEMAS,
 } as const;
 
 /** A message `type` string. */

@@ -57,6 +57,23 @@ const namedTypes = {
   "topic.read": {} as { a: protocol.TopicReadMessage; b: MessageOf<"topic.read"> },
   "inbox.read": {} as { a: protocol.InboxReadMessage; b: MessageOf<"inbox.read"> },
   "output.read": {} as { a: protocol.OutputReadMessage; b: MessageOf<"output.read"> },
+  "projects.list": {} as { a: protocol.ProjectsListMessage; b: MessageOf<"projects.list"> },
+  "project.read": {} as { a: protocol.ProjectReadMessage; b: MessageOf<"project.read"> },
+  "project.create": {} as { a: protocol.ProjectCreateMessage; b: MessageOf<"project.create"> },
+  "project.delete": {} as { a: protocol.ProjectDeleteMessage; b: MessageOf<"project.delete"> },
+  "project.addTasks": {} as { a: protocol.ProjectAddTasksMessage; b: MessageOf<"project.addTasks"> },
+  "project.finalize": {} as { a: protocol.ProjectFinalizeMessage; b: MessageOf<"project.finalize"> },
+  "project.tasks.list": {} as { a: protocol.ProjectTasksListMessage; b: MessageOf<"project.tasks.list"> },
+  "project.task.read": {} as { a: protocol.ProjectTaskReadMessage; b: MessageOf<"project.task.read"> },
+  "project.task.create": {} as { a: protocol.ProjectTaskCreateMessage; b: MessageOf<"project.task.create"> },
+  "project.task.update": {} as { a: protocol.ProjectTaskUpdateMessage; b: MessageOf<"project.task.update"> },
+  "project.task.delete": {} as { a: protocol.ProjectTaskDeleteMessage; b: MessageOf<"project.task.delete"> },
+  "project.task.approve": {} as {
+    a: protocol.ProjectTaskApproveMessage;
+    b: MessageOf<"project.task.approve">;
+  },
+  "project.task.next": {} as { a: protocol.ProjectTaskNextMessage; b: MessageOf<"project.task.next"> },
+  "project.task.claim": {} as { a: protocol.ProjectTaskClaimMessage; b: MessageOf<"project.task.claim"> },
 } satisfies Record<MessageType, unknown>;
 
 type Same<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false;

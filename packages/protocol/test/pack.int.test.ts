@@ -50,8 +50,8 @@ describe("the published package", () => {
       priority: "normal",
       badCode: "E_VERSION",
       key: "p:task:{t1}",
-      types: 40,
-      schemaTypes: 40,
+      types: 54,
+      schemaTypes: 54,
     });
   });
 

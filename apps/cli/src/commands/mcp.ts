@@ -1,9 +1,10 @@
 /**
  * `flotilla mcp`: the fleet, chat and project tools as an MCP server on stdin/stdout, for AI coding
  * agents (`claude mcp add flotilla -- flotilla mcp`). Settings and token as for every command; stdout
- * carries the protocol and nothing else.
+ * carries the protocol and nothing else. The agent id names the caller on the chat channels and, as the
+ * connection's agent, on project claims; `approve_task` is offered only when the token may approve.
  */
-import { serveStdio } from "@flotilla/mcp";
+import { mayApprove, serveStdio } from "@flotilla/mcp";
 import { defaultNodeId } from "@flotilla/node-agent";
 import type { CommandSpec } from "../cli.js";
 import { EXIT } from "../exit-codes.js";
@@ -12,12 +13,17 @@ import { EXIT } from "../exit-codes.js";
 export const mcpCommand: CommandSpec = {
   name: "mcp",
   summary: "serve the fleet as MCP tools over stdio, for AI coding agents",
-  usage: "flotilla mcp [--agent-id ID]",
+  usage: "flotilla mcp [--agent-id ID] [--capabilities A,B]",
   options: {
     "agent-id": {
       type: "string",
       value: "ID",
       description: "whose inbox read_messages reads (env FLOTILLA_AGENT_ID; default: this machine's node id)",
+    },
+    capabilities: {
+      type: "string",
+      value: "A,B",
+      description: "what this agent can do, matched against project tasks' needs (env FLOTILLA_CAPABILITIES)",
     },
   },
   args: { min: 0, max: 0 },
@@ -28,8 +34,13 @@ to Claude Code with \`claude mcp add flotilla -- flotilla mcp\`.`,
   async run(context) {
     const given = context.values["agent-id"];
     const agentId = typeof given === "string" ? given : context.io.env.FLOTILLA_AGENT_ID || defaultNodeId();
-    const client = await context.client(agentId);
-    await serveStdio({ client, agentId });
+    const listed = context.values.capabilities;
+    const capabilities = (typeof listed === "string" ? listed : (context.io.env.FLOTILLA_CAPABILITIES ?? ""))
+      .split(",")
+      .map((capability) => capability.trim())
+      .filter((capability) => capability !== "");
+    const client = await context.client({ clientId: agentId, agent: agentId, capabilities });
+    await serveStdio({ client, agentId, canApprove: await mayApprove(client) });
     return EXIT.OK;
   },
 };

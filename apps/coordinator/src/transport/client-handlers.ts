@@ -1,17 +1,19 @@
 /**
  * The frames a client may send, and the module each goes to: a submit to submit (its answer may be held
- * back a moment to leave with the task's `task.done`), everything else to client operations. The table is
+ * back a moment to leave with the task's `task.done`), project requests to `ProjectOps` (see
+ * project-handlers.ts), everything else to client operations. The table is
  * built once by the transport.
  */
 import type { MessageOf } from "@flotilla/protocol";
 import type { CoordinatorContext, CoordinatorParts } from "../context.js";
 import { addSharedHandlers, HandlerTable } from "./handlers.js";
+import { addProjectHandlers } from "./project-handlers.js";
 import type { Session } from "./session.js";
 
 /** The client role's handler table. */
 export function clientHandlers(
   ctx: CoordinatorContext,
-  parts: Pick<CoordinatorParts, "submit" | "clientOps">,
+  parts: Pick<CoordinatorParts, "submit" | "clientOps" | "projects">,
 ): HandlerTable {
   const ops = parts.clientOps;
   const out = ctx.out;
@@ -75,5 +77,5 @@ export function clientHandlers(
     .on("dlq.purge", async (session, frame) =>
       out.reply(session, frame.id, await ops.dlqPurge(frame.taskId)),
     );
-  return addSharedHandlers(table, ctx, parts);
+  return addSharedHandlers(addProjectHandlers(table, ctx, parts), ctx, parts);
 }
