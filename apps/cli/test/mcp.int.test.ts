@@ -1,5 +1,6 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runMain } from "../src/cli.js";
 import { call, type McpFleet, refused, SUBMIT_TOKEN, startMcpFleet } from "./mcp-fleet.js";
 
 const FLEET_TOOLS = [
@@ -171,6 +172,48 @@ interface ProjectTask {
   assignee?: string;
   completedDetails: string;
 }
+
+describe("flotilla publish and subscribe", { timeout: 60_000 }, () => {
+  let fleet: McpFleet;
+
+  beforeAll(async () => {
+    fleet = await startMcpFleet();
+  });
+  afterAll(() => fleet?.dispose());
+
+  async function flotilla(...argv: string[]) {
+    const streams = { stdout: "", stderr: "" };
+    const code = await runMain(argv, {
+      stdout: { write: (text: string) => (streams.stdout += text) },
+      stderr: { write: (text: string) => (streams.stderr += text) },
+      env: { FLOTILLA_URL: fleet.coordinator.url, FLOTILLA_TOKEN: fleet.token },
+      homedir: "/nonexistent",
+      readFile: () => undefined,
+    });
+    return { code, ...streams };
+  }
+
+  it("publishes on a topic; a late subscriber catches up, then gets what comes next", async () => {
+    const published = await flotilla("publish", "--data", '{"sha":"abc"}', "deploys", "v1 out");
+    expect(published).toMatchObject({ code: 0, stderr: "" });
+    expect(published.stdout).toMatch(/^published \d+-\d+\n$/);
+    const following = flotilla("subscribe", "--count", "2", "--json", "deploys");
+    // Published while the subscriber runs: before or after its first read, it sees both, in order.
+    const agent = await fleet.http("deployer");
+    await call(agent, "publish", { topic: "deploys", message: "v2 out" });
+    const subscribed = await following;
+    expect(subscribed.code).toBe(0);
+    const lines = subscribed.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => [line.message, line.from])).toEqual([
+      ["v1 out", expect.stringMatching(/^cli-publish-/)],
+      ["v2 out", "deployer"],
+    ]);
+    expect(lines[0]?.data).toEqual({ sha: "abc" });
+  });
+});
 
 describe("project tools through flotilla mcp", { timeout: 120_000 }, () => {
   let fleet: McpFleet;
