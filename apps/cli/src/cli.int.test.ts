@@ -1,74 +1,9 @@
 import { FakeCoordinator, type FakeCoordinatorOptions, localRunner } from "@flotilla/client/testing";
 import { waitFor } from "@flotilla/testing";
-import { afterEach, describe, expect, it } from "vitest";
-import { type CliIo, runMain } from "./cli.js";
+import { describe, expect, it } from "vitest";
 import { COMMANDS } from "./commands/index.js";
 import { EXIT } from "./exit-codes.js";
-
-interface Sink {
-  text: string;
-  isTTY?: boolean;
-  write(text: string): boolean;
-}
-
-function sink(isTTY = false): Sink {
-  const stream: Sink = {
-    text: "",
-    isTTY,
-    write(text) {
-      stream.text += text;
-      return true;
-    },
-  };
-  return stream;
-}
-
-interface Harness {
-  stdout: Sink;
-  stderr: Sink;
-  interrupt(): void;
-  run(...argv: string[]): Promise<number>;
-}
-
-function harness(
-  env: Record<string, string> = {},
-  options: { tty?: boolean; files?: Record<string, string> } = {},
-) {
-  const stdout = sink();
-  const stderr = sink(options.tty ?? false);
-  const handlers = new Set<() => void>();
-  const io: CliIo = {
-    stdout,
-    stderr,
-    env,
-    homedir: "/home/test",
-    readFile: (path) => options.files?.[path],
-    onInterrupt(handler) {
-      handlers.add(handler);
-      return () => handlers.delete(handler);
-    },
-  };
-  const result: Harness = {
-    stdout,
-    stderr,
-    interrupt: () => {
-      for (const handler of handlers) handler();
-    },
-    run: (...argv) => runMain(argv, io),
-  };
-  return result;
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function fleet(options: FakeCoordinatorOptions = {}) {
-  const fake = await FakeCoordinator.start(options);
-  cleanups.push(() => fake.close());
-  return { fake, cli: harness({ FLOTILLA_URL: fake.url }) };
-}
+import { cleanups, fleet, harness } from "./test-harness.js";
 
 describe("flotilla help and usage", () => {
   it("has --help with an example for every command", async () => {

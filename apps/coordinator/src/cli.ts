@@ -65,6 +65,7 @@ Options:
   --load-threshold <x>      avoid nodes whose 1-minute load is at or above this (default 3.0)
   --fallback-node <id>      the coordinator's own node, used when every node is over the threshold
   --hold-ahead-ms <n>       work per slot agents are leased ahead of their slots, by run time (default 10; 0 = none)
+  --project-claim-lease-ms <n>  an agent's claim on a project task lapses this long after its last update (default 1800000)
   --require-durable         refuse to start when Redis can lose data (no appendonly, an evicting maxmemory-policy)
   --retention-days <x>      finished tasks are forgotten this long after they end (default 7)
   --retention-max-finished <n>  finished tasks kept at most; the oldest go first (default 100000)
@@ -118,6 +119,7 @@ const OPTIONS = {
   "load-threshold": { type: "string" },
   "fallback-node": { type: "string" },
   "hold-ahead-ms": { type: "string" },
+  "project-claim-lease-ms": { type: "string" },
   "require-durable": { type: "boolean" },
   "retention-days": { type: "string" },
   "retention-max-finished": { type: "string" },
@@ -279,6 +281,8 @@ export async function resolveCoordinatorOptions(
   if (values["fallback-node"] !== undefined) options.fallbackNode = values["fallback-node"];
   const holdAhead = number("hold-ahead-ms", values["hold-ahead-ms"], { min: 0 });
   if (holdAhead !== undefined) options.holdAheadMs = holdAhead;
+  const claimLease = number("project-claim-lease-ms", values["project-claim-lease-ms"], { min: 100 });
+  if (claimLease !== undefined) options.projectClaimLeaseMs = claimLease;
   if (values["require-durable"] === true) options.requireDurable = true;
   const days = (flag: "retention-days" | "dead-letter-retention-days"): number | undefined => {
     const value = number(flag, values[flag], { integer: false });

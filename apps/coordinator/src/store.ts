@@ -63,7 +63,7 @@ export class TaskStore extends TaskReads {
   }
 
   /**
-   * Runs one project script (`lua/project-*-9.lua`, see `projects/`) in this turn's batch, fenced and safe
+   * Runs one project script (`lua/project-*-10.lua`, see `projects/`) in this turn's batch, fenced and safe
    * to send twice like every other; it answers JSON text.
    */
   async projectScript(

@@ -1,49 +1,10 @@
-import { connect, type FlotillaClient } from "@flotilla/client";
-import { type ErrorCode, isFlotillaError, type ProjectTask } from "@flotilla/protocol";
+import type { FlotillaClient } from "@flotilla/client";
+import type { ProjectTask } from "@flotilla/protocol";
 import { waitFor } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tokenHash } from "../src/auth.js";
 import { startFleet, type TestFleet } from "./fleet.js";
-
-/** What a refused call rejected with: its code and the rule it broke. */
-async function refusal(call: Promise<unknown>): Promise<{ code: ErrorCode; rule: unknown }> {
-  try {
-    await call;
-  } catch (error) {
-    if (isFlotillaError(error)) return { code: error.code, rule: error.details?.rule };
-    throw error;
-  }
-  throw new Error("the call was not refused");
-}
-
-const MAC_TOKEN = "mac-secret";
-const VPS_TOKEN = "vps-secret";
-const tokens = [
-  { name: "mac", scope: "submit" as const, hash: tokenHash(MAC_TOKEN) },
-  { name: "vps", scope: "submit" as const, hash: tokenHash(VPS_TOKEN) },
-];
-
-/** An agent's connection: a submit token, an agent name and capabilities. */
-async function agentClient(
-  fleet: TestFleet,
-  token: string,
-  agent: string,
-  capabilities: string[] = [],
-): Promise<FlotillaClient> {
-  const client = await connect({ url: fleet.coordinator.url, token, agent, capabilities });
-  fleet.clients.push(client);
-  return client;
-}
-
-/** Collects what a channel publishes, parsed. */
-async function listen(fleet: TestFleet, channel: string): Promise<{ seen: unknown[]; close(): void }> {
-  const subscriber = new Redis(fleet.redis.url);
-  const seen: unknown[] = [];
-  subscriber.on("message", (_channel: string, message: string) => seen.push(JSON.parse(message)));
-  await subscriber.subscribe(channel);
-  return { seen, close: () => subscriber.disconnect() };
-}
+import { agentClient, listen, MAC_TOKEN, refusal, tokens, VPS_TOKEN } from "./projects.js";
 
 describe("projects against a real Redis and coordinator", () => {
   let fleet: TestFleet;
@@ -99,6 +60,12 @@ describe("projects against a real Redis and coordinator", () => {
     expect(done).toMatchObject({ status: "done", approved: false, completedDetails: "built in 3 min" });
     expect(done.leaseExpiresAt).toBeUndefined();
     expect(
+      await refusal(mac.projects.updateTask(project.projectId, build.id, { status: "in progress" })),
+    ).toEqual({
+      code: "E_TASK_STATE",
+      rule: "forward-only",
+    });
+    expect(
       (await mac.projects.listTasks({ projectId: project.projectId, state: "pending_approval" })).map(
         (t) => t.id,
       ),
@@ -133,6 +100,14 @@ describe("projects against a real Redis and coordinator", () => {
     const final = await mac.projects.finalize(project.projectId);
     expect(final.completed).toBe(true);
     expect(await refusal(mac.projects.finalize(project.projectId))).toEqual({
+      code: "E_PROJECT_STATE",
+      rule: "finalized",
+    });
+    expect(await refusal(mac.projects.nextTask(project.projectId))).toEqual({
+      code: "E_PROJECT_STATE",
+      rule: "finalized",
+    });
+    expect(await refusal(mac.projects.updateTask(project.projectId, notes.id, { title: "late" }))).toEqual({
       code: "E_PROJECT_STATE",
       rule: "finalized",
     });
@@ -218,9 +193,18 @@ describe("projects against a real Redis and coordinator", () => {
       code: "E_TASK_STATE",
       rule: "claimed",
     });
-    // Forward only, but back to not started is allowed (and frees the claim).
-    const back = await mac.projects.updateTask(id, a, { status: "not started" });
+    // Forward only, but back to not started is allowed (and frees the claim); FAILED: details are a failure.
+    const failures = await listen(fleet, "events:errors:task_failures");
+    const back = await mac.projects.updateTask(id, a, {
+      status: "not started",
+      completedDetails: "FAILED: the build needs a GPU",
+    });
     expect(back.assignee).toBeUndefined();
+    const givenBack = await waitFor(() =>
+      failures.seen.find((f) => (f as { reason: string }).reason === "FAILED: the build needs a GPU"),
+    );
+    expect(givenBack).toMatchObject({ taskId: a, agent: "mac/claude" });
+    failures.close();
     await mac.projects.updateTask(id, a, { status: "in progress" });
     // autoApprove: done is approved at once, and an approved task is frozen.
     const doneA = await mac.projects.updateTask(id, a, { status: "done", completedDetails: "ok" });
@@ -308,44 +292,33 @@ describe("projects against a real Redis and coordinator", () => {
     }
     expect(order).toEqual(["critical", "normal", "low"]);
   });
-});
-
-describe("project claim leases", () => {
-  let fleet: TestFleet;
-
-  beforeAll(async () => {
-    fleet = await startFleet({ tokens, projectClaimLeaseMs: 400 });
-  }, 30_000);
-  afterAll(async () => {
-    await fleet?.dispose();
-  });
-
-  it("gives a lapsed claim back with an update and a failure event; updates from the holder renew it", async () => {
-    const failures = await listen(fleet, "events:errors:task_failures");
-    const mac = await agentClient(fleet, MAC_TOKEN, "claude");
-    const vps = await agentClient(fleet, VPS_TOKEN, "codex");
-    const project = await mac.projects.create({
-      initialPrompt: "Leases",
-      tasks: [{ title: "A", description: "a" }],
+  it("keeps the claim order through priority changes, give-backs and undone dependencies", async () => {
+    const p = await admin.projects.create({
+      initialPrompt: "Order",
+      tasks: [
+        { title: "A", description: "a" },
+        { title: "B", description: "b", after: ["#1"], priority: "critical" },
+        { title: "C", description: "c", priority: "low" },
+      ],
     });
-    const claimed = await mac.projects.claimNext();
-    const taskId = claimed.task?.id as string;
-    const firstExpiry = claimed.task?.leaseExpiresAt as number;
-    const renewed = await mac.projects.updateTask(project.projectId, taskId, {});
-    expect(renewed.leaseExpiresAt).toBeGreaterThanOrEqual(firstExpiry);
-    // The holder goes silent: the sweep gives the task back.
-    const failure = await waitFor(
-      () => failures.seen.find((f) => (f as { taskId: string }).taskId === taskId),
-      {
-        what: "the expired claim's failure event",
-      },
-    );
-    expect(failure).toMatchObject({ projectId: project.projectId, agent: "mac/claude" });
-    expect((failure as { reason: string }).reason).toContain("claim expired");
-    const back = await vps.projects.readTask(taskId);
-    expect(back).toMatchObject({ status: "not started" });
-    expect(back.assignee).toBeUndefined();
-    expect((await vps.projects.claimNext()).task?.assignee).toBe("vps/codex");
-    failures.close();
+    const [a, b, c] = p.tasks.map((task) => task.id) as [string, string, string];
+    const peek = async () => (await mac.projects.nextTask(p.projectId)).task?.id;
+    expect(await peek()).toBe(a);
+    await admin.projects.updateTask(p.projectId, c, { priority: "high" });
+    expect(await peek()).toBe(c);
+    expect((await vps.projects.claimNext({ projectId: p.projectId })).task?.id).toBe(c);
+    expect(await peek()).toBe(a);
+    await vps.projects.updateTask(p.projectId, c, { status: "not started" });
+    expect(await peek()).toBe(c);
+    await admin.projects.updateTask(p.projectId, a, { status: "in progress" });
+    await admin.projects.updateTask(p.projectId, a, { status: "done", completedDetails: "ok" });
+    expect(await peek()).toBe(b);
+    // A given back: B waits for it again.
+    await admin.projects.updateTask(p.projectId, a, { status: "not started" });
+    expect(await peek()).toBe(c);
+    const order = [];
+    for (let i = 0; i < 3; i++)
+      order.push((await mac.projects.claimNext({ projectId: p.projectId })).task?.id);
+    expect(order).toEqual([c, a, undefined]);
   });
 });

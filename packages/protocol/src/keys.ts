@@ -76,6 +76,8 @@ export interface RedisKeys {
   readonly projectRuns: string;
   /** Set: project tasks with `run` that are ready and not yet submitted to the fleet. */
   readonly projectRunsReady: string;
+  /** Sorted set (scores all 0): project tasks an agent could claim now, in claim order by member. */
+  readonly projectReady: string;
   /** Counter for project ids (`proj-N`). */
   readonly projectSeq: string;
   /** Counter for project task ids (`task-N`, unique across projects). */
@@ -127,6 +129,7 @@ export function createKeys(prefix = ""): RedisKeys {
     projectClaims: name("projects:claims"),
     projectRuns: name("projects:runs"),
     projectRunsReady: name("projects:runs:ready"),
+    projectReady: name("projects:ready"),
     projectSeq: name("seq:projects"),
     projectTaskSeq: name("seq:project-tasks"),
   };

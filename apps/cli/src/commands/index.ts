@@ -5,6 +5,7 @@ import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
 import { broadcastCommand, drainCommand, eventsCommand, nodesCommand, undrainCommand } from "./fleet.js";
 import { mcpCommand } from "./mcp.js";
+import { projectsCommand } from "./projects.js";
 import { runCommand, submitCommand } from "./run.js";
 import { cancelCommand, logsCommand, psCommand, statusCommand } from "./tasks.js";
 
@@ -25,6 +26,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   eventsCommand,
   dlqCommand,
   mcpCommand,
+  projectsCommand,
   configCommand,
   demoCommand,
 ];

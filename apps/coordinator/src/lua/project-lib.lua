@@ -1,5 +1,5 @@
 --[[
-  Shared by every project script (`project-*-9.lua`): the loader puts this text in front of each of them,
+  Shared by every project script (`project-*-10.lua`): the loader puts this text in front of each of them,
   so every script sees the same keys, arguments and helpers. Not a script of its own.
 
   KEYS[1] projects               hash: project id -> project JSON (fields, taskIds in order)
@@ -11,6 +11,9 @@
   KEYS[7] distribution metrics   metrics:task_distribution (hash)
   KEYS[8] runs                   hash: fleet task id -> project task id
   KEYS[9] failures               events:errors:task_failures (capped list; also the channel)
+  KEYS[10] ready index           zset, every score 0: one member per task an agent could claim now (not
+                                 started, no `run`, dependencies done), "<rank>:<project n>:<task n>" with
+                                 the numbers zero-padded, so the index order is priority, project, place
 
   ARGV[1] now (epoch ms)
   ARGV[2] updates channel        events:tasks:updates
@@ -18,6 +21,7 @@
   ARGV[4] claim lease (ms)
   ARGV[5] the operation's arguments, JSON
 
+  A task in the index names its member in `readyKey`; `reindex` keeps the two in step after any change.
   Every script answers JSON: {"ok": value} or {"error": {"code", "message", "rule"}}. A script checks
   everything before its first write, so a refused change leaves Redis as it was.
 ]]
@@ -109,12 +113,28 @@ local function failure(t, agent, reason)
   call("LTRIM", KEYS[9], -10000, -1)
   call("PUBLISH", KEYS[9], entry)
 end
+-- The task's member of the ready index.
+local function readyMember(t)
+  return (RANK[t.priority] or 2) .. string.format(":%012d:%012d", idNumber(t.projectId), idNumber(t.id))
+end
+local depsDone
+-- Puts t into the ready index or takes it out, as its state says (the caller saves t).
+local function reindex(t, byId)
+  local member = nil
+  if t.status == "not started" and not t.run and depsDone(t, byId) then member = readyMember(t) end
+  if t.readyKey == member then return false end
+  if t.readyKey then call("ZREM", KEYS[10], t.readyKey) end
+  if member then call("ZADD", KEYS[10], 0, member) end
+  t.readyKey = member
+  return true
+end
 local function release(t)
   call("ZREM", KEYS[3], t.id)
   t.leaseExpiresAt = nil
 end
 local function claimFor(t, agent)
   t.status = "in progress"
+  reindex(t, {})
   t.assignee = agent
   t.startedAt = now
   t.leaseExpiresAt = now + LEASE
@@ -124,7 +144,7 @@ local function claimFor(t, agent)
   call("HINCRBY", KEYS[7], "projects:claims:" .. agent, 1)
 end
 -- Whether every dependency of t is done (a dependency that no longer exists holds nothing up).
-local function depsDone(t, byId)
+depsDone = function(t, byId)
   for _, dep in ipairs(t.after) do
     local d = byId[dep]
     if d == nil then d = getTask(dep) end
@@ -135,16 +155,19 @@ end
 local function failedBefore(t)
   return string.sub(t.completedDetails or "", 1, 7) == "FAILED:"
 end
--- Tasks of the project that became ready: `readyAt` for queue time, and `run` tasks to the fleet's list.
+-- Tasks of the project whose readiness changed: the ready index, `readyAt` for queue time, and `run` tasks
+-- to the fleet's list.
 local function markReady(tasks, byId)
   for _, t in ipairs(tasks) do
+    local changed = reindex(t, byId)
     if t.status == "not started" and depsDone(t, byId) then
       if not t.readyAt then
         t.readyAt = now
-        saveTask(t)
+        changed = true
       end
       if t.run and not failedBefore(t) then call("SADD", KEYS[4], t.id) end
     end
+    if changed then saveTask(t) end
   end
 end
 -- Whether following `after` from the ids in `start` reaches `target` (edges of byId, else Redis).

@@ -88,7 +88,7 @@ export class ProjectOps {
     if (frame.projectPlan !== undefined) payload.projectPlan = frame.projectPlan;
     if (frame.autoApprove !== undefined) payload.autoApprove = frame.autoApprove;
     const created = await this.store.change<{ project: Project & { taskIds?: string[] }; tasks: unknown }>(
-      "project-create-9",
+      "project-create-10",
       actorOf(principal, frame.agent),
       payload,
     );
@@ -96,7 +96,7 @@ export class ProjectOps {
   }
 
   async delete(frame: MessageOf<"project.delete">, principal: Principal): Promise<unknown> {
-    await this.store.change("project-delete-9", actorOf(principal, frame.agent), {
+    await this.store.change("project-delete-10", actorOf(principal, frame.agent), {
       projectId: frame.projectId,
     });
     return { projectId: frame.projectId, deleted: true };
@@ -108,7 +108,7 @@ export class ProjectOps {
   }
 
   async finalize(frame: MessageOf<"project.finalize">, principal: Principal): Promise<Project> {
-    await this.store.change("project-finalize-9", actorOf(principal, frame.agent), {
+    await this.store.change("project-finalize-10", actorOf(principal, frame.agent), {
       projectId: frame.projectId,
     });
     return await this.store.project(frame.projectId);
@@ -129,7 +129,7 @@ export class ProjectOps {
 
   async updateTask(frame: MessageOf<"project.task.update">, principal: Principal): Promise<ProjectTask> {
     return normalizeTask(
-      await this.store.change("project-update-9", actorOf(principal, frame.agent), {
+      await this.store.change("project-update-10", actorOf(principal, frame.agent), {
         projectId: frame.projectId,
         taskId: frame.taskId,
         update: frame.update,
@@ -138,7 +138,7 @@ export class ProjectOps {
   }
 
   async deleteTask(frame: MessageOf<"project.task.delete">, principal: Principal): Promise<unknown> {
-    await this.store.change("project-delete-9", actorOf(principal, frame.agent), {
+    await this.store.change("project-delete-10", actorOf(principal, frame.agent), {
       projectId: frame.projectId,
       taskId: frame.taskId,
     });
@@ -147,7 +147,7 @@ export class ProjectOps {
 
   async approveTask(frame: MessageOf<"project.task.approve">, principal: Principal): Promise<ProjectTask> {
     return normalizeTask(
-      await this.store.change("project-approve-9", actorOf(principal, frame.agent), {
+      await this.store.change("project-approve-10", actorOf(principal, frame.agent), {
         projectId: frame.projectId,
         taskId: frame.taskId,
       }),
@@ -170,7 +170,7 @@ export class ProjectOps {
 
   private async next(actor: string, payload: Record<string, unknown>): Promise<NextTaskAnswer> {
     const answer = await this.store.change<{ task?: unknown; message?: string }>(
-      "project-claim-9",
+      "project-claim-10",
       actor,
       payload,
     );
@@ -180,7 +180,7 @@ export class ProjectOps {
 
   private async add(projectId: string, tasks: NewProjectTask[], actor: string): Promise<ProjectTask[]> {
     const added = await this.store.change<{ tasks: unknown[] | Record<string, never> }>(
-      "project-add-9",
+      "project-add-10",
       actor,
       { projectId, tasks },
     );

@@ -1,5 +1,5 @@
 /**
- * Projects in Redis: every change is one Lua script (`lua/project-*-9.lua` with `lua/project-lib.lua` in
+ * Projects in Redis: every change is one Lua script (`lua/project-*-10.lua` with `lua/project-lib.lua` in
  * front), run in the store's fenced batch; reads are plain hash reads. This module owns the script
  * arguments, the decoding of what Redis holds into `Project` / `ProjectTask`, and the refusals: a script's
  * `{error}` answer becomes a `FlotillaError` whose message ends with a hint and whose `details.rule` names
@@ -58,7 +58,9 @@ export function decodeTask(raw: string): StoredProjectTask {
 
 /** A project task decoded from a script's answer, with its lists made lists again. */
 export function normalizeTask(value: unknown): StoredProjectTask {
-  const task = value as StoredProjectTask;
+  const task = value as StoredProjectTask & { readyKey?: string };
+  // The task's member of the ready index is the scripts' business.
+  delete task.readyKey;
   task.after = list(task.after);
   task.needs = list(task.needs);
   if (task.run) {
@@ -129,6 +131,7 @@ export class ProjectStore {
         keys.taskDistribution,
         keys.projectRuns,
         keys.taskFailures,
+        keys.projectReady,
       ],
       [
         ctx.options.clock(),

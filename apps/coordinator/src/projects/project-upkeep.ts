@@ -1,7 +1,7 @@
 /**
  * The projects' share of the housekeeping sweep: claims whose lease lapsed are given back (one script,
- * `project-expire-9`), ready `run` tasks are submitted to the fleet as ordinary exec tasks, and the runs
- * that ended become `completedDetails` (exit code, duration, the tail of the output) by `project-run-9`.
+ * `project-expire-10`), ready `run` tasks are submitted to the fleet as ordinary exec tasks, and the runs
+ * that ended become `completedDetails` (exit code, duration, the tail of the output) by `project-run-10`.
  *
  * All of it is in Redis (`projects:runs:ready`, `projects:runs`), so a coordinator that restarts carries
  * on where the last one stopped: a run is submitted under the idempotency key `project-run:<task>:<n>`
@@ -68,7 +68,7 @@ export class ProjectUpkeep {
     const ctx = this.ctx;
     const keys = ctx.keys.redis;
     const due = await ctx.redisClient.zrangebyscore(keys.projectClaims, "-inf", now, "LIMIT", 0, 1);
-    if (due.length > 0) await this.store.change("project-expire-9", "", { limit: 100 });
+    if (due.length > 0) await this.store.change("project-expire-10", "", { limit: 100 });
     if (now - this.lastRuns < RUNS_INTERVAL_MS) return;
     this.lastRuns = now;
     await this.submitReady();
@@ -80,16 +80,15 @@ export class ProjectUpkeep {
     const ctx = this.ctx;
     const ready = await ctx.redisClient.smembers(ctx.keys.redis.projectRunsReady);
     for (const taskId of ready) {
-      let task: StoredProjectTask;
-      try {
-        task = (await this.store.task(taskId)) as StoredProjectTask;
-      } catch {
+      const task = (await this.store.task(taskId).catch(() => undefined)) as StoredProjectTask | undefined;
+      // Deleted, or taken by an agent since it became ready: the fleet does not run it.
+      if (task?.status !== "not started") {
         await ctx.redisClient.srem(ctx.keys.redis.projectRunsReady, taskId);
         continue;
       }
       try {
         const accepted = await this.parts.submit.submit(runSpec(task), RUN_SUBMITTER);
-        await this.store.change("project-run-9", "", {
+        await this.store.change("project-run-10", "", {
           op: "started",
           taskId,
           fleetTaskId: accepted.taskId,
@@ -98,7 +97,7 @@ export class ProjectUpkeep {
         const failure = toFlotillaError(error);
         // Worth another try next sweep (no node yet, a queue full); anything else fails the run.
         if (failure.retryable) continue;
-        await this.store.change("project-run-9", "", {
+        await this.store.change("project-run-10", "", {
           op: "finished",
           taskId,
           fleetTaskId: "",
@@ -117,7 +116,7 @@ export class ProjectUpkeep {
       const run = await ctx.db.getTask(fleetTaskId);
       if (run !== undefined && !TERMINAL.has(run.state)) continue;
       const success = run?.state === "succeeded";
-      await this.store.change<ProjectTask | false>("project-run-9", "", {
+      await this.store.change<ProjectTask | false>("project-run-10", "", {
         op: "finished",
         taskId,
         fleetTaskId,

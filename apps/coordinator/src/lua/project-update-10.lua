@@ -79,6 +79,7 @@ elseif holder then
   t.leaseExpiresAt = now + LEASE
   call("ZADD", KEYS[3], t.leaseExpiresAt, t.id)
 end
+reindex(t, byId)
 saveTask(t)
 if to ~= nil or u.after ~= nil then markReady(projectTasks(p)) end
 publish(t, nil, ACTOR)

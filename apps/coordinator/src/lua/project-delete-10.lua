@@ -7,6 +7,7 @@ local function forget(t)
   call("HDEL", KEYS[2], t.id)
   call("ZREM", KEYS[3], t.id)
   call("SREM", KEYS[4], t.id)
+  if t.readyKey then call("ZREM", KEYS[10], t.readyKey) end
   publish(t, "deleted", ACTOR)
 end
 if P.taskId == nil then

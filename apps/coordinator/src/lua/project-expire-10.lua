@@ -14,6 +14,7 @@ for _, id in ipairs(due) do
     t.assignee = nil
     t.startedAt = nil
     t.leaseExpiresAt = nil
+    reindex(t, {})
     saveTask(t)
     publish(t, nil, holder)
     failure(t, holder, "claim expired: " .. tostring(holder) .. " did not update the task within its lease")
