@@ -15,6 +15,8 @@ const cliRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 export interface McpFleet {
   token: string;
   coordinator: ReturnType<typeof createCoordinator>;
+  /** What the MCP clients' transports could not read (a line on stdout that is not the protocol, say). */
+  protocolErrors: Error[];
   /** `flotilla mcp` as a subprocess, driven by the SDK's own client over stdio. */
   stdio(agentId: string): Promise<Client>;
   /** The coordinator's `/mcp`, driven by the SDK's client over streamable HTTP (fleet token by default). */
@@ -41,8 +43,10 @@ export async function startMcpFleet(): Promise<McpFleet> {
   const agent = createAgent({ id: "box", coordinatorUrl: coordinator.url, token, slots: 4 });
   await agent.start();
   const clients: Client[] = [];
+  const protocolErrors: Error[] = [];
   const open = async (transport: StdioClientTransport | StreamableHTTPClientTransport) => {
     const client = new Client({ name: "flotilla-test", version: "0.0.0" });
+    client.onerror = (error) => protocolErrors.push(error);
     await client.connect(transport);
     clients.push(client);
     return client;
@@ -50,6 +54,7 @@ export async function startMcpFleet(): Promise<McpFleet> {
   return {
     token,
     coordinator,
+    protocolErrors,
     stdio: (agentId) =>
       open(
         new StdioClientTransport({

@@ -163,6 +163,10 @@ describe("flotilla mcp against a real fleet", { timeout: 120_000 }, () => {
     expect(agents.map((agent) => agent.id)).toEqual(["box"]);
     expect(Number.isNaN(Date.parse(agents[0]?.lastSeen ?? ""))).toBe(false);
   });
+
+  it("wrote nothing on stdout but the protocol", () => {
+    expect(fleet.protocolErrors).toEqual([]);
+  });
 });
 
 interface ProjectTask {
