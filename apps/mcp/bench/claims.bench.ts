@@ -11,8 +11,7 @@ import { createFlotillaMcpServer } from "../src/index.js";
  * of its own), call `claim_next_task` on a project until it is empty, project after project of one size,
  * `CLAIMS` claims in all. Prints one JSON line per project size: claim latency p50/p99 as a client sees
  * it (the MCP call, the coordinator's claim script and the answer) and claims per second over the run.
- * Goal: p99 ≤ 10 ms and ≥ 1,000 claims/s. The claim script reads the whole project, so the figures fall
- * as projects grow: hence several sizes.
+ * Goal: p99 ≤ 10 ms and ≥ 1,000 claims/s. Several sizes, since a claim's cost may grow with its project.
  *
  * `pnpm --filter @flotilla/mcp bench` (`BENCH_SIZES=100,1000`, `BENCH_CLAIMS`, `BENCH_CLIENTS`).
  */
