@@ -300,6 +300,48 @@ describe("project tools through flotilla mcp", { timeout: 120_000 }, () => {
     expect(projects.map((listed) => listed.projectId)).toContain(projectId);
   });
 
+  it("gives each of 100 tasks to exactly one of 20 agents racing over /mcp", async () => {
+    const tasks = Array.from({ length: 100 }, (_, i) => ({ title: `item ${i + 1}`, description: "race" }));
+    const { projectId } = await call<{ projectId: string }>(agent, "create_project", {
+      initialPrompt: "race",
+      tasks,
+    });
+    const racers = await Promise.all(Array.from({ length: 20 }, (_, i) => fleet.http(`racer-${i}`)));
+    const won = await Promise.all(
+      racers.map(async (racer) => {
+        const mine: string[] = [];
+        for (;;) {
+          const { task } = await call<{ task: ProjectTask | null }>(racer, "claim_next_task", { projectId });
+          if (task === null) return mine;
+          mine.push(task.id);
+        }
+      }),
+    );
+    const all = won.flat();
+    expect(all).toHaveLength(100);
+    expect(new Set(all).size).toBe(100);
+  });
+
+  it("runs a project task that carries a command on the fleet; its result becomes completedDetails", async () => {
+    const { projectId, tasks } = await call<{ projectId: string; tasks: ProjectTask[] }>(
+      agent,
+      "create_project",
+      {
+        initialPrompt: "build",
+        autoApprove: true,
+        tasks: [
+          { title: "compile", description: "run on a node", run: { argv: ["sh", "-c", "echo compiled"] } },
+        ],
+      },
+    );
+    const taskId = tasks[0]?.id;
+    let task = await call<ProjectTask>(agent, "read_task", { taskId });
+    while (task.status !== "done") task = await call(agent, "read_task", { taskId });
+    expect(task.approved).toBe(true);
+    expect(task.completedDetails).toContain("compiled");
+    expect(await call(agent, "finalize_project", { projectId })).toMatchObject({ completed: true });
+  });
+
   it("does not offer approve_task to a token that may not approve", async () => {
     const laptop = await fleet.http("laptop-agent", SUBMIT_TOKEN);
     const names = (await laptop.listTools()).tools.map((tool) => tool.name);
