@@ -42,7 +42,7 @@ export class RedisBridges {
     private readonly handlers: BridgeHandlers,
   ) {}
 
-  /** Subscribes (on a connection of its own) to discovery queries, broadcasts and every inbox. */
+  /** Subscribes (on a connection of its own) to discovery queries, broadcasts, every inbox and topic. */
   async start(): Promise<void> {
     const subscriber = this.redis.duplicate();
     this.subscriber = subscriber;
@@ -50,10 +50,19 @@ export class RedisBridges {
     await subscriber.subscribe(this.keys.discoveryQuery, this.keys.general);
     // Inboxes: `agent:{id}:messages` for every id.
     const [inboxHead, inboxTail] = this.keys.agentMessages("\u0000").split("\u0000") as [string, string];
-    await subscriber.psubscribe(`${inboxHead}*${inboxTail}`);
-    subscriber.on("pmessage", (_pattern, channel, raw) => {
+    const inboxes = `${inboxHead}*${inboxTail}`;
+    // Topics: a message a bridge published on `agents:topic:{name}` itself is kept like the ones sent here.
+    const topicHead = this.keys.topic("");
+    const topics = `${topicHead}*`;
+    await subscriber.psubscribe(inboxes, topics);
+    subscriber.on("pmessage", (pattern, channel, raw) => {
       const relayed = bridgeMessage(raw);
       if (!relayed) return;
+      if (pattern === topics) {
+        const topic = channel.slice(topicHead.length);
+        this.handlers.guard(this.keepOnly(channel, this.entry("topic", relayed, { topic })));
+        return;
+      }
       const to = channel.slice(inboxHead.length, channel.length - inboxTail.length);
       this.handlers.guard(this.keepOnly(this.keys.agentInbox(to), this.entry("direct", relayed, { to })));
       this.handlers.direct(to, withoutSender(relayed));

@@ -58,7 +58,8 @@ describe("kept chat: inboxes, broadcasts and named topics", () => {
     listener.on("message", (_channel, raw) => heard.push(raw));
     const client = await fleet.client();
     const published = await client.chat.publish("builds", "main is green", { sha: "4cc2d3f" });
-    expect(published.receivers).toBe(1);
+    // The listener here and the coordinator's own relay, which keeps what bridges publish on topics.
+    expect(published.receivers).toBe(2);
     await client.chat.publish("builds", "release cut");
     const all = await client.chat.topic("builds");
     expect(all.messages.map((message) => message.message)).toEqual(["main is green", "release cut"]);
@@ -66,6 +67,16 @@ describe("kept chat: inboxes, broadcasts and named topics", () => {
     expect(all.next).toBe(all.messages[1]?.seq);
     expect((await client.chat.topic("builds", { since: all.next })).messages).toEqual([]);
     expect(await redis.xlen("agents:topic:builds")).toBe(2);
+    // A bridge that publishes on the topic's channel itself is kept too.
+    await redis.publish("agents:topic:builds", JSON.stringify({ from: "py-bridge", message: "nightly red" }));
+    const kept = await waitFor(
+      async () => {
+        const read = await client.chat.topic("builds", { since: all.next });
+        return read.messages.length > 0 ? read : undefined;
+      },
+      { what: "the bridge's topic message kept" },
+    );
+    expect(kept.messages).toMatchObject([{ from: "py-bridge", message: "nightly red", topic: "builds" }]);
     expect(JSON.parse(heard[0] ?? "{}")).toMatchObject({
       type: "topic",
       topic: "builds",
