@@ -48,8 +48,8 @@ export interface CommandContext {
   /** `--json` was given. */
   readonly json: boolean;
   settings(): Settings;
-  /** The session with the coordinator, opened on first use. */
-  client(): Promise<FlotillaClient>;
+  /** The session with the coordinator, opened on first use (with `identity`'s connect options when given). */
+  client(identity?: Pick<ConnectOptions, "clientId" | "agent" | "capabilities">): Promise<FlotillaClient>;
   out(text: string): void;
   err(text: string): void;
   now(): number;
@@ -219,12 +219,13 @@ function createContext(
       });
       return settings;
     },
-    client: () => {
+    client: (identity) => {
       if (!client) {
         const resolved = context.settings();
         const options: ConnectOptions = {
           url: resolved.url.value ?? "",
           clientId: `cli-${command.name}-${Math.floor(Math.random() * 1e9).toString(36)}`,
+          ...identity,
           connectTimeoutMs: connectTimeout(io.env),
           requestTimeoutMs: 15_000,
         };

@@ -2,7 +2,8 @@
  * Who may do what: the one table of operations × scopes. An operation is a WebSocket frame type as sent on
  * one endpoint (`client task.submit`, `agent task.finish`) or an HTTP route (`POST /v1/tasks`). The
  * transport checks every frame against it before its handler runs, and http.ts every request; both refuse
- * with `E_FORBIDDEN`. Finer rules that need the task (a `submit` token cancels only its own tasks; an agent
+ * with `E_FORBIDDEN`. `/mcp` lets every scope in: each tool acts through a client with the caller's own
+ * token, so the frame entries below decide what it may do. Finer rules that need the task (a `submit` token cancels only its own tasks; an agent
  * reports only on runs leased to its node) are applied where the task is at hand, and named here.
  */
 import { FlotillaError } from "@flotilla/protocol";
@@ -37,8 +38,12 @@ export const ACCESS = {
   "client dlq.purge": ADMIN,
   "client node.drain": ADMIN,
   "client node.undrain": ADMIN,
-  "client broadcast": ADMIN,
-  "client direct": ADMIN,
+  "client broadcast": SUBMITTERS,
+  "client direct": SUBMITTERS,
+  "client topic.publish": SUBMITTERS,
+  "client topic.read": READERS,
+  "client inbox.read": READERS,
+  "client output.read": READERS,
   "client projects.list": READERS,
   "client project.read": READERS,
   "client project.tasks.list": READERS,
@@ -66,9 +71,13 @@ export const ACCESS = {
   "agent broadcast": AGENTS,
   "agent direct": AGENTS,
   "agent discovery.query": AGENTS,
+  "agent topic.publish": AGENTS,
+  "agent topic.read": AGENTS,
+  "agent inbox.read": AGENTS,
   "POST /v1/tasks": SUBMITTERS,
   "GET /v1/tasks/:id": READERS,
   "GET /metrics": READERS,
+  "POST /mcp": ALL,
 } as const satisfies Record<string, readonly ScopeKind[]>;
 
 /** An operation of the table. */

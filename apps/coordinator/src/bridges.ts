@@ -1,5 +1,6 @@
 import { nodeRecordToHash, type RedisKeys } from "@flotilla/protocol";
 import type { Redis } from "ioredis";
+import { type KeptEntry, keepEntry } from "./chat.js";
 import type { FleetNode } from "./fleet.js";
 import { parseJson } from "./records.js";
 
@@ -29,7 +30,8 @@ export interface BridgeHandlers {
 /**
  * The fleet as bridges that speak only Redis see it (DESIGN.md's vocabulary): the `agent:{id}` registry
  * and heartbeat keys, discovery queries answered on `agents:discovery:response`, broadcasts on
- * `agents:general` and inbox messages on `agent:{id}:messages` relayed both ways.
+ * `agents:general` and inbox messages on `agent:{id}:messages` relayed both ways, and named topics on
+ * `agents:topic:{name}`. Every chat message that passes here, either way, is also kept (see `chat.ts`).
  */
 export class RedisBridges {
   private subscriber: Redis | undefined;
@@ -40,7 +42,7 @@ export class RedisBridges {
     private readonly handlers: BridgeHandlers,
   ) {}
 
-  /** Subscribes (on a connection of its own) to discovery queries, broadcasts and every inbox. */
+  /** Subscribes (on a connection of its own) to discovery queries, broadcasts, every inbox and topic. */
   async start(): Promise<void> {
     const subscriber = this.redis.duplicate();
     this.subscriber = subscriber;
@@ -48,17 +50,30 @@ export class RedisBridges {
     await subscriber.subscribe(this.keys.discoveryQuery, this.keys.general);
     // Inboxes: `agent:{id}:messages` for every id.
     const [inboxHead, inboxTail] = this.keys.agentMessages("\u0000").split("\u0000") as [string, string];
-    await subscriber.psubscribe(`${inboxHead}*${inboxTail}`);
-    subscriber.on("pmessage", (_pattern, channel, raw) => {
+    const inboxes = `${inboxHead}*${inboxTail}`;
+    // Topics: a message a bridge published on `agents:topic:{name}` itself is kept like the ones sent here.
+    const topicHead = this.keys.topic("");
+    const topics = `${topicHead}*`;
+    await subscriber.psubscribe(inboxes, topics);
+    subscriber.on("pmessage", (pattern, channel, raw) => {
       const relayed = bridgeMessage(raw);
-      if (relayed)
-        this.handlers.direct(channel.slice(inboxHead.length, channel.length - inboxTail.length), relayed);
+      if (!relayed) return;
+      if (pattern === topics) {
+        const topic = channel.slice(topicHead.length);
+        this.handlers.guard(this.keepOnly(channel, this.entry("topic", relayed, { topic })));
+        return;
+      }
+      const to = channel.slice(inboxHead.length, channel.length - inboxTail.length);
+      this.handlers.guard(this.keepOnly(this.keys.agentInbox(to), this.entry("direct", relayed, { to })));
+      this.handlers.direct(to, withoutSender(relayed));
     });
     subscriber.on("message", (channel, raw) => {
       if (channel === this.keys.general) {
         // A broadcast a bridge published on Redis reaches the agents connected here too.
         const relayed = bridgeMessage(raw);
-        if (relayed) this.handlers.broadcast(relayed);
+        if (!relayed) return;
+        this.handlers.guard(this.keepOnly(this.keys.generalKept, this.entry("broadcast", relayed, {})));
+        this.handlers.broadcast(withoutSender(relayed));
         return;
       }
       if (channel !== this.keys.discoveryQuery) return;
@@ -78,31 +93,79 @@ export class RedisBridges {
     this.subscriber?.disconnect();
   }
 
-  /** Publishes a broadcast for bridges; returns how many Redis subscribers got it. */
-  publishBroadcast(text: string, data: unknown, from: string): Promise<number> {
-    const payload = JSON.stringify({
-      from,
-      type: "broadcast",
-      timestamp: new Date(this.handlers.now()).toISOString(),
-      message: text,
-      data,
-      via: RELAY_MARK,
-    });
-    return this.redis.publish(this.keys.general, payload);
+  /** Publishes a broadcast for bridges and keeps it; returns how many Redis subscribers got it. */
+  async publishBroadcast(text: string, data: unknown, from: string): Promise<number> {
+    const entry = this.entry("broadcast", { message: text, data, from }, {});
+    return (await this.publishKept(this.keys.general, this.keys.generalKept, entry, {})).receivers;
   }
 
-  /** Publishes a message to `to`'s inbox, for bridges listening there. */
+  /** Publishes a message to `to`'s inbox, for bridges listening there, and keeps it in the inbox stream. */
   async publishDirect(to: string, text: string, data: unknown, from: string): Promise<void> {
-    const payload = JSON.stringify({
-      from,
-      to,
-      type: "direct",
+    const entry = this.entry("direct", { message: text, data, from }, { to });
+    await this.publishKept(this.keys.agentMessages(to), this.keys.agentInbox(to), entry, { to });
+  }
+
+  /**
+   * Publishes on a named topic (`agents:topic:{name}`) and keeps it in the stream of the same name;
+   * returns its seq and how many Redis subscribers got it.
+   */
+  async publishTopic(
+    topic: string,
+    text: string,
+    data: unknown,
+    from: string,
+  ): Promise<{ seq: string; receivers: number }> {
+    const key = this.keys.topic(topic);
+    return await this.publishKept(key, key, this.entry("topic", { message: text, data, from }, { topic }), {
+      topic,
+    });
+  }
+
+  /** A message as kept, dated now. */
+  private entry(
+    channel: KeptEntry["channel"],
+    relayed: RelayedMessage & { from?: string },
+    where: { to?: string; topic?: string },
+  ): KeptEntry {
+    const entry: KeptEntry = {
+      channel,
+      from: relayed.from ?? "bridge",
+      message: relayed.message,
       timestamp: new Date(this.handlers.now()).toISOString(),
-      message: text,
-      data,
+      ...where,
+    };
+    if (relayed.data !== undefined) entry.data = relayed.data;
+    return entry;
+  }
+
+  /**
+   * Publishes `entry` live on `channel` and keeps it at `key`, in one MULTI. A resend after a lost Redis
+   * connection may keep it twice: chat is at least once.
+   */
+  private async publishKept(
+    channel: string,
+    key: string,
+    entry: KeptEntry,
+    where: { to?: string; topic?: string },
+  ): Promise<{ seq: string; receivers: number }> {
+    const payload = JSON.stringify({
+      from: entry.from,
+      ...where,
+      type: entry.channel,
+      timestamp: entry.timestamp,
+      message: entry.message,
+      data: entry.data,
       via: RELAY_MARK,
     });
-    await this.redis.publish(this.keys.agentMessages(to), payload);
+    const replies = await keepEntry(this.redis.multi(), key, entry).publish(channel, payload).exec();
+    const [added, published] = replies ?? [];
+    if (added?.[0] || published?.[0]) throw added?.[0] ?? published?.[0];
+    return { seq: String(added?.[1]), receivers: Number(published?.[1] ?? 0) };
+  }
+
+  /** Keeps a message a bridge published on Redis itself. */
+  private async keepOnly(key: string, entry: KeptEntry): Promise<void> {
+    await keepEntry(this.redis.multi(), key, entry).exec();
   }
 
   /**
@@ -145,13 +208,26 @@ export class RedisBridges {
   }
 }
 
-/** A broadcast or inbox message a bridge published on Redis: JSON with `message` (and `data`), or plain text. */
-function bridgeMessage(raw: string): RelayedMessage | undefined {
-  const parsed = parseJson<{ message?: unknown; data?: unknown; via?: unknown }>(raw);
+/**
+ * A broadcast or inbox message a bridge published on Redis: JSON with `message` (and `data`, `from`), or
+ * plain text. `from` is kept with the message, not relayed.
+ */
+function bridgeMessage(raw: string): (RelayedMessage & { from?: string }) | undefined {
+  const parsed = parseJson<{ message?: unknown; data?: unknown; via?: unknown; from?: unknown }>(raw);
   if (parsed && typeof parsed === "object") {
     if (parsed.via === RELAY_MARK) return undefined;
     const message = typeof parsed.message === "string" ? parsed.message : raw;
-    return parsed.data === undefined ? { message } : { message, data: parsed.data };
+    const relayed: RelayedMessage & { from?: string } =
+      parsed.data === undefined ? { message } : { message, data: parsed.data };
+    if (typeof parsed.from === "string") relayed.from = parsed.from;
+    return relayed;
   }
   return { message: raw };
+}
+
+/** The message as agents get it: the sender stays with the kept copy. */
+function withoutSender(relayed: RelayedMessage & { from?: string }): RelayedMessage {
+  return relayed.data === undefined
+    ? { message: relayed.message }
+    : { message: relayed.message, data: relayed.data };
 }

@@ -5,9 +5,10 @@
  * (a drain or undrain).
  */
 
-import { FlotillaError, type MessageOf, type TaskSpec } from "@flotilla/protocol";
+import { FlotillaError, MAX_KEPT_READ, type MessageOf, type TaskSpec } from "@flotilla/protocol";
 import { forbidden } from "./access.js";
 import type { Principal } from "./auth.js";
+import { readKept } from "./chat.js";
 import { type CoordinatorContext, type CoordinatorParts, TERMINAL, taskNotFound } from "./context.js";
 import { type NodeListing, nodeListing } from "./fleet.js";
 import { parseJson, publicTask } from "./records.js";
@@ -161,6 +162,59 @@ export class ClientOps {
         data === undefined ? { to, message: text } : { to, message: text, data },
       );
     return { ok: true, delivered: session !== undefined };
+  }
+
+  /** Publishes on a named topic, live and kept. */
+  async publishTopic(topic: string, text: string, data: unknown, from: string): Promise<unknown> {
+    const published = await this.ctx.bridge.publishTopic(topic, text, data, from);
+    return { ok: true, ...published };
+  }
+
+  /** A topic's kept messages after `since`. */
+  async readTopic(topic: string, since: string | undefined, limit: number | undefined): Promise<unknown> {
+    const ctx = this.ctx;
+    return await readKept(
+      ctx.redisClient,
+      [ctx.keys.redis.topic(topic)],
+      since ?? "0",
+      limit ?? MAX_KEPT_READ,
+    );
+  }
+
+  /**
+   * An agent's kept inbox after `since`, with the kept broadcasts unless `broadcasts` is false. An agent
+   * token reads only its own node's inbox.
+   */
+  async readInbox(
+    principal: Principal,
+    frame: {
+      agentId: string;
+      since?: string | undefined;
+      limit?: number | undefined;
+      broadcasts?: boolean | undefined;
+    },
+  ): Promise<unknown> {
+    if (principal.nodeId !== undefined && principal.nodeId !== frame.agentId)
+      throw forbidden(principal, "inbox.read", `it reads only ${principal.nodeId}'s inbox`);
+    const keys = this.ctx.keys.redis;
+    const streams = [keys.agentInbox(frame.agentId)];
+    if (frame.broadcasts !== false) streams.push(keys.generalKept);
+    return await readKept(this.ctx.redisClient, streams, frame.since ?? "0", frame.limit ?? MAX_KEPT_READ);
+  }
+
+  /** A task's stored output: from output seq `fromSeq` on, or its last `tail` chunks. */
+  async readOutput(taskId: string, fromSeq: number | undefined, tail: number | undefined): Promise<unknown> {
+    const task = await this.ctx.db.getTask(taskId);
+    if (!task) throw taskNotFound(this.ctx, taskId);
+    const stored = await this.ctx.db.readOutput(taskId, fromSeq ?? 0);
+    const chunks = tail === undefined ? stored.slice(0, MAX_KEPT_READ) : stored.slice(-tail);
+    const last = chunks.at(-1);
+    return {
+      taskId,
+      state: task.state,
+      chunks: chunks.map(({ seq, stream, data }) => ({ seq, stream, data })),
+      nextSeq: last === undefined ? (fromSeq ?? 0) : last.seq + 1,
+    };
   }
 
   async dlqList(): Promise<unknown[]> {

@@ -28,6 +28,7 @@ import { FleetHistory } from "./history.js";
 import { Housekeeping } from "./housekeeping.js";
 import { type HttpApi, handleHttp, sendJson } from "./http.js";
 import type { LossReason } from "./leadership.js";
+import { McpEndpoint } from "./mcp-endpoint.js";
 import { Membership } from "./membership.js";
 import { NodeFaults } from "./node-faults.js";
 import { type CoordinatorOptions, resolveOptions } from "./options.js";
@@ -102,6 +103,9 @@ class CoordinatorServer implements Coordinator {
   private activation: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private listeningPort = 0;
+  /** The certificate served, for the `/mcp` endpoint's clients of this coordinator. */
+  private servedCert: string | undefined;
+  private readonly mcp = new McpEndpoint({ url: () => this.url, ca: () => this.servedCert });
 
   constructor(options: CoordinatorOptions) {
     this.ctx = new CoordinatorContext(resolveOptions(options, pino({ level: "silent" })));
@@ -149,6 +153,7 @@ class CoordinatorServer implements Coordinator {
     const options = ctx.options;
     // Read before Redis is touched: a missing or broken certificate stops the start with nothing to undo.
     const secure = options.tls ? await loadTls(options.tls) : undefined;
+    this.servedCert = secure?.cert === undefined ? undefined : String(secure.cert);
     const redis = await openRedis(options.redisUrl, options.redisConnection, ctx.log);
     ctx.redis = redis;
     ctx.store = new TaskStore(redis, ctx.keys.store, {
@@ -310,6 +315,7 @@ class CoordinatorServer implements Coordinator {
       this.server.close(() => resolve());
       this.server.closeAllConnections?.();
     });
+    this.mcp.close();
     // The server's close waits for every socket, and upgraded ones are not among those it closes itself.
     this.transport.close();
     await closed;
@@ -344,6 +350,7 @@ class CoordinatorServer implements Coordinator {
       maxBodyBytes: ctx.options.maxFrameBytes,
       submit: (spec, submitter) => this.parts.submit.submit(spec, submitter),
       getTask: (id) => ctx.db.getTask(id),
+      mcp: (principal, token, request, response) => this.mcp.handle(principal, token, request, response),
     };
   }
 

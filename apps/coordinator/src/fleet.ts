@@ -225,6 +225,8 @@ export interface NodeListing extends NodeSummary {
   draining: boolean;
   labels: Record<string, string>;
   queued: number;
+  /** When the coordinator last heard from the node, epoch ms. */
+  lastSeenAt: number;
   stats: FleetNode["stats"];
 }
 
@@ -244,6 +246,7 @@ export function nodeListing(node: FleetNode, breaker: NodeListing["breaker"]): N
     labels: node.labels,
     capabilities: node.capabilities,
     queued: node.queued,
+    lastSeenAt: node.lastHeartbeatAt,
     stats: node.stats,
   };
 }

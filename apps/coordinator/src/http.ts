@@ -25,11 +25,14 @@ export interface HttpApi {
   /** Submits `spec` for `submitter` (the token's name). */
   submit(spec: TaskSpec, submitter: string): Promise<{ taskId: string; duplicate: boolean; state: string }>;
   getTask(id: string): Promise<StoredTask | undefined>;
+  /** Serves the MCP endpoint for `principal`, who presented `token`. */
+  mcp(principal: Principal, token: string, request: IncomingMessage, response: ServerResponse): Promise<void>;
 }
 
 /**
  * The coordinator's HTTP endpoints: `GET /healthz`, `GET /metrics`, and for curl users (bearer token)
- * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`. Errors are JSON with a
+ * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`, and `/mcp`, the MCP tools
+ * over streamable HTTP (see `mcp-endpoint.ts`). Errors are JSON with a
  * stable `code`. Every route but `/healthz` checks the token's scope against the access table: 401 without
  * an accepted token, 403 `E_FORBIDDEN` when its scope may not.
  */
@@ -52,7 +55,7 @@ export async function handleHttp(
     sendJson(response, ok ? 200 : 503, body);
     return;
   }
-  if (url.pathname.startsWith("/v1/") && api.role() !== "active") {
+  if ((url.pathname.startsWith("/v1/") || url.pathname === "/mcp") && api.role() !== "active") {
     sendJson(response, 503, {
       code: "E_NOT_LEADER",
       message: "this coordinator is a standby: send requests to the active one",
@@ -64,6 +67,11 @@ export async function handleHttp(
     const metrics = await api.metrics();
     response.writeHead(200, { "content-type": metrics.contentType });
     response.end(metrics.body);
+    return;
+  }
+  if (url.pathname === "/mcp") {
+    const principal = authorize(api, request, response, "POST /mcp");
+    if (principal !== undefined) await api.mcp(principal, bearerToken(request) ?? "", request, response);
     return;
   }
   if (url.pathname.startsWith("/v1/tasks")) {

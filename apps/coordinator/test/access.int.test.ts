@@ -32,6 +32,10 @@ function frameFor(operation: string, from: string, id: string): Record<string, u
     "node.undrain": { nodeId: "nobody" },
     broadcast: { message: "hi" },
     direct: { to: "nobody", message: "hi" },
+    "topic.publish": { topic: "builds", message: "hi" },
+    "topic.read": { topic: "builds" },
+    "inbox.read": { agentId: "x" },
+    "output.read": { taskId: "t-none" },
     heartbeat: { capabilities: [], status: "ready" },
     "agent.bye": {},
     "task.accept": task,
@@ -133,6 +137,13 @@ describe("scoped tokens over WebSocket and HTTP", () => {
         ).status,
         "GET /v1/tasks/:id": (await fetch(`${http}/v1/tasks/t-none`, { headers })).status,
         "GET /metrics": (await fetch(`${http}/metrics`, { headers })).status,
+        "POST /mcp": (
+          await fetch(`${http}/mcp`, {
+            method: "POST",
+            headers: { ...headers, accept: "application/json, text/event-stream" },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+          })
+        ).status,
       };
       for (const [operation, status] of Object.entries(statuses)) {
         const expected = allows(scope, operation) ? [202, 404, 200] : [403];
@@ -144,8 +155,10 @@ describe("scoped tokens over WebSocket and HTTP", () => {
       "POST /v1/tasks",
       "GET /v1/tasks/:id",
       "GET /metrics",
+      "POST /mcp",
     ]);
     expect((await fetch(`${http}/metrics`)).status).toBe(401);
+    expect((await fetch(`${http}/mcp`, { method: "POST", body: "{}" })).status).toBe(401);
     const forbidden = await fetch(`${http}/v1/tasks`, {
       method: "POST",
       headers: { authorization: "Bearer wall-secret" },

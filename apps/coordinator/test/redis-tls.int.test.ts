@@ -16,7 +16,7 @@ const PASSWORD = "p@ss/w:rd%2F#1";
 const WRONG = "wr@ng/p:ss%40";
 /** The minimal rule of the coordinator's user, as the README gives it (prefix `fl`). */
 const RULE =
-  "~fl:* &fl:* &fl:agent:*:messages -@all +@read +@write +@scripting +@pubsub +@connection +@transaction -@dangerous +info +config|get";
+  "~fl:* &fl:* &fl:agent:*:messages &fl:agents:topic:* -@all +@read +@write +@scripting +@pubsub +@connection +@transaction -@dangerous +info +config|get";
 
 /** A logger at debug level whose lines are kept, to check what reached the log. */
 function capturingLogger(): { logger: pino.Logger; lines: string[] } {

@@ -1,3 +1,4 @@
+export { defaultNodeId } from "./agent/options.js";
 export * from "./agent.js";
 export * from "./call.js";
 export * from "./cli.js";

@@ -17,6 +17,7 @@ import {
   type TaskSpecInput,
 } from "@flotilla/protocol";
 import { Channel } from "./channel.js";
+import { type ChatApi, createChatApi } from "./chat.js";
 import { Connection, type ReconnectOptions, type WebSocketFactory } from "./connection.js";
 import { clientEndpoints } from "./endpoints.js";
 import { createProjectsApi, type ProjectsApi } from "./projects.js";
@@ -28,7 +29,15 @@ import {
   type TaskHandle,
   type WatchOptions,
 } from "./task-handle.js";
-import type { DlqEntry, FleetEvent, NodeView, OutputChunk, TaskEvent, TaskFilter } from "./wire.js";
+import type {
+  DlqEntry,
+  FleetEvent,
+  NodeView,
+  OutputChunk,
+  StoredOutput,
+  TaskEvent,
+  TaskFilter,
+} from "./wire.js";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -169,6 +178,8 @@ export class FlotillaClient {
   readonly clientId: string;
   /** Dead-letter queue operations. */
   readonly dlq: DlqApi;
+  /** Broadcasts, direct messages and named topics, live and kept. */
+  readonly chat: ChatApi;
   /** Projects: task lists shared by the fleet's agents. */
   readonly projects: ProjectsApi;
   readonly #connection: Connection;
@@ -225,6 +236,7 @@ export class FlotillaClient {
       retry: (taskId) => this.request("dlq.retry", { taskId }),
       purge: (taskId) => this.request("dlq.purge", taskId === undefined ? {} : { taskId }),
     };
+    this.chat = createChatApi(this);
     this.projects = createProjectsApi(
       (type, fields, requestOptions) => this.request(type, fields, requestOptions),
       {
@@ -348,6 +360,11 @@ export class FlotillaClient {
   async history(options: HistoryOptions = {}): Promise<FleetHistory> {
     const fields = options.minutes === undefined ? {} : { minutes: options.minutes };
     return await this.request<FleetHistory>("history.get", fields, options);
+  }
+
+  /** A task's stored output: its last `tail` chunks, or from output seq `fromSeq` on (at most 1000). */
+  async output(taskId: string, options: { tail?: number; fromSeq?: number } = {}): Promise<StoredOutput> {
+    return await this.request<StoredOutput>("output.read", { taskId, ...options });
   }
 
   /** Cancels a task: the node stops its whole process group. */
@@ -707,6 +724,9 @@ const IDEMPOTENT = new Set([
   "alerts.list",
   "history.get",
   "dlq.get",
+  "topic.read",
+  "inbox.read",
+  "output.read",
 ]);
 
 function isIdempotent(type: string): boolean {

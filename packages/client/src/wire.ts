@@ -33,6 +33,8 @@ export interface NodeView {
   capabilities: string[];
   /** Tasks waiting in the node's local queue. */
   queued: number;
+  /** When the coordinator last heard from the node, epoch ms (absent from older coordinators). */
+  lastSeenAt?: number;
 }
 
 /** A dead-lettered task as `dlq.list` reports it. */
@@ -72,4 +74,14 @@ export function alertChange(event: FleetEvent): AlertChange | undefined {
   if (typeof data !== "object" || data === null || typeof data.id !== "string") return undefined;
   const { from: _from, type: _type, timestamp: _timestamp, ...alert } = data;
   return { type: event.message, alert };
+}
+
+/** A task's stored output as `client.output` reads it. */
+export interface StoredOutput {
+  taskId: string;
+  /** The task's state when it was read. */
+  state: TaskState;
+  chunks: { seq: number; stream: "stdout" | "stderr"; data: string }[];
+  /** The seq to read from next time. */
+  nextSeq: number;
 }

@@ -159,5 +159,25 @@ export const MESSAGE_CATALOG = {
     to: ["client"],
     summary: "The successful answer to a request; replyTo names it.",
   },
+  "topic.publish": {
+    from: ["client", "agent"],
+    to: ["coordinator"],
+    summary: "Publish on a named topic: live on agents:topic:{name} and kept in its bounded stream.",
+  },
+  "topic.read": {
+    from: ["client", "agent"],
+    to: ["coordinator"],
+    summary: "Read a topic's kept messages after a seq.",
+  },
+  "inbox.read": {
+    from: ["client", "agent"],
+    to: ["coordinator"],
+    summary: "Read an agent's kept inbox, with the kept broadcasts, after a seq.",
+  },
+  "output.read": {
+    from: ["client"],
+    to: ["coordinator"],
+    summary: "Read a task's stored output: from an output seq, or its last chunks.",
+  },
   ...projectCatalog(),
 } as const satisfies Record<MessageType, MessageInfo>;

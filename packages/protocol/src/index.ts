@@ -4,6 +4,7 @@ export * from "./codec.js";
 export * from "./config-file.js";
 export * from "./coordinator-url.js";
 export * from "./errors.js";
+export * from "./kept.js";
 export * from "./keys.js";
 export * from "./messages.js";
 export * from "./node.js";

@@ -24,6 +24,12 @@ export interface RedisKeys {
   readonly discoveryResponse: string;
   /** Pub/sub: one node's inbox. */
   agentMessages(nodeId: string): string;
+  /** Stream: one agent's inbox as kept for late readers (bounded). */
+  agentInbox(agentId: string): string;
+  /** Stream: the broadcasts on `agents:general` as kept for late readers (bounded). */
+  readonly generalKept: string;
+  /** Pub/sub channel and, under the same name, the bounded stream that keeps a named topic. */
+  topic(name: string): string;
   /** String with a TTL: present while the node is alive. */
   agentHeartbeat(nodeId: string): string;
   /** Set of live node ids. */
@@ -92,6 +98,9 @@ export function createKeys(prefix = ""): RedisKeys {
     discoveryQuery: name("agents:discovery:query"),
     discoveryResponse: name("agents:discovery:response"),
     agentMessages: (nodeId) => name(`agent:${nodeId}:messages`),
+    agentInbox: (agentId) => name(`agent:${agentId}:inbox`),
+    generalKept: name("agents:general:kept"),
+    topic: (topicName) => name(`agents:topic:${topicName}`),
     agentHeartbeat: (nodeId) => name(`agent:${nodeId}:heartbeat`),
     agentsActive: name("agents:active"),
     agent: (nodeId) => name(`agent:${nodeId}`),

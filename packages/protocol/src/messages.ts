@@ -2,6 +2,12 @@ import { z } from "zod";
 import { MAX_HISTORY_MINUTES } from "./alerts.js";
 import { type ENVELOPE_KEYS, envelopeShape, message } from "./envelope.js";
 import {
+  InboxReadMessageSchema,
+  OutputReadMessageSchema,
+  TopicPublishMessageSchema,
+  TopicReadMessageSchema,
+} from "./kept.js";
+import {
   NodeInfoSchema,
   NodeLoadSchema,
   NodeStatusSchema,
@@ -411,6 +417,10 @@ export const MESSAGE_SCHEMAS = {
   "alerts.list": AlertsListMessageSchema,
   "history.get": HistoryGetMessageSchema,
   reply: ReplyMessageSchema,
+  "topic.publish": TopicPublishMessageSchema,
+  "topic.read": TopicReadMessageSchema,
+  "inbox.read": InboxReadMessageSchema,
+  "output.read": OutputReadMessageSchema,
   ...PROJECT_MESSAGE_SCHEMAS,
 } as const;
 

@@ -50,8 +50,8 @@ describe("the published package", () => {
       priority: "normal",
       badCode: "E_VERSION",
       key: "p:task:{t1}",
-      types: 52,
-      schemaTypes: 52,
+      types: 56,
+      schemaTypes: 56,
     });
   });
 

@@ -80,6 +80,20 @@ export const drainCommand = drainLike("drain");
 export const undrainCommand = drainLike("undrain");
 
 /** `flotilla broadcast MESSAGE`. */
+/** The `--data JSON` payload of a message, or undefined without one. */
+export function dataOption(context: CommandContext): unknown {
+  const text = context.values.data;
+  if (typeof text !== "string") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new FlotillaError(
+      "E_INVALID_ARGUMENT",
+      "--data is not valid JSON — quote it, e.g. --data '{\"k\":1}'",
+    );
+  }
+}
+
 export const broadcastCommand: CommandSpec = {
   name: "broadcast",
   summary: "send a message to every agent (the agents:general channel)",
@@ -91,18 +105,7 @@ export const broadcastCommand: CommandSpec = {
     'flotilla broadcast --data \'{"sha":"abc"}\' deployed',
   ],
   async run(context) {
-    let data: unknown;
-    const text = context.values.data;
-    if (typeof text === "string") {
-      try {
-        data = JSON.parse(text);
-      } catch {
-        throw new FlotillaError(
-          "E_INVALID_ARGUMENT",
-          "--data is not valid JSON — quote it, e.g. --data '{\"k\":1}'",
-        );
-      }
-    }
+    const data = dataOption(context);
     const client = await context.client();
     await client.broadcast(context.args[0] ?? "", data);
     context.out("sent\n");

@@ -1,9 +1,11 @@
 import type { CommandSpec } from "../cli.js";
 import { alertsCommand } from "./alerts.js";
+import { publishCommand, subscribeCommand } from "./chat.js";
 import { configCommand } from "./config.js";
 import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
 import { broadcastCommand, drainCommand, eventsCommand, nodesCommand, undrainCommand } from "./fleet.js";
+import { mcpCommand } from "./mcp.js";
 import { projectsCommand } from "./projects.js";
 import { runCommand, submitCommand } from "./run.js";
 import { cancelCommand, logsCommand, psCommand, statusCommand } from "./tasks.js";
@@ -20,9 +22,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   drainCommand,
   undrainCommand,
   broadcastCommand,
+  publishCommand,
+  subscribeCommand,
   eventsCommand,
   alertsCommand,
   dlqCommand,
+  mcpCommand,
   projectsCommand,
   configCommand,
   demoCommand,

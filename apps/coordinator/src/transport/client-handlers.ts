@@ -68,6 +68,9 @@ export function clientHandlers(
     .on("node.undrain", async (session, frame) =>
       out.reply(session, frame.id, await ops.setDraining(frame.nodeId, false)),
     )
+    .on("output.read", async (session, frame) =>
+      out.reply(session, frame.id, await ops.readOutput(frame.taskId, frame.fromSeq, frame.tail)),
+    )
     .on("dlq.list", async (session, frame) => out.reply(session, frame.id, { entries: await ops.dlqList() }))
     .on("dlq.get", async (session, frame) => out.reply(session, frame.id, await ops.dlqGet(frame.taskId)))
     .on("dlq.retry", async (session, frame) => out.reply(session, frame.id, await ops.dlqRetry(frame.taskId)))

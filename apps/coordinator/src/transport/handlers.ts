@@ -31,7 +31,7 @@ export class HandlerTable {
   }
 }
 
-/** Adds the frames agents and clients may both send: broadcasts, direct messages, discovery. */
+/** Adds the frames agents and clients may both send: broadcasts, direct messages, topics, discovery. */
 export function addSharedHandlers(
   table: HandlerTable,
   ctx: CoordinatorContext,
@@ -44,6 +44,19 @@ export function addSharedHandlers(
     )
     .on("direct", async (session, frame) =>
       ctx.out.reply(session, frame.id, await ops.direct(frame.to, frame.message, frame.data, frame.from)),
+    )
+    .on("topic.publish", async (session, frame) =>
+      ctx.out.reply(
+        session,
+        frame.id,
+        await ops.publishTopic(frame.topic, frame.message, frame.data, frame.from),
+      ),
+    )
+    .on("topic.read", async (session, frame) =>
+      ctx.out.reply(session, frame.id, await ops.readTopic(frame.topic, frame.since, frame.limit)),
+    )
+    .on("inbox.read", async (session, frame) =>
+      ctx.out.reply(session, frame.id, await ops.readInbox(session.principal, frame)),
     )
     .on("discovery.query", (session, frame) =>
       ctx.out.send(session, "discovery.response", {

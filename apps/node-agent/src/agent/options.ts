@@ -157,8 +157,8 @@ export interface Settings {
   readonly options: AgentOptions;
 }
 
-/** Turns a hostname into a valid node id. */
-function defaultNodeId(): string {
+/** This machine's hostname made a valid node id: an agent's id unless it is given one. */
+export function defaultNodeId(): string {
   const cleaned = hostname()
     .replace(/[^A-Za-z0-9._:-]/g, "-")
     .replace(/^[^A-Za-z0-9]+/, "");
