@@ -10,18 +10,18 @@ import {
   redactUrl,
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
+import { type ProgramServiceIo, RotatingFile, SERVICE_USAGE } from "@flotilla/service";
 import { type Logger, pino } from "pino";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
+import { isServiceCommand, REDIS_SERVICE_USAGE, runCoordinatorService } from "./service.js";
 import { readTokensFile, runTokenCommand } from "./tokens-file.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
-export interface CliIo {
-  env: Record<string, string | undefined>;
-  out: (line: string) => void;
+export interface CliIo extends ProgramServiceIo {
   err: (line: string) => void;
   /** Registers a handler for SIGTERM/SIGINT (none in tests). */
   onStopSignal?: (handler: () => void) => void;
@@ -36,6 +36,7 @@ export interface CliIo {
 export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
        flotilla-coordinator init-tls --names <name,...> [--out <dir>]   (see init-tls --help)
        flotilla-coordinator token add --scope <scope> --name <name> [--tokens-file <path>]
+       flotilla-coordinator service install|uninstall|status|logs [--with-redis] [options]
 
 Runs the coordinator of a Flotilla fleet: agents and clients connect to it over WebSocket; all state is in Redis.
 
@@ -78,6 +79,7 @@ Options:
   --max-buffered-bytes <n>  unsent bytes a connection may hold before it is closed (default 67108864; 0 = no limit)
   --metrics-public          serve GET /metrics without a bearer token
   --log-level <level>       fatal | error | warn | info | debug (default info)
+  --log-file <path>         log there, rotated at 10 MB with 5 kept, instead of to stderr
   --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
 
@@ -88,6 +90,10 @@ default. The config file is one JSON object keyed by flag name, e.g.
 A relative token-file, tokens-file, secret-key-file, tls-cert, tls-key or redis-* file there is read
 from the config file's directory.
 The fleet token is an admin token named "fleet"; see "token add --help" for scopes.
+
+Commands:
+${SERVICE_USAGE}
+${REDIS_SERVICE_USAGE}
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini
@@ -130,6 +136,7 @@ const OPTIONS = {
   "max-watches": { type: "string" },
   "max-buffered-bytes": { type: "string" },
   "log-level": { type: "string" },
+  "log-file": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -307,7 +314,7 @@ export async function resolveCoordinatorOptions(
   }
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
-    pino.destination(2),
+    values["log-file"] === undefined ? pino.destination(2) : new RotatingFile(values["log-file"]),
   );
   return options;
 }
@@ -345,6 +352,12 @@ async function withConfigFile(
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv[0] === "init-tls") return await runInitTls(argv.slice(1), io);
   if (argv[0] === "token") return runTokenCommand(argv.slice(1), io);
+  if (isServiceCommand(argv))
+    return await runCoordinatorService(argv, io, {
+      options: OPTIONS,
+      fileFlags: FILE_FLAGS,
+      resolve: resolveCoordinatorOptions,
+    });
   let options: CoordinatorOptions | "help";
   try {
     options = await resolveCoordinatorOptions(argv, io.env);

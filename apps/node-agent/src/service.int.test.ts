@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CommandRunner } from "@flotilla/service";
+import { type CommandRunner, recordingServiceIo } from "@flotilla/service";
 import { parse } from "plist";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CliIo, runCli } from "./cli.js";
@@ -16,34 +16,16 @@ afterEach(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-/** A launchctl/systemctl that records what it is asked and answers as a loaded, running service would. */
-function fakeManager(
-  answer: (argv: string[]) => { code: number; stdout: string } = () => ({ code: 0, stdout: "" }),
-) {
-  const calls: string[][] = [];
-  const run: CommandRunner = async (argv) => {
-    calls.push(argv);
-    return { ...answer(argv), stderr: "" };
-  };
-  return { calls, run };
+/** A launchctl/systemctl answering as `answer` says, recording what it is asked. */
+function fakeManager(answer?: (argv: string[]) => { code: number; stdout: string }) {
+  const recording = recordingServiceIo("", "linux", answer);
+  return { calls: recording.calls, run: recording.io.run as CommandRunner };
 }
 
 function io(platform: NodeJS.Platform, run: CommandRunner) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const value: CliIo = {
-    env: { PATH: "/usr/bin:/bin" },
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-    platform,
-    homeDir: home,
-    uid: 501,
-    cwd: home,
-    nodePath: process.execPath,
-    scriptPath: join(home, "main.js"),
-    run,
-  };
-  return { io: value, out, err };
+  const recording = recordingServiceIo(home, platform);
+  const value: CliIo = { ...recording.io, env: { PATH: "/usr/bin:/bin" }, run };
+  return { io: value, out: recording.out, err: recording.err };
 }
 
 const FLAGS = ["--coordinator", "ws://box:7420", "--id", "mac-mini", "--label", "gpu=true"];

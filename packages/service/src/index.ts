@@ -8,3 +8,4 @@ export * from "./rotating-file.js";
 export * from "./service-command.js";
 export * from "./spec.js";
 export * from "./systemd.js";
+export * from "./testing.js";

@@ -52,6 +52,8 @@ export interface ProgramService {
   stopTimeoutSeconds: number;
   /** Lines to print after installing. */
   notes: string[];
+  /** Its flags hold a secret too (the file is then 0600 as with a token in `env`). */
+  secret?: boolean;
 }
 
 /** Where and how the program runs, besides what the app says. */
@@ -82,7 +84,7 @@ export function programServiceSpec(program: ProgramService, place: ProgramPlace)
     system: place.system,
     stopTimeoutSeconds: program.stopTimeoutSeconds,
     processType: program.processType,
-    secret: "FLOTILLA_TOKEN" in program.env,
+    secret: program.secret === true || "FLOTILLA_TOKEN" in program.env,
   };
 }
 
@@ -130,7 +132,8 @@ export async function runProgramService(
       uid,
     };
     const { program, extra, notes } = await describe(context);
-    const files = [renderService(manager, programServiceSpec(program, context), uid), ...extra];
+    // The other files (a Redis the program needs) first: the program finds them started.
+    const files = [...extra, renderService(manager, programServiceSpec(program, context), uid)];
     const lines = [`node: ${node.argv.join(" ")} (${node.source})`, ...program.notes, ...notes];
     if (node.warning !== undefined) lines.push(`warning: ${node.warning}`);
     if (manager === "launchd") {
