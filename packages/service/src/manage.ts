@@ -80,6 +80,8 @@ export interface ServiceStatus {
   ref: ServiceRef;
   path: string;
   installed: boolean;
+  /** The file's text, when installed. */
+  content?: string;
   /** The program the file starts (node, redis-server), and whether it is still there. */
   program?: string;
   programExists?: boolean;
@@ -97,13 +99,34 @@ export function commandOf(manager: ServiceRef["manager"], content: string): stri
     const args = parsed.ProgramArguments;
     return Array.isArray(args) ? args.map(String) : [];
   }
-  const line = /^ExecStart=(.*)$/m.exec(content)?.[1] ?? "";
-  const words: string[] = [];
+  return words(/^ExecStart=(.*)$/m.exec(content)?.[1] ?? "");
+}
+
+/** The environment a service file sets. */
+export function environmentOf(manager: ServiceRef["manager"], content: string): Record<string, string> {
+  if (manager === "launchd") {
+    const parsed = parse(content) as Record<string, PlistValue>;
+    const env = parsed.EnvironmentVariables;
+    if (env === null || typeof env !== "object" || Array.isArray(env)) return {};
+    return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
+  }
+  const env: Record<string, string> = {};
+  for (const match of content.matchAll(/^Environment=(.*)$/gm)) {
+    const [word = ""] = words(match[1] ?? "");
+    const eq = word.indexOf("=");
+    if (eq > 0) env[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return env;
+}
+
+/** The words of a systemd command line, quotes and specifiers undone. */
+function words(line: string): string[] {
+  const found: string[] = [];
   for (const match of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
     const word = match[1] !== undefined ? match[1].replace(/\\(.)/g, "$1") : (match[2] ?? "");
-    words.push(word.replace(/%%/g, "%").replace(/\$\$/g, "$"));
+    found.push(word.replace(/%%/g, "%").replace(/\$\$/g, "$"));
   }
-  return words;
+  return found;
 }
 
 /** Reads a service's file and asks its manager whether it runs. */
@@ -115,7 +138,7 @@ export async function serviceStatus(
   const path = serviceFilePath(ref.manager, ref.name, homeDir, ref.system);
   const content = await readFile(path, "utf8").catch(() => undefined);
   if (content === undefined) return { ref, path, installed: false };
-  const status: ServiceStatus = { ref, path, installed: true };
+  const status: ServiceStatus = { ref, path, installed: true, content };
   const program = commandOf(ref.manager, content)[0];
   if (program !== undefined) {
     status.program = program;

@@ -55,3 +55,25 @@ export function redisServiceSpec(options: RedisServiceOptions): ServiceSpec {
     secret: false,
   };
 }
+
+/** The two settings that decide whether Redis keeps the fleet's data. */
+export interface RedisPersistence {
+  appendonly: string;
+  maxmemoryPolicy: string;
+}
+
+/**
+ * Reads `appendonly` and `maxmemory-policy` with `CONFIG GET` through `call` (ioredis's `redis.call`);
+ * rejects as `CONFIG GET` does where it is disabled or renamed (managed Redis services).
+ */
+export async function readPersistence(
+  call: (command: string, ...args: string[]) => Promise<unknown>,
+): Promise<RedisPersistence> {
+  const flat = (await call("CONFIG", "GET", "appendonly", "maxmemory-policy")) as string[];
+  const settings = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) settings.set(String(flat[i]), String(flat[i + 1]));
+  return {
+    appendonly: settings.get("appendonly") ?? "unknown",
+    maxmemoryPolicy: settings.get("maxmemory-policy") ?? "unknown",
+  };
+}

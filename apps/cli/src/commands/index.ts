@@ -2,6 +2,7 @@ import type { CommandSpec } from "../cli.js";
 import { configCommand } from "./config.js";
 import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
+import { doctorCommand } from "./doctor.js";
 import { broadcastCommand, drainCommand, eventsCommand, nodesCommand, undrainCommand } from "./fleet.js";
 import { runCommand, submitCommand } from "./run.js";
 import { cancelCommand, logsCommand, psCommand, statusCommand } from "./tasks.js";
@@ -21,5 +22,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   eventsCommand,
   dlqCommand,
   configCommand,
+  doctorCommand,
   demoCommand,
 ];
