@@ -22,6 +22,8 @@ import {
 import { type Logger, pino } from "pino";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
 import { type AgentServiceSettings, runAgentService } from "./service.js";
+import { chooseHelper, type HelperChoice } from "./spawn/choice.js";
+import { selfTestHelper } from "./spawn/self-test.js";
 import { HelperSpawner, nativeHelperPath } from "./spawner.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
@@ -243,22 +245,19 @@ function serviceArgs(settings: AgentSettings): string[] {
 }
 
 /** What the service bakes in besides flags: the token (when not in a file) and the spawn helper chosen. */
-function serviceSettings(settings: AgentSettings): AgentServiceSettings {
+async function serviceSettings(settings: AgentSettings): Promise<AgentServiceSettings> {
   const env: Record<string, string> = {};
   if (settings.tokenFile === undefined && !settings.fromFile.has("token"))
     env.FLOTILLA_TOKEN = settings.token;
   if (settings.spawnHelper !== undefined && !settings.fromFile.has("spawn-helper"))
     env.FLOTILLA_SPAWN_HELPER = settings.spawnHelper;
-  return { args: serviceArgs(settings), env, spawnNote: spawnHelperNote(settings.spawnHelper) };
+  const spawnNote = (await helperChoice(settings.spawnHelper)).note;
+  return { args: serviceArgs(settings), env, spawnNote };
 }
 
-/** One line saying which helper will start commands and what the choice costs. */
-export function spawnHelperNote(chosen: string | undefined): string {
-  const native = nativeHelperPath({ FLOTILLA_SPAWN_HELPER: chosen });
-  if (native !== undefined) return `spawn helper: native (${native}), checked by a self-test at each start`;
-  if (chosen === "node")
-    return "spawn helper: node, as chosen (each command costs the agent about 3x the CPU of the native helper)";
-  return "spawn helper: node, as no native helper was built (no C compiler?): each command costs the agent about 3x the CPU; install a compiler (xcode-select --install) and reinstall to use the native one";
+/** The helper the agent would use with this setting, self-tested, and the line that says so. */
+function helperChoice(chosen: string | undefined): Promise<HelperChoice> {
+  return chooseHelper(chosen, nativeHelperPath({ FLOTILLA_SPAWN_HELPER: chosen }), selfTestHelper);
 }
 
 function describeFailure(error: FlotillaError, settings: AgentSettings | undefined): string {
@@ -340,13 +339,16 @@ async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
   if (settings.prefetch !== undefined) options.prefetch = settings.prefetch;
   if (settings.heartbeatIntervalMs !== undefined) options.heartbeatIntervalMs = settings.heartbeatIntervalMs;
   if (settings.connectTimeoutMs !== undefined) options.connectTimeoutMs = settings.connectTimeoutMs;
-  if (io.logger !== undefined) options.logger = io.logger;
-  else if (settings.logFile !== undefined)
-    options.logger = pino({ name: "flotilla-agent" }, new RotatingFile(settings.logFile));
-  if (settings.spawnHelper !== undefined) {
-    const native = nativeHelperPath({ FLOTILLA_SPAWN_HELPER: settings.spawnHelper });
-    options.spawner = new HelperSpawner({ nativeHelper: native ?? false });
-  }
+  const logger =
+    io.logger ??
+    pino(
+      { name: "flotilla-agent" },
+      settings.logFile === undefined ? pino.destination(2) : new RotatingFile(settings.logFile),
+    );
+  options.logger = logger;
+  const helper = await helperChoice(settings.spawnHelper);
+  logger.info({ spawnHelper: helper.nativeHelper === false ? "node" : helper.nativeHelper }, helper.note);
+  options.spawner = new HelperSpawner({ nativeHelper: helper.nativeHelper });
   const agent = (io.makeAgent ?? createAgent)(options);
 
   let signals = 0;
