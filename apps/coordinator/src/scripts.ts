@@ -20,10 +20,14 @@ interface LoadedScript {
   readonly numberOfKeys: number;
 }
 
+/** The scripts built into the one-file bundle (tsup.config.ts defines it there); undefined elsewhere. */
+declare const __FLOTILLA_LUA__: Record<string, string> | undefined;
+
 function loadScripts(): Record<ScriptName, LoadedScript> {
   const scripts = {} as Record<ScriptName, LoadedScript>;
+  const embedded = typeof __FLOTILLA_LUA__ === "undefined" ? undefined : __FLOTILLA_LUA__;
   for (const name of SCRIPT_NAMES) {
-    const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+    const source = embedded?.[name] ?? readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
     const numberOfKeys = Number(name.slice(name.lastIndexOf("-") + 1));
     scripts[name] = { source, numberOfKeys };
   }

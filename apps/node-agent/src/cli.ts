@@ -23,8 +23,9 @@ import { type Logger, pino } from "pino";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
 import { type AgentServiceSettings, runAgentService } from "./service.js";
 import { chooseHelper, type HelperChoice } from "./spawn/choice.js";
+import { programsPresent } from "./spawn/programs.js";
 import { selfTestHelper } from "./spawn/self-test.js";
-import { HelperSpawner, nativeHelperPath } from "./spawner.js";
+import { HelperSpawner, inlineSpawner, nativeHelperPath } from "./spawner.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
 export interface CliIo extends ProgramServiceIo {
@@ -348,7 +349,10 @@ async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
   options.logger = logger;
   const helper = await helperChoice(settings.spawnHelper);
   logger.info({ spawnHelper: helper.nativeHelper === false ? "node" : helper.nativeHelper }, helper.note);
-  options.spawner = new HelperSpawner({ nativeHelper: helper.nativeHelper });
+  options.spawner = new HelperSpawner({
+    nativeHelper: helper.nativeHelper,
+    ...(programsPresent() ? {} : { nodeHelper: false, fallback: inlineSpawner }),
+  });
   const agent = (io.makeAgent ?? createAgent)(options);
 
   let signals = 0;
