@@ -4,7 +4,7 @@
  * an app's command line to {@link runServiceAction}. The apps say what to run; this says how.
  */
 import { existsSync, realpathSync } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { type CommandRunner, renderService, runCommand } from "./manage.js";
 import { type NodeCommand, type PathProbe, stableNodeCommand } from "./node-path.js";
@@ -137,12 +137,19 @@ export async function runProgramService(
     const lines = [`node: ${node.argv.join(" ")} (${node.source})`, ...program.notes, ...notes];
     if (node.warning !== undefined) lines.push(`warning: ${node.warning}`);
     if (manager === "launchd") {
-      const rotation = newsyslogFile(program.name, homeDir, system);
+      const owner = system ? "" : `${userInfo().username}:staff`;
+      const rotation = newsyslogFile(program.name, homeDir, system, owner);
       if (system) files.push(rotation);
-      else
+      else {
+        const rules = rotation.content
+          .trim()
+          .split("\n")
+          .map((line) => `'${line}'`)
+          .join(" ");
         lines.push(
-          `launchd's own ${program.name}.out.log/.err.log rotate once ${rotation.path} is installed (sudo; see docs/deploy.md)`,
+          `to rotate launchd's ${program.name}.out.log/.err.log too: printf '%s\\n' ${rules} | sudo tee ${rotation.path}`,
         );
+      }
     }
     return { files, notes: lines };
   };

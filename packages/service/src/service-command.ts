@@ -80,10 +80,14 @@ export function chosenManager(flags: ServiceCommandFlags, platform: NodeJS.Platf
   return manager;
 }
 
-/** A newsyslog rule rotating a launchd service's stdout and stderr files (10 MB, 5 kept). */
-export function newsyslogFile(name: string, homeDir: string, system: boolean): ServiceFile {
+/**
+ * A newsyslog rule rotating a launchd service's stdout and stderr files (10 MB, 5 kept); `owner` (user:group)
+ * keeps a user's files theirs. launchd keeps writing to the file it opened until the service restarts, so
+ * these rules bound the small files of start lines and crashes; the service's own log rotates itself.
+ */
+export function newsyslogFile(name: string, homeDir: string, system: boolean, owner = ""): ServiceFile {
   const output = launchdOutputPaths({ name, homeDir, system });
-  const rule = (path: string): string => `${path}\t\t644\t5\t10240\t*\tN`;
+  const rule = (path: string): string => `${path}\t${owner}\t644\t5\t10240\t*\tN`;
   return {
     manager: "launchd",
     path: `/etc/newsyslog.d/dev.flotilla.${name}.conf`,

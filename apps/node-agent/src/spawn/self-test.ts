@@ -91,7 +91,8 @@ export async function selfTestHelper(helperPath: string): Promise<SelfTestResult
     return { ok: false, reason: (error as Error).message };
   } finally {
     clearTimeout(timer);
-    await spawner.close();
+    // Not awaited: an idle helper is unref'd, and it exits by itself once its stdin closes.
+    void spawner.close();
   }
 }
 
