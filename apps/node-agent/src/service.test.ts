@@ -89,7 +89,7 @@ describe("the agent's service", () => {
       ExitTimeOut: AGENT_STOP_TIMEOUT_SECONDS,
       StandardOutPath: "/Users/ada/Library/Logs/flotilla/agent.out.log",
       StandardErrorPath: "/Users/ada/Library/Logs/flotilla/agent.err.log",
-      LimitLoadToSessionType: ["Aqua", "Background"],
+      LimitLoadToSessionType: "Aqua",
     });
     expect(AGENT_STOP_TIMEOUT_SECONDS).toBeGreaterThan(30);
     expect(file.content).toContain("<string>note=50% &amp; &lt;more&gt;</string>");

@@ -37,7 +37,9 @@ export function renderLaunchd(spec: ServiceSpec, uid: number): ServiceFile {
     StandardOutPath: output.stdout,
     StandardErrorPath: output.stderr,
   };
-  if (!spec.system) plist.LimitLoadToSessionType = ["Aqua", "Background"];
+  // The login session only: listing "Background" too would load a second copy in the user's background
+  // domain, and two agents with one node id evict each other.
+  if (!spec.system) plist.LimitLoadToSessionType = "Aqua";
   const ref = { manager: "launchd" as const, name: spec.name, system: spec.system, uid };
   return {
     manager: "launchd",
