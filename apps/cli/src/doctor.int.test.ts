@@ -90,7 +90,7 @@ describe("flotilla doctor", () => {
     expect(found.token).toMatchObject({ status: "ok", detail: "accepted: 0 node(s) listed" });
     expect(found.versions?.detail).toBe("flotilla 0.1.0, coordinator 0.1.0, agent not seen");
     expect(found["this node"]).toMatchObject({ status: "warn" });
-    expect(found["this node"]?.detail).toContain(hostname().replace(/\.local$/, ""));
+    expect(found["this node"]?.detail).toContain(hostname());
     expect(found.docker).toMatchObject({ status: "warn", detail: "docker is not installed" });
     expect(found.service?.status).toBe("warn");
     expect(result.code).toBe(0);

@@ -27,7 +27,7 @@ export const doctorCommand: CommandSpec = {
       value: "URL",
       description: "the fleet's Redis, to check it too (env FLOTILLA_REDIS_URL)",
     },
-    node: { type: "string", value: "ID", description: "this machine's node id (default: the host name)" },
+    node: { type: "string", value: "ID", description: "this machine's node id (default: the host name, as the agent uses)" },
     json: { type: "boolean", description: "print a JSON array of {check, status, detail, fix}" },
   },
   args: { min: 0, max: 0 },
@@ -39,8 +39,7 @@ export const doctorCommand: CommandSpec = {
     const io = context.io;
     const redisUrl = (context.values.redis as string | undefined) ?? io.env.FLOTILLA_REDIS_URL;
     const host = hostname();
-    const nodeId =
-      (context.values.node as string | undefined) ?? io.env.FLOTILLA_NODE_ID ?? host.replace(/\.local$/, "");
+    const nodeId = (context.values.node as string | undefined) ?? io.env.FLOTILLA_NODE_ID ?? host;
     const run = io.run ?? runCommand;
     const platform = io.platform ?? process.platform;
     const uid = process.getuid?.() ?? 0;
