@@ -27,7 +27,11 @@ export const doctorCommand: CommandSpec = {
       value: "URL",
       description: "the fleet's Redis, to check it too (env FLOTILLA_REDIS_URL)",
     },
-    node: { type: "string", value: "ID", description: "this machine's node id (default: the host name, as the agent uses)" },
+    node: {
+      type: "string",
+      value: "ID",
+      description: "this machine's node id (default: the host name, as the agent uses)",
+    },
     json: { type: "boolean", description: "print a JSON array of {check, status, detail, fix}" },
   },
   args: { min: 0, max: 0 },
