@@ -1,4 +1,13 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { defineConfig } from "tsup";
+import { bundleConfig } from "../../tsup.bundle.js";
+
+/** The Lua scripts, by name, for the one-file bundle (scripts.ts reads them from disk otherwise). */
+const lua = Object.fromEntries(
+  readdirSync("src/lua")
+    .filter((file) => file.endsWith(".lua"))
+    .map((file) => [file.slice(0, -4), readFileSync(`src/lua/${file}`, "utf8")]),
+);
 
 export default defineConfig([
   {
@@ -23,4 +32,5 @@ export default defineConfig([
     // calls). `nodeBin` in @flotilla/launcher reads these flags from here too.
     banner: { js: "#!/usr/bin/env -S node --max-semi-space-size=32" },
   },
+  bundleConfig("flotilla-coordinator", "src/main.ts", { define: { __FLOTILLA_LUA__: JSON.stringify(lua) } }),
 ]);

@@ -1,4 +1,5 @@
 import { defineConfig } from "tsup";
+import { bundleConfig } from "../../tsup.bundle.js";
 
 export default defineConfig([
   {
@@ -30,4 +31,6 @@ export default defineConfig([
     sourcemap: true,
     target: "node20",
   },
+  // The agent as one file: without its spawn programs beside it, it starts commands itself (see cli.ts).
+  bundleConfig("flotilla-agent", "src/main.ts"),
 ]);

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { type ConnectOptions, connect, type FlotillaClient } from "@flotilla/client";
 import { FlotillaError, readCaFile } from "@flotilla/protocol";
+import type { CommandRunner } from "@flotilla/service";
 import { COMMANDS } from "./commands/index.js";
 import { parseDuration } from "./duration.js";
 import { EXIT, exitCodeForError, formatError } from "./exit-codes.js";
@@ -28,6 +29,10 @@ export interface CliIo {
   connect?: (options: ConnectOptions) => Promise<FlotillaClient>;
   /** The clock (default `Date.now`). */
   now?: () => number;
+  /** For `doctor`: runs docker, launchctl, systemctl (default: the real commands). */
+  run?: CommandRunner;
+  /** For `doctor`: the platform whose service manager to ask (default `process.platform`). */
+  platform?: NodeJS.Platform;
 }
 
 /** One option of a command. */

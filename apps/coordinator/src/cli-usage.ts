@@ -2,12 +2,15 @@
  * The text of `flotilla-coordinator --help`: every flag, its environment variable and its default.
  */
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
+import { SERVICE_USAGE } from "@flotilla/service";
 import { ALERT_USAGE } from "./alert-flags.js";
+import { REDIS_SERVICE_USAGE } from "./service.js";
 
 /** The usage text of `flotilla-coordinator --help`. */
 export const USAGE = `Usage: flotilla-coordinator --redis <url> --token <t> [options]
        flotilla-coordinator init-tls --names <name,...> [--out <dir>]   (see init-tls --help)
        flotilla-coordinator token add --scope <scope> --name <name> [--tokens-file <path>]
+       flotilla-coordinator service install|uninstall|status|logs [--with-redis] [options]
 
 Runs the coordinator of a Flotilla fleet: agents and clients connect to it over WebSocket; all state is in Redis.
 
@@ -51,6 +54,7 @@ Options:
   --max-buffered-bytes <n>  unsent bytes a connection may hold before it is closed (default 67108864; 0 = no limit)
   --metrics-public          serve GET /metrics without a bearer token
   --log-level <level>       fatal | error | warn | info | debug (default info)
+  --log-file <path>         log there, rotated at 10 MB with 5 kept, instead of to stderr
   --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
 
@@ -65,6 +69,10 @@ from the config file's directory. Its "tokens" section lists scoped tokens as a 
   "tokens": [{ "name": "laptop", "scope": "submit", "hash": "<sha-256 hex of the token>" }]
 and adds to --tokens-file (names must differ).
 The fleet token is an admin token named "fleet"; see "token add --help" for scopes.
+
+Commands:
+${SERVICE_USAGE}
+${REDIS_SERVICE_USAGE}
 
 Example:
   flotilla-coordinator --redis redis://127.0.0.1:6379 --token-file ~/.flotilla/token --fallback-node mac-mini

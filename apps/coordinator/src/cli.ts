@@ -10,6 +10,7 @@ import {
   redactUrl,
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
+import { type ProgramServiceIo, RotatingFile } from "@flotilla/service";
 import { type Logger, pino } from "pino";
 import { ALERT_FLAGS, alertOptions } from "./alert-flags.js";
 import type { TokenEntry } from "./auth.js";
@@ -19,14 +20,13 @@ import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
+import { isServiceCommand, runCoordinatorService } from "./service.js";
 import { readTokensFile, runTokenCommand, tokenEntries } from "./tokens-file.js";
 
 export { USAGE } from "./cli-usage.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
-export interface CliIo {
-  env: Record<string, string | undefined>;
-  out: (line: string) => void;
+export interface CliIo extends ProgramServiceIo {
   err: (line: string) => void;
   /** Registers a handler for SIGTERM/SIGINT (none in tests). */
   onStopSignal?: (handler: () => void) => void;
@@ -75,6 +75,7 @@ const OPTIONS = {
   "max-watches": { type: "string" },
   "max-buffered-bytes": { type: "string" },
   "log-level": { type: "string" },
+  "log-file": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
   ...ALERT_FLAGS,
@@ -258,7 +259,7 @@ export async function resolveCoordinatorOptions(
   Object.assign(options, alertOptions(values, number));
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
-    pino.destination(2),
+    values["log-file"] === undefined ? pino.destination(2) : new RotatingFile(values["log-file"]),
   );
   return options;
 }
@@ -316,6 +317,12 @@ function tokensSection(text: string): { rest: string; tokens?: unknown } {
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv[0] === "init-tls") return await runInitTls(argv.slice(1), io);
   if (argv[0] === "token") return runTokenCommand(argv.slice(1), io);
+  if (isServiceCommand(argv))
+    return await runCoordinatorService(argv, io, {
+      options: OPTIONS,
+      fileFlags: FILE_FLAGS,
+      resolve: resolveCoordinatorOptions,
+    });
   let options: CoordinatorOptions | "help";
   try {
     options = await resolveCoordinatorOptions(argv, io.env);

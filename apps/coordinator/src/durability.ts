@@ -6,6 +6,7 @@
  * coordinator warns, or refuses to start when asked to require durability (`--require-durable`).
  */
 import { FlotillaError } from "@flotilla/protocol";
+import { type RedisPersistence, readPersistence } from "@flotilla/service";
 import type { Redis } from "ioredis";
 
 /** What {@link checkDurability} found. */
@@ -22,11 +23,9 @@ export interface DurabilityReport {
 
 /** Reads `appendonly` and `maxmemory-policy` and says what in them can lose the fleet's data. */
 export async function checkDurability(redis: Redis): Promise<DurabilityReport> {
-  let settings: Map<string, string>;
+  let persistence: RedisPersistence;
   try {
-    const flat = (await redis.call("CONFIG", "GET", "appendonly", "maxmemory-policy")) as string[];
-    settings = new Map();
-    for (let i = 0; i + 1 < flat.length; i += 2) settings.set(String(flat[i]), String(flat[i + 1]));
+    persistence = await readPersistence((command, ...args) => redis.call(command, ...args));
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     return {
@@ -37,8 +36,7 @@ export async function checkDurability(redis: Redis): Promise<DurabilityReport> {
       ],
     };
   }
-  const appendonly = settings.get("appendonly") ?? "unknown";
-  const maxmemoryPolicy = settings.get("maxmemory-policy") ?? "unknown";
+  const { appendonly, maxmemoryPolicy } = persistence;
   const problems: string[] = [];
   if (appendonly !== "yes") {
     problems.push(

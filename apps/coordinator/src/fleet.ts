@@ -215,6 +215,8 @@ export function discoverable(
 
 /** A node as `nodes.list` (and so `flotilla nodes`) shows it. */
 export interface NodeListing extends NodeSummary {
+  /** The agent's version. */
+  version: string;
   os: string;
   arch: string;
   slotsTotal: number;
@@ -234,6 +236,7 @@ export function nodeListing(node: FleetNode, breaker: NodeListing["breaker"]): N
   return {
     id: node.id,
     host: node.host,
+    version: node.version,
     os: node.fingerprint?.os ?? "unknown",
     arch: node.fingerprint?.arch ?? "unknown",
     slotsTotal: node.slots,

@@ -1,9 +1,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { decodeRecord, type TaskSpec, TaskSpecSchema, toFlotillaError } from "@flotilla/protocol";
+import {
+  decodeRecord,
+  PROTOCOL_VERSION,
+  type TaskSpec,
+  TaskSpecSchema,
+  toFlotillaError,
+} from "@flotilla/protocol";
 import { allows, forbidden, type Operation } from "./access.js";
 import { bearerToken, type Principal } from "./auth.js";
 import { publicTask } from "./records.js";
 import type { StoredTask } from "./store.js";
+import { COORDINATOR_VERSION } from "./version.js";
 
 /** What the HTTP endpoints need from the coordinator. */
 export interface HttpApi {
@@ -50,6 +57,8 @@ export async function handleHttp(
       role: health.role,
       redis: health.redis,
       nodes: health.healthyNodes,
+      version: COORDINATOR_VERSION,
+      protocol: PROTOCOL_VERSION,
     };
     if (health.problem !== undefined) body.problem = health.problem;
     sendJson(response, ok ? 200 : 503, body);

@@ -31,10 +31,14 @@ interface LoadedScript {
 
 /** The project scripts' shared keys, arguments and helpers, put in front of each (see the file's header). */
 const PROJECT_LIB = "project-lib";
+/** The scripts built into the one-file bundle (tsup.config.ts defines it there); undefined elsewhere. */
+declare const __FLOTILLA_LUA__: Record<string, string> | undefined;
 
 function loadScripts(): Record<ScriptName, LoadedScript> {
   const scripts = {} as Record<ScriptName, LoadedScript>;
-  const read = (name: string): string => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  const embedded = typeof __FLOTILLA_LUA__ === "undefined" ? undefined : __FLOTILLA_LUA__;
+  const read = (name: string): string =>
+    embedded?.[name] ?? readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
   const lib = read(PROJECT_LIB);
   for (const name of SCRIPT_NAMES) {
     const source = name.startsWith("project-") ? `${lib}\n${read(name)}` : read(name);

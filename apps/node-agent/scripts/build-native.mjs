@@ -49,7 +49,7 @@ function build() {
 
 const outcome = build();
 if (outcome.startsWith("failed") || outcome === "source missing") {
-  const message = `flotilla native spawn helper not built (${outcome}); the agent will spawn through Node.js`;
+  const message = `flotilla native spawn helper not built (${outcome}); the agent will start commands through its Node.js helper, at about 3x the CPU per command (install a C compiler, e.g. xcode-select --install, and reinstall to build it)`;
   if (mode === "required") {
     console.error(message);
     process.exit(1);

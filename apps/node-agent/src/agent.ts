@@ -7,7 +7,14 @@
  * what a stale lease or a cut-off from the coordinator kills.
  */
 import { hostname } from "node:os";
-import { decode, type ErrorCode, FlotillaError, type MessageOf, type RunRef } from "@flotilla/protocol";
+import {
+  decode,
+  type ErrorCode,
+  FlotillaError,
+  type MessageOf,
+  PROTOCOL_VERSION,
+  type RunRef,
+} from "@flotilla/protocol";
 import type WebSocket from "ws";
 import { Connection } from "./agent/connection.js";
 import { Heartbeat } from "./agent/heartbeat.js";
@@ -94,7 +101,13 @@ export function createAgent(options: AgentOptions): Agent {
       slots: node.slots,
     };
     const running = [...runs.reportingRefs(), ...held.refs()];
-    const fields = { node: hello, running, handlers: Object.keys(handlers), prefetch: node.prefetch };
+    const fields = {
+      node: hello,
+      running,
+      handlers: Object.keys(handlers),
+      prefetch: node.prefetch,
+      protocol: PROTOCOL_VERSION,
+    };
     outbox.sendNow(outbox.checkedFrame("agent.hello", fields).text);
   }
 

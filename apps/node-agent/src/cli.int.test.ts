@@ -54,11 +54,11 @@ function io(extra: Partial<CliIo> = {}) {
 /** install-service as a user on Linux, with fixed paths. */
 const LINUX_USER_SERVICE: Partial<CliIo> = {
   platform: "linux",
-  isRoot: false,
   homeDir: "/home/ada",
   nodePath: "/usr/bin/node",
   scriptPath: "/opt/a/main.js",
   cwd: "/tmp",
+  probe: { exists: () => false, realpath: () => undefined },
 };
 
 describe("runCli", () => {
@@ -202,24 +202,6 @@ describe("runCli", () => {
     ).toBe(0);
     expect(t.out[1]).toContain(`ExecStart=/usr/bin/node /opt/a/main.js --config ${config} --id linux-box\n`);
     expect(t.out[1]).not.toContain("secret");
-  });
-
-  it("install-service writes the file through the given writer", async () => {
-    const written: string[] = [];
-    const t = io({
-      platform: "darwin",
-      homeDir: dir,
-      writeServiceFile: async (file) => {
-        await writeFile(join(dir, "out.plist"), file.content);
-        written.push(file.path);
-      },
-    });
-    expect(await runCli(["install-service", "--coordinator", "ws://box:7420", "--token", "tok"], t.io)).toBe(
-      0,
-    );
-    expect(written).toEqual([join(dir, "Library/LaunchAgents/dev.flotilla.agent.plist")]);
-    expect(await readFile(join(dir, "out.plist"), "utf8")).toContain("<string>ws://box:7420</string>");
-    expect(t.out[0]).toContain("wrote ");
   });
 });
 

@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -12,33 +11,35 @@ import {
   parseCoordinatorUrls,
   readCaFile,
 } from "@flotilla/protocol";
-import type { Logger } from "pino";
+import {
+  type ProgramServiceIo,
+  RotatingFile,
+  SERVICE_FLAG_NAMES,
+  SERVICE_FLAGS,
+  SERVICE_USAGE,
+  serviceAction,
+} from "@flotilla/service";
+import { type Logger, pino } from "pino";
 import { type Agent, type AgentOptions, createAgent } from "./agent.js";
-import { renderService, type ServiceFile } from "./service.js";
+import { type AgentServiceSettings, runAgentService } from "./service.js";
+import { chooseHelper, type HelperChoice } from "./spawn/choice.js";
+import { programsPresent } from "./spawn/programs.js";
+import { selfTestHelper } from "./spawn/self-test.js";
+import { HelperSpawner, inlineSpawner, nativeHelperPath } from "./spawner.js";
 
 /** What the CLI touches outside itself; `main.ts` passes the real process, tests pass fakes. */
-export interface CliIo {
-  env: Record<string, string | undefined>;
-  /** Writes one line for people (stdout). */
-  out: (line: string) => void;
-  /** Writes one line about a failure (stderr). */
+export interface CliIo extends ProgramServiceIo {
+  /** Writes one line about a failure (stderr). `out` writes one line for people (stdout). */
   err: (line: string) => void;
   /** Registers a handler for SIGTERM and SIGINT (default: none, for tests). */
   onStopSignal?: (handler: () => void) => void;
   makeAgent?: (options: AgentOptions) => Agent;
   logger?: Logger;
-  /** For install-service. */
-  platform?: NodeJS.Platform;
-  nodePath?: string;
-  scriptPath?: string;
-  homeDir?: string;
-  isRoot?: boolean;
-  cwd?: string;
-  writeServiceFile?: (file: ServiceFile) => Promise<void>;
 }
 
 /** The usage text of `flotilla-agent --help`. */
-export const USAGE = `Usage: flotilla-agent [install-service [--dry-run]] --coordinator ws://host:port --token <t> [options]
+export const USAGE = `Usage: flotilla-agent --coordinator ws://host:port --token <t> [options]
+       flotilla-agent service install|uninstall|status|logs [--dry-run] [options]
 
 Connects this machine to a Flotilla coordinator and runs the tasks it is given.
 
@@ -55,6 +56,9 @@ Options:
   --heartbeat-ms <n>        heartbeat period until the coordinator sets one (default 1000)
   --connect-timeout-ms <n>  give up starting when the coordinator cannot be reached (default 10000)
   --config <path>           read settings from a JSON file            (env FLOTILLA_CONFIG)
+  --spawn-helper <h>        how commands are started: native | node | a helper's path  (env FLOTILLA_SPAWN_HELPER)
+                            (default: native where the package built it and it passes its self-test)
+  --log-file <path>         log there, rotated at 10 MB with 5 kept, instead of to stderr
   -h, --help                show this help
 
 Each setting is taken from its flag, else its environment variable, else the config file, else its
@@ -63,13 +67,8 @@ default. The config file is one JSON object keyed by flag name, e.g.
     "label": { "gpu": "true" }, "slots": 8 }
 A relative token-file or ca there is read from the config file's directory.
 
-Environment:
-  FLOTILLA_SPAWN_HELPER     how commands are started: "native" (the default where the package built its
-                            posix_spawn helper), "node" (a Node.js helper process), or a helper's path
-
 Commands:
-  install-service           install as a launchd agent (macOS) or systemd unit (Linux) with these flags
-    --dry-run               print the service file instead of writing it
+${SERVICE_USAGE}
 
 Example:
   flotilla-agent --coordinator ws://build-box.local:7420 --token-file ~/.flotilla/token --id mac-mini --label gpu=true
@@ -93,6 +92,9 @@ interface AgentSettings {
   prefetch: number | undefined;
   heartbeatIntervalMs: number | undefined;
   connectTimeoutMs: number | undefined;
+  /** `native`, `node` or a helper's path; undefined for the default. */
+  spawnHelper: string | undefined;
+  logFile: string | undefined;
 }
 
 const OPTIONS = {
@@ -106,7 +108,9 @@ const OPTIONS = {
   prefetch: { type: "string" },
   "heartbeat-ms": { type: "string" },
   "connect-timeout-ms": { type: "string" },
-  "dry-run": { type: "boolean" },
+  "spawn-helper": { type: "string" },
+  "log-file": { type: "string" },
+  ...SERVICE_FLAGS,
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -121,6 +125,7 @@ const ENVIRONMENT: EnvironmentSettings = [
   ["FLOTILLA_TOKEN", ["token", "token-file"]],
   ["FLOTILLA_NODE_ID", ["id"]],
   ["FLOTILLA_CA", ["ca"]],
+  ["FLOTILLA_SPAWN_HELPER", ["spawn-helper"]],
 ];
 
 /**
@@ -137,7 +142,7 @@ async function withConfigFile(
   const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
     throw new FlotillaError("E_CONFIG", `cannot read config file ${path}: ${error.code ?? error.message}`);
   });
-  const file = configFileValues(text, path, OPTIONS, ["help", "dry-run", "config"]);
+  const file = configFileValues(text, path, OPTIONS, ["help", "config", "log-file", ...SERVICE_FLAG_NAMES]);
   for (const name of ["token-file", "ca"]) {
     const value = file[name];
     if (typeof value === "string") file[name] = resolve(dirname(path), value);
@@ -206,8 +211,12 @@ async function resolveSettings(flags: ReturnType<typeof parse>["values"], io: Cl
     prefetch: prefetchCount(values.prefetch),
     heartbeatIntervalMs: positiveInt("heartbeat-ms", values["heartbeat-ms"]),
     connectTimeoutMs: positiveInt("connect-timeout-ms", values["connect-timeout-ms"]),
+    spawnHelper: values["spawn-helper"] ?? nonEmpty(io.env.FLOTILLA_SPAWN_HELPER),
+    logFile: values["log-file"] === undefined ? undefined : resolve(values["log-file"]),
   };
 }
+
+const nonEmpty = (value: string | undefined): string | undefined => (value === "" ? undefined : value);
 
 function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -236,23 +245,20 @@ function serviceArgs(settings: AgentSettings): string[] {
   return args;
 }
 
-/** Builds the service file for the current flags. */
-function serviceFileFor(settings: AgentSettings, io: CliIo): ServiceFile {
-  const env: Record<string, string> = { PATH: io.env.PATH ?? "/usr/local/bin:/usr/bin:/bin" };
+/** What the service bakes in besides flags: the token (when not in a file) and the spawn helper chosen. */
+async function serviceSettings(settings: AgentSettings): Promise<AgentServiceSettings> {
+  const env: Record<string, string> = {};
   if (settings.tokenFile === undefined && !settings.fromFile.has("token"))
     env.FLOTILLA_TOKEN = settings.token;
-  return renderService({
-    platform: io.platform ?? process.platform,
-    nodePath: io.nodePath ?? process.execPath,
-    scriptPath: io.scriptPath ?? resolve(process.argv[1] ?? "flotilla-agent"),
-    args: serviceArgs(settings),
-    env,
-    workingDirectory: io.cwd ?? process.cwd(),
-    homeDir: io.homeDir ?? homedir(),
-    isRoot: io.isRoot ?? process.getuid?.() === 0,
-    // Drain grace (30 s) plus the SIGTERM -> SIGKILL grace of leftover tasks (10 s) plus a margin.
-    stopTimeoutSeconds: 45,
-  });
+  if (settings.spawnHelper !== undefined && !settings.fromFile.has("spawn-helper"))
+    env.FLOTILLA_SPAWN_HELPER = settings.spawnHelper;
+  const spawnNote = (await helperChoice(settings.spawnHelper)).note;
+  return { args: serviceArgs(settings), env, spawnNote };
+}
+
+/** The helper the agent would use with this setting, self-tested, and the line that says so. */
+function helperChoice(chosen: string | undefined): Promise<HelperChoice> {
+  return chooseHelper(chosen, nativeHelperPath({ FLOTILLA_SPAWN_HELPER: chosen }), selfTestHelper);
 }
 
 function describeFailure(error: FlotillaError, settings: AgentSettings | undefined): string {
@@ -290,47 +296,28 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return 0;
   }
-  const [command, ...extra] = parsed.positionals;
-  if ((command !== undefined && command !== "install-service") || extra.length > 0) {
-    io.err(`flotilla-agent: unknown command ${[command, ...extra].join(" ")} (see --help)`);
-    return 2;
-  }
   let settings: AgentSettings | undefined;
   try {
+    const words = parsed.positionals;
+    const action = serviceAction(words);
+    if (action === undefined && words.length > 0) {
+      io.err(`flotilla-agent: unknown command ${words.join(" ")} (see --help)`);
+      return 2;
+    }
+    if (action !== undefined) {
+      const resolved = async () => {
+        settings = await resolveSettings(parsed.values, io);
+        return serviceSettings(settings);
+      };
+      return await runAgentService(action, parsed.values, resolved, io);
+    }
     settings = await resolveSettings(parsed.values, io);
-    if (command === "install-service")
-      return await installService(settings, parsed.values["dry-run"] === true, io);
     return await runAgent(settings, io);
   } catch (error) {
     const failure = isFlotillaError(error) ? error : new FlotillaError("E_INTERNAL", String(error));
     io.err(`flotilla-agent: ${describeFailure(failure, settings)}`);
     return failure.code === "E_CONFIG" ? 2 : 1;
   }
-}
-
-async function installService(settings: AgentSettings, dryRun: boolean, io: CliIo): Promise<number> {
-  const file = serviceFileFor(settings, io);
-  if (dryRun) {
-    io.out(`# ${file.path}`);
-    io.out(file.content);
-    return 0;
-  }
-  const write = io.writeServiceFile ?? writeServiceFile;
-  await write(file).catch((error: unknown) => {
-    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new FlotillaError("E_CONFIG", `cannot write ${file.path} (${reason}); try sudo or --dry-run`);
-  });
-  io.out(`wrote ${file.path}; start it with:`);
-  for (const line of file.activate) io.out(`  ${line}`);
-  return 0;
-}
-
-async function writeServiceFile(file: ServiceFile): Promise<void> {
-  const { mkdir, writeFile, chmod } = await import("node:fs/promises");
-  const { dirname } = await import("node:path");
-  await mkdir(dirname(file.path), { recursive: true });
-  await writeFile(file.path, file.content, { mode: file.mode });
-  await chmod(file.path, file.mode);
 }
 
 async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
@@ -353,7 +340,19 @@ async function runAgent(settings: AgentSettings, io: CliIo): Promise<number> {
   if (settings.prefetch !== undefined) options.prefetch = settings.prefetch;
   if (settings.heartbeatIntervalMs !== undefined) options.heartbeatIntervalMs = settings.heartbeatIntervalMs;
   if (settings.connectTimeoutMs !== undefined) options.connectTimeoutMs = settings.connectTimeoutMs;
-  if (io.logger !== undefined) options.logger = io.logger;
+  const logger =
+    io.logger ??
+    pino(
+      { name: "flotilla-agent" },
+      settings.logFile === undefined ? pino.destination(2) : new RotatingFile(settings.logFile),
+    );
+  options.logger = logger;
+  const helper = await helperChoice(settings.spawnHelper);
+  logger.info({ spawnHelper: helper.nativeHelper === false ? "node" : helper.nativeHelper }, helper.note);
+  options.spawner = new HelperSpawner({
+    nativeHelper: helper.nativeHelper,
+    ...(programsPresent() ? {} : { nodeHelper: false, fallback: inlineSpawner }),
+  });
   const agent = (io.makeAgent ?? createAgent)(options);
 
   let signals = 0;

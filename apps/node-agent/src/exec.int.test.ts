@@ -378,7 +378,7 @@ describe("HelperSpawner", () => {
     ["native", nativeSpawner],
     ["node", nodeSpawner],
   ])(
-    "ends the runs of a helper that dies, kills their processes, and starts a new one (%s)",
+    "ends the runs of a helper that dies as spawn failures (retried elsewhere), kills their processes, and goes the next way (%s)",
     async (_name, helper) => {
       // The agent's side of the spawn: the pid as the helper reported it.
       let pid = 0;
@@ -400,9 +400,13 @@ describe("HelperSpawner", () => {
       const helperPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       expect(helperPid).toBeGreaterThan(0);
       process.kill(helperPid, "SIGKILL");
+      const before = helper.path;
       const result = await handle.done;
-      expect(result).toMatchObject({ outcome: "failed", signal: "SIGKILL" });
+      expect(result).toMatchObject({ outcome: "failed", error: { code: "E_SPAWN" } });
+      expect(result.error?.message).toContain("the spawn helper stopped");
       expect(await aliveAfter(pid)).toBe(false);
+      // A helper that crashed once is not started again: the next process goes the next way.
+      expect(helper.path).toBe(before === "native helper" ? "node helper" : "fallback");
       const next = startExec({ argv: ["true"] }, { spawner: helper });
       expect((await next.done).outcome).toBe("succeeded");
     },

@@ -1,4 +1,11 @@
-import { certificateProblem, FlotillaError, FrameOutbox } from "@flotilla/protocol";
+import {
+  certificateProblem,
+  FlotillaError,
+  FrameOutbox,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  REFUSAL_HEADER,
+} from "@flotilla/protocol";
 import WebSocket from "ws";
 import { fullJitterDelay } from "./backoff.js";
 
@@ -144,6 +151,7 @@ export class Connection {
     const url = this.#options.urls[this.#current] ?? "";
     const headers: Record<string, string> = {};
     if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`;
+    headers[PROTOCOL_HEADER] = String(PROTOCOL_VERSION);
     const create: WebSocketFactory =
       this.#options.createSocket ?? ((url, options) => new WebSocket(url, options));
     let socket: WebSocketLike;
@@ -166,21 +174,31 @@ export class Connection {
     timer.unref();
     this.#state = { kind: "connecting", socket, timer };
     let rejected = false;
-    socket.on("unexpected-response", (_request: never, response: { statusCode?: number }) => {
-      const status = response.statusCode ?? 0;
-      failure ??= status === 503 ? "HTTP 503: a standby, or not ready" : `HTTP ${status}`;
-      if (status === 401 || status === 403) {
-        rejected = true;
-        this.#finish(
-          new FlotillaError(
-            "E_UNAUTHORIZED",
-            "token rejected by coordinator — set the right token with --token or FLOTILLA_TOKEN",
-            { details: { status } },
-          ),
-        );
-      }
-      socket.terminate();
-    });
+    socket.on(
+      "unexpected-response",
+      (_request: never, response: { statusCode?: number; headers?: Record<string, unknown> }) => {
+        const status = response.statusCode ?? 0;
+        const refusal = response.headers?.[REFUSAL_HEADER];
+        if (status === 426 && typeof refusal === "string") {
+          rejected = true;
+          this.#finish(new FlotillaError("E_VERSION", refusal, { details: { status } }));
+          socket.terminate();
+          return;
+        }
+        failure ??= status === 503 ? "HTTP 503: a standby, or not ready" : `HTTP ${status}`;
+        if (status === 401 || status === 403) {
+          rejected = true;
+          this.#finish(
+            new FlotillaError(
+              "E_UNAUTHORIZED",
+              "token rejected by coordinator — set the right token with --token or FLOTILLA_TOKEN",
+              { details: { status } },
+            ),
+          );
+        }
+        socket.terminate();
+      },
+    );
     socket.on("open", () => {
       if (this.#state.kind !== "connecting" || this.#state.socket !== socket) return;
       clearTimeout(this.#state.timer);

@@ -20,6 +20,8 @@ export interface OutputChunk {
 export interface NodeView {
   id: string;
   host: string;
+  /** The agent's version (absent from coordinators before 0.1.0's doctor). */
+  version?: string;
   os: string;
   arch: string;
   slotsTotal: number;

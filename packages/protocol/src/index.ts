@@ -1,6 +1,7 @@
 export * from "./alerts.js";
 export * from "./catalog.js";
 export * from "./codec.js";
+export * from "./compatibility.js";
 export * from "./config-file.js";
 export * from "./coordinator-url.js";
 export * from "./errors.js";

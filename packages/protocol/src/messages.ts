@@ -50,6 +50,8 @@ export const AgentHelloMessageSchema = message("agent.hello", {
   running: z.array(RunRefSchema),
   handlers: z.array(z.string().min(1).max(128)),
   prefetch: z.int().min(0).max(1024).optional(),
+  /** The protocol version the agent speaks (absent: 1); see compatibility.ts. */
+  protocol: z.int().min(1).optional(),
 });
 /** agent -> coordinator: first frame on a connection. */
 export type AgentHelloMessage = z.infer<typeof AgentHelloMessageSchema>;

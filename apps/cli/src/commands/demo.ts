@@ -98,9 +98,21 @@ export function demoWorkload(now: number): DemoTask[] {
   return tasks;
 }
 
-/** Where `flotilla-coordinator` and `flotilla-agent` are, next to this CLI (sources in a checkout, dist when built). */
+/**
+ * Where `flotilla-coordinator` and `flotilla-agent` are, next to this CLI (sources in a checkout, dist when
+ * built). The CLI does not depend on them: only a machine that runs the demo needs them installed.
+ */
 function siblingBin(packageName: "@flotilla/coordinator" | "@flotilla/node-agent"): BinSpec {
-  const entry = fileURLToPath(import.meta.resolve(packageName)).replace(/index\.(ts|js)$/, "main.$1");
+  let resolved: string;
+  try {
+    resolved = import.meta.resolve(packageName);
+  } catch {
+    throw new FlotillaError(
+      "E_CONFIG",
+      `flotilla demo runs ${packageName} on this machine: install it beside the CLI (npm i -g ${packageName}), or run the demo from a checkout (pnpm demo)`,
+    );
+  }
+  const entry = fileURLToPath(resolved).replace(/index\.(ts|js)$/, "main.$1");
   return nodeBin(entry, entry.endsWith(".ts") ? import.meta.resolve("tsx") : undefined);
 }
 

@@ -4,6 +4,7 @@ import { publishCommand, subscribeCommand } from "./chat.js";
 import { configCommand } from "./config.js";
 import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
+import { doctorCommand } from "./doctor.js";
 import { broadcastCommand, drainCommand, eventsCommand, nodesCommand, undrainCommand } from "./fleet.js";
 import { mcpCommand } from "./mcp.js";
 import { projectsCommand } from "./projects.js";
@@ -30,5 +31,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   mcpCommand,
   projectsCommand,
   configCommand,
+  doctorCommand,
   demoCommand,
 ];

@@ -3,14 +3,28 @@
  * accept, reject, output, progress and finish to run reports; a steal request to balancing; broadcasts,
  * direct messages and discovery as for clients. The table is built once by the transport.
  */
-import type { FlotillaError } from "@flotilla/protocol";
+import { CLOSE_PROTOCOL_VERSION, FlotillaError, protocolRefusal } from "@flotilla/protocol";
 import { forbidden } from "../access.js";
 import type { CoordinatorContext, CoordinatorParts } from "../context.js";
+import { COORDINATOR_VERSION } from "../version.js";
 import { addSharedHandlers, HandlerTable } from "./handlers.js";
 import type { Session } from "./session.js";
 
 /** Counts a protocol violation against a connection and answers it (the transport's). */
 export type Violation = (session: Session, error: FlotillaError, replyTo: string | undefined) => void;
+
+/** Answers a peer whose protocol version this coordinator cannot serve, and closes its connection. */
+export function refuseVersion(
+  ctx: CoordinatorContext,
+  session: Session,
+  refusal: string,
+  replyTo: string | undefined,
+): void {
+  ctx.log.warn({ session: session.label }, refusal);
+  ctx.out.error(session, new FlotillaError("E_VERSION", refusal), replyTo);
+  ctx.out.flush(session);
+  session.socket.close(CLOSE_PROTOCOL_VERSION, refusal.slice(0, 123));
+}
 
 /** The agent role's handler table. */
 export function agentHandlers(
@@ -21,6 +35,16 @@ export function agentHandlers(
   const { membership, reports, balancing } = parts;
   const table = new HandlerTable()
     .on("agent.hello", (session, hello) => {
+      const peer = {
+        role: "agent" as const,
+        protocol: hello.protocol,
+        software: `flotilla-agent ${hello.node.version}`,
+      };
+      const incompatible = protocolRefusal(peer, `flotilla-coordinator ${COORDINATOR_VERSION}`);
+      if (incompatible !== undefined) {
+        refuseVersion(ctx, session, incompatible, hello.id);
+        return undefined;
+      }
       const refusal = membership.mayJoin(session, hello);
       if (refusal === undefined) return membership.hello(session, hello);
       violation(session, forbidden(session.principal, refusal), hello.id);

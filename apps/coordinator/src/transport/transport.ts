@@ -13,7 +13,10 @@ import {
   FlotillaError,
   FrameOutbox,
   type Message,
+  PROTOCOL_HEADER,
+  protocolRefusal,
   type RawFrame,
+  REFUSAL_HEADER,
   toFlotillaError,
 } from "@flotilla/protocol";
 import { WebSocketServer } from "ws";
@@ -21,7 +24,8 @@ import { forbidden, frameMasks, inMask } from "../access.js";
 import { AgentClock } from "../agent-clock.js";
 import { bearerToken } from "../auth.js";
 import type { CoordinatorContext, CoordinatorParts } from "../context.js";
-import { agentHandlers } from "./agent-handlers.js";
+import { COORDINATOR_VERSION } from "../version.js";
+import { agentHandlers, refuseVersion } from "./agent-handlers.js";
 import { clientHandlers } from "./client-handlers.js";
 import type { FrameHandler, HandlerTable } from "./handlers.js";
 import { ConnectionLimits, tokenKey } from "./limits.js";
@@ -118,6 +122,17 @@ export class Transport {
       rejectUpgrade(socket, 401, "Unauthorized");
       return;
     }
+    // A client says its protocol version in its upgrade (its hello); one this coordinator cannot serve
+    // is refused here, with why in a header its library shows.
+    if (role === "client") {
+      const said = request.headers[PROTOCOL_HEADER];
+      const protocol = typeof said === "string" && /^\d+$/.test(said) ? Number(said) : undefined;
+      const refusal = protocolRefusal({ role, protocol }, `flotilla-coordinator ${COORDINATOR_VERSION}`);
+      if (refusal !== undefined) {
+        rejectUpgrade(socket, 426, "Upgrade Required", { [REFUSAL_HEADER]: refusal });
+        return;
+      }
+    }
     const key = tokenKey(principal);
     if (!this.limits.mayConnect(key)) {
       rejectUpgrade(socket, 429, "Too Many Requests");
@@ -151,6 +166,21 @@ export class Transport {
   private onFrame(session: Session, data: RawFrame): void {
     const result = decode(data, { maxBytes: this.ctx.options.maxFrameBytes });
     if (!result.ok) {
+      const version = result.error.details?.version;
+      // An agent's hello in another wire version: it cannot be served, so it is told why and let go.
+      if (
+        result.error.code === "E_VERSION" &&
+        typeof version === "number" &&
+        session.role === "agent" &&
+        session.nodeId === undefined
+      ) {
+        const peer = { role: session.role, protocol: version };
+        const refusal = protocolRefusal(peer, `flotilla-coordinator ${COORDINATOR_VERSION}`);
+        if (refusal !== undefined) {
+          refuseVersion(this.ctx, session, refusal, frameId(data));
+          return;
+        }
+      }
       this.violation(session, result.error, result.error.code === "E_BAD_JSON" ? undefined : frameId(data));
       return;
     }
@@ -327,7 +357,15 @@ function frameId(data: RawFrame): string | undefined {
   }
 }
 
-function rejectUpgrade(socket: Duplex, status: number, text: string): void {
-  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value.replace(/[\r\n]/g, " ")}\r\n`)
+    .join("");
+  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`);
   socket.destroy();
 }

@@ -8,7 +8,7 @@
  * that address. It owns the socket, the address in use and the reconnect timer; what is said on the
  * socket is the wiring's business.
  */
-import { certificateProblem, FlotillaError } from "@flotilla/protocol";
+import { CLOSE_PROTOCOL_VERSION, certificateProblem, FlotillaError } from "@flotilla/protocol";
 import WebSocket from "ws";
 import type { Settings } from "./options.js";
 import type { RunOutbox } from "./run-outbox.js";
@@ -104,6 +104,12 @@ export class Connection {
       if (code === CLOSE_POLICY) {
         this.hooks.fatal(
           new FlotillaError("E_UNAUTHORIZED", `coordinator closed the connection: ${reason || "policy"}`),
+        );
+        return;
+      }
+      if (code === CLOSE_PROTOCOL_VERSION) {
+        this.hooks.fatal(
+          new FlotillaError("E_VERSION", reason || "the coordinator refused this protocol version"),
         );
         return;
       }

@@ -73,13 +73,15 @@ export class HelperSpawner implements Spawner {
       execPath?: string;
       /** The native helper, or false for none (default: {@link nativeHelperPath}). */
       nativeHelper?: string | false;
+      /** False: no Node.js helper either (the self-test tries the native one alone). */
+      nodeHelper?: false;
     } = {},
   ) {
     const native = options.nativeHelper ?? nativeHelperPath();
     if (native !== false && native !== undefined) {
       this.programs.push({ path: "native helper", file: native, args: [] });
     }
-    if (options.execPath !== undefined || helperSupported()) {
+    if (options.nodeHelper !== false && (options.execPath !== undefined || helperSupported())) {
       const file = options.execPath ?? process.execPath;
       this.programs.push({ path: "node helper", file, args: programArgs("helper-process") });
     }
@@ -194,8 +196,11 @@ export class HelperSpawner implements Spawner {
       }
       return;
     }
-    // A dead helper takes the pipes with it: every live process is reported ended; the next spawn starts a new one.
-    endLost(live, reason);
+    // A dead helper takes the pipes with it. Its processes are killed and reported as spawn failures, so
+    // their tasks are retried as node faults; the next spawn goes the next way (native -> node helper ->
+    // fallback): a helper that crashed once is not trusted again.
+    this.programs.shift();
+    endLost(live, `the spawn helper stopped (${reason}); the task is retried`, true);
   }
 }
 

@@ -21,15 +21,20 @@ export function signalGroup(pid: number | undefined, signal: NodeJS.Signals | nu
 
 /**
  * Reports processes whose spawner died as ended: the pipes went with it. One that never got a pid failed
- * to spawn; one that did is killed (its group) in case it outlived the pipes.
+ * to spawn; one that did is killed (its group) in case it outlived the pipes, and is reported killed, or
+ * with `asSpawnFailure` as not run at all: the fault was the node's, not the task's, so it is retried.
  */
 export function endLost(
   lost: readonly { pid: number | undefined; events: ProcessEvents }[],
   reason: string,
+  asSpawnFailure = false,
 ): void {
   for (const entry of lost) {
     if (entry.pid === undefined) {
       entry.events.onError({ code: undefined, message: reason });
+    } else if (asSpawnFailure) {
+      signalGroup(entry.pid, "SIGKILL");
+      entry.events.onError({ code: "EHELPERLOST", message: reason });
     } else {
       signalGroup(entry.pid, "SIGKILL");
       entry.events.onExit(null, "SIGKILL");

@@ -5,6 +5,7 @@
  * suite), they are started with the tsx loader, which the checkout has as a development dependency.
  * The native helper's place is found here too. This module owns those paths and nothing else.
  */
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -39,6 +40,14 @@ export function startWorker(name: SpawnProgram): Worker {
   if (!FROM_SOURCE) return new Worker(programPath(name));
   const entry = pathToFileURL(programPath(name)).href;
   return new Worker(new URL("./source-worker.mjs", import.meta.url), { workerData: { entry } });
+}
+
+/**
+ * Whether the programs are there: not when the agent runs as the one-file bundle (`flotilla-agent.mjs`)
+ * copied on its own, which then starts commands on its own thread.
+ */
+export function programsPresent(): boolean {
+  return existsSync(programPath("helper-process")) && existsSync(programPath("worker-thread"));
 }
 
 /** Where the build (`scripts/build-native.mjs`) puts the native helper: `native/build/` of the package. */
