@@ -51,6 +51,7 @@ export const ACCESS = {
   "agent discovery.query": AGENTS,
   "POST /v1/tasks": SUBMITTERS,
   "GET /v1/tasks/:id": READERS,
+  "GET /v1/whoami": READERS,
   "GET /metrics": READERS,
 } as const satisfies Record<string, readonly ScopeKind[]>;
 

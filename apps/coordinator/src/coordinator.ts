@@ -19,6 +19,7 @@ import { Balancer } from "./balancing.js";
 import { RedisBridges } from "./bridges.js";
 import { ClientOps } from "./client-ops.js";
 import { CoordinatorContext, type CoordinatorParts, errorMessage } from "./context.js";
+import { findDashboardDir } from "./dashboard-files.js";
 import { Dispatcher } from "./dispatch.js";
 import { FailureDetector } from "./failure-detector.js";
 import { discoverable, type FleetNode, queuedOn, slotsUsed } from "./fleet.js";
@@ -319,6 +320,7 @@ class CoordinatorServer implements Coordinator {
       maxBodyBytes: ctx.options.maxFrameBytes,
       submit: (spec, submitter) => this.parts.submit.submit(spec, submitter),
       getTask: (id) => ctx.db.getTask(id),
+      dashboardDir: findDashboardDir(ctx.options.dashboardDir),
     };
   }
 

@@ -226,6 +226,11 @@ export interface NodeListing extends NodeSummary {
   labels: Record<string, string>;
   queued: number;
   stats: FleetNode["stats"];
+  /** Memory of the machine and what of it was free at the last heartbeat, bytes (0 when unknown). */
+  memoryBytes: number;
+  memoryFreeBytes: number;
+  /** When the coordinator last heard from the node's agent (epoch ms), for the heartbeat's age. */
+  lastHeartbeatAt: number;
 }
 
 export function nodeListing(node: FleetNode, breaker: NodeListing["breaker"]): NodeListing {
@@ -245,5 +250,8 @@ export function nodeListing(node: FleetNode, breaker: NodeListing["breaker"]): N
     capabilities: node.capabilities,
     queued: node.queued,
     stats: node.stats,
+    memoryBytes: node.fingerprint?.memoryBytes ?? 0,
+    memoryFreeBytes: node.load?.memoryFreeBytes ?? 0,
+    lastHeartbeatAt: node.lastHeartbeatAt,
   };
 }

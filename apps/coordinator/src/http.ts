@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { decodeRecord, type TaskSpec, TaskSpecSchema, toFlotillaError } from "@flotilla/protocol";
 import { allows, forbidden, type Operation } from "./access.js";
 import { bearerToken, type Principal } from "./auth.js";
+import { serveDashboard } from "./dashboard-files.js";
 import { publicTask } from "./records.js";
 import type { StoredTask } from "./store.js";
 
@@ -25,12 +26,15 @@ export interface HttpApi {
   /** Submits `spec` for `submitter` (the token's name). */
   submit(spec: TaskSpec, submitter: string): Promise<{ taskId: string; duplicate: boolean; state: string }>;
   getTask(id: string): Promise<StoredTask | undefined>;
+  /** The built dashboard served at `/`, or undefined when there is none (see dashboard-files.ts). */
+  dashboardDir: string | undefined;
 }
 
 /**
- * The coordinator's HTTP endpoints: `GET /healthz`, `GET /metrics`, and for curl users (bearer token)
- * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`. Errors are JSON with a
- * stable `code`. Every route but `/healthz` checks the token's scope against the access table: 401 without
+ * The coordinator's HTTP endpoints: `GET /healthz`, `GET /metrics`, for curl users (bearer token)
+ * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`, `GET /v1/whoami` (the
+ * token's name and scope, which the dashboard asks before it opens its WebSocket), and the dashboard's
+ * files at every other GET path. Errors are JSON with a stable `code`. Every route but `/healthz` checks the token's scope against the access table: 401 without
  * an accepted token, 403 `E_FORBIDDEN` when its scope may not.
  */
 export async function handleHttp(
@@ -64,6 +68,11 @@ export async function handleHttp(
     const metrics = await api.metrics();
     response.writeHead(200, { "content-type": metrics.contentType });
     response.end(metrics.body);
+    return;
+  }
+  if (request.method === "GET" && url.pathname === "/v1/whoami") {
+    const principal = authorize(api, request, response, "GET /v1/whoami");
+    if (principal !== undefined) sendJson(response, 200, { name: principal.name, scope: principal.scope });
     return;
   }
   if (url.pathname.startsWith("/v1/tasks")) {
@@ -109,6 +118,10 @@ export async function handleHttp(
       else sendJson(response, 200, publicTask(task));
       return;
     }
+  }
+  if ((request.method === "GET" || request.method === "HEAD") && !url.pathname.startsWith("/v1/")) {
+    await serveDashboard(api.dashboardDir, request, response, url.pathname);
+    return;
   }
   sendJson(response, 404, {
     code: "E_NOT_FOUND",

@@ -117,6 +117,11 @@ export interface CoordinatorOptions {
   secretKey?: string;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
+  /**
+   * The built dashboard (`apps/dashboard`'s `dist`) served at `/`. Default: `dashboard/` beside the bundle,
+   * where the package ships it, else the workspace's `apps/dashboard/dist`.
+   */
+  dashboardDir?: string;
   /** Clock, injectable for tests. */
   clock?: () => number;
   /** Randomness, injectable for tests. */
@@ -131,9 +136,17 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 export type ResolvedOptions = Required<
   Omit<
     CoordinatorOptions,
-    "token" | "nodeTokens" | "fallbackNode" | "logger" | "onRoleChange" | "redisConnection" | "tls"
+    | "token"
+    | "nodeTokens"
+    | "fallbackNode"
+    | "logger"
+    | "onRoleChange"
+    | "redisConnection"
+    | "tls"
+    | "dashboardDir"
   >
 > & {
+  dashboardDir: string | undefined;
   token: string | undefined;
   redisConnection: RedisConnectionSettings;
   fallbackNode: string | undefined;
@@ -187,6 +200,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     secretKey: options.secretKey ?? defaultSecretKeyFile(),
     logger: options.logger ?? fallbackLogger,
     onRoleChange: options.onRoleChange,
+    dashboardDir: options.dashboardDir,
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,
   };

@@ -116,6 +116,7 @@ describe("scoped tokens over WebSocket and HTTP", () => {
           })
         ).status,
         "GET /v1/tasks/:id": (await fetch(`${http}/v1/tasks/t-none`, { headers })).status,
+        "GET /v1/whoami": (await fetch(`${http}/v1/whoami`, { headers })).status,
         "GET /metrics": (await fetch(`${http}/metrics`, { headers })).status,
       };
       for (const [operation, status] of Object.entries(statuses)) {
@@ -127,6 +128,7 @@ describe("scoped tokens over WebSocket and HTTP", () => {
     expect(operations.filter((name) => !name.startsWith("client ") && !name.startsWith("agent "))).toEqual([
       "POST /v1/tasks",
       "GET /v1/tasks/:id",
+      "GET /v1/whoami",
       "GET /metrics",
     ]);
     expect((await fetch(`${http}/metrics`)).status).toBe(401);

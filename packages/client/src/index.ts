@@ -1,5 +1,6 @@
 export { type ErrorCode, FlotillaError, isFlotillaError } from "@flotilla/protocol";
 export { type BackoffOptions, fullJitterDelay } from "./backoff.js";
+export { browserSocket } from "./browser-socket.js";
 export type { DlqApi, RequestOptions, SubmitOptions, TaskUpdate } from "./client.js";
 export { type ConnectOptions, connect, FlotillaClient } from "./client.js";
 export type { ReconnectOptions, WebSocketFactory, WebSocketLike } from "./connection.js";

@@ -1,0 +1,275 @@
+/**
+ * The page's picture of the fleet, kept live over the coordinator's WebSocket with `@flotilla/client`:
+ * nodes (polled each second: health, load, breaker), tasks (the recent ones listed, then every task event
+ * applied as it comes), the dead-letter queue, fleet events, broadcasts and alerts. Views read it; every
+ * change goes through one {@link RenderBatch}, so renders follow events at a bounded rate.
+ */
+import { browserSocket, connect, type DlqEntry, type FlotillaClient, type NodeView } from "@flotilla/client";
+import type { Message, TaskRecord } from "@flotilla/protocol";
+import { RenderBatch } from "./batch.js";
+import { Series } from "./history.js";
+import type { Identity } from "./session.js";
+
+/** A task as the lists show it: a full record when one was read, else what its events said. */
+export interface TaskRow {
+  id: string;
+  state: string;
+  node?: string | undefined;
+  submitter?: string | undefined;
+  priority?: string | undefined;
+  command: string;
+  createdAt: number;
+  updatedAt: number;
+  waitingReason?: string | undefined;
+}
+
+/** One fleet event or broadcast, as the events view lists it. */
+export interface FeedEntry {
+  seq: number;
+  at: number;
+  type: string;
+  node?: string | undefined;
+  text: string;
+}
+
+/** A firing alert. */
+export interface AlertEntry {
+  key: string;
+  name: string;
+  since: number;
+  text: string;
+}
+
+const MAX_TASKS = 5000;
+const MAX_FEED = 300;
+
+export class FleetStore {
+  readonly batch = new RenderBatch();
+  client: FlotillaClient | undefined;
+  connected = false;
+  error: string | undefined;
+  nodes: NodeView[] = [];
+  readonly tasks = new Map<string, TaskRow>();
+  dlq: DlqEntry[] = [];
+  readonly feed: FeedEntry[] = [];
+  readonly broadcasts: FeedEntry[] = [];
+  readonly alerts = new Map<string, AlertEntry>();
+  readonly nodeHistory = new Map<string, Series>();
+  readonly fleetHistory = new Series(["queued", "waiting", "steals", "reroutes", "finished"]);
+  /** When the first picture of the fleet was in place (ms since the page started). */
+  firstRenderAt: number | undefined;
+  #seq = 0;
+  #timers: number[] = [];
+
+  constructor(readonly identity: Identity) {}
+
+  async start(url: string): Promise<void> {
+    const client = await connect({
+      url,
+      token: this.identity.token,
+      WebSocket: browserSocket,
+      reconnect: { giveUpAfterMs: 24 * 3600_000 },
+    });
+    this.client = client;
+    this.connected = true;
+    void this.#follow(client);
+    await Promise.all([this.refreshNodes(), this.refreshTasks(), this.refreshDlq(), this.#loadAlerts()]);
+    this.#timers.push(
+      window.setInterval(() => void this.refreshNodes(), 1000),
+      window.setInterval(() => void this.refreshTasks(), 5000),
+      window.setInterval(() => void this.refreshDlq(), 5000),
+    );
+    this.batch.mark();
+  }
+
+  stop(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.client?.close();
+  }
+
+  async refreshNodes(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      this.nodes = (await client.nodes()).sort((a, b) => a.id.localeCompare(b.id));
+      this.connected = true;
+      this.error = undefined;
+    } catch (error) {
+      this.connected = client.connected;
+      this.error = String((error as Error).message ?? error);
+    }
+    const now = Date.now();
+    let steals = 0;
+    let reroutes = 0;
+    let finished = 0;
+    for (const node of this.nodes) {
+      const stats = node.stats;
+      steals += stats?.steals ?? 0;
+      reroutes += stats?.reroutes ?? 0;
+      finished += stats?.finished ?? 0;
+      let series = this.nodeHistory.get(node.id);
+      if (!series) {
+        series = new Series(["load", "memory"]);
+        this.nodeHistory.set(node.id, series);
+      }
+      const memory = node.memoryBytes ? 1 - (node.memoryFreeBytes ?? 0) / node.memoryBytes : 0;
+      series.push(now, [node.load1, memory]);
+    }
+    const queued = this.nodes.reduce((sum, node) => sum + node.queued, 0);
+    let waiting = 0;
+    for (const task of this.tasks.values()) if (task.state === "waiting") waiting += 1;
+    this.fleetHistory.push(now, [queued, waiting, steals, reroutes, finished]);
+    this.batch.mark();
+  }
+
+  async refreshTasks(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      const [recent, running] = await Promise.all([
+        client.tasks({ limit: 1000 }),
+        client.tasks({ state: "running", limit: 1000 }),
+      ]);
+      for (const record of [...running, ...recent]) this.#putRecord(record);
+      this.#trim();
+      this.firstRenderAt ??= performance.now();
+      this.batch.mark();
+    } catch {
+      // The next refresh tries again; the connection state is shown from the node poll.
+    }
+  }
+
+  async refreshDlq(): Promise<void> {
+    try {
+      if (this.client) this.dlq = await this.client.dlq.list();
+      this.batch.mark();
+    } catch {
+      // As above.
+    }
+  }
+
+  /** The full record of one task (spec secrets masked by the coordinator). */
+  async task(id: string): Promise<TaskRecord> {
+    if (!this.client) throw new Error("not connected");
+    const record = await this.client.task(id);
+    this.#putRecord(record);
+    return record;
+  }
+
+  async #loadAlerts(): Promise<void> {
+    const client = this.client as (FlotillaClient & { alerts?: () => Promise<unknown[]> }) | undefined;
+    if (typeof client?.alerts !== "function") return;
+    try {
+      for (const alert of await client.alerts()) this.#alertFired(alert as Record<string, unknown>);
+    } catch {
+      // Coordinators without alerts answer E_UNKNOWN_TYPE: the view then lists none.
+    }
+  }
+
+  async #follow(client: FlotillaClient): Promise<void> {
+    for await (const message of client.events()) this.#apply(message);
+  }
+
+  #apply(message: Message): void {
+    if (message.type === "task.event") {
+      const row = this.tasks.get(message.taskId);
+      if (row) {
+        row.state = message.state;
+        row.node = message.node ?? row.node;
+        row.updatedAt = message.at;
+        if (message.state !== "waiting") row.waitingReason = undefined;
+        else if (message.reason) row.waitingReason = message.reason;
+      } else {
+        this.tasks.set(message.taskId, {
+          id: message.taskId,
+          state: message.state,
+          node: message.node,
+          command: "",
+          createdAt: message.at,
+          updatedAt: message.at,
+          waitingReason: message.state === "waiting" ? message.reason : undefined,
+        });
+        if (this.tasks.size > MAX_TASKS * 1.2) this.#trim();
+      }
+    } else if (message.type === "broadcast") {
+      const data = message.data as Record<string, unknown> | undefined;
+      const fromCoordinator =
+        data !== undefined && data.from === "coordinator" && typeof data.type === "string";
+      this.#seq += 1;
+      const entry: FeedEntry = {
+        seq: this.#seq,
+        at: Date.now(),
+        type: fromCoordinator ? String(data.type) : "broadcast",
+        node: fromCoordinator && typeof data.node === "string" ? data.node : undefined,
+        text: fromCoordinator ? describe(data) : message.message,
+      };
+      if (!fromCoordinator) pushBounded(this.broadcasts, entry);
+      pushBounded(this.feed, entry);
+      if (entry.type === "alert.fired") this.#alertFired(data ?? {});
+      if (entry.type === "alert.resolved") this.alerts.delete(alertKey(data ?? {}));
+      if (entry.type.startsWith("node.")) void this.refreshNodes();
+    } else {
+      return;
+    }
+    this.batch.mark();
+  }
+
+  #alertFired(alert: Record<string, unknown>): void {
+    const key = alertKey(alert);
+    const since = typeof alert.since === "number" ? alert.since : Date.now();
+    const name =
+      typeof alert.alert === "string" ? alert.alert : typeof alert.name === "string" ? alert.name : key;
+    const text = typeof alert.message === "string" ? alert.message : describe(alert);
+    this.alerts.set(key, { key, name, since, text });
+  }
+
+  #putRecord(record: TaskRecord): void {
+    const spec = record.spec;
+    this.tasks.set(record.id, {
+      id: record.id,
+      state: record.state,
+      node: record.node,
+      submitter: spec.submitter,
+      priority: spec.priority,
+      command: commandOf(record),
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      waitingReason: record.state === "waiting" ? record.waitingReason : undefined,
+    });
+  }
+
+  /** Keeps the newest `MAX_TASKS` (running ones always). */
+  #trim(): void {
+    if (this.tasks.size <= MAX_TASKS) return;
+    const oldest = [...this.tasks.values()]
+      .filter((task) => task.state !== "running")
+      .sort((a, b) => a.updatedAt - b.updatedAt);
+    for (const task of oldest.slice(0, this.tasks.size - MAX_TASKS)) this.tasks.delete(task.id);
+  }
+}
+
+/** The command a task runs, in one line. */
+export function commandOf(record: TaskRecord): string {
+  const spec = record.spec;
+  if (spec.kind === "call") return `call ${spec.handler}`;
+  return spec.shell ?? (spec.argv ?? []).join(" ");
+}
+
+function alertKey(alert: Record<string, unknown>): string {
+  if (typeof alert.key === "string") return alert.key;
+  const name = typeof alert.alert === "string" ? alert.alert : String(alert.name ?? "alert");
+  return typeof alert.node === "string" ? `${name}:${alert.node}` : name;
+}
+
+/** A fleet event's fields other than the envelope, in a line. */
+function describe(data: Record<string, unknown>): string {
+  return Object.entries(data)
+    .filter(([key]) => !["from", "type", "timestamp"].includes(key))
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(" ");
+}
+
+function pushBounded(list: FeedEntry[], entry: FeedEntry): void {
+  list.unshift(entry);
+  if (list.length > MAX_FEED) list.length = MAX_FEED;
+}

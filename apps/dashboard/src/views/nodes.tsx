@@ -1,0 +1,128 @@
+/**
+ * Nodes: one card each with health (ready, busy, draining, suspect, dead — a dead node's card turns red),
+ * os/arch, labels and capabilities, slots, load and memory over the last 15 minutes, breaker state and
+ * heartbeat age; drain and undrain for tokens that may.
+ */
+import type { NodeView } from "@flotilla/client";
+import { Chart } from "../chart.js";
+import type { FleetStore } from "../fleet-store.js";
+import { ago, bytes } from "../format.js";
+import { ActionButton } from "./widgets.js";
+
+/** The one word for a node's condition that the page colours by. */
+export function healthOf(node: NodeView): "dead" | "suspect" | "draining" | "busy" | "ready" {
+  if (node.health === "dead") return "dead";
+  if (node.health === "suspect") return "suspect";
+  if (node.draining) return "draining";
+  if (node.slotsUsed >= node.slotsTotal && node.slotsTotal > 0) return "busy";
+  return "ready";
+}
+
+export function NodesView({ store }: { store: FleetStore }) {
+  const admin = store.identity.scope === "admin";
+  const counts = new Map<string, number>();
+  for (const node of store.nodes) counts.set(healthOf(node), (counts.get(healthOf(node)) ?? 0) + 1);
+  return (
+    <section>
+      <h2>
+        Nodes <span class="muted">{store.nodes.length}</span>
+        {[...counts].map(([health, count]) => (
+          <span key={health} class={`pill ${health}`}>
+            {count} {health}
+          </span>
+        ))}
+      </h2>
+      <div class="cards">
+        {store.nodes.map((node) => (
+          <NodeCard key={node.id} node={node} store={store} admin={admin} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+function NodeCard({ node, store, admin }: { node: NodeView; store: FleetStore; admin: boolean }) {
+  const health = healthOf(node);
+  const history = store.nodeHistory.get(node.id);
+  const client = store.client;
+  return (
+    <article class={`card node ${health}`} data-node={node.id} data-health={health}>
+      <header>
+        <strong>{node.id}</strong>
+        <span class={`pill ${health}`}>{health}</span>
+      </header>
+      <dl>
+        <dt>host</dt>
+        <dd>
+          {node.host} · {node.os}/{node.arch}
+        </dd>
+        <dt>slots</dt>
+        <dd>
+          {node.slotsUsed} / {node.slotsTotal} used · {node.queued} queued
+        </dd>
+        <dt>load</dt>
+        <dd>
+          {node.load1.toFixed(2)} · memory {bytes(node.memoryBytes ?? 0)}
+        </dd>
+        <dt>breaker</dt>
+        <dd class={node.breaker === "closed" ? "" : "warn"}>{node.breaker}</dd>
+        <dt>heartbeat</dt>
+        <dd>{ago(node.lastHeartbeatAt)}</dd>
+        <dt>labels</dt>
+        <dd>
+          {Object.entries(node.labels).map(([key, value]) => (
+            <code key={key}>
+              {key}={value}
+            </code>
+          ))}
+        </dd>
+        <dt>caps</dt>
+        <dd class="caps">
+          {node.capabilities.map((capability) => (
+            <code key={capability}>{capability}</code>
+          ))}
+        </dd>
+      </dl>
+      {history && history.length > 1 ? (
+        <div class="charts">
+          <figure>
+            <figcaption>load (1 min)</figcaption>
+            <Chart
+              data={[history.times, history.values[0] ?? []]}
+              labels={["load"]}
+              height={50}
+              width={130}
+            />
+          </figure>
+          <figure>
+            <figcaption>memory used</figcaption>
+            <Chart
+              data={[history.times, history.values[1] ?? []]}
+              labels={["memory"]}
+              height={50}
+              width={130}
+              range={[0, 1]}
+            />
+          </figure>
+        </div>
+      ) : null}
+      {admin && client && health !== "dead" ? (
+        <footer>
+          {node.draining ? (
+            <ActionButton
+              label="Undrain"
+              run={() => client.undrain(node.id)}
+              after={() => store.refreshNodes()}
+            />
+          ) : (
+            <ActionButton
+              label="Drain"
+              run={() => client.drain(node.id)}
+              after={() => store.refreshNodes()}
+            />
+          )}
+        </footer>
+      ) : null}
+    </article>
+  );
+}
