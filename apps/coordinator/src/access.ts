@@ -31,6 +31,8 @@ export const ACCESS = {
   "client discovery.query": READERS,
   "client dlq.list": READERS,
   "client dlq.get": READERS,
+  "client alerts.list": READERS,
+  "client history.get": READERS,
   "client dlq.retry": ADMIN,
   "client dlq.purge": ADMIN,
   "client node.drain": ADMIN,

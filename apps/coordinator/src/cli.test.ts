@@ -199,6 +199,40 @@ describe("flotilla-coordinator settings", () => {
     expect(USAGE).toContain("--retention-days <x>");
   });
 
+  it("reads the alert thresholds, webhook and history settings from flags and the config file", async () => {
+    const flags = await options([
+      "--token",
+      "t",
+      "--alert-min-nodes",
+      "2",
+      "--alert-cpu-load",
+      "0.95",
+      "--alert-fire-after-ms",
+      "0",
+      "--alert-webhook",
+      "http://127.0.0.1:9/hook",
+      "--history-minutes",
+      "30",
+    ]);
+    expect(flags).toMatchObject({
+      alerts: { minNodes: 2, cpuLoadPerCore: 0.95, fireAfterMs: 0 },
+      alertWebhookUrl: "http://127.0.0.1:9/hook",
+      historyMinutes: 30,
+    });
+    const config = file(
+      "alerts.json",
+      '{"token": "t", "alert-max-nodes": 40, "alert-stability": 0.99, "alert-interval-ms": 500}',
+    );
+    expect(await options(["--config", config])).toMatchObject({
+      alerts: { maxNodes: 40, stability: 0.99 },
+      alertIntervalMs: 500,
+    });
+    expect(await failure(["--token", "t", "--alert-min-nodes", "1.5"])).toContain(
+      '--alert-min-nodes wants a whole number >= 0, got "1.5"',
+    );
+    expect(USAGE).toContain("--alert-webhook <url>");
+  });
+
   it("documents the config file in --help", () => {
     expect(USAGE).toContain("--config <path>");
     expect(USAGE).toContain("FLOTILLA_CONFIG");

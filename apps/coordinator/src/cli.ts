@@ -11,6 +11,7 @@ import {
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
+import { ALERT_FLAGS, ALERT_USAGE, alertOptions } from "./alert-flags.js";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
@@ -81,6 +82,8 @@ Options:
   --config <path>           read settings from a JSON file             (env FLOTILLA_CONFIG)
   -h, --help                show this help
 
+${ALERT_USAGE}
+
 Each setting is taken from its flag, else its environment variable, else the config file, else its
 default. The config file is one JSON object keyed by flag name, e.g.
   { "redis": "redis://127.0.0.1:6379", "port": 7420, "token-file": "token",
@@ -132,6 +135,7 @@ const OPTIONS = {
   "log-level": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...ALERT_FLAGS,
 } as const;
 
 /**
@@ -305,6 +309,7 @@ export async function resolveCoordinatorOptions(
     const limit = number(flag, values[flag]);
     if (limit !== undefined) options[option] = limit;
   }
+  Object.assign(options, alertOptions(values, number));
   options.logger = pino(
     { name: "flotilla-coordinator", level: values["log-level"] ?? "info" },
     pino.destination(2),

@@ -11,6 +11,7 @@
 import { FlotillaError, TERMINAL_STATES } from "@flotilla/protocol";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { FleetAlerts } from "./alerts.js";
 import { TokenAuthority } from "./auth.js";
 import type { Balancer } from "./balancing.js";
 import { BreakerRegistry } from "./breakers.js";
@@ -22,6 +23,7 @@ import { TaskFanout } from "./fanout.js";
 import type { FleetNode } from "./fleet.js";
 import type { FleetEvents } from "./fleet-events.js";
 import { FrameWriter } from "./frames.js";
+import type { FleetHistory } from "./history.js";
 import type { Housekeeping } from "./housekeeping.js";
 import { InFlight } from "./inflight.js";
 import { type CoordinatorKeys, coordinatorKeys } from "./keys.js";
@@ -57,6 +59,8 @@ export interface CoordinatorParts {
   readonly balancing: Balancer;
   readonly clientOps: ClientOps;
   readonly events: FleetEvents;
+  readonly history: FleetHistory;
+  readonly alerts: FleetAlerts;
 }
 
 /** The state and services the coordinator's modules share. */

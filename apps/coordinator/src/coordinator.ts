@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { FlotillaError } from "@flotilla/protocol";
 import { pino } from "pino";
+import { FleetAlerts } from "./alerts.js";
 import { Balancer } from "./balancing.js";
 import { RedisBridges } from "./bridges.js";
 import { ClientOps } from "./client-ops.js";
@@ -24,6 +25,7 @@ import { Dispatcher } from "./dispatch.js";
 import { FailureDetector } from "./failure-detector.js";
 import { discoverable, type FleetNode, queuedOn, slotsUsed } from "./fleet.js";
 import { FleetEvents } from "./fleet-events.js";
+import { FleetHistory } from "./history.js";
 import { Housekeeping } from "./housekeeping.js";
 import { type HttpApi, handleHttp, sendJson } from "./http.js";
 import type { LossReason } from "./leadership.js";
@@ -84,6 +86,8 @@ function wireParts(ctx: CoordinatorContext): CoordinatorParts {
   parts.housekeeping = new Housekeeping(ctx, parts);
   parts.balancing = new Balancer(ctx, parts);
   parts.clientOps = new ClientOps(ctx, parts);
+  parts.history = new FleetHistory(ctx);
+  parts.alerts = new FleetAlerts(ctx, parts);
   return parts;
 }
 
@@ -239,6 +243,9 @@ class CoordinatorServer implements Coordinator {
     this.timers.push(setInterval(() => ctx.guard(housekeeping.sweep()), options.sweepIntervalMs));
     this.timers.push(setInterval(() => ctx.guard(balancing.rebalance()), options.rebalanceIntervalMs));
     this.timers.push(setInterval(() => ctx.guard(this.writeFleetMetrics()), 5000));
+    const { history, alerts } = this.parts;
+    this.timers.push(setInterval(() => ctx.guard(history.sample(now())), options.historyIntervalMs));
+    this.timers.push(setInterval(() => ctx.guard(alerts.evaluate(now())), options.alertIntervalMs));
     for (const timer of this.timers) timer.unref();
     ctx.log.info("leadership: this coordinator is the active one");
     options.onRoleChange?.("active");
@@ -281,6 +288,7 @@ class CoordinatorServer implements Coordinator {
     ctx.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    this.parts.alerts.close();
     const closed = new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());

@@ -22,7 +22,7 @@ export class Dispatcher {
 
   constructor(
     private readonly ctx: CoordinatorContext,
-    private readonly parts: Pick<CoordinatorParts, "balancing" | "faults">,
+    private readonly parts: Pick<CoordinatorParts, "balancing" | "faults" | "alerts">,
   ) {}
 
   /** How many leases the node may hold now (its slots, and what its agent holds ahead for short tasks). */
@@ -110,6 +110,7 @@ export class Dispatcher {
       if (submitted !== undefined) {
         ctx.metrics.dispatchLatency.observe((now - submitted) / 1000);
         ctx.metrics.queueLatency.record(now - submitted);
+        this.parts.alerts.recordStart(now - submitted, now);
         this.submittedAt.delete(lease.taskId);
       }
       // A task with secrets goes out with them decrypted (or, when they do not open, with the reason).

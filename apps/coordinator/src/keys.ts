@@ -16,6 +16,12 @@ export interface CoordinatorKeys {
    * recovery finds the running set and queue of a node even after a crash left it out of the active set.
    */
   readonly nodesKnown: string;
+  /** List: the fleet's history samples (JSON), oldest first, trimmed to what the settings keep. */
+  readonly history: string;
+  /** Hash: each alert rule's state by `rule:subject` (JSON `RuleState`, see `alert-rules.ts`). */
+  readonly alertStates: string;
+  /** List: recently resolved alerts (JSON), newest first, capped. */
+  readonly alertsResolved: string;
 }
 
 /** Builds every name the coordinator uses for one fleet prefix. */
@@ -26,6 +32,9 @@ export function coordinatorKeys(prefix: string): CoordinatorKeys {
   return {
     redis,
     nodesKnown: own("nodes:known"),
+    history: own("coordinator:history"),
+    alertStates: own("coordinator:alerts"),
+    alertsResolved: own("coordinator:alerts:resolved"),
     store: {
       task: redis.task,
       taskEvents: redis.taskEvents,

@@ -19,7 +19,10 @@ export class Membership {
 
   constructor(
     private readonly ctx: CoordinatorContext,
-    private readonly parts: Pick<CoordinatorParts, "dispatch" | "detector" | "housekeeping" | "events">,
+    private readonly parts: Pick<
+      CoordinatorParts,
+      "dispatch" | "detector" | "housekeeping" | "events" | "alerts"
+    >,
   ) {
     this.reconciler = new RunReconciler(ctx, parts);
   }
@@ -167,7 +170,9 @@ export class Membership {
     const node = ctx.nodes.get(session.nodeId as string);
     if (!node) return;
     const now = ctx.options.clock();
-    session.clock.observe(Date.parse(beat.timestamp), now);
+    const sentAt = Date.parse(beat.timestamp);
+    session.clock.observe(sentAt, now);
+    this.parts.alerts.recordHeartbeat(node.id, session, now - sentAt);
     node.lastHeartbeatAt = now;
     node.capabilities = this.ownCapabilities(node.id, beat.capabilities);
     node.status = beat.status;

@@ -1,4 +1,4 @@
-import { PRIORITIES } from "@flotilla/protocol";
+import { ALERT_RULES, PRIORITIES } from "@flotilla/protocol";
 import { coefficientOfVariation, jainIndex, LatencyHistogram, loadVariance } from "@flotilla/scheduler";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { type FleetNode, slotsUsed } from "./fleet.js";
@@ -131,6 +131,24 @@ export class CoordinatorMetrics {
     labelNames: ["priority"],
     registers: [this.registry],
   });
+  readonly alerts = new Counter({
+    name: "flotilla_alerts_total",
+    help: "Alerts fired and resolved, by rule.",
+    labelNames: ["rule", "event"],
+    registers: [this.registry],
+  });
+  readonly webhookSends = new Counter({
+    name: "flotilla_alert_webhook_sends_total",
+    help: "Alert changes sent to the webhook, by outcome (delivered, refused, failed after every retry).",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  private readonly alertsFiring = new Gauge({
+    name: "flotilla_alerts_firing",
+    help: "Alerts firing now, by rule.",
+    labelNames: ["rule"],
+    registers: [this.registry],
+  });
   /** Queue latency (accepted to leased) in ms, for the fleet KPIs. */
   readonly queueLatency = new LatencyHistogram();
 
@@ -154,6 +172,11 @@ export class CoordinatorMetrics {
     for (const state of CENSUS_STATES) this.tasksByState.set({ state }, census.states[state] ?? 0);
     for (const priority of PRIORITIES)
       this.queueByPriority.set({ priority }, census.priorities[priority] ?? 0);
+  }
+
+  /** Sets `flotilla_alerts_firing` (every rule, 0 when none fires). */
+  observeFiring(firing: ReadonlyMap<string, number>): void {
+    for (const rule of ALERT_RULES) this.alertsFiring.set({ rule }, firing.get(rule) ?? 0);
   }
 
   /** The fleet KPIs written to `metrics:task_distribution`. */

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { type AlertThresholds, checkAlertThresholds, DEFAULT_ALERT_THRESHOLDS } from "./alert-rules.js";
 import type { TokenEntry } from "./auth.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
@@ -115,6 +116,16 @@ export interface CoordinatorOptions {
    * needs the same file.
    */
   secretKey?: string;
+  /** Alert thresholds and timing (see `alert-rules.ts` for each default). */
+  alerts?: Partial<AlertThresholds>;
+  /** Where fired and resolved alerts are POSTed as JSON (none by default). */
+  alertWebhookUrl?: string;
+  /** How often the alert rules are evaluated (default 2 s). */
+  alertIntervalMs?: number;
+  /** How often a history sample is taken for charts (default 10 s). */
+  historyIntervalMs?: number;
+  /** How much history is kept, in minutes (default 15). */
+  historyMinutes?: number;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
   /**
@@ -144,9 +155,13 @@ export type ResolvedOptions = Required<
     | "redisConnection"
     | "tls"
     | "dashboardDir"
+    | "alerts"
+    | "alertWebhookUrl"
   >
 > & {
   dashboardDir: string | undefined;
+  alerts: AlertThresholds;
+  alertWebhookUrl: string | undefined;
   token: string | undefined;
   redisConnection: RedisConnectionSettings;
   fallbackNode: string | undefined;
@@ -198,6 +213,11 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     maxWatchesPerConnection: options.maxWatchesPerConnection ?? 10_000,
     maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
     secretKey: options.secretKey ?? defaultSecretKeyFile(),
+    alerts: checkAlertThresholds({ ...DEFAULT_ALERT_THRESHOLDS, ...definedOnly(options.alerts ?? {}) }),
+    alertWebhookUrl: options.alertWebhookUrl,
+    alertIntervalMs: options.alertIntervalMs ?? 2000,
+    historyIntervalMs: options.historyIntervalMs ?? 10_000,
+    historyMinutes: options.historyMinutes ?? 15,
     logger: options.logger ?? fallbackLogger,
     onRoleChange: options.onRoleChange,
     dashboardDir: options.dashboardDir,
@@ -231,7 +251,17 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
       `listening on ${resolved.host} without TLS would send the fleet token in clear text: give --tls-cert and --tls-key (flotilla-coordinator init-tls makes them) or --insecure-listen`,
     );
   }
+  for (const name of ["alertIntervalMs", "historyIntervalMs", "historyMinutes"] as const) {
+    if (!(resolved[name] > 0)) throw new RangeError(`${name} must be above 0`);
+  }
+  if (resolved.alertWebhookUrl !== undefined && !/^https?:\/\//.test(resolved.alertWebhookUrl))
+    throw new RangeError(`the alert webhook ${resolved.alertWebhookUrl} is not an http:// or https:// URL`);
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;
+}
+
+/** The fields of `values` that are set (an explicit `undefined` leaves the default in place). */
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

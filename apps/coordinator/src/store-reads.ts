@@ -72,7 +72,8 @@ export class TaskReads {
 
   /**
    * How many tasks are in each unfinished state (and dead-lettered), and how many of those not yet leased
-   * (queued on a node, or waiting for one) have each priority, read from the queues and running sets of
+   * (queued on a node, or waiting for one) have each priority and since when the oldest of them has
+   * waited, read from the queues and running sets of
    * `nodes` and each listed task's own hash. Two pipelined round trips, and one `HMGET` per task not yet
    * ended: for `/metrics`, not for a hot path.
    */
@@ -94,23 +95,28 @@ export class TaskReads {
     const states: Record<string, number> = {};
     const priorities: Record<string, number> = {};
     const listed = [...ids];
+    let oldest = Number.POSITIVE_INFINITY;
     for (let at = 0; at < listed.length; at += CENSUS_CHUNK) {
       const chunk = listed.slice(at, at + CENSUS_CHUNK);
       const reads = this.redis.pipeline();
-      for (const id of chunk) reads.hmget(this.keys.task(id), "state", "priority");
+      for (const id of chunk) reads.hmget(this.keys.task(id), "state", "priority", "queuedAt", "createdAt");
       for (const [error, fields] of (await reads.exec()) ?? []) {
         if (error) continue;
-        const [state, priority] = fields as [string | null, string | null];
+        const [state, priority, queuedAt, createdAt] = fields as (string | null)[];
         // An id whose task ended between the two reads, or an entry left behind, is not counted.
-        if (state === null || !LISTED_STATES.has(state)) continue;
+        if (state === null || state === undefined || !LISTED_STATES.has(state)) continue;
         states[state] = (states[state] ?? 0) + 1;
-        if ((state === "queued" || state === "waiting") && priority !== null)
-          priorities[priority] = (priorities[priority] ?? 0) + 1;
+        if (state !== "queued" && state !== "waiting") continue;
+        if (priority) priorities[priority] = (priorities[priority] ?? 0) + 1;
+        const since = Number(queuedAt || createdAt);
+        if (since > 0 && !(since >= oldest)) oldest = since;
       }
     }
     const dead = replies.at(-1) as [Error | null, number] | undefined;
     states.dead_lettered = dead && !dead[0] ? Number(dead[1]) : 0;
-    return { states, priorities };
+    return Number.isFinite(oldest)
+      ? { states, priorities, oldestWaitingSince: oldest }
+      : { states, priorities };
   }
 
   /** Ids of the tasks leased to a node. */

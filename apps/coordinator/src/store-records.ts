@@ -74,6 +74,8 @@ export interface LeaseBatch {
 export interface TaskCensus {
   states: Record<string, number>;
   priorities: Record<string, number>;
+  /** When the longest-waiting task not yet leased was queued (or submitted); absent when none waits. */
+  oldestWaitingSince?: number;
 }
 
 /** Where a submitted task goes first. */

@@ -37,7 +37,7 @@ export class Submitter {
 
   constructor(
     private readonly ctx: CoordinatorContext,
-    private readonly parts: Pick<CoordinatorParts, "placement" | "dispatch">,
+    private readonly parts: Pick<CoordinatorParts, "placement" | "dispatch" | "alerts">,
   ) {}
 
   private newTaskId(now: number): string {
@@ -193,6 +193,7 @@ export class Submitter {
     }
     ctx.metrics.dispatchLatency.observe(0);
     ctx.metrics.queueLatency.record(0);
+    this.parts.alerts.recordStart(0, now);
     ctx.fanout.event(id, eventJson, false);
     ctx.fanout.event(id, leaseEvent as string, false);
     accepted.state = "leased";

@@ -26,6 +26,8 @@ function frameFor(operation: string, from: string, id: string): Record<string, u
     "dlq.get": { taskId: "t-none" },
     "dlq.retry": { taskId: "t-none" },
     "dlq.purge": { taskId: "t-none" },
+    "alerts.list": { all: true },
+    "history.get": { minutes: 5 },
     "node.drain": { nodeId: "nobody" },
     "node.undrain": { nodeId: "nobody" },
     broadcast: { message: "hi" },

@@ -6,8 +6,10 @@ import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
+import type { ChartData } from "./history.js";
+
 export interface ChartProps {
-  data: [number[], ...number[][]];
+  data: ChartData;
   labels: readonly string[];
   height?: number;
   width?: number;
@@ -49,11 +51,11 @@ export function Chart({ data, labels, height = 80, width = 260, range }: ChartPr
         })),
       ],
     };
-    plot.current = new uPlot(options, data, host.current);
+    plot.current = new uPlot(options, data as uPlot.AlignedData, host.current);
     return () => plot.current?.destroy();
   }, [labels.join(","), width, height]);
   useEffect(() => {
-    plot.current?.setData(data);
+    plot.current?.setData(data as uPlot.AlignedData);
   });
   return <div class="chart" ref={host} />;
 }

@@ -1,13 +1,23 @@
 /**
  * The page's picture of the fleet, kept live over the coordinator's WebSocket with `@flotilla/client`:
  * nodes (polled each second: health, load, breaker), tasks (the recent ones listed, then every task event
- * applied as it comes), the dead-letter queue, fleet events, broadcasts and alerts. Views read it; every
- * change goes through one {@link RenderBatch}, so renders follow events at a bounded rate.
+ * applied as it comes), the dead-letter queue, fleet events, broadcasts, alerts (listed, then followed by
+ * their `alert.fired`/`alert.resolved` events) and the coordinator's history for the charts (the last 15
+ * minutes, read again each sample interval, so a reload shows them too). Views read it; every change goes
+ * through one {@link RenderBatch}, so renders follow events at a bounded rate.
  */
-import { browserSocket, connect, type DlqEntry, type FlotillaClient, type NodeView } from "@flotilla/client";
+import {
+  type Alert,
+  alertChange,
+  browserSocket,
+  connect,
+  type DlqEntry,
+  type FleetHistory,
+  type FlotillaClient,
+  type NodeView,
+} from "@flotilla/client";
 import type { Message, TaskRecord } from "@flotilla/protocol";
 import { RenderBatch } from "./batch.js";
-import { Series } from "./history.js";
 import type { Identity } from "./session.js";
 
 /** A task as the lists show it: a full record when one was read, else what its events said. */
@@ -32,14 +42,6 @@ export interface FeedEntry {
   text: string;
 }
 
-/** A firing alert. */
-export interface AlertEntry {
-  key: string;
-  name: string;
-  since: number;
-  text: string;
-}
-
 const MAX_TASKS = 5000;
 const MAX_FEED = 300;
 
@@ -53,9 +55,10 @@ export class FleetStore {
   dlq: DlqEntry[] = [];
   readonly feed: FeedEntry[] = [];
   readonly broadcasts: FeedEntry[] = [];
-  readonly alerts = new Map<string, AlertEntry>();
-  readonly nodeHistory = new Map<string, Series>();
-  readonly fleetHistory = new Series(["queued", "waiting", "steals", "reroutes", "finished"]);
+  /** Firing alerts by id. */
+  readonly alerts = new Map<string, Alert>();
+  /** The coordinator's samples, oldest first (empty until the first read, or from a coordinator without). */
+  history: FleetHistory = { intervalMs: 10_000, samples: [] };
   /** When the first picture of the fleet was in place (ms since the page started). */
   firstRenderAt: number | undefined;
   #seq = 0;
@@ -73,11 +76,18 @@ export class FleetStore {
     this.client = client;
     this.connected = true;
     void this.#follow(client);
-    await Promise.all([this.refreshNodes(), this.refreshTasks(), this.refreshDlq(), this.#loadAlerts()]);
+    await Promise.all([
+      this.refreshNodes(),
+      this.refreshTasks(),
+      this.refreshDlq(),
+      this.refreshAlerts(),
+      this.refreshHistory(),
+    ]);
     this.#timers.push(
       window.setInterval(() => void this.refreshNodes(), 1000),
       window.setInterval(() => void this.refreshTasks(), 5000),
       window.setInterval(() => void this.refreshDlq(), 5000),
+      window.setInterval(() => void this.refreshHistory(), Math.max(2000, this.history.intervalMs)),
     );
     this.batch.mark();
   }
@@ -98,27 +108,6 @@ export class FleetStore {
       this.connected = client.connected;
       this.error = String((error as Error).message ?? error);
     }
-    const now = Date.now();
-    let steals = 0;
-    let reroutes = 0;
-    let finished = 0;
-    for (const node of this.nodes) {
-      const stats = node.stats;
-      steals += stats?.steals ?? 0;
-      reroutes += stats?.reroutes ?? 0;
-      finished += stats?.finished ?? 0;
-      let series = this.nodeHistory.get(node.id);
-      if (!series) {
-        series = new Series(["load", "memory"]);
-        this.nodeHistory.set(node.id, series);
-      }
-      const memory = node.memoryBytes ? 1 - (node.memoryFreeBytes ?? 0) / node.memoryBytes : 0;
-      series.push(now, [node.load1, memory]);
-    }
-    const queued = this.nodes.reduce((sum, node) => sum + node.queued, 0);
-    let waiting = 0;
-    for (const task of this.tasks.values()) if (task.state === "waiting") waiting += 1;
-    this.fleetHistory.push(now, [queued, waiting, steals, reroutes, finished]);
     this.batch.mark();
   }
 
@@ -156,13 +145,23 @@ export class FleetStore {
     return record;
   }
 
-  async #loadAlerts(): Promise<void> {
-    const client = this.client as (FlotillaClient & { alerts?: () => Promise<unknown[]> }) | undefined;
-    if (typeof client?.alerts !== "function") return;
+  async refreshAlerts(): Promise<void> {
     try {
-      for (const alert of await client.alerts()) this.#alertFired(alert as Record<string, unknown>);
+      const firing = (await this.client?.alerts({ firingOnly: true })) ?? [];
+      this.alerts.clear();
+      for (const alert of firing) this.alerts.set(alert.id, alert);
+      this.batch.mark();
     } catch {
-      // Coordinators without alerts answer E_UNKNOWN_TYPE: the view then lists none.
+      // A coordinator without alerts refuses the frame: the view then lists none.
+    }
+  }
+
+  async refreshHistory(): Promise<void> {
+    try {
+      if (this.client) this.history = await this.client.history({ minutes: 15 });
+      this.batch.mark();
+    } catch {
+      // As above: no charts from a coordinator that keeps no history.
     }
   }
 
@@ -205,22 +204,15 @@ export class FleetStore {
       };
       if (!fromCoordinator) pushBounded(this.broadcasts, entry);
       pushBounded(this.feed, entry);
-      if (entry.type === "alert.fired") this.#alertFired(data ?? {});
-      if (entry.type === "alert.resolved") this.alerts.delete(alertKey(data ?? {}));
+      const change = alertChange(message);
+      if (change?.type === "alert.fired") this.alerts.set(change.alert.id, change.alert);
+      if (change?.type === "alert.resolved") this.alerts.delete(change.alert.id);
+      if (change) entry.text = change.alert.message;
       if (entry.type.startsWith("node.")) void this.refreshNodes();
     } else {
       return;
     }
     this.batch.mark();
-  }
-
-  #alertFired(alert: Record<string, unknown>): void {
-    const key = alertKey(alert);
-    const since = typeof alert.since === "number" ? alert.since : Date.now();
-    const name =
-      typeof alert.alert === "string" ? alert.alert : typeof alert.name === "string" ? alert.name : key;
-    const text = typeof alert.message === "string" ? alert.message : describe(alert);
-    this.alerts.set(key, { key, name, since, text });
   }
 
   #putRecord(record: TaskRecord): void {
@@ -253,12 +245,6 @@ export function commandOf(record: TaskRecord): string {
   const spec = record.spec;
   if (spec.kind === "call") return `call ${spec.handler}`;
   return spec.shell ?? (spec.argv ?? []).join(" ");
-}
-
-function alertKey(alert: Record<string, unknown>): string {
-  if (typeof alert.key === "string") return alert.key;
-  const name = typeof alert.alert === "string" ? alert.alert : String(alert.name ?? "alert");
-  return typeof alert.node === "string" ? `${name}:${alert.node}` : name;
 }
 
 /** A fleet event's fields other than the envelope, in a line. */

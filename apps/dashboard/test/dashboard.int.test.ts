@@ -30,7 +30,12 @@ describe("the dashboard in a browser", () => {
 
   beforeAll(async () => {
     buildDashboard();
-    setup = await startBrowserFleet(AGENTS);
+    // Alerts fire and resolve within a second or so here, and only about the fleet's size: the machine
+    // running the tests may well be loaded past the CPU and memory thresholds.
+    setup = await startBrowserFleet(AGENTS, [
+      ...["--alert-fire-after-ms", "500", "--alert-resolve-after-ms", "1000", "--alert-interval-ms", "250"],
+      ...["--alert-cpu-load", "1000", "--alert-memory", "1", "--history-interval-ms", "1000"],
+    ]);
     browser = await launchBrowser();
     client = await connect({ url: setup.fleet.url, token: setup.adminToken });
   });
@@ -133,6 +138,23 @@ describe("the dashboard in a browser", () => {
     await client.cancel(task.id);
   });
 
+  it("fires an alert when the fleet drops below its minimum size, and resolves it when the node returns", async () => {
+    // mac-mini, laptop and spare are healthy (linux-box died above): one fewer is below the minimum of 3.
+    await page.getByRole("link", { name: "Alerts", exact: true }).click();
+    setup.fleet.agents.get("laptop")?.signal("SIGKILL");
+    const alert = page.locator('[data-testid="alerts"] [data-alert="cluster_size"]');
+    await alert.waitFor({ timeout: 30_000 });
+    expect(await text(alert)).toContain("fleet");
+    await expect.poll(() => text(page.locator("nav")), { timeout: 10_000 }).toContain("Alerts1");
+    await screenshot(page, "08-alert-fired");
+    await setup.fleet.startAgent(AGENTS[2] ?? { id: "laptop" });
+    await alert.waitFor({ state: "detached", timeout: 30_000 });
+    await expect
+      .poll(() => text(page.locator('[data-testid="alert-history"]')), { timeout: 10_000 })
+      .toContain("alert.resolved");
+    await screenshot(page, "09-alert-resolved");
+  });
+
   it("shows a read-only token no action buttons", async () => {
     const task = await client.submit({ kind: "exec", argv: ["sleep", "60"] }, { wait: false });
     await client.drain("laptop");
@@ -148,7 +170,7 @@ describe("the dashboard in a browser", () => {
     await reader.goto(`${setup.baseUrl}/tasks`);
     await reader.locator(`tr[data-task="${task.id}"]`).first().waitFor({ timeout: 30_000 });
     await expect(reader.locator("button[data-action]").count()).resolves.toBe(0);
-    await screenshot(reader, "08-read-only");
+    await screenshot(reader, "10-read-only");
     await client.cancel(task.id);
     await client.undrain("laptop");
   });

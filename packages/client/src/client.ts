@@ -1,7 +1,10 @@
 import {
+  type Alert,
+  type AlertList,
   createMessage,
   decode,
   encodeFields,
+  type FleetHistory,
   FlotillaError,
   ID_PATTERN,
   isTerminalState,
@@ -84,6 +87,18 @@ export interface DlqApi {
 export interface RequestOptions {
   /** Overrides the client's request timeout. */
   timeoutMs?: number;
+}
+
+/** Options of {@link FlotillaClient.alerts}. */
+export interface AlertsOptions extends RequestOptions {
+  /** Only the alerts firing now (default false: recently resolved ones too). */
+  firingOnly?: boolean;
+}
+
+/** Options of {@link FlotillaClient.history}. */
+export interface HistoryOptions extends RequestOptions {
+  /** The last this many minutes (1..60; default: all the coordinator keeps). */
+  minutes?: number;
 }
 
 /** Options of {@link FlotillaClient.submit}. */
@@ -297,6 +312,25 @@ export class FlotillaClient {
   /** The fleet's nodes. */
   async nodes(options: RequestOptions = {}): Promise<NodeView[]> {
     return (await this.request<{ nodes: NodeView[] }>("nodes.list", {}, options)).nodes;
+  }
+
+  /**
+   * The fleet's alerts: the firing ones, newest first, then those resolved recently (with `resolvedAt`);
+   * `{ firingOnly: true }` leaves the resolved ones out. Alert changes are also pushed to {@link events}
+   * as `broadcast` frames whose `message` is `alert.fired` or `alert.resolved` and whose `data` is the alert.
+   */
+  async alerts(options: AlertsOptions = {}): Promise<Alert[]> {
+    const fields = options.firingOnly === true ? {} : { all: true };
+    return (await this.request<AlertList>("alerts.list", fields, options)).alerts;
+  }
+
+  /**
+   * The fleet's recent history for charts, oldest sample first: the last `minutes` (default: all the
+   * coordinator keeps, 15 minutes unless configured), one sample per `intervalMs`.
+   */
+  async history(options: HistoryOptions = {}): Promise<FleetHistory> {
+    const fields = options.minutes === undefined ? {} : { minutes: options.minutes };
+    return await this.request<FleetHistory>("history.get", fields, options);
   }
 
   /** Cancels a task: the node stops its whole process group. */
@@ -649,6 +683,8 @@ const IDEMPOTENT = new Set([
   "node.drain",
   "node.undrain",
   "dlq.list",
+  "alerts.list",
+  "history.get",
   "dlq.get",
 ]);
 

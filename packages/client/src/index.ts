@@ -1,7 +1,22 @@
+export type {
+  Alert,
+  AlertRule,
+  FleetHistory,
+  FleetSample,
+  HistorySample,
+  NodeSample,
+} from "@flotilla/protocol";
 export { type ErrorCode, FlotillaError, isFlotillaError } from "@flotilla/protocol";
 export { type BackoffOptions, fullJitterDelay } from "./backoff.js";
 export { browserSocket } from "./browser-socket.js";
-export type { DlqApi, RequestOptions, SubmitOptions, TaskUpdate } from "./client.js";
+export type {
+  AlertsOptions,
+  DlqApi,
+  HistoryOptions,
+  RequestOptions,
+  SubmitOptions,
+  TaskUpdate,
+} from "./client.js";
 export { type ConnectOptions, connect, FlotillaClient } from "./client.js";
 export type { ReconnectOptions, WebSocketFactory, WebSocketLike } from "./connection.js";
 export { clientEndpoint, clientEndpoints } from "./endpoints.js";

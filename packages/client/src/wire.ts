@@ -2,7 +2,7 @@
  * The shapes the client reads back from the coordinator that `@flotilla/protocol` leaves open (the
  * `result` of a `reply` is `unknown` on the wire), and the client's own views of pushed messages.
  */
-import type { EventRecord, Message, TaskState } from "@flotilla/protocol";
+import type { Alert, EventRecord, Message, TaskState } from "@flotilla/protocol";
 
 /** One state change of a task, as `task.event` carries it. */
 export type TaskEvent = EventRecord;
@@ -60,3 +60,23 @@ export interface TaskFilter {
 
 /** A message pushed to `events()` subscribers: task events, broadcasts, node changes. */
 export type FleetEvent = Message;
+
+/** An alert that fired or resolved, as {@link alertChange} reads it from a fleet event. */
+export interface AlertChange {
+  type: "alert.fired" | "alert.resolved";
+  alert: Alert;
+}
+
+/**
+ * The alert change a fleet event carries, or undefined for any other event. The coordinator sends alert
+ * changes to `events()` as `broadcast` frames from `coordinator` named `alert.fired` / `alert.resolved`,
+ * the alert's fields in `data` (beside the event's own `from`, `type` and `timestamp`).
+ */
+export function alertChange(event: FleetEvent): AlertChange | undefined {
+  if (event.type !== "broadcast" || event.from !== "coordinator") return undefined;
+  if (event.message !== "alert.fired" && event.message !== "alert.resolved") return undefined;
+  const data = event.data as (Alert & { from?: unknown; type?: unknown; timestamp?: unknown }) | undefined;
+  if (typeof data !== "object" || data === null || typeof data.id !== "string") return undefined;
+  const { from: _from, type: _type, timestamp: _timestamp, ...alert } = data;
+  return { type: event.message, alert };
+}

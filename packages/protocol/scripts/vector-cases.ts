@@ -566,6 +566,14 @@ export const VECTOR_CASES: VectorCase[] = [
   valid("dlq.purge", "all", {}, "cli-ana"),
   invalid("dlq.purge", "bad-task", { taskId: "{t40}" }, "taskId"),
 
+  valid("alerts.list", "firing", {}, "cli-ana"),
+  valid("alerts.list", "all", { all: true }, "cli-ana"),
+  invalid("alerts.list", "all-not-boolean", { all: "yes" }, "all"),
+
+  valid("history.get", "everything", {}, "dashboard"),
+  valid("history.get", "last-5", { minutes: 5 }, "dashboard"),
+  invalid("history.get", "too-long", { minutes: 61 }, "minutes"),
+
   valid("reply", "list", { replyTo: "nodes.list-1", result: [summary] }, "coordinator"),
   valid("reply", "null", { replyTo: "dlq.purge-1", result: null }, "coordinator"),
   invalid("reply", "missing-reply-to", { result: 1 }, "replyTo"),

@@ -134,6 +134,16 @@ export const MESSAGE_CATALOG = {
     to: ["coordinator"],
     summary: "Drop one dead-lettered task, or all without taskId.",
   },
+  "alerts.list": {
+    from: ["client"],
+    to: ["coordinator"],
+    summary: "List firing alerts (with all: also recently resolved ones).",
+  },
+  "history.get": {
+    from: ["client"],
+    to: ["coordinator"],
+    summary: "Read the fleet's recent history of load, queues and throughput, for charts.",
+  },
   reply: {
     from: ["coordinator"],
     to: ["client"],

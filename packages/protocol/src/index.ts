@@ -1,3 +1,4 @@
+export * from "./alerts.js";
 export * from "./browser-safe.js";
 export * from "./catalog.js";
 export * from "./codec.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_HISTORY_MINUTES } from "./alerts.js";
 import {
   NodeInfoSchema,
   NodeLoadSchema,
@@ -364,6 +365,24 @@ export const DlqPurgeMessageSchema = message("dlq.purge", { taskId: IdSchema.opt
 /** Drop dead-lettered tasks. */
 export type DlqPurgeMessage = z.infer<typeof DlqPurgeMessageSchema>;
 
+/**
+ * The fleet's alerts: firing ones, and with `all` also those resolved recently. Answered by a `reply`
+ * whose result is an `AlertList` (see `alerts.ts`).
+ */
+export const AlertsListMessageSchema = message("alerts.list", { all: z.boolean().optional() });
+/** List alerts. */
+export type AlertsListMessage = z.infer<typeof AlertsListMessageSchema>;
+
+/**
+ * The fleet's recent history for charts: the last `minutes` (default: all the coordinator keeps, 15 by
+ * default). Answered by a `reply` whose result is a `FleetHistory` (see `alerts.ts`).
+ */
+export const HistoryGetMessageSchema = message("history.get", {
+  minutes: z.int().min(1).max(MAX_HISTORY_MINUTES).optional(),
+});
+/** Read the fleet's recent history. */
+export type HistoryGetMessage = z.infer<typeof HistoryGetMessageSchema>;
+
 /** The successful answer to a request. */
 export const ReplyMessageSchema = message("reply", { replyTo: replyToSchema, result: z.unknown() });
 /** The successful answer to a request. */
@@ -406,6 +425,8 @@ export const MESSAGE_SCHEMAS = {
   "dlq.get": DlqGetMessageSchema,
   "dlq.retry": DlqRetryMessageSchema,
   "dlq.purge": DlqPurgeMessageSchema,
+  "alerts.list": AlertsListMessageSchema,
+  "history.get": HistoryGetMessageSchema,
   reply: ReplyMessageSchema,
 } as const;
 

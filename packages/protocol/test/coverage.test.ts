@@ -52,6 +52,8 @@ const namedTypes = {
   "dlq.get": {} as { a: protocol.DlqGetMessage; b: MessageOf<"dlq.get"> },
   "dlq.retry": {} as { a: protocol.DlqRetryMessage; b: MessageOf<"dlq.retry"> },
   "dlq.purge": {} as { a: protocol.DlqPurgeMessage; b: MessageOf<"dlq.purge"> },
+  "alerts.list": {} as { a: protocol.AlertsListMessage; b: MessageOf<"alerts.list"> },
+  "history.get": {} as { a: protocol.HistoryGetMessage; b: MessageOf<"history.get"> },
   reply: {} as { a: protocol.ReplyMessage; b: MessageOf<"reply"> },
 } satisfies Record<MessageType, unknown>;
 

@@ -1,4 +1,4 @@
-import type { FleetEvent, NodeView } from "@flotilla/client";
+import { alertChange, type FleetEvent, type NodeView } from "@flotilla/client";
 import { FlotillaError } from "@flotilla/protocol";
 import type { CommandContext, CommandSpec } from "../cli.js";
 import { EXIT } from "../exit-codes.js";
@@ -120,6 +120,8 @@ function eventLine(event: FleetEvent): string {
     }
     case "broadcast": {
       // The coordinator relays fleet events (node.drained, node.dead, …) as broadcasts named after them.
+      const alert = alertChange(event);
+      if (alert) return `${time}  ${alert.type} ${alert.alert.rule}: ${alert.alert.message}`;
       const data = event.data as { node?: unknown } | undefined;
       if (event.from === "coordinator" && typeof data?.node === "string") {
         return `${time}  ${event.message} ${data.node}`;

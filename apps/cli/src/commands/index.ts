@@ -1,4 +1,5 @@
 import type { CommandSpec } from "../cli.js";
+import { alertsCommand } from "./alerts.js";
 import { configCommand } from "./config.js";
 import { demoCommand } from "./demo.js";
 import { dlqCommand } from "./dlq.js";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   undrainCommand,
   broadcastCommand,
   eventsCommand,
+  alertsCommand,
   dlqCommand,
   configCommand,
   demoCommand,

@@ -11,7 +11,7 @@ import type { Session } from "./session.js";
 /** The client role's handler table. */
 export function clientHandlers(
   ctx: CoordinatorContext,
-  parts: Pick<CoordinatorParts, "submit" | "clientOps">,
+  parts: Pick<CoordinatorParts, "submit" | "clientOps" | "alerts" | "history">,
 ): HandlerTable {
   const ops = parts.clientOps;
   const out = ctx.out;
@@ -69,8 +69,12 @@ export function clientHandlers(
     .on("dlq.list", async (session, frame) => out.reply(session, frame.id, { entries: await ops.dlqList() }))
     .on("dlq.get", async (session, frame) => out.reply(session, frame.id, await ops.dlqGet(frame.taskId)))
     .on("dlq.retry", async (session, frame) => out.reply(session, frame.id, await ops.dlqRetry(frame.taskId)))
-    .on("dlq.purge", async (session, frame) =>
-      out.reply(session, frame.id, await ops.dlqPurge(frame.taskId)),
+    .on("dlq.purge", async (session, frame) => out.reply(session, frame.id, await ops.dlqPurge(frame.taskId)))
+    .on("alerts.list", async (session, frame) =>
+      out.reply(session, frame.id, { alerts: await parts.alerts.list(frame.all === true) }),
+    )
+    .on("history.get", async (session, frame) =>
+      out.reply(session, frame.id, await parts.history.read(ctx.options.clock(), frame.minutes)),
     );
   return addSharedHandlers(table, ctx, parts);
 }

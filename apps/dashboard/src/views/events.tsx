@@ -5,7 +5,7 @@ import { ago, clock } from "../format.js";
 import { ActionButton } from "./widgets.js";
 
 export function AlertsView({ store }: { store: FleetStore }) {
-  const alerts = [...store.alerts.values()].sort((a, b) => a.since - b.since);
+  const alerts = [...store.alerts.values()].sort((a, b) => a.firedAt - b.firedAt);
   return (
     <section>
       <h2>
@@ -16,8 +16,8 @@ export function AlertsView({ store }: { store: FleetStore }) {
       ) : (
         <ul class="alerts" data-testid="alerts">
           {alerts.map((alert) => (
-            <li key={alert.key} data-alert={alert.name}>
-              <strong>{alert.name}</strong> since {ago(alert.since)}: {alert.text}
+            <li key={alert.id} data-alert={alert.rule} data-subject={alert.subject}>
+              <strong>{alert.rule}</strong> ({alert.subject}) since {ago(alert.firedAt)}: {alert.message}
             </li>
           ))}
         </ul>

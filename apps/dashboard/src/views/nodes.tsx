@@ -7,6 +7,7 @@ import type { NodeView } from "@flotilla/client";
 import { Chart } from "../chart.js";
 import type { FleetStore } from "../fleet-store.js";
 import { ago, bytes } from "../format.js";
+import { nodeSeries } from "../history.js";
 import { ActionButton } from "./widgets.js";
 
 /** The one word for a node's condition that the page colours by. */
@@ -43,7 +44,7 @@ export function NodesView({ store }: { store: FleetStore }) {
 
 function NodeCard({ node, store, admin }: { node: NodeView; store: FleetStore; admin: boolean }) {
   const health = healthOf(node);
-  const history = store.nodeHistory.get(node.id);
+  const series = store.history.samples.length > 1 ? nodeSeries(store.history, node.id) : undefined;
   const client = store.client;
   return (
     <article class={`card node ${health}`} data-node={node.id} data-health={health}>
@@ -83,26 +84,15 @@ function NodeCard({ node, store, admin }: { node: NodeView; store: FleetStore; a
           ))}
         </dd>
       </dl>
-      {history && history.length > 1 ? (
+      {series ? (
         <div class="charts">
           <figure>
-            <figcaption>load (1 min)</figcaption>
-            <Chart
-              data={[history.times, history.values[0] ?? []]}
-              labels={["load"]}
-              height={50}
-              width={130}
-            />
+            <figcaption>load per core</figcaption>
+            <Chart data={series.load} labels={["load"]} height={50} width={130} />
           </figure>
           <figure>
             <figcaption>memory used</figcaption>
-            <Chart
-              data={[history.times, history.values[1] ?? []]}
-              labels={["memory"]}
-              height={50}
-              width={130}
-              range={[0, 1]}
-            />
+            <Chart data={series.memory} labels={["memory"]} height={50} width={130} range={[0, 1]} />
           </figure>
         </div>
       ) : null}

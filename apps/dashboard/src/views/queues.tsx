@@ -1,23 +1,25 @@
 /**
- * Queues: depth per priority (from the tasks the page knows) and per node (each node's own count), the
- * oldest waiting task and why it waits, and steals, reroutes and throughput over time.
+ * Queues: depth per priority (the coordinator's last history sample, which counts every task; the tasks
+ * the page knows until one is in) and per node, the oldest waiting task and why it waits, and queue depth,
+ * steals, reroutes and throughput over the last 15 minutes.
  */
 import { PRIORITIES } from "@flotilla/protocol";
 import { Chart } from "../chart.js";
 import type { FleetStore } from "../fleet-store.js";
-import { ago } from "../format.js";
-import { rates } from "../history.js";
+import { ago, duration } from "../format.js";
+import { fleetSeries, queuedTotal } from "../history.js";
 import { link } from "../router.js";
 
 const PENDING = new Set(["accepted", "waiting", "queued"]);
 
 export function QueuesView({ store }: { store: FleetStore }) {
-  const byPriority = new Map<string, number>(PRIORITIES.map((priority) => [priority, 0]));
+  const latest = store.history.samples[store.history.samples.length - 1]?.fleet;
+  const known = new Map<string, number>(PRIORITIES.map((priority) => [priority, 0]));
   let oldest: { id: string; createdAt: number; state: string; why: string } | undefined;
   for (const task of store.tasks.values()) {
     if (!PENDING.has(task.state)) continue;
     const priority = task.priority ?? "normal";
-    byPriority.set(priority, (byPriority.get(priority) ?? 0) + 1);
+    known.set(priority, (known.get(priority) ?? 0) + 1);
     if (oldest === undefined || task.createdAt < oldest.createdAt) {
       const why =
         task.state === "waiting"
@@ -28,8 +30,11 @@ export function QueuesView({ store }: { store: FleetStore }) {
       oldest = { id: task.id, createdAt: task.createdAt, state: task.state, why };
     }
   }
-  const history = store.fleetHistory;
-  const [times, queued = [], waiting = [], steals = [], reroutes = [], finished = []] = history.data();
+  const byPriority = PRIORITIES.map((priority) => [
+    priority,
+    latest?.queued[priority] ?? known.get(priority) ?? 0,
+  ]);
+  const history = store.history;
   return (
     <section>
       <h2>Queues</h2>
@@ -38,7 +43,7 @@ export function QueuesView({ store }: { store: FleetStore }) {
           <header>By priority</header>
           <table>
             <tbody>
-              {[...byPriority].map(([priority, count]) => (
+              {byPriority.map(([priority, count]) => (
                 <tr key={priority}>
                   <td>{priority}</td>
                   <td class="number">{count}</td>
@@ -70,27 +75,39 @@ export function QueuesView({ store }: { store: FleetStore }) {
           ) : (
             <p class="muted">nothing waits</p>
           )}
+          {latest && latest.oldestWaitMs > 0 ? (
+            <p class="muted">the fleet's oldest has waited {duration(latest.oldestWaitMs)}</p>
+          ) : null}
         </article>
       </div>
-      {history.length > 1 ? (
+      {history.samples.length > 1 ? (
         <div class="cards">
           <article class="card">
-            <header>Depth</header>
-            <Chart data={[times, queued, waiting]} labels={["queued", "waiting"]} />
+            <header>Depth and running</header>
+            <Chart
+              data={fleetSeries(history, queuedTotal, (fleet) => fleet.running)}
+              labels={["not yet leased", "running"]}
+            />
           </article>
           <article class="card">
-            <header>Steals and reroutes (per s)</header>
+            <header>Steals and reroutes (per sample)</header>
             <Chart
-              data={[times, rates(times, steals), rates(times, reroutes)]}
+              data={fleetSeries(
+                history,
+                (fleet) => fleet.steals,
+                (fleet) => fleet.reroutes,
+              )}
               labels={["steals", "reroutes"]}
             />
           </article>
           <article class="card">
-            <header>Throughput (tasks/s)</header>
-            <Chart data={[times, rates(times, finished)]} labels={["finished"]} />
+            <header>Throughput (runs per minute)</header>
+            <Chart data={fleetSeries(history, (fleet) => fleet.throughputPerMin)} labels={["runs/min"]} />
           </article>
         </div>
-      ) : null}
+      ) : (
+        <p class="muted">Charts appear once the coordinator has two history samples.</p>
+      )}
     </section>
   );
 }
