@@ -7,29 +7,40 @@
  *                          while the tasks run (goal ≤ 500), per probe and the largest
  *   {"longestTaskMs"}      the longest main-thread task the page ran (PerformanceObserver "longtask";
  *                          goal ≤ 50), and how many went over 50 ms
- * Usage: pnpm --filter @flotilla/dashboard load [--agents 200] [--tasks 10000] [--per-process 25]
+ * Tasks are submitted at a steady `--rate` a second (default 250) rather than all at once, as a busy
+ * fleet gets them; the coordinator is the built one (`pnpm build` first).
+ * Usage: pnpm --filter @flotilla/dashboard load [--agents 200] [--tasks 10000] [--per-process 25] [--rate 250]
  */
 import { parseArgs } from "node:util";
 import { connect } from "@flotilla/client";
 import { type Service, startService } from "@flotilla/launcher";
-import { agentBin, buildDashboard, launchBrowser, startBrowserFleet } from "../test/browser-fleet.js";
+import {
+  agentBin,
+  buildDashboard,
+  builtCoordinatorBin,
+  launchBrowser,
+  startBrowserFleet,
+} from "../test/browser-fleet.js";
 
 const { values } = parseArgs({
   options: {
     agents: { type: "string", default: "200" },
     tasks: { type: "string", default: "10000" },
     "per-process": { type: "string", default: "25" },
+    rate: { type: "string", default: "250" },
   },
 });
 const agentCount = Number(values.agents);
 const taskCount = Number(values.tasks);
 const perProcess = Number(values["per-process"]);
+const rate = Number(values.rate);
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 buildDashboard();
 const setup = await startBrowserFleet(
   [],
   [...["--max-waiting", String(taskCount * 2), "--alert-max-nodes", String(agentCount * 2)]],
+  builtCoordinatorBin(),
 );
 const loaders: Service[] = [];
 const browser = await launchBrowser();
@@ -92,12 +103,20 @@ try {
 
   // 10,000 tasks, submitted in batches while the page watches; probes measured meanwhile.
   const results: Promise<unknown>[] = [];
+  const started = Date.now();
   const submitting = (async () => {
-    for (let sent = 0; sent < taskCount; sent += 500) {
-      const batch = Array.from({ length: Math.min(500, taskCount - sent) }, (_, index) =>
+    const perTick = Math.max(1, Math.round(rate / 10));
+    for (let sent = 0; sent < taskCount; sent += perTick) {
+      const due = started + (sent / rate) * 1000;
+      if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+      const batch = Array.from({ length: Math.min(perTick, taskCount - sent) }, (_, index) =>
         client.submit({ kind: "call", handler: "sleep", payload: { ms: 200 + ((sent + index) % 7) * 100 } }),
       );
-      results.push(...(await Promise.all(batch)).map((task) => task.result()));
+      for (const task of await Promise.all(batch)) {
+        const result = task.result();
+        result.catch(() => undefined);
+        results.push(result);
+      }
     }
   })();
   const delays: number[] = [];
@@ -119,7 +138,7 @@ try {
     delays.push(delay);
     print({ eventToPageMs: delay, probe: label });
   };
-  for (let round = 0; round < 5; round += 1) {
+  for (let round = 0; round < 8; round += 1) {
     const text = `probe-${round}-${Date.now()}`;
     await probe("broadcast", () => client.broadcast(text), '[data-testid="events"] tr', text);
     const node = `sim-${String(round * 7).padStart(3, "0")}`;
@@ -128,7 +147,7 @@ try {
   }
   await submitting;
   await Promise.all(results);
-  print({ tasks: taskCount, finished: results.length });
+  print({ tasks: taskCount, finished: results.length, seconds: Math.round((Date.now() - started) / 1000) });
   const longTasks = await page.evaluate(() => (window as unknown as { __longTasks: unknown }).__longTasks);
   print({ eventToPageMs: { max: Math.max(...delays), probes: delays.length } });
   print({ longestTaskMs: longTasks });

@@ -54,8 +54,9 @@ export function Chart({ data, labels, height = 80, width = 260, range }: ChartPr
     plot.current = new uPlot(options, data as uPlot.AlignedData, host.current);
     return () => plot.current?.destroy();
   }, [labels.join(","), width, height]);
+  // Redrawn only when the data is new (a history read), not on every render of the page.
   useEffect(() => {
     plot.current?.setData(data as uPlot.AlignedData);
-  });
+  }, [data]);
   return <div class="chart" ref={host} />;
 }

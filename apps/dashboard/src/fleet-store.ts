@@ -18,6 +18,7 @@ import {
 } from "@flotilla/client";
 import type { Message, TaskRecord } from "@flotilla/protocol";
 import { RenderBatch } from "./batch.js";
+import { type NodeCharts, nodeSeries } from "./history.js";
 import type { Identity } from "./session.js";
 
 /** A task as the lists show it: a full record when one was read, else what its events said. */
@@ -59,6 +60,8 @@ export class FleetStore {
   readonly alerts = new Map<string, Alert>();
   /** The coordinator's samples, oldest first (empty until the first read, or from a coordinator without). */
   history: FleetHistory = { intervalMs: 10_000, samples: [] };
+  /** Each node's chart data from `history`, made once per history read (so charts redraw only then). */
+  readonly nodeCharts = new Map<string, NodeCharts>();
   /** When the first picture of the fleet was in place (ms since the page started). */
   firstRenderAt: number | undefined;
   #seq = 0;
@@ -137,6 +140,17 @@ export class FleetStore {
     }
   }
 
+  /** A node's chart data, or undefined while the history has fewer than two samples. */
+  chartsOf(nodeId: string): NodeCharts | undefined {
+    if (this.history.samples.length < 2) return undefined;
+    let charts = this.nodeCharts.get(nodeId);
+    if (!charts) {
+      charts = nodeSeries(this.history, nodeId);
+      this.nodeCharts.set(nodeId, charts);
+    }
+    return charts;
+  }
+
   /** The full record of one task (spec secrets masked by the coordinator). */
   async task(id: string): Promise<TaskRecord> {
     if (!this.client) throw new Error("not connected");
@@ -158,7 +172,9 @@ export class FleetStore {
 
   async refreshHistory(): Promise<void> {
     try {
-      if (this.client) this.history = await this.client.history({ minutes: 15 });
+      if (!this.client) return;
+      this.history = await this.client.history({ minutes: 15 });
+      this.nodeCharts.clear();
       this.batch.mark();
     } catch {
       // As above: no charts from a coordinator that keeps no history.

@@ -6,8 +6,14 @@ import type { FleetHistory, FleetSample } from "@flotilla/client";
 
 export type ChartData = [number[], ...(number | null)[][]];
 
+/** One node's charts. */
+export interface NodeCharts {
+  load: ChartData;
+  memory: ChartData;
+}
+
 /** One node's load per core and share of memory used. */
-export function nodeSeries(history: FleetHistory, nodeId: string): { load: ChartData; memory: ChartData } {
+export function nodeSeries(history: FleetHistory, nodeId: string): NodeCharts {
   const times = history.samples.map((sample) => sample.at / 1000);
   const load = history.samples.map((sample) => sample.nodes[nodeId]?.loadPerCore ?? null);
   const memory = history.samples.map((sample) => sample.nodes[nodeId]?.memoryUsed ?? null);

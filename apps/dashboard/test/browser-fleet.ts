@@ -31,6 +31,13 @@ export function coordinatorBin(): BinSpec {
   return nodeBin(fileURLToPath(new URL("apps/coordinator/src/main.ts", root)), tsxLoader);
 }
 
+/** `flotilla-coordinator` as built (`pnpm build`), for the load command: what ships, and faster than tsx. */
+export function builtCoordinatorBin(): BinSpec {
+  const entry = fileURLToPath(new URL("apps/coordinator/dist/main.js", root));
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run pnpm build first`);
+  return nodeBin(entry);
+}
+
 export function agentBin(): BinSpec {
   return nodeBin(fileURLToPath(new URL("apps/node-agent/src/main.ts", root)), tsxLoader);
 }
@@ -70,6 +77,7 @@ export interface BrowserFleet {
 export async function startBrowserFleet(
   agents: readonly LocalAgentSpec[],
   coordinatorArgs: readonly string[] = [],
+  coordinator: BinSpec = coordinatorBin(),
 ): Promise<BrowserFleet> {
   const readToken = randomBytes(16).toString("hex");
   const dir = join(tmpdir(), `flotilla-dash-${randomBytes(4).toString("hex")}`);
@@ -79,7 +87,7 @@ export async function startBrowserFleet(
   const hash = createHash("sha256").update(readToken).digest("hex");
   writeFileSync(tokensFile, JSON.stringify({ tokens: [{ name: "wall", scope: "read", hash }] }));
   const fleet = await startLocalFleet({
-    coordinatorBin: coordinatorBin(),
+    coordinatorBin: coordinator,
     agentBin: agentBin(),
     agents,
     coordinatorArgs: [
