@@ -79,13 +79,9 @@ export class FleetStore {
     this.client = client;
     this.connected = true;
     void this.#follow(client);
-    await Promise.all([
-      this.refreshNodes(),
-      this.refreshTasks(),
-      this.refreshDlq(),
-      this.refreshAlerts(),
-      this.refreshHistory(),
-    ]);
+    // The nodes first: they are the first picture; the rest follows.
+    await this.refreshNodes();
+    await Promise.all([this.refreshTasks(), this.refreshDlq(), this.refreshAlerts(), this.refreshHistory()]);
     this.#timers.push(
       window.setInterval(() => void this.refreshNodes(), 1000),
       window.setInterval(() => void this.refreshTasks(), 5000),

@@ -16,7 +16,7 @@ import {
   nodeBin,
   startLocalFleet,
 } from "@flotilla/launcher";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContextOptions, chromium, type Page } from "playwright-core";
 
 const root = new URL("../../../", import.meta.url);
 const tsxLoader = import.meta.resolve("tsx");
@@ -106,8 +106,14 @@ export async function startBrowserFleet(
 }
 
 /** Opens the dashboard in a fresh context and signs in with `token`. */
-export async function signedIn(browser: Browser, baseUrl: string, token: string, path = "/"): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+export async function signedIn(
+  browser: Browser,
+  baseUrl: string,
+  token: string,
+  path = "/",
+  options: BrowserContextOptions = {},
+): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, ...options });
   const page = await context.newPage();
   await page.goto(`${baseUrl}${path}`);
   await page.getByLabel("Token").fill(token);

@@ -155,6 +155,24 @@ describe("the dashboard in a browser", () => {
     await screenshot(page, "09-alert-resolved");
   });
 
+  it("follows the system's dark mode, and fits a laptop's width", async () => {
+    const dark = await signedIn(browser, setup.baseUrl, setup.adminToken, "/", {
+      colorScheme: "dark",
+      viewport: { width: 1280, height: 800 },
+    });
+    const background = await dark.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    expect(background).toBe("rgb(20, 21, 24)");
+    await dark.getByRole("link", { name: "Queues", exact: true }).click();
+    await dark.getByTestId("oldest").waitFor();
+    const overflow = await dark.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await screenshot(dark, "10-queues-dark");
+    await dark.getByRole("link", { name: "Nodes", exact: true }).click();
+    await expect.poll(() => health(dark, "mac-mini")).toBe("ready");
+    await screenshot(dark, "11-nodes-dark");
+    await dark.context().close();
+  });
+
   it("shows a read-only token no action buttons", async () => {
     const task = await client.submit({ kind: "exec", argv: ["sleep", "60"] }, { wait: false });
     await client.drain("laptop");
@@ -170,7 +188,7 @@ describe("the dashboard in a browser", () => {
     await reader.goto(`${setup.baseUrl}/tasks`);
     await reader.locator(`tr[data-task="${task.id}"]`).first().waitFor({ timeout: 30_000 });
     await expect(reader.locator("button[data-action]").count()).resolves.toBe(0);
-    await screenshot(reader, "10-read-only");
+    await screenshot(reader, "12-read-only");
     await client.cancel(task.id);
     await client.undrain("laptop");
   });
