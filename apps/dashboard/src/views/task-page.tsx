@@ -9,6 +9,7 @@ import { useEffect, useState } from "preact/hooks";
 import { RenderBatch } from "../batch.js";
 import type { FleetStore } from "../fleet-store.js";
 import { clock, duration } from "../format.js";
+import { timeline } from "../timeline.js";
 import { isFinished, mayCancel } from "./tasks.js";
 import { ActionButton, SearchBox, StateBadge } from "./widgets.js";
 
@@ -106,7 +107,7 @@ export function TaskPage({ store, id }: { store: FleetStore; id: string }) {
       <h3>State changes</h3>
       <table data-testid="state-changes">
         <tbody>
-          {events.map((event, index) => (
+          {timeline(record, events).map((event, index) => (
             <tr key={`${event.state}-${event.at}-${index}`}>
               <td>{clock(event.at)}</td>
               <td>
