@@ -5,6 +5,7 @@
  */
 import type { NodeView } from "@flotilla/client";
 import { memo } from "preact/compat";
+import { useEffect, useState } from "preact/hooks";
 import { Chart } from "../chart.js";
 import type { FleetStore } from "../fleet-store.js";
 import { ago, bytes } from "../format.js";
@@ -43,6 +44,27 @@ export function NodesView({ store }: { store: FleetStore }) {
   );
 }
 
+/**
+ * The figures of a node that change with every heartbeat (load, memory, heartbeat age): their own small
+ * component, redrawn with each render batch while the card around it stays as it is.
+ */
+function LiveFigures({ store, id }: { store: FleetStore; id: string }) {
+  const [, redraw] = useState(0);
+  useEffect(() => store.batch.subscribe(() => redraw((count) => count + 1)), [store]);
+  const node = store.live.get(id);
+  if (!node) return null;
+  return (
+    <>
+      <dt>load</dt>
+      <dd>
+        {node.load1.toFixed(2)} · memory {bytes(node.memoryBytes ?? 0)}
+      </dd>
+      <dt>heartbeat</dt>
+      <dd>{ago(node.lastHeartbeatAt)}</dd>
+    </>
+  );
+}
+
 interface NodeCardProps {
   node: NodeView;
   store: FleetStore;
@@ -73,14 +95,9 @@ const NodeCard = memo(
           <dd>
             {node.slotsUsed} / {node.slotsTotal} used · {node.queued} queued
           </dd>
-          <dt>load</dt>
-          <dd>
-            {node.load1.toFixed(2)} · memory {bytes(node.memoryBytes ?? 0)}
-          </dd>
+          <LiveFigures store={store} id={node.id} />
           <dt>breaker</dt>
           <dd class={node.breaker === "closed" ? "" : "warn"}>{node.breaker}</dd>
-          <dt>heartbeat</dt>
-          <dd>{ago(node.lastHeartbeatAt)}</dd>
           <dt>labels</dt>
           <dd>
             {Object.entries(node.labels).map(([key, value]) => (
