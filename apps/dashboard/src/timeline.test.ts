@@ -22,15 +22,15 @@ describe("timeline", () => {
       attempts: [{ attempt: 1, node: "a", reason: "node a died", at: 300 }],
     } as TaskRecord;
     const live = [
-      { taskId: "t-1", state: "running", at: 500, node: "b", attempt: 2 },
-      { taskId: "t-1", state: "succeeded", at: 900, node: "b", attempt: 2 },
+      { taskId: "t-1", state: "running", at: 501, node: "b", attempt: 2 },
+      { taskId: "t-1", state: "succeeded", at: 902, node: "b", attempt: 2, reason: "exit 0" },
     ] as const;
     expect(timeline(record, live).map((change) => [change.at, change.state, change.node])).toEqual([
       [100, "accepted", undefined],
       [300, "attempt 1 ended", "a"],
       [400, "queued", "b"],
-      [500, "running", "b"],
-      [900, "succeeded", "b"],
+      [501, "running", "b"],
+      [902, "succeeded", "b"],
     ]);
   });
 });

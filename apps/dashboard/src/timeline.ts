@@ -15,9 +15,9 @@ export interface Change {
  * queued, started, finished) and the events seen live since the page opened, in time order, each once.
  */
 export function timeline(record: TaskRecord, live: readonly TaskEvent[]): Change[] {
-  const changes: Change[] = [{ at: record.createdAt, state: "accepted" }];
+  const fromRecord: Change[] = [{ at: record.createdAt, state: "accepted" }];
   for (const attempt of record.attempts ?? []) {
-    changes.push({
+    fromRecord.push({
       at: attempt.at,
       state: `attempt ${attempt.attempt} ended`,
       node: attempt.node,
@@ -25,19 +25,24 @@ export function timeline(record: TaskRecord, live: readonly TaskEvent[]): Change
     });
   }
   if (record.queuedAt !== undefined)
-    changes.push({ at: record.queuedAt, state: "queued", node: record.node });
+    fromRecord.push({ at: record.queuedAt, state: "queued", node: record.node });
   if (record.startedAt !== undefined)
-    changes.push({ at: record.startedAt, state: "running", node: record.node });
-  if ("finishedAt" in record) changes.push({ at: record.finishedAt, state: record.state, node: record.node });
-  for (const event of live)
-    changes.push({ at: event.at, state: event.state, node: event.node, reason: event.reason });
-  const seen = new Set<string>();
+    fromRecord.push({ at: record.startedAt, state: "running", node: record.node });
+  if ("finishedAt" in record)
+    fromRecord.push({ at: record.finishedAt, state: record.state, node: record.node });
+  // A change seen live says more (its reason) than the record's time for it: the live one is kept.
+  const seenLive = new Set(live.map((event) => `${event.state}@${event.node ?? ""}`));
+  const changes = [
+    ...fromRecord.filter((change) => !seenLive.has(`${change.state}@${change.node ?? ""}`)),
+    ...live.map((event) => ({ at: event.at, state: event.state, node: event.node, reason: event.reason })),
+  ];
+  const once = new Set<string>();
   return changes
     .sort((a, b) => a.at - b.at)
     .filter((change) => {
       const key = `${change.state}@${change.at}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
+      if (once.has(key)) return false;
+      once.add(key);
       return true;
     });
 }
