@@ -18,7 +18,7 @@ import {
   readingsOf,
 } from "./alert-rules.js";
 import type { CoordinatorContext, CoordinatorParts } from "./context.js";
-import { type FleetHistory, nodeUsage, parseJson } from "./history.js";
+import { nodeUsage, parseJson } from "./history.js";
 import { AlertWebhook } from "./webhook.js";
 
 /** How many resolved alerts are kept for `alerts.list` with `all`. */
@@ -38,6 +38,7 @@ const FAULTS_READ = 2_000;
 export class FleetAlerts {
   private states = new Map<string, RuleState>();
   private loaded = false;
+  private evaluating = false;
   /** The last starts' latencies and times, a ring (recording one is O(1) on the submit path). */
   private readonly startMs = new Float64Array(START_RING);
   private readonly startAt = new Float64Array(START_RING).fill(Number.NEGATIVE_INFINITY);
@@ -49,7 +50,7 @@ export class FleetAlerts {
 
   constructor(
     private readonly ctx: CoordinatorContext,
-    private readonly parts: Pick<CoordinatorParts, "events"> & { history: FleetHistory },
+    private readonly parts: Pick<CoordinatorParts, "events" | "history">,
   ) {
     const url = ctx.options.alertWebhookUrl;
     this.webhook =
@@ -78,8 +79,21 @@ export class FleetAlerts {
     this.heartbeatDelays.set(nodeId, transitMs - fastest);
   }
 
-  /** One evaluation: observe, evaluate, store and announce the changes. */
-  async evaluate(now: number): Promise<Evaluation> {
+  /**
+   * One evaluation: observe, evaluate, store and announce the changes. One at a time: a call while the
+   * last is still waiting on Redis is skipped (two from the same states would fire an alert twice).
+   */
+  async evaluate(now: number): Promise<Evaluation | undefined> {
+    if (this.evaluating) return undefined;
+    this.evaluating = true;
+    try {
+      return await this.evaluateOnce(now);
+    } finally {
+      this.evaluating = false;
+    }
+  }
+
+  private async evaluateOnce(now: number): Promise<Evaluation> {
     if (!this.loaded) await this.load();
     const observation = await this.observe(now);
     const evaluation = evaluateAlerts(

@@ -38,6 +38,7 @@ export class FleetHistory {
   latest: HistorySample | undefined = undefined;
   /** The steal and reroute totals at the last sample, to count each interval's. */
   private counted: { steals: number; reroutes: number } | undefined = undefined;
+  private sampling = false;
 
   constructor(private readonly ctx: CoordinatorContext) {}
 
@@ -47,8 +48,21 @@ export class FleetHistory {
     return Math.max(1, Math.ceil((options.historyMinutes * 60_000) / options.historyIntervalMs));
   }
 
-  /** Takes one sample and appends it to the list in Redis. */
-  async sample(now: number): Promise<HistorySample> {
+  /**
+   * Takes one sample and appends it to the list in Redis. One at a time: a call while the last is still
+   * waiting on Redis is skipped, so samples stay in time order and each interval's counts are its own.
+   */
+  async sample(now: number): Promise<HistorySample | undefined> {
+    if (this.sampling) return undefined;
+    this.sampling = true;
+    try {
+      return await this.sampleOnce(now);
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private async sampleOnce(now: number): Promise<HistorySample> {
     const ctx = this.ctx;
     const nodes = [...ctx.nodes.values()];
     const [census, finishedLastMinute] = await Promise.all([

@@ -1,3 +1,4 @@
+import { redactUrl } from "@flotilla/protocol";
 import type { Logger } from "pino";
 import { type AlertThresholds, checkAlertThresholds, DEFAULT_ALERT_THRESHOLDS } from "./alert-rules.js";
 import type { TokenEntry } from "./auth.js";
@@ -255,7 +256,9 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     if (!(resolved[name] > 0)) throw new RangeError(`${name} must be above 0`);
   }
   if (resolved.alertWebhookUrl !== undefined && !/^https?:\/\//.test(resolved.alertWebhookUrl))
-    throw new RangeError(`the alert webhook ${resolved.alertWebhookUrl} is not an http:// or https:// URL`);
+    throw new RangeError(
+      `the alert webhook ${redactUrl(resolved.alertWebhookUrl)} is not an http:// or https:// URL`,
+    );
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;

@@ -73,9 +73,9 @@ export class TaskReads {
   /**
    * How many tasks are in each unfinished state (and dead-lettered), and how many of those not yet leased
    * (queued on a node, or waiting for one) have each priority and since when the oldest of them has
-   * waited, read from the queues and running sets of
-   * `nodes` and each listed task's own hash. Two pipelined round trips, and one `HMGET` per task not yet
-   * ended: for `/metrics`, not for a hot path.
+   * waited, read from the queues and running sets of `nodes` and each listed task's own hash. Two
+   * pipelined round trips, and one `HMGET` per task not yet ended: for `/metrics` and the history
+   * samples, not for a hot path.
    */
   async census(nodes: readonly string[]): Promise<TaskCensus> {
     const lists = this.redis.pipeline();

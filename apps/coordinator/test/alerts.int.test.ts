@@ -146,6 +146,34 @@ describe("alerts: the fleet below its minimum size fires, and its node's return 
     expect(text).toMatch(/flotilla_alert_webhook_sends_total\{outcome="delivered"\} [1-9]/);
   });
 
+  it("samples throughput and the queue by priority, and answers for the last minutes asked", async () => {
+    const client = await fleet.client();
+    const done = await client.submit({ kind: "exec", argv: ["true"] });
+    expect((await done.result()).state).toBe("succeeded");
+    await waitFor(async () => (await client.history()).samples.some((s) => s.fleet.throughputPerMin >= 1), {
+      what: "a sample counting the finished run",
+    });
+    // One task running, and a high-priority one that no node can take: it waits, not yet leased.
+    const sleeper = await client.submit({ kind: "exec", argv: ["sleep", "30"] }, { wait: false });
+    const waiting = await client.submit(
+      { kind: "exec", argv: ["true"], priority: "high", needs: { gpu: true } },
+      { wait: false },
+    );
+    const seen = await waitFor(
+      async () =>
+        (await client.history()).samples.find(
+          (s) => s.fleet.queued.high >= 1 && s.fleet.running >= 1 && s.fleet.oldestWaitMs > 0,
+        ),
+      { what: "a sample with the waiting task and the running one" },
+    );
+    expect(seen.fleet.queued.critical).toBe(0);
+    for (const handle of [waiting, sleeper]) await client.cancel(handle.id);
+    const recent = await client.history({ minutes: 1 });
+    const now = Date.now();
+    expect(recent.samples.length).toBeGreaterThan(0);
+    for (const sample of recent.samples) expect(sample.at).toBeGreaterThanOrEqual(now - 60_000 - 1000);
+  }, 60_000);
+
   it("keeps the history and the alerts in Redis: a new coordinator on the same Redis shows them", async () => {
     const client = await fleet.client();
     const before = await client.history();
