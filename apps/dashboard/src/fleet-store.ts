@@ -54,6 +54,8 @@ export class FleetStore {
   nodes: NodeView[] = [];
   /** Each node's latest listing, for the figures that change with every heartbeat (load, heartbeat age). */
   live = new Map<string, NodeView>();
+  /** Counts the reads of `live`, so its readers redraw once a read rather than at every render batch. */
+  liveVersion = 0;
   readonly tasks = new Map<string, TaskRow>();
   dlq: DlqEntry[] = [];
   readonly feed: FeedEntry[] = [];
@@ -111,6 +113,7 @@ export class FleetStore {
         return old !== undefined && shape(old) === shape(node) ? old : node;
       });
       this.live = new Map(fresh.map((node) => [node.id, node]));
+      this.liveVersion += 1;
       this.connected = true;
       this.error = undefined;
     } catch (error) {
@@ -262,10 +265,19 @@ export class FleetStore {
   }
 }
 
-/** A node's listing without the figures every heartbeat changes. */
+/** A node's listing without the figures every heartbeat changes (slots in use, queue, load, heartbeat). */
 function shape(node: NodeView): string {
-  const { load1: _load, lastHeartbeatAt: _heartbeat, memoryFreeBytes: _free, stats: _stats, ...rest } = node;
-  return JSON.stringify(rest);
+  const {
+    load1: _load,
+    lastHeartbeatAt: _heartbeat,
+    memoryFreeBytes: _free,
+    stats: _stats,
+    slotsUsed: _used,
+    queued: _queued,
+    ...rest
+  } = node;
+  // Whether it is busy is part of the card's look, so a change of it draws the card again.
+  return JSON.stringify({ ...rest, busy: node.slotsTotal > 0 && node.slotsUsed >= node.slotsTotal });
 }
 
 /** The command a task runs, in one line. */

@@ -1,4 +1,5 @@
 /** Alerts firing now, the fleet's events (`agents:events`), and broadcasts, with a form to send one. */
+import { memo } from "preact/compat";
 import { useState } from "preact/hooks";
 import type { FeedEntry, FleetStore } from "../fleet-store.js";
 import { ago, clock } from "../format.js";
@@ -65,16 +66,23 @@ function Feed({ entries, testId }: { entries: readonly FeedEntry[]; testId: stri
     <table data-testid={testId}>
       <tbody>
         {entries.slice(0, 200).map((entry) => (
-          <tr key={entry.seq} class={entry.type.replace(/\./g, "-")}>
-            <td>{clock(entry.at)}</td>
-            <td>
-              <code>{entry.type}</code>
-            </td>
-            <td>{entry.node ?? ""}</td>
-            <td>{entry.text}</td>
-          </tr>
+          <FeedRow key={entry.seq} entry={entry} />
         ))}
       </tbody>
     </table>
   );
 }
+
+/** One entry: entries never change, so a row is drawn once, not at every render. */
+const FeedRow = memo(function FeedRow({ entry }: { entry: FeedEntry }) {
+  return (
+    <tr class={entry.type.replace(/\./g, "-")}>
+      <td>{clock(entry.at)}</td>
+      <td>
+        <code>{entry.type}</code>
+      </td>
+      <td>{entry.node ?? ""}</td>
+      <td>{entry.text}</td>
+    </tr>
+  );
+});

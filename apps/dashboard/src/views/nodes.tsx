@@ -45,16 +45,22 @@ export function NodesView({ store }: { store: FleetStore }) {
 }
 
 /**
- * The figures of a node that change with every heartbeat (load, memory, heartbeat age): their own small
+ * The figures of a node that change with every heartbeat (slots in use, queue, load, memory, heartbeat
+ * age): their own small
  * component, redrawn with each render batch while the card around it stays as it is.
  */
 function LiveFigures({ store, id }: { store: FleetStore; id: string }) {
-  const [, redraw] = useState(0);
-  useEffect(() => store.batch.subscribe(() => redraw((count) => count + 1)), [store]);
+  const [, setVersion] = useState(store.liveVersion);
+  // Only a new node listing (each second) redraws these, not every batch of task events.
+  useEffect(() => store.batch.subscribe(() => setVersion(store.liveVersion)), [store]);
   const node = store.live.get(id);
   if (!node) return null;
   return (
     <>
+      <dt>slots</dt>
+      <dd>
+        {node.slotsUsed} / {node.slotsTotal} used · {node.queued} queued
+      </dd>
       <dt>load</dt>
       <dd>
         {node.load1.toFixed(2)} · memory {bytes(node.memoryBytes ?? 0)}
@@ -90,10 +96,6 @@ const NodeCard = memo(
           <dt>host</dt>
           <dd>
             {node.host} · {node.os}/{node.arch}
-          </dd>
-          <dt>slots</dt>
-          <dd>
-            {node.slotsUsed} / {node.slotsTotal} used · {node.queued} queued
           </dd>
           <LiveFigures store={store} id={node.id} />
           <dt>breaker</dt>
