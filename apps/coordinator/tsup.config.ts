@@ -17,8 +17,10 @@ export default defineConfig([
     sourcemap: true,
     clean: false,
     target: "node20",
-    // The Lua scripts are read at run time from next to the bundle.
-    onSuccess: "rm -rf dist/lua && cp -r src/lua dist/lua",
+    // The Lua scripts are read at run time from next to the bundle, and the built dashboard is served
+    // from there (turbo builds @flotilla/dashboard first: it is a dependency; without it, none is served).
+    onSuccess:
+      "rm -rf dist/lua dist/dashboard && cp -r src/lua dist/lua && if [ -f ../dashboard/dist/index.html ]; then cp -r ../dashboard/dist dist/dashboard; fi",
   },
   {
     // The binary: its own entry so only it gets the shebang.

@@ -76,6 +76,7 @@ export const ACCESS = {
   "agent inbox.read": AGENTS,
   "POST /v1/tasks": SUBMITTERS,
   "GET /v1/tasks/:id": READERS,
+  "GET /v1/whoami": READERS,
   "GET /metrics": READERS,
   "POST /mcp": ALL,
 } as const satisfies Record<string, readonly ScopeKind[]>;

@@ -1,5 +1,7 @@
+import type { IncomingMessage } from "node:http";
+import { tokenSubprotocol, WS_SUBPROTOCOL } from "@flotilla/protocol";
 import { describe, expect, it } from "vitest";
-import { parseScope, TokenAuthority, tokenHash } from "./auth.js";
+import { parseScope, TokenAuthority, tokenHash, upgradeToken } from "./auth.js";
 
 describe("TokenAuthority", () => {
   const authority = new TokenAuthority("fleet-secret", { "mac-mini": "mini-secret" }, [
@@ -39,5 +41,18 @@ describe("TokenAuthority", () => {
     );
     expect(() => parseScope("root")).toThrow(/unknown token scope/);
     expect(() => new TokenAuthority(undefined)).toThrow(/no token/);
+  });
+});
+
+describe("upgradeToken", () => {
+  it("reads the bearer header, else the token a browser sends among its subprotocols", () => {
+    const request = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+    expect(upgradeToken(request({ authorization: "Bearer abc" }))).toBe("abc");
+    expect(
+      upgradeToken(
+        request({ "sec-websocket-protocol": `${WS_SUBPROTOCOL}, ${tokenSubprotocol("s3cret/+=")}` }),
+      ),
+    ).toBe("s3cret/+=");
+    expect(upgradeToken(request({ "sec-websocket-protocol": WS_SUBPROTOCOL }))).toBeUndefined();
   });
 });

@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { tokenFromSubprotocols } from "@flotilla/protocol";
 
 /** The kinds of scope: `agent` is written `agent:<node-id>`. */
 export type ScopeKind = "admin" | "submit" | "read" | "agent";
@@ -111,4 +112,12 @@ export function bearerToken(request: IncomingMessage): string | undefined {
   if (header === undefined) return undefined;
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());
   return match?.[1];
+}
+
+/**
+ * The token of a WebSocket upgrade: the bearer header, else the `flotilla.bearer.` subprotocol entry a
+ * browser sends in its place (it cannot set headers on the upgrade).
+ */
+export function upgradeToken(request: IncomingMessage): string | undefined {
+  return bearerToken(request) ?? tokenFromSubprotocols(request.headers["sec-websocket-protocol"]);
 }

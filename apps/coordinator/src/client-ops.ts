@@ -143,11 +143,14 @@ export class ClientOps {
   async broadcast(text: string, data: unknown, from: string): Promise<unknown> {
     const ctx = this.ctx;
     const receivers = await ctx.bridge.publishBroadcast(text, data, from);
+    const fields = data === undefined ? { message: text } : { message: text, data };
     let agents = 0;
     for (const session of ctx.sessions.agentSessions()) {
-      ctx.out.send(session, "broadcast", data === undefined ? { message: text } : { message: text, data });
+      ctx.out.send(session, "broadcast", fields);
       agents += 1;
     }
+    // Connections watching the fleet's events (dashboards) see broadcasts too.
+    ctx.fanout.fleetEvent(() => ctx.frames.frame("broadcast", fields));
     return { ok: true, agents, redisSubscribers: receivers };
   }
 

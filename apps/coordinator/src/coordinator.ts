@@ -20,6 +20,7 @@ import { Balancer } from "./balancing.js";
 import { RedisBridges } from "./bridges.js";
 import { ClientOps } from "./client-ops.js";
 import { CoordinatorContext, type CoordinatorParts, errorMessage } from "./context.js";
+import { findDashboardDir } from "./dashboard-files.js";
 import { Dispatcher } from "./dispatch.js";
 import { FailureDetector } from "./failure-detector.js";
 import { discoverable, type FleetNode, queuedOn, slotsUsed } from "./fleet.js";
@@ -351,6 +352,7 @@ class CoordinatorServer implements Coordinator {
       submit: (spec, submitter) => this.parts.submit.submit(spec, submitter),
       getTask: (id) => ctx.db.getTask(id),
       mcp: (principal, token, request, response) => this.mcp.handle(principal, token, request, response),
+      dashboardDir: findDashboardDir(ctx.options.dashboardDir),
     };
   }
 

@@ -227,9 +227,12 @@ export interface NodeListing extends NodeSummary {
   draining: boolean;
   labels: Record<string, string>;
   queued: number;
-  /** When the coordinator last heard from the node, epoch ms. */
-  lastSeenAt: number;
   stats: FleetNode["stats"];
+  /** Memory of the machine and what of it was free at the last heartbeat, bytes (0 when unknown). */
+  memoryBytes: number;
+  memoryFreeBytes: number;
+  /** When the coordinator last heard from the node's agent (epoch ms), for the heartbeat's age. */
+  lastHeartbeatAt: number;
 }
 
 export function nodeListing(node: FleetNode, breaker: NodeListing["breaker"]): NodeListing {
@@ -249,7 +252,9 @@ export function nodeListing(node: FleetNode, breaker: NodeListing["breaker"]): N
     labels: node.labels,
     capabilities: node.capabilities,
     queued: node.queued,
-    lastSeenAt: node.lastHeartbeatAt,
     stats: node.stats,
+    memoryBytes: node.fingerprint?.memoryBytes ?? 0,
+    memoryFreeBytes: node.load?.memoryFreeBytes ?? 0,
+    lastHeartbeatAt: node.lastHeartbeatAt,
   };
 }

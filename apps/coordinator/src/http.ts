@@ -8,6 +8,7 @@ import {
 } from "@flotilla/protocol";
 import { allows, forbidden, type Operation } from "./access.js";
 import { bearerToken, type Principal } from "./auth.js";
+import { serveDashboard } from "./dashboard-files.js";
 import { publicTask } from "./records.js";
 import type { StoredTask } from "./store.js";
 import { COORDINATOR_VERSION } from "./version.js";
@@ -34,13 +35,17 @@ export interface HttpApi {
   getTask(id: string): Promise<StoredTask | undefined>;
   /** Serves the MCP endpoint for `principal`, who presented `token`. */
   mcp(principal: Principal, token: string, request: IncomingMessage, response: ServerResponse): Promise<void>;
+  /** The built dashboard served at `/`, or undefined when there is none (see dashboard-files.ts). */
+  dashboardDir: string | undefined;
 }
 
 /**
- * The coordinator's HTTP endpoints: `GET /healthz`, `GET /metrics`, and for curl users (bearer token)
- * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`, and `/mcp`, the MCP tools
- * over streamable HTTP (see `mcp-endpoint.ts`). Errors are JSON with a
- * stable `code`. Every route but `/healthz` checks the token's scope against the access table: 401 without
+ * The coordinator's HTTP endpoints: `GET /healthz`, `GET /metrics`, for curl users (bearer token)
+ * `POST /v1/tasks` (a task spec, or `{ "spec": ... }`) and `GET /v1/tasks/<id>`, `GET /v1/whoami` (the
+ * token's name and scope, which the dashboard asks before it opens its WebSocket), `/mcp` (the MCP tools
+ * over streamable HTTP, see `mcp-endpoint.ts`), and the dashboard's files at every other GET path. Errors
+ * are JSON with a stable `code`. Every route but `/healthz` checks the token's scope against the access
+ * table: 401 without
  * an accepted token, 403 `E_FORBIDDEN` when its scope may not.
  */
 export async function handleHttp(
@@ -81,6 +86,11 @@ export async function handleHttp(
   if (url.pathname === "/mcp") {
     const principal = authorize(api, request, response, "POST /mcp");
     if (principal !== undefined) await api.mcp(principal, bearerToken(request) ?? "", request, response);
+    return;
+  }
+  if (request.method === "GET" && url.pathname === "/v1/whoami") {
+    const principal = authorize(api, request, response, "GET /v1/whoami");
+    if (principal !== undefined) sendJson(response, 200, { name: principal.name, scope: principal.scope });
     return;
   }
   if (url.pathname.startsWith("/v1/tasks")) {
@@ -126,6 +136,10 @@ export async function handleHttp(
       else sendJson(response, 200, publicTask(task));
       return;
     }
+  }
+  if ((request.method === "GET" || request.method === "HEAD") && !url.pathname.startsWith("/v1/")) {
+    await serveDashboard(api.dashboardDir, request, response, url.pathname);
+    return;
   }
   sendJson(response, 404, {
     code: "E_NOT_FOUND",

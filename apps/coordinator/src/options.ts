@@ -134,6 +134,11 @@ export interface CoordinatorOptions {
   historyMinutes?: number;
   /** Structured logger (pino); a silent one by default. */
   logger?: Logger;
+  /**
+   * The built dashboard (`apps/dashboard`'s `dist`) served at `/`. Default: `dashboard/` beside the bundle,
+   * where the package ships it, else the workspace's `apps/dashboard/dist`.
+   */
+  dashboardDir?: string;
   /** Clock, injectable for tests. */
   clock?: () => number;
   /** Randomness, injectable for tests. */
@@ -155,10 +160,12 @@ export type ResolvedOptions = Required<
     | "onRoleChange"
     | "redisConnection"
     | "tls"
+    | "dashboardDir"
     | "alerts"
     | "alertWebhookUrl"
   >
 > & {
+  dashboardDir: string | undefined;
   alerts: AlertThresholds;
   alertWebhookUrl: string | undefined;
   token: string | undefined;
@@ -220,6 +227,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     historyMinutes: options.historyMinutes ?? 15,
     logger: options.logger ?? fallbackLogger,
     onRoleChange: options.onRoleChange,
+    dashboardDir: options.dashboardDir,
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,
   };

@@ -136,6 +136,7 @@ describe("scoped tokens over WebSocket and HTTP", () => {
           })
         ).status,
         "GET /v1/tasks/:id": (await fetch(`${http}/v1/tasks/t-none`, { headers })).status,
+        "GET /v1/whoami": (await fetch(`${http}/v1/whoami`, { headers })).status,
         "GET /metrics": (await fetch(`${http}/metrics`, { headers })).status,
         "POST /mcp": (
           await fetch(`${http}/mcp`, {
@@ -154,6 +155,7 @@ describe("scoped tokens over WebSocket and HTTP", () => {
     expect(operations.filter((name) => !name.startsWith("client ") && !name.startsWith("agent "))).toEqual([
       "POST /v1/tasks",
       "GET /v1/tasks/:id",
+      "GET /v1/whoami",
       "GET /metrics",
       "POST /mcp",
     ]);

@@ -84,7 +84,8 @@ export function registerChatTools(server: McpServer, { client, agentId }: ToolCo
             status: node.status,
             health: node.health,
             capabilities: node.capabilities,
-            lastSeen: node.lastSeenAt === undefined ? undefined : new Date(node.lastSeenAt).toISOString(),
+            lastSeen:
+              node.lastHeartbeatAt === undefined ? undefined : new Date(node.lastHeartbeatAt).toISOString(),
           })),
       })),
   );

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import {
   type Alert,
   type AlertList,
@@ -13,6 +12,7 @@ import {
   type MessageFields,
   type MessageOf,
   type MessageType,
+  randomId,
   type TaskRecord,
   type TaskSpecInput,
 } from "@flotilla/protocol";
@@ -200,7 +200,7 @@ export class FlotillaClient {
 
   /** Use {@link connect}; the constructor does not open a socket. */
   constructor(options: ConnectOptions) {
-    this.clientId = options.clientId ?? `client-${randomUUID().slice(0, 8)}`;
+    this.clientId = options.clientId ?? `client-${randomId().slice(0, 8)}`;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#clock = options.clock ?? Date.now;
     const reconnect =
@@ -294,7 +294,7 @@ export class FlotillaClient {
       // with %HaveSameMap), so every cache V8 keeps by object shape missed on it, in the validator above
       // all: a seventh of the client's time. `{ ...spec, idempotencyKey }` takes a slow path of its own.
       withKey = Object.assign({}, spec);
-      withKey.idempotencyKey = `${this.clientId}:${randomUUID()}`;
+      withKey.idempotencyKey = `${this.clientId}:${randomId()}`;
       // A key made here cannot name an older task, until the submit is sent again: the coordinator may
       // then start the run before Redis has answered (`freshKey` in the protocol).
       send.firstSendOnly = FRESH_KEY;

@@ -171,7 +171,7 @@ export class Connection {
       failure ??= `no answer within ${this.#options.dialTimeoutMs} ms`;
       socket.terminate();
     }, this.#options.dialTimeoutMs);
-    timer.unref();
+    unref(timer);
     this.#state = { kind: "connecting", socket, timer };
     let rejected = false;
     socket.on(
@@ -208,18 +208,22 @@ export class Connection {
       this.#downSince = undefined;
       this.#failures.clear();
       const pinger = setInterval(() => this.#checkAlive(socket), this.#options.pingIntervalMs);
-      pinger.unref();
+      unref(pinger);
       this.#state = { kind: "open", socket, outbox: new FrameOutbox(socket), pinger, alive: true };
       this.#hooks.onOpen(reconnected);
     });
     socket.on("pong", () => {
       if (this.#state.kind === "open" && this.#state.socket === socket) this.#state.alive = true;
     });
-    socket.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    socket.on("message", (data: string | Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
       if (isBinary) return;
-      const text = Array.isArray(data)
-        ? Buffer.concat(data).toString("utf8")
-        : Buffer.from(data as ArrayBuffer).toString("utf8");
+      // `ws` hands text frames over as bytes; a browser socket (browser-socket.ts) as a string.
+      const text =
+        typeof data === "string"
+          ? data
+          : Array.isArray(data)
+            ? Buffer.concat(data).toString("utf8")
+            : Buffer.from(data as ArrayBuffer).toString("utf8");
       this.#hooks.onFrame(text);
     });
     // 'error' is always followed by 'close': it only says why, and keeps the error from being thrown.
@@ -329,6 +333,11 @@ export class Connection {
     }
     this.#hooks.onClosed(error);
   }
+}
+
+/** Lets the process exit while `timer` is pending; a browser's timers are numbers and have no such thing. */
+function unref(timer: NodeJS.Timeout): void {
+  if (typeof timer === "object") timer.unref();
 }
 
 /** Says in a few words why a socket failed before it opened (`connection refused`, `host not found`). */

@@ -8,6 +8,7 @@ export type {
 } from "@flotilla/protocol";
 export { type ErrorCode, FlotillaError, isFlotillaError } from "@flotilla/protocol";
 export { type BackoffOptions, fullJitterDelay } from "./backoff.js";
+export { browserSocket } from "./browser-socket.js";
 export type { ChatApi, ReadKeptOptions } from "./chat.js";
 export type {
   AlertsOptions,

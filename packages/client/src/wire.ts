@@ -35,8 +35,13 @@ export interface NodeView {
   capabilities: string[];
   /** Tasks waiting in the node's local queue. */
   queued: number;
-  /** When the coordinator last heard from the node, epoch ms (absent from older coordinators). */
-  lastSeenAt?: number;
+  /** The machine's memory and what was free at its last heartbeat, bytes (coordinators before 0.2: absent). */
+  memoryBytes?: number;
+  memoryFreeBytes?: number;
+  /** When the coordinator last heard from the node (epoch ms). */
+  lastHeartbeatAt?: number;
+  /** Tasks the node finished, and those stolen from or rerouted off it, since the coordinator started. */
+  stats?: { finished: number; steals: number; reroutes: number };
 }
 
 /** A dead-lettered task as `dlq.list` reports it. */

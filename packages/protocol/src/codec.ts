@@ -1,5 +1,5 @@
-import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { randomId, utf8Length } from "./browser-safe.js";
 import { FlotillaError } from "./errors.js";
 import {
   isMessageType,
@@ -73,7 +73,7 @@ function exceedsBytes(raw: RawFrame, maxBytes: number): number | undefined {
   if (typeof raw === "string") {
     // Each UTF-16 unit is 1..3 UTF-8 bytes, so a frame that fits is usually decided without counting.
     if (raw.length * 3 <= maxBytes) return undefined;
-    size = Buffer.byteLength(raw, "utf8");
+    size = utf8Length(raw);
   } else if (Array.isArray(raw)) {
     size = 0;
     for (const part of raw) size += part.byteLength;
@@ -264,7 +264,7 @@ export interface CreateMessageOptions {
   from: string;
   /** The message id; by default a fresh one from `newId`. */
   id?: string;
-  /** Makes message ids. Default: `crypto.randomUUID`. */
+  /** Makes message ids. Default: `randomId` (a UUID). */
   newId?: () => string;
   /** The clock, epoch ms. Default: `Date.now`. */
   now?: () => number;
@@ -286,7 +286,7 @@ export function createMessage<T extends MessageType>(
   const candidate: Record<string, unknown> = Object.assign({}, fields);
   candidate.v = PROTOCOL_VERSION;
   candidate.type = type;
-  candidate.id = options.id ?? (options.newId ?? randomUUID)();
+  candidate.id = options.id ?? (options.newId ?? randomId)();
   candidate.timestamp = envelopeTimestamp(now());
   candidate.from = options.from;
   const result = validateMessage(candidate);

@@ -1,4 +1,5 @@
 export * from "./alerts.js";
+export * from "./browser-safe.js";
 export * from "./catalog.js";
 export * from "./codec.js";
 export * from "./compatibility.js";

@@ -119,7 +119,7 @@ export class FrameOutbox {
     this.#scheduled = true;
     // The flag is cleared here, not by every flush: one written early (or by a caller) leaves this
     // turn's end-of-turn write scheduled, instead of scheduling a second.
-    setImmediate(() => {
+    endOfTurn(() => {
       this.#scheduled = false;
       this.flush();
     });
@@ -131,4 +131,13 @@ export class FrameOutbox {
     clearTimeout(this.#heldTimer);
     this.#heldTimer = undefined;
   }
+}
+
+/**
+ * Runs `task` once this turn's I/O is done: `setImmediate` in Node.js; a browser has none, and its
+ * sockets write each frame anyway, so a zero-delay timer serves.
+ */
+function endOfTurn(task: () => void): void {
+  if (typeof setImmediate === "function") setImmediate(task);
+  else setTimeout(task, 0);
 }

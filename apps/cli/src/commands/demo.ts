@@ -381,15 +381,15 @@ async function showcase(
     table(
       ["NODE", "LABELS", "TASKS", "STEALS", "REROUTED AWAY"],
       nodes.map((node) => {
-        const stats = (node as NodeView & { stats?: { steals?: number; reroutes?: number } }).stats ?? {};
+        const stats = node.stats;
         return [
           node.id,
           Object.entries(node.labels)
             .map(([key, value]) => `${key}=${value}`)
             .join(",") || "-",
           String(perNode.get(node.id) ?? 0),
-          String(stats.steals ?? 0),
-          String(stats.reroutes ?? 0),
+          String(stats?.steals ?? 0),
+          String(stats?.reroutes ?? 0),
         ];
       }),
     ).trimEnd(),

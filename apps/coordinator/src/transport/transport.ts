@@ -18,11 +18,12 @@ import {
   type RawFrame,
   REFUSAL_HEADER,
   toFlotillaError,
+  WS_SUBPROTOCOL,
 } from "@flotilla/protocol";
 import { WebSocketServer } from "ws";
 import { forbidden, frameMasks, inMask } from "../access.js";
 import { AgentClock } from "../agent-clock.js";
-import { bearerToken } from "../auth.js";
+import { upgradeToken } from "../auth.js";
 import type { CoordinatorContext, CoordinatorParts } from "../context.js";
 import { COORDINATOR_VERSION } from "../version.js";
 import { agentHandlers, refuseVersion } from "./agent-handlers.js";
@@ -67,7 +68,12 @@ export class Transport {
 
   /** Takes the WebSocket upgrades of `server`. */
   attach(server: Server): void {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.ctx.options.maxFrameBytes });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.ctx.options.maxFrameBytes,
+      // A browser that offers subprotocols (its token among them) must be answered with one of them.
+      handleProtocols: (offered) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
+    });
     server.on("upgrade", (request, socket, head) => this.handleUpgrade(request, socket, head));
     this.slowConsumerTimer = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_CHECK_MS);
     this.slowConsumerTimer.unref();
@@ -116,7 +122,7 @@ export class Transport {
       );
       return;
     }
-    const principal = ctx.authority.authenticate(bearerToken(request));
+    const principal = ctx.authority.authenticate(upgradeToken(request));
     // Any valid token may connect: what it may send is checked frame by frame against the access table.
     if (principal === undefined) {
       rejectUpgrade(socket, 401, "Unauthorized");

@@ -1,0 +1,129 @@
+/**
+ * What the browser tests stand on: the dashboard built, a real fleet (redis-server, coordinator, agents as
+ * processes, from this checkout's sources) with an admin and a read-only token, and headless Chromium
+ * driven by playwright-core. Screenshots go to `test-artifacts/` (gitignored).
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type BinSpec,
+  type LocalAgentSpec,
+  type LocalFleet,
+  nodeBin,
+  startLocalFleet,
+} from "@flotilla/launcher";
+import { type Browser, type BrowserContextOptions, chromium, type Page } from "playwright-core";
+
+const root = new URL("../../../", import.meta.url);
+const tsxLoader = import.meta.resolve("tsx");
+
+/** Where screenshots are written. */
+export const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
+
+/** Debian's Chromium; `.ci/run` installs it when missing. */
+export const CHROMIUM = "/usr/bin/chromium";
+
+export function coordinatorBin(): BinSpec {
+  return nodeBin(fileURLToPath(new URL("apps/coordinator/src/main.ts", root)), tsxLoader);
+}
+
+/** `flotilla-coordinator` as built (`pnpm build`), for the load command: what ships, and faster than tsx. */
+export function builtCoordinatorBin(): BinSpec {
+  const entry = fileURLToPath(new URL("apps/coordinator/dist/main.js", root));
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run pnpm build first`);
+  return nodeBin(entry);
+}
+
+export function agentBin(): BinSpec {
+  return nodeBin(fileURLToPath(new URL("apps/node-agent/src/main.ts", root)), tsxLoader);
+}
+
+/** Builds the dashboard (the coordinator serves `apps/dashboard/dist`). */
+export function buildDashboard(): void {
+  execFileSync("pnpm", ["exec", "vite", "build", "--logLevel", "warn"], {
+    cwd: fileURLToPath(new URL("../", import.meta.url)),
+    stdio: "inherit",
+  });
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`);
+  }
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--no-first-run",
+    ],
+  });
+}
+
+/** A fleet with the fleet (admin) token and a `read` token named `wall`. */
+export interface BrowserFleet {
+  fleet: LocalFleet;
+  baseUrl: string;
+  adminToken: string;
+  readToken: string;
+}
+
+export async function startBrowserFleet(
+  agents: readonly LocalAgentSpec[],
+  coordinatorArgs: readonly string[] = [],
+  coordinator: BinSpec = coordinatorBin(),
+): Promise<BrowserFleet> {
+  const readToken = randomBytes(16).toString("hex");
+  const dir = join(tmpdir(), `flotilla-dash-${randomBytes(4).toString("hex")}`);
+  mkdirSync(dir, { recursive: true });
+  const tokensFile = join(dir, "tokens.json");
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256").update(readToken).digest("hex");
+  writeFileSync(tokensFile, JSON.stringify({ tokens: [{ name: "wall", scope: "read", hash }] }));
+  const fleet = await startLocalFleet({
+    coordinatorBin: coordinator,
+    agentBin: agentBin(),
+    agents,
+    coordinatorArgs: [
+      "--log-level",
+      "warn",
+      "--load-threshold",
+      "1000",
+      "--tokens-file",
+      tokensFile,
+      ...coordinatorArgs,
+    ],
+    readyTimeoutMs: 60_000,
+  });
+  const baseUrl = (fleet.coordinatorUrls[0] ?? "").replace(/^ws/, "http");
+  return { fleet, baseUrl, adminToken: fleet.token, readToken };
+}
+
+/** Opens the dashboard in a fresh context and signs in with `token`. */
+export async function signedIn(
+  browser: Browser,
+  baseUrl: string,
+  token: string,
+  path = "/",
+  options: BrowserContextOptions = {},
+): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, ...options });
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}${path}`);
+  await page.getByLabel("Token").fill(token);
+  await page.getByRole("button", { name: "Open the dashboard" }).click();
+  await page.locator(".who").waitFor();
+  return page;
+}
+
+/** Saves a full-page screenshot as `test-artifacts/<name>.png`. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
