@@ -106,6 +106,7 @@ describe("flotilla mcp against a real fleet", { timeout: 120_000 }, () => {
     expect(nodes.map((node) => node.id)).toEqual(["box"]);
     const status = await call(alpha, "fleet_status");
     expect(status).toMatchObject({ healthyNodes: 1, slotsTotal: 4, queueDepth: { queued: 0, waiting: 0 } });
+    expect(Array.isArray((status as { alerts: unknown }).alerts)).toBe(true);
   });
 
   it("answers a broken rule with a tool error carrying the code and a hint", async () => {

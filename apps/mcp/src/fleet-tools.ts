@@ -194,13 +194,14 @@ export function registerFleetTools(server: McpServer, { client }: ToolContext): 
     "fleet_status",
     {
       description:
-        "One look at the fleet: nodes by health, slots in use, queue depth (queued on nodes, waiting for a capable node, running).",
+        "One look at the fleet: nodes by health, slots in use, queue depth (queued on nodes, waiting for a capable node, running), and the alerts firing now.",
     },
     () =>
       answer(async () => {
-        const [nodes, waiting] = await Promise.all([
+        const [nodes, waiting, alerts] = await Promise.all([
           client.nodes(),
           client.tasks({ state: "waiting", limit: 1000 }),
+          client.alerts({ firingOnly: true }),
         ]);
         const healthy = nodes.filter((node) => node.health === "healthy");
         return {
@@ -221,6 +222,7 @@ export function registerFleetTools(server: McpServer, { client }: ToolContext): 
             queued: nodes.reduce((sum, node) => sum + node.queued, 0),
             waiting: waiting.length,
           },
+          alerts: alerts.map(({ rule, subject, message, firedAt }) => ({ rule, subject, message, firedAt })),
         };
       }),
   );
