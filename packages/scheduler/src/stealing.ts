@@ -95,6 +95,9 @@ export interface Migration {
   to: string;
 }
 
+/** How much more loaded per slot a node must be than another before {@link planRebalance} moves work. */
+export const REBALANCE_TOLERANCE = 1;
+
 /** Input of {@link planRebalance}. */
 export interface RebalanceInput {
   nodes: readonly NodeQueue[];
@@ -110,7 +113,7 @@ export interface RebalanceInput {
  * can run it, while that narrows the gap by more than `tolerance`. Every target can run what it receives.
  */
 export function planRebalance(input: RebalanceInput): Migration[] {
-  const tolerance = input.tolerance ?? 1;
+  const tolerance = input.tolerance ?? REBALANCE_TOLERANCE;
   const maxMigrations = input.maxMigrations ?? 100;
   const state = input.nodes.map((entry) => ({
     node: entry.node,
