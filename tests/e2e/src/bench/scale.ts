@@ -120,6 +120,18 @@ async function submit(count: number): Promise<void> {
   await Promise.all(Array.from({ length: SUBMITS_IN_FLIGHT }, worker));
 }
 
+/**
+ * Tops the queue up to `level` tasks (a few more may be dispatched while the gate closes, so it checks
+ * again after each round of submits).
+ */
+async function fillTo(level: number): Promise<number> {
+  for (;;) {
+    const queued = await tasksIn("queued");
+    if (queued >= level) return queued;
+    await submit(level - queued);
+  }
+}
+
 /** Signals every agent process. */
 function signalAgents(signal: NodeJS.Signals): void {
   for (const agent of fleet.agents.values()) agent.signal(signal);
@@ -159,8 +171,7 @@ async function heartbeatCost(): Promise<{ cpuUsPerHeartbeat: number; heartbeatsP
 async function recovery(): Promise<void> {
   const top = LEVELS[LEVELS.length - 1] as number;
   await until("every agent busy again", async () => (await tasksIn("running")) >= AGENTS, 60_000);
-  await submit(Math.max(0, top - (await tasksIn("queued"))));
-  await until(`${top} queued`, async () => (await tasksIn("queued")) >= top, 300_000);
+  await fillTo(top);
   const killed = fleet.coordinator;
   killed.signal("SIGKILL");
   await killed.exited;
@@ -193,9 +204,7 @@ try {
   await submit(AGENTS);
   await until("every agent busy", async () => (await tasksIn("running")) >= AGENTS, 120_000);
   for (const level of LEVELS) {
-    await submit(Math.max(0, level - (await tasksIn("queued"))));
-    await until(`${level} queued`, async () => (await tasksIn("queued")) >= level, 300_000);
-    const queued = await tasksIn("queued");
+    const queued = await fillTo(level);
     const bytesPerTask = ((await usedMemory()) - emptyMemory) / (queued + AGENTS);
     const cost = await heartbeatCost();
     const rss = rssMbOf(fleet.coordinator.pid) ?? Number.NaN;
