@@ -6,7 +6,7 @@ import { pino } from "pino";
  * Several agents in one process for the scale bench (`scale.ts`): `--count N` agents named `<id>-1` …
  * `<id>-N`, each with its own WebSocket connection and heartbeat, one slot and nothing held ahead (so the
  * coordinator decides every dispatch when a slot frees up). Their one call handler, `hold`, waits at a
- * gate while it is closed.
+ * gate while it is closed, and runs for `--task-ms` while it is open.
  *
  * SIGUSR1 opens the gate; the first task started after that prints a `scaleFirstStart` line (its wall-clock
  * time). SIGUSR2 closes the gate and prints one `scaleAgents` line: the dispatch samples since the gate
@@ -19,10 +19,12 @@ const { values } = parseArgs({
     id: { type: "string" },
     slots: { type: "string" },
     count: { type: "string" },
+    "task-ms": { type: "string" },
   },
   strict: false,
 });
 const count = Number(values.count ?? 1);
+const taskMs = Number(values["task-ms"] ?? 0);
 
 let open = false;
 let release: () => void = () => {};
@@ -47,6 +49,8 @@ function holdHandler(): () => Promise<null> {
     if (!open) {
       lastEnd = undefined;
       await gate;
+    } else if (taskMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, taskMs));
     }
     lastEnd = performance.now();
     return null;
