@@ -1,6 +1,6 @@
 import { planRebalance } from "@flotilla/scheduler";
 import { describe, expect, it } from "vitest";
-import { mayMigrate } from "./balancing.js";
+import { mayMigrate, rebalanceSources } from "./balancing.js";
 import { type FleetNode, newFleetNode, slotsUsed, toNodeView } from "./fleet.js";
 
 function node(id: string, slots: number, inflight: number, queued: number): FleetNode {
@@ -52,5 +52,16 @@ describe("mayMigrate", () => {
     expect(planned(wide)).toBe(0);
     const deep = [node("deep", 1, 1, 10_000), node("shallow", 1, 1, 62)];
     expect(mayMigrate(deep)).toBe(true);
+  });
+});
+
+describe("rebalanceSources", () => {
+  it("reads the queues of the eight most loaded nodes with work queued, not of all 200", () => {
+    const nodes = Array.from({ length: 200 }, (_, index) => node(`n${index}`, 1, 1, index % 50));
+    const sources = rebalanceSources(nodes);
+    expect(sources.size).toBe(8);
+    // Four nodes each hold 49 queued and four 48: those eight.
+    for (const id of sources) expect(Number(id.slice(1)) % 50).toBeGreaterThanOrEqual(48);
+    expect(rebalanceSources([node("idle", 1, 0, 0), node("busy", 1, 1, 0)]).size).toBe(0);
   });
 });

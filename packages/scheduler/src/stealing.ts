@@ -5,6 +5,12 @@ import type { NodeView, TaskView } from "./types.js";
 export interface NodeQueue {
   node: NodeView;
   queued: readonly TaskView[];
+  /**
+   * How many tasks the node has queued, when `queued` lists only some of them (or none: a node
+   * {@link planRebalance} may only move work to): its load counts them all, only those listed may move.
+   * Default: `queued.length`.
+   */
+  queuedCount?: number;
 }
 
 /** Input of {@link planSteal}. */
@@ -119,7 +125,7 @@ export function planRebalance(input: RebalanceInput): Migration[] {
     node: entry.node,
     queued: [...entry.queued],
     slots: Math.max(1, entry.node.slotsTotal),
-    count: entry.node.slotsUsed + entry.queued.length,
+    count: entry.node.slotsUsed + (entry.queuedCount ?? entry.queued.length),
   }));
   const migrations: Migration[] = [];
   const exhausted = new Set<string>();
