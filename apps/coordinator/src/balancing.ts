@@ -1,8 +1,9 @@
 /**
  * Moving queued work between nodes. `Balancer.steal` lets a node with free slots and an empty queue take
  * up to half of what it can run from the most loaded node's queue (one steal script); `rebalance`, run
- * every `rebalanceIntervalMs` by the server, migrates queued work from overloaded to underloaded nodes,
- * lets idle nodes steal and moves draining nodes' queues away. It keeps no state of its own; of a node it
+ * every `rebalanceIntervalMs` by the server, migrates queued work from overloaded to underloaded nodes
+ * (reading Redis only when the counts kept here say a plan could move something, and then only the most
+ * loaded nodes' queues), lets idle nodes steal and moves draining nodes' queues away. It keeps no state of its own; of a node it
  * changes `queued` (both sides of a move) and `stats.steals`. Dispatch calls `steal` when a node it
  * would lease to has nothing queued.
  */
