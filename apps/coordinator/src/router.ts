@@ -165,12 +165,15 @@ export class Router {
     nodes: readonly {
       node: NodeView;
       tasks: readonly { id: string; spec: TaskSpec; enqueuedAt: number }[];
+      /** The node's queue, when `tasks` holds only some of it (see the scheduler's `queuedCount`). */
+      queuedCount?: number;
     }[],
   ): { taskId: string; from: string; to: string }[] {
     return planRebalance({
       nodes: nodes.map((entry) => ({
         node: entry.node,
         queued: entry.tasks.map((task) => this.taskView(task.id, task.spec, task.enqueuedAt)),
+        ...(entry.queuedCount === undefined ? {} : { queuedCount: entry.queuedCount }),
       })),
       maxMigrations: 50,
     });

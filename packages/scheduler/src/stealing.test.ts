@@ -133,4 +133,15 @@ describe("planRebalance", () => {
     expect(count("cold-2")).toBeGreaterThanOrEqual(2);
     expect(moves.length).toBeLessThanOrEqual(6);
   });
+
+  it("counts a node's queue it was not given the tasks of, and moves nothing to a node as loaded", () => {
+    const tasks = Array.from({ length: 8 }, (_, i) => makeTask(`t${i}`));
+    const hot = { node: makeNode("hot", { slotsTotal: 1, slotsUsed: 1 }), queued: tasks };
+    const warm = { node: makeNode("warm", { slotsTotal: 1, slotsUsed: 1 }), queued: [], queuedCount: 8 };
+    expect(planRebalance({ nodes: [hot, warm] })).toEqual([]);
+    const cool = { ...warm, queuedCount: 2 };
+    const moves = planRebalance({ nodes: [hot, cool] });
+    expect(moves.length).toBeGreaterThan(0);
+    expect(moves.every((move) => move.from === "hot" && move.to === "warm")).toBe(true);
+  });
 });

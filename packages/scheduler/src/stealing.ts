@@ -5,6 +5,12 @@ import type { NodeView, TaskView } from "./types.js";
 export interface NodeQueue {
   node: NodeView;
   queued: readonly TaskView[];
+  /**
+   * How many tasks the node has queued, when `queued` lists only some of them (or none: a node
+   * {@link planRebalance} may only move work to): its load counts them all, only those listed may move.
+   * Default: `queued.length`.
+   */
+  queuedCount?: number;
 }
 
 /** Input of {@link planSteal}. */
@@ -95,6 +101,9 @@ export interface Migration {
   to: string;
 }
 
+/** How much more loaded per slot a node must be than another before {@link planRebalance} moves work. */
+export const REBALANCE_TOLERANCE = 1;
+
 /** Input of {@link planRebalance}. */
 export interface RebalanceInput {
   nodes: readonly NodeQueue[];
@@ -110,13 +119,13 @@ export interface RebalanceInput {
  * can run it, while that narrows the gap by more than `tolerance`. Every target can run what it receives.
  */
 export function planRebalance(input: RebalanceInput): Migration[] {
-  const tolerance = input.tolerance ?? 1;
+  const tolerance = input.tolerance ?? REBALANCE_TOLERANCE;
   const maxMigrations = input.maxMigrations ?? 100;
   const state = input.nodes.map((entry) => ({
     node: entry.node,
     queued: [...entry.queued],
     slots: Math.max(1, entry.node.slotsTotal),
-    count: entry.node.slotsUsed + entry.queued.length,
+    count: entry.node.slotsUsed + (entry.queuedCount ?? entry.queued.length),
   }));
   const migrations: Migration[] = [];
   const exhausted = new Set<string>();

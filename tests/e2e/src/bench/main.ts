@@ -7,6 +7,7 @@ import type { TaskSpecInput } from "@flotilla/protocol";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
 import { builtCoordinatorBin } from "../bins.js";
+import { cpuMsOf, percentile, print, round } from "./stats.js";
 
 /**
  * End-to-end benchmarks: Redis, the coordinator and three agents as separate processes on this machine,
@@ -21,18 +22,6 @@ const SLOTS = 2;
  * At 1,024, about a quarter did.
  */
 const CALLS_IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 512);
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] as number;
-}
-
-function print(line: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
-}
-
-const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
 
 /** Runs `raw-spawn.mjs` in a plain Node.js process and returns what it printed. */
 function rawSpawn(args: readonly string[]): Promise<{ samples?: number[]; per_s?: number }> {
@@ -119,18 +108,6 @@ async function throughput(
 /** How fast one plain Node.js process spawns `true`, with as many in flight as the fleet has slots. */
 async function rawSpawnRate(count: number, concurrency: number): Promise<number> {
   return (await rawSpawn(["rate", String(count), String(concurrency)])).per_s ?? 0;
-}
-
-/** CPU time (user + system) a process has used so far, in ms; undefined where /proc is not there. */
-function cpuMsOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name (which may hold spaces) start at the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
