@@ -7,7 +7,6 @@ import {
   type FlagValues,
   isFlotillaError,
   layerSettings,
-  redactUrl,
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type Logger, pino } from "pino";
@@ -16,7 +15,7 @@ import { USAGE } from "./cli-usage.js";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
-import type { RedisConnectionSettings } from "./redis-connection.js";
+import { describeRedis, parseRedisAddresses, type RedisConnectionSettings } from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
 import { readTokensFile, runTokenCommand, tokenEntries } from "./tokens-file.js";
 
@@ -43,6 +42,9 @@ const OPTIONS = {
   "redis-key": { type: "string" },
   "redis-user": { type: "string" },
   "redis-password-file": { type: "string" },
+  "redis-sentinel": { type: "string" },
+  "redis-master": { type: "string" },
+  "redis-wait-replicas": { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
   "tls-cert": { type: "string" },
@@ -125,6 +127,19 @@ async function redisConnection(values: FlagValues): Promise<RedisConnectionSetti
   // Only the line's end is trimmed: a password may begin or end with spaces on purpose.
   const password = await read("redis-password-file");
   if (password !== undefined) settings.password = password.replace(/\r?\n$/, "");
+  const sentinels = values["redis-sentinel"];
+  const master = values["redis-master"];
+  if ((sentinels === undefined) !== (master === undefined))
+    throw new UsageError("--redis-sentinel and --redis-master go together: give both or neither");
+  if (typeof sentinels === "string" && typeof master === "string") {
+    try {
+      settings.sentinels = parseRedisAddresses(sentinels, "--redis-sentinel");
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (settings.sentinels.length === 0) throw new UsageError("--redis-sentinel names no sentinel");
+    settings.masterName = master;
+  }
   return settings;
 }
 
@@ -213,6 +228,8 @@ export async function resolveCoordinatorOptions(
   if (cert !== undefined && key !== undefined) options.tls = { cert, key };
   if (values["insecure-listen"] === true) options.insecureListen = true;
   if (values.prefix !== undefined) options.prefix = values.prefix;
+  const waitReplicas = number("redis-wait-replicas", values["redis-wait-replicas"]);
+  if (waitReplicas !== undefined) options.redisWaitReplicas = waitReplicas;
   options.secretKey = values["secret-key-file"] ?? defaultSecretKeyFile(values["token-file"]);
   const heartbeat = number("heartbeat-ms", values["heartbeat-ms"], { min: 10 });
   if (heartbeat !== undefined) options.heartbeatIntervalMs = heartbeat;
@@ -344,7 +361,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   started = true;
   const reload = coordinator;
   if (options.tls) io.onReloadSignal?.(() => void reload.reloadTls());
-  const where = `listening on ${coordinator.url} (Redis ${redactUrl(options.redisUrl)})`;
+  const where = `listening on ${coordinator.url} (Redis ${describeRedis(options.redisUrl, options.redisConnection)})`;
   if (coordinator.role === "active") io.out(`flotilla-coordinator ready: ${where}`);
   else
     io.out(

@@ -21,6 +21,11 @@ export interface CoordinatorOptions {
   tokens?: TokenEntry[];
   /** Serve `GET /metrics` without a token (default false: a `read`, `submit` or `admin` token is needed). */
   metricsPublic?: boolean;
+  /**
+   * Each acknowledged state change waits (Redis `WAIT`) until this many replicas hold it (default 0: the
+   * primary alone). With Sentinel, what a failover can lose is then only what no client was told of.
+   */
+  redisWaitReplicas?: number;
   /** Key prefix so two fleets can share one Redis ("" = none). */
   prefix?: string;
   /** TCP port (default 7420; 0 picks a free one). */
@@ -152,6 +157,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     nodeTokens: options.nodeTokens ?? {},
     tokens: options.tokens ?? [],
     metricsPublic: options.metricsPublic ?? false,
+    redisWaitReplicas: options.redisWaitReplicas ?? 0,
     prefix: options.prefix ?? "",
     port: options.port ?? 7420,
     host: options.host ?? (options.tls || options.insecureListen ? "0.0.0.0" : "127.0.0.1"),
@@ -208,6 +214,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     "maxConnectionsPerToken",
     "maxWatchesPerConnection",
     "maxBufferedBytes",
+    "redisWaitReplicas",
   ] as const;
   for (const name of limits) {
     if (!(resolved[name] >= 0)) throw new RangeError(`${name} must be 0 or more`);

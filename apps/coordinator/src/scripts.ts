@@ -173,7 +173,18 @@ export interface ScriptSafetyOptions {
   requestId?: () => string;
   /** How long a batch's reply is kept, in ms (default {@link REPLY_TTL_MS}). */
   replyTtlMs?: number;
+  /**
+   * After each batch, `WAIT` until this many replicas hold its writes before any of its calls is answered
+   * (default 0: answered once the primary ran it). A batch that fewer replicas confirm within
+   * {@link waitTimeoutMs} fails with `E_REDIS_UNAVAILABLE`, its effect being on the primary only.
+   */
+  waitReplicas?: number;
+  /** How long that `WAIT` may take, in ms (default {@link WAIT_TIMEOUT_MS}). */
+  waitTimeoutMs?: number;
 }
+
+/** How long a batch waits for its replicas by default (`--redis-wait-replicas`). */
+export const WAIT_TIMEOUT_MS = 2000;
 
 /** Request ids of this process: a random prefix (unique across processes and restarts) and a counter. */
 function requestIds(): () => string {
@@ -207,6 +218,8 @@ export class ScriptRunner {
   private readonly replyKey: (requestId: string) => string;
   private readonly nextRequestId: () => string;
   private readonly replyTtl: number;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
 
   constructor(
     private readonly redis: Redis,
@@ -218,6 +231,8 @@ export class ScriptRunner {
     this.replyKey = safety.replyKey;
     this.nextRequestId = safety.requestId ?? requestIds();
     this.replyTtl = safety.replyTtlMs ?? REPLY_TTL_MS;
+    this.waitReplicas = safety.waitReplicas ?? 0;
+    this.waitTimeoutMs = safety.waitTimeoutMs ?? WAIT_TIMEOUT_MS;
   }
 
   /**
@@ -281,6 +296,20 @@ export class ScriptRunner {
     }
   }
 
+  /**
+   * Waits for the replicas to hold every write this connection has made (the batch just answered among
+   * them): `WAIT` counts the replicas that acknowledged them.
+   */
+  private async replicated(): Promise<void> {
+    const acknowledged = await this.redis.wait(this.waitReplicas, this.waitTimeoutMs);
+    if (acknowledged < this.waitReplicas) {
+      throw new FlotillaError(
+        "E_REDIS_UNAVAILABLE",
+        `only ${acknowledged} of the ${this.waitReplicas} Redis replicas asked for confirmed the write within ${this.waitTimeoutMs} ms`,
+      );
+    }
+  }
+
   private async send(calls: readonly PendingCall[]): Promise<void> {
     // The command is: script, key count, every call's keys, the header, every call's arguments. Each
     // call's own lists go in as they are, so nothing is copied into one long array first.
@@ -314,6 +343,7 @@ export class ScriptRunner {
         withSource[0] = [this.batch.source, keyCount];
         replies = await this.redis.sendCommand(new BatchCommand("eval", withSource));
       }
+      if (this.waitReplicas > 0) await this.replicated();
     } catch (error) {
       const failure = batchFailure(error);
       for (const call of calls) call.reject(failure);

@@ -52,6 +52,8 @@ export class TaskStore extends TaskReads {
       maxOutputBytes?: number;
       /** The waiting list's cap: a submit that would wait beyond it is refused (E_QUEUE_FULL). */
       maxWaiting?: number;
+      /** Replicas each script batch waits for before it is answered (see {@link ScriptSafetyOptions}). */
+      waitReplicas?: number;
     },
   ) {
     super(redis, keys);
@@ -60,6 +62,7 @@ export class TaskStore extends TaskReads {
       replyKey: (requestId) => keys.reply(requestId),
     };
     if (options.requestId) safety.requestId = options.requestId;
+    if (options.waitReplicas) safety.waitReplicas = options.waitReplicas;
     this.scripts = new ScriptRunner(redis, safety);
     this.taskTemplate = keys.task(TEMPLATE_ID);
     this.eventsTemplate = keys.taskEvents(TEMPLATE_ID);
