@@ -30,7 +30,7 @@ async function failure(argv: string[], env: Record<string, string> = {}): Promis
 }
 
 describe("flotilla-coordinator settings", () => {
-  it("takes Redis Sentinel and --redis-wait-replicas from flags, the sentinel flags together", async () => {
+  it("takes Redis Sentinel, Redis Cluster and --redis-wait-replicas from flags, the sentinel flags together", async () => {
     const resolved = await options([
       "--token",
       "t",
@@ -52,6 +52,15 @@ describe("flotilla-coordinator settings", () => {
       },
     });
     expect(await failure(["--token", "t", "--redis-master", "main"])).toMatch(/go together/);
+    expect(
+      (await options(["--token", "t", "--prefix", "{f}", "--redis-cluster", "10.0.0.1:7000,10.0.0.2:7000"]))
+        .redisConnection,
+    ).toEqual({
+      cluster: [
+        { host: "10.0.0.1", port: 7000 },
+        { host: "10.0.0.2", port: 7000 },
+      ],
+    });
     expect(await failure(["--token", "t", "--redis-sentinel", "nope", "--redis-master", "m"])).toMatch(
       /host:port entries/,
     );

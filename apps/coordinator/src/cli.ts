@@ -15,7 +15,12 @@ import { USAGE } from "./cli-usage.js";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
-import { describeRedis, parseRedisAddresses, type RedisConnectionSettings } from "./redis-connection.js";
+import {
+  describeRedis,
+  parseRedisAddresses,
+  type RedisAddress,
+  type RedisConnectionSettings,
+} from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
 import { readTokensFile, runTokenCommand, tokenEntries } from "./tokens-file.js";
 
@@ -44,6 +49,7 @@ const OPTIONS = {
   "redis-password-file": { type: "string" },
   "redis-sentinel": { type: "string" },
   "redis-master": { type: "string" },
+  "redis-cluster": { type: "string" },
   "redis-wait-replicas": { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
@@ -132,15 +138,28 @@ async function redisConnection(values: FlagValues): Promise<RedisConnectionSetti
   if ((sentinels === undefined) !== (master === undefined))
     throw new UsageError("--redis-sentinel and --redis-master go together: give both or neither");
   if (typeof sentinels === "string" && typeof master === "string") {
-    try {
-      settings.sentinels = parseRedisAddresses(sentinels, "--redis-sentinel");
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    if (settings.sentinels.length === 0) throw new UsageError("--redis-sentinel names no sentinel");
+    settings.sentinels = addresses(sentinels, "--redis-sentinel");
     settings.masterName = master;
   }
+  const cluster = values["redis-cluster"];
+  if (typeof cluster === "string") {
+    if (sentinels !== undefined)
+      throw new UsageError("--redis-cluster and --redis-sentinel exclude each other");
+    settings.cluster = addresses(cluster, "--redis-cluster");
+  }
   return settings;
+}
+
+/** The `host:port,...` of a flag, at least one. */
+function addresses(list: string, flag: string): RedisAddress[] {
+  let parsed: RedisAddress[];
+  try {
+    parsed = parseRedisAddresses(list, flag);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.length === 0) throw new UsageError(`${flag} names no Redis`);
+  return parsed;
 }
 
 const DAY_MS = 24 * 3600 * 1000;

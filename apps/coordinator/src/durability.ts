@@ -6,7 +6,7 @@
  * coordinator warns, or refuses to start when asked to require durability (`--require-durable`).
  */
 import { FlotillaError } from "@flotilla/protocol";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 
 /** What {@link checkDurability} found. */
 export interface DurabilityReport {
@@ -21,7 +21,7 @@ export interface DurabilityReport {
 }
 
 /** Reads `appendonly` and `maxmemory-policy` and says what in them can lose the fleet's data. */
-export async function checkDurability(redis: Redis): Promise<DurabilityReport> {
+export async function checkDurability(redis: RedisClient): Promise<DurabilityReport> {
   let settings: Map<string, string>;
   try {
     const flat = (await redis.call("CONFIG", "GET", "appendonly", "maxmemory-policy")) as string[];

@@ -1,3 +1,4 @@
+import { fleetHashTag } from "@flotilla/protocol";
 import type { Logger } from "pino";
 import type { TokenEntry } from "./auth.js";
 import type { RedisConnectionSettings } from "./redis-connection.js";
@@ -26,7 +27,10 @@ export interface CoordinatorOptions {
    * primary alone). With Sentinel, what a failover can lose is then only what no client was told of.
    */
   redisWaitReplicas?: number;
-  /** Key prefix so two fleets can share one Redis ("" = none). */
+  /**
+   * Key prefix so two fleets can share one Redis ("" = none). On a Redis Cluster it must hold a hash tag
+   * (`{fleet}`): the fleet's keys then share one slot, which its scripts need.
+   */
   prefix?: string;
   /** TCP port (default 7420; 0 picks a free one). */
   port?: number;
@@ -222,6 +226,11 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
   if (!resolved.tls && !resolved.insecureListen && !isLoopback(resolved.host)) {
     throw new RangeError(
       `listening on ${resolved.host} without TLS would send the fleet token in clear text: give --tls-cert and --tls-key (flotilla-coordinator init-tls makes them) or --insecure-listen`,
+    );
+  }
+  if (resolved.redisConnection.cluster?.length && fleetHashTag(resolved.prefix) === undefined) {
+    throw new RangeError(
+      `on a Redis Cluster every key of the fleet must share one hash tag: give a prefix holding one, such as --prefix "{fleet}" (got "${resolved.prefix}")`,
     );
   }
   if (resolved.port < 0 || resolved.port > 65535)

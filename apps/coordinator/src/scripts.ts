@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { FlotillaError } from "@flotilla/protocol";
-import { Command, type Redis } from "ioredis";
+import { Command } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 import { encodeCommand, type RespArgument } from "./resp.js";
 
 /** The Lua scripts of the store, one file each in `lua/`, named `<op>-<numberOfKeys>.lua`. */
@@ -139,8 +140,17 @@ class BatchCommand extends Command {
   constructor(
     name: "evalsha" | "eval",
     private readonly lists: readonly (readonly RespArgument[])[],
+    private readonly slotKey: string,
   ) {
     super(name, [], { replyEncoding: "utf8" });
+  }
+
+  /**
+   * The key a Redis Cluster client routes the batch by: the fencing token key. Every key of a fleet on a
+   * cluster carries the fleet's hash tag, so the whole batch belongs to that key's slot.
+   */
+  override getKeys(): string[] {
+    return [this.slotKey];
   }
 
   override toWritable(): Buffer {
@@ -222,7 +232,7 @@ export class ScriptRunner {
   private readonly waitTimeoutMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     safety: ScriptSafetyOptions = { fenceKey: "coordinator:fence", replyKey: (id) => `reply:${id}` },
   ) {
     const source = batchSource(this.scripts);
@@ -334,14 +344,14 @@ export class ScriptRunner {
         lists[0] = [this.batch.sha, keyCount];
         // ioredis writes the command at once when the connection is ready, and queues it otherwise.
         const written = this.redis.status === "ready";
-        const reply = this.redis.sendCommand(new BatchCommand("evalsha", lists));
+        const reply = this.redis.sendCommand(new BatchCommand("evalsha", lists, this.fenceKey));
         if (written) for (const call of calls) call.onWritten?.(calls.length);
         replies = await reply;
       } catch (error) {
         if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
         const withSource = lists.slice();
         withSource[0] = [this.batch.source, keyCount];
-        replies = await this.redis.sendCommand(new BatchCommand("eval", withSource));
+        replies = await this.redis.sendCommand(new BatchCommand("eval", withSource, this.fenceKey));
       }
       if (this.waitReplicas > 0) await this.replicated();
     } catch (error) {

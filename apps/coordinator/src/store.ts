@@ -5,8 +5,8 @@
  * (`store-reads.ts`), which `TaskStore` extends; the record types are in `store-records.ts`.
  */
 import { FlotillaError } from "@flotilla/protocol";
-import type { Redis } from "ioredis";
 import { DEFAULT_MAX_OUTPUT_BYTES } from "./options.js";
+import type { RedisClient } from "./redis-connection.js";
 import { ScriptRunner, type ScriptSafetyOptions } from "./scripts.js";
 import { TaskReads } from "./store-reads.js";
 import {
@@ -42,7 +42,7 @@ export class TaskStore extends TaskReads {
   private readonly eventsTemplate: string;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     keys: StoreKeys,
     private readonly options: {
       idempotencyTtlSeconds: number;
