@@ -28,6 +28,8 @@ export interface CliIo {
   connect?: (options: ConnectOptions) => Promise<FlotillaClient>;
   /** The clock (default `Date.now`). */
   now?: () => number;
+  /** Reads `submit --file`'s file, `-` being standard input (default: the real file and stdin). */
+  readInput?: (path: string) => Promise<string>;
 }
 
 /** One option of a command. */

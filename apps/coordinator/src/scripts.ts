@@ -221,6 +221,8 @@ export class ScriptRunner {
   private readonly batch: { source: string; sha: string };
   private queue: PendingCall[] = [];
   private scheduled = false;
+  /** Inside {@link together}: calls gather for one batch, whatever its size. */
+  private holding = false;
   private fencingToken = "";
   /** Reply keys of batches whose answer came: the next batch deletes them. */
   private answered: string[] = [];
@@ -286,7 +288,7 @@ export class ScriptRunner {
         reject,
         onWritten,
       });
-      if (this.queue.length >= EAGER_BATCH) this.flush();
+      if (this.queue.length >= EAGER_BATCH && !this.holding) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
         // Cleared here, not by an early flush: this turn's end-of-turn send stays the one scheduled.
@@ -296,6 +298,23 @@ export class ScriptRunner {
         });
       }
     });
+  }
+
+  /**
+   * Runs `work`, and sends every script call it (and anything else this turn before it) made as one batch:
+   * one command and one round trip, however many calls (`task.submitMany`, bounded by its
+   * `MAX_SUBMIT_BATCH`), instead of {@link EAGER_BATCH} at a time.
+   */
+  together<T>(work: () => T): T {
+    this.holding = true;
+    try {
+      return work();
+    } finally {
+      this.holding = false;
+      const queue = this.queue;
+      this.queue = [];
+      if (queue.length > 0) void this.send(queue);
+    }
   }
 
   private flush(): void {

@@ -68,6 +68,11 @@ export class TaskStore extends TaskReads {
     this.eventsTemplate = keys.taskEvents(TEMPLATE_ID);
   }
 
+  /** Runs `work` and sends the script calls it makes as one batch (see {@link ScriptRunner.together}). */
+  together<T>(work: () => T): T {
+    return this.scripts.together(work);
+  }
+
   /** Loads the Lua scripts into Redis (after connecting, and after Redis restarts). */
   async preload(): Promise<void> {
     await this.scripts.preload();
