@@ -61,10 +61,27 @@ describe("Redis Sentinel: the fleet carries on after its primary fails over", ()
       what: "the sentinels to promote the replica",
     });
 
-    const after = await client.submit({ kind: "exec", argv: ["sh", "-c", "echo after-failover"] });
-    expect((await after.result()).state).toBe("succeeded");
-    for (const handle of before) expect((await client.task(handle.id)).state).toBe("succeeded");
-    await waitFor(async () => (await client.task(running.id)).state === "succeeded", {
+    // A request in flight while ioredis switches to the new primary may fail (retryable); a submit sent
+    // again with its idempotency key is still one task.
+    const after = await waitFor(
+      () =>
+        client
+          .submit(
+            { kind: "exec", argv: ["sh", "-c", "echo after-failover"], idempotencyKey: "after-failover" },
+            { wait: false },
+          )
+          .catch(() => undefined),
+      { timeoutMs: 30_000, what: "a submit to go through after the failover" },
+    );
+    const ended = async (id: string) => (await client.task(id)).state === "succeeded";
+    await waitFor(() => ended(after.id), {
+      timeoutMs: 30_000,
+      what: "the task submitted after the failover",
+    });
+    for (const handle of before) {
+      await waitFor(() => ended(handle.id), { timeoutMs: 30_000, what: `acknowledged task ${handle.id}` });
+    }
+    await waitFor(() => ended(running.id), {
       timeoutMs: 30_000,
       what: "the task running across the failover to end",
     });
