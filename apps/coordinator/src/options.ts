@@ -233,6 +233,12 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
       `on a Redis Cluster every key of the fleet must share one hash tag: give a prefix holding one, such as --prefix "{fleet}" (got "${resolved.prefix}")`,
     );
   }
+  if (resolved.redisConnection.cluster?.length && resolved.redisWaitReplicas > 0) {
+    // WAIT counts the replicas of the connection it is sent on; a cluster client has one per primary.
+    throw new RangeError(
+      "--redis-wait-replicas works with one primary (a plain Redis or Sentinel), not with --redis-cluster",
+    );
+  }
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;

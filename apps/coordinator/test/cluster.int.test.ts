@@ -99,9 +99,16 @@ describe("Redis Cluster: a fleet under one hash tag", () => {
     expect(keys.filter(({ key }) => !/^\{(alpha|beta)\}:/.test(key))).toEqual([]);
   }, 120_000);
 
-  it("refuses a prefix without a hash tag on a cluster", () => {
+  it("refuses a prefix without a hash tag, and --redis-wait-replicas, on a cluster", () => {
     expect(() =>
       testCoordinator("redis://ignored:1", { redisConnection: { cluster: cluster.addresses }, prefix: "fl" }),
     ).toThrow(/--prefix "\{fleet\}"/);
+    expect(() =>
+      testCoordinator("redis://ignored:1", {
+        redisConnection: { cluster: cluster.addresses },
+        prefix: "{f}",
+        redisWaitReplicas: 1,
+      }),
+    ).toThrow(/not with --redis-cluster/);
   });
 });
