@@ -50,8 +50,8 @@ describe("the published package", () => {
       priority: "normal",
       badCode: "E_VERSION",
       key: "p:task:{t1}",
-      types: 36,
-      schemaTypes: 36,
+      types: 37,
+      schemaTypes: 37,
     });
   });
 
