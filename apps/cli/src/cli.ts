@@ -33,6 +33,8 @@ export interface CliIo {
   run?: CommandRunner;
   /** For `doctor`: the platform whose service manager to ask (default `process.platform`). */
   platform?: NodeJS.Platform;
+  /** Reads `submit --file`'s file, `-` being standard input (default: the real file and stdin). */
+  readInput?: (path: string) => Promise<string>;
 }
 
 /** One option of a command. */

@@ -22,6 +22,7 @@ const AGENTS: readonly ScopeKind[] = ["admin", "agent"];
  */
 export const ACCESS = {
   "client task.submit": SUBMITTERS,
+  "client task.submitMany": SUBMITTERS,
   "client task.cancel": SUBMITTERS,
   "client task.watch": READERS,
   "client task.unwatch": READERS,

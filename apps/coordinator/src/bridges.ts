@@ -1,8 +1,8 @@
 import { nodeRecordToHash, type RedisKeys } from "@flotilla/protocol";
-import type { Redis } from "ioredis";
 import { type KeptEntry, keepEntry } from "./chat.js";
 import type { FleetNode } from "./fleet.js";
 import { parseJson } from "./records.js";
+import { duplicateConnection, type RedisClient } from "./redis-connection.js";
 
 /** Marks what the coordinator itself published on Redis, so its relay does not echo it back. */
 const RELAY_MARK = "flotilla-coordinator";
@@ -34,17 +34,17 @@ export interface BridgeHandlers {
  * `agents:topic:{name}`. Every chat message that passes here, either way, is also kept (see `chat.ts`).
  */
 export class RedisBridges {
-  private subscriber: Redis | undefined;
+  private subscriber: RedisClient | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly handlers: BridgeHandlers,
   ) {}
 
   /** Subscribes (on a connection of its own) to discovery queries, broadcasts, every inbox and topic. */
   async start(): Promise<void> {
-    const subscriber = this.redis.duplicate();
+    const subscriber = duplicateConnection(this.redis);
     this.subscriber = subscriber;
     subscriber.on("error", (error) => this.handlers.onConnectionError(error));
     await subscriber.subscribe(this.keys.discoveryQuery, this.keys.general);

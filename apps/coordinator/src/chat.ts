@@ -6,7 +6,8 @@
  * module owns their entry format and reads them back, oldest first, after a cursor.
  */
 import { CHAT_STREAM_MAXLEN, type KeptMessage, type KeptMessages } from "@flotilla/protocol";
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 
 /** A message to keep, as it goes out. */
 export type KeptEntry = Omit<KeptMessage, "seq">;
@@ -69,7 +70,7 @@ function compareSeq(a: string, b: string): number {
  * `limit`, merged by seq: stream ids are times, so one cursor serves several streams.
  */
 export async function readKept(
-  redis: Redis,
+  redis: RedisClient,
   keys: readonly string[],
   since: string,
   limit: number,

@@ -21,6 +21,12 @@ Options:
   --redis-key <file>        the client certificate's private key (PEM)
   --redis-user <name>       Redis ACL user (beats the URL's user)
   --redis-password-file <file>  read the Redis user's password from a file (beats the URL's password)
+  --redis-sentinel <h:p,...>  Redis Sentinel: ask these sentinels for the primary (with --redis-master;
+                            the URL then gives only user, password and database)
+  --redis-master <name>     the name the sentinels monitor the primary under
+  --redis-cluster <h:p,...> Redis Cluster: some of its primaries (needs a --prefix with a hash tag,
+                            such as "{fleet}": one fleet lives in one slot)
+  --redis-wait-replicas <n> answer a state change only once n replicas hold it (Redis WAIT; default 0)
   --port <n>                port to listen on                        (env FLOTILLA_PORT, default 7420)
   --host <addr>             interface to listen on (default 0.0.0.0 with TLS or --insecure-listen, else 127.0.0.1)
   --tls-cert <path>         serve https:// and wss:// with this certificate (PEM; reloaded on SIGHUP)

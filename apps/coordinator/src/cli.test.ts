@@ -30,6 +30,42 @@ async function failure(argv: string[], env: Record<string, string> = {}): Promis
 }
 
 describe("flotilla-coordinator settings", () => {
+  it("takes Redis Sentinel, Redis Cluster and --redis-wait-replicas from flags, the sentinel flags together", async () => {
+    const resolved = await options([
+      "--token",
+      "t",
+      "--redis-sentinel",
+      "127.0.0.1:26379,127.0.0.1:26380",
+      "--redis-master",
+      "main",
+      "--redis-wait-replicas",
+      "1",
+    ]);
+    expect(resolved).toMatchObject({
+      redisWaitReplicas: 1,
+      redisConnection: {
+        masterName: "main",
+        sentinels: [
+          { host: "127.0.0.1", port: 26379 },
+          { host: "127.0.0.1", port: 26380 },
+        ],
+      },
+    });
+    expect(await failure(["--token", "t", "--redis-master", "main"])).toMatch(/go together/);
+    expect(
+      (await options(["--token", "t", "--prefix", "{f}", "--redis-cluster", "10.0.0.1:7000,10.0.0.2:7000"]))
+        .redisConnection,
+    ).toEqual({
+      cluster: [
+        { host: "10.0.0.1", port: 7000 },
+        { host: "10.0.0.2", port: 7000 },
+      ],
+    });
+    expect(await failure(["--token", "t", "--redis-sentinel", "nope", "--redis-master", "m"])).toMatch(
+      /host:port entries/,
+    );
+  });
+
   it("takes the connection limits and --metrics-public from flags and config keys", async () => {
     const config = file(
       "limits.json",

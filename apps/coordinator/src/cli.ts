@@ -7,7 +7,6 @@ import {
   type FlagValues,
   isFlotillaError,
   layerSettings,
-  redactUrl,
 } from "@flotilla/protocol";
 import { STRATEGY_NAMES } from "@flotilla/scheduler";
 import { type ProgramServiceIo, RotatingFile } from "@flotilla/service";
@@ -18,7 +17,12 @@ import { USAGE } from "./cli-usage.js";
 import { type Coordinator, createCoordinator } from "./coordinator.js";
 import { runInitTls } from "./init-tls.js";
 import type { CoordinatorOptions } from "./options.js";
-import type { RedisConnectionSettings } from "./redis-connection.js";
+import {
+  describeRedis,
+  parseRedisAddresses,
+  type RedisAddress,
+  type RedisConnectionSettings,
+} from "./redis-connection.js";
 import { defaultSecretKeyFile } from "./secrets.js";
 import { isServiceCommand, runCoordinatorService } from "./service.js";
 import { readTokensFile, runTokenCommand, tokenEntries } from "./tokens-file.js";
@@ -44,6 +48,10 @@ const OPTIONS = {
   "redis-key": { type: "string" },
   "redis-user": { type: "string" },
   "redis-password-file": { type: "string" },
+  "redis-sentinel": { type: "string" },
+  "redis-master": { type: "string" },
+  "redis-cluster": { type: "string" },
+  "redis-wait-replicas": { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
   "tls-cert": { type: "string" },
@@ -129,7 +137,33 @@ async function redisConnection(values: FlagValues): Promise<RedisConnectionSetti
   // Only the line's end is trimmed: a password may begin or end with spaces on purpose.
   const password = await read("redis-password-file");
   if (password !== undefined) settings.password = password.replace(/\r?\n$/, "");
+  const sentinels = values["redis-sentinel"];
+  const master = values["redis-master"];
+  if ((sentinels === undefined) !== (master === undefined))
+    throw new UsageError("--redis-sentinel and --redis-master go together: give both or neither");
+  if (typeof sentinels === "string" && typeof master === "string") {
+    settings.sentinels = addresses(sentinels, "--redis-sentinel");
+    settings.masterName = master;
+  }
+  const cluster = values["redis-cluster"];
+  if (typeof cluster === "string") {
+    if (sentinels !== undefined)
+      throw new UsageError("--redis-cluster and --redis-sentinel exclude each other");
+    settings.cluster = addresses(cluster, "--redis-cluster");
+  }
   return settings;
+}
+
+/** The `host:port,...` of a flag, at least one. */
+function addresses(list: string, flag: string): RedisAddress[] {
+  let parsed: RedisAddress[];
+  try {
+    parsed = parseRedisAddresses(list, flag);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.length === 0) throw new UsageError(`${flag} names no Redis`);
+  return parsed;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -217,6 +251,8 @@ export async function resolveCoordinatorOptions(
   if (cert !== undefined && key !== undefined) options.tls = { cert, key };
   if (values["insecure-listen"] === true) options.insecureListen = true;
   if (values.prefix !== undefined) options.prefix = values.prefix;
+  const waitReplicas = number("redis-wait-replicas", values["redis-wait-replicas"]);
+  if (waitReplicas !== undefined) options.redisWaitReplicas = waitReplicas;
   options.secretKey = values["secret-key-file"] ?? defaultSecretKeyFile(values["token-file"]);
   const heartbeat = number("heartbeat-ms", values["heartbeat-ms"], { min: 10 });
   if (heartbeat !== undefined) options.heartbeatIntervalMs = heartbeat;
@@ -357,7 +393,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   started = true;
   const reload = coordinator;
   if (options.tls) io.onReloadSignal?.(() => void reload.reloadTls());
-  const where = `listening on ${coordinator.url} (Redis ${redactUrl(options.redisUrl)})`;
+  const where = `listening on ${coordinator.url} (Redis ${describeRedis(options.redisUrl, options.redisConnection)})`;
   if (coordinator.role === "active") io.out(`flotilla-coordinator ready: ${where}`);
   else
     io.out(

@@ -9,7 +9,6 @@
  * so each module can say in its constructor which of the others it calls.
  */
 import { FlotillaError, TERMINAL_STATES } from "@flotilla/protocol";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { FleetAlerts } from "./alerts.js";
 import { TokenAuthority } from "./auth.js";
@@ -34,6 +33,7 @@ import type { NodeFaults } from "./node-faults.js";
 import type { ResolvedOptions } from "./options.js";
 import type { TaskPlacement } from "./placement.js";
 import type { ProjectOps } from "./projects/project-ops.js";
+import type { RedisClient } from "./redis-connection.js";
 import { Router } from "./router.js";
 import type { RunReports } from "./run-reports.js";
 import { SecretBox } from "./secrets.js";
@@ -96,7 +96,7 @@ export class CoordinatorContext {
   /** When Redis was found emptied or replaced (see `redis-emptied.ts`); `/healthz` says so until a restart. */
   redisEmptiedAt: number | undefined = undefined;
   /** Set by the server at start. */
-  redis: Redis | undefined = undefined;
+  redis: RedisClient | undefined = undefined;
   store: TaskStore | undefined = undefined;
   bridges: RedisBridges | undefined = undefined;
 
@@ -130,7 +130,7 @@ export class CoordinatorContext {
   }
 
   /** The Redis connection (after start). */
-  get redisClient(): Redis {
+  get redisClient(): RedisClient {
     if (!this.redis) throw new FlotillaError("E_INTERNAL", "coordinator not started");
     return this.redis;
   }

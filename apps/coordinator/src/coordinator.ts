@@ -162,6 +162,7 @@ class CoordinatorServer implements Coordinator {
       outputCap: options.outputCap,
       maxOutputBytes: options.maxOutputBytes,
       maxWaiting: options.maxWaiting,
+      waitReplicas: options.redisWaitReplicas,
     });
     await ctx.store.preload();
     redis.on("ready", () => ctx.guard(ctx.db.preload()));

@@ -7,7 +7,7 @@
  */
 import { FlotillaError } from "@flotilla/protocol";
 import { type RedisPersistence, readPersistence } from "@flotilla/service";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 
 /** What {@link checkDurability} found. */
 export interface DurabilityReport {
@@ -22,7 +22,7 @@ export interface DurabilityReport {
 }
 
 /** Reads `appendonly` and `maxmemory-policy` and says what in them can lose the fleet's data. */
-export async function checkDurability(redis: Redis): Promise<DurabilityReport> {
+export async function checkDurability(redis: RedisClient): Promise<DurabilityReport> {
   let persistence: RedisPersistence;
   try {
     persistence = await readPersistence((command, ...args) => redis.call(command, ...args));

@@ -8,7 +8,7 @@
  * term; what a coordinator does when elected or deposed is its caller's.
  */
 import { EventEmitter } from "node:events";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 
 /** One term of leadership: the holder and its fencing token. */
 export interface LeaderTerm {
@@ -48,7 +48,7 @@ export interface LeadershipClock {
 
 /** Options of a {@link Leadership}. */
 export interface LeadershipOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** The lease key (`coordinatorKeys(prefix).leader`). */
   readonly leaderKey: string;
   /** The fencing counter (`coordinatorKeys(prefix).fence`). */

@@ -1,4 +1,4 @@
-import { CLAIM_LEASE_BOUNDS_MS, DEFAULT_CLAIM_LEASE_MS, redactUrl } from "@flotilla/protocol";
+import { CLAIM_LEASE_BOUNDS_MS, DEFAULT_CLAIM_LEASE_MS, fleetHashTag, redactUrl } from "@flotilla/protocol";
 import type { Logger } from "pino";
 import { type AlertThresholds, checkAlertThresholds, DEFAULT_ALERT_THRESHOLDS } from "./alert-rules.js";
 import type { TokenEntry } from "./auth.js";
@@ -23,7 +23,15 @@ export interface CoordinatorOptions {
   tokens?: TokenEntry[];
   /** Serve `GET /metrics` without a token (default false: a `read`, `submit` or `admin` token is needed). */
   metricsPublic?: boolean;
-  /** Key prefix so two fleets can share one Redis ("" = none). */
+  /**
+   * Each acknowledged state change waits (Redis `WAIT`) until this many replicas hold it (default 0: the
+   * primary alone). With Sentinel, what a failover can lose is then only what no client was told of.
+   */
+  redisWaitReplicas?: number;
+  /**
+   * Key prefix so two fleets can share one Redis ("" = none). On a Redis Cluster it must hold a hash tag
+   * (`{fleet}`): the fleet's keys then share one slot, which its scripts need.
+   */
   prefix?: string;
   /** TCP port (default 7420; 0 picks a free one). */
   port?: number;
@@ -186,6 +194,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     nodeTokens: options.nodeTokens ?? {},
     tokens: options.tokens ?? [],
     metricsPublic: options.metricsPublic ?? false,
+    redisWaitReplicas: options.redisWaitReplicas ?? 0,
     prefix: options.prefix ?? "",
     port: options.port ?? 7420,
     host: options.host ?? (options.tls || options.insecureListen ? "0.0.0.0" : "127.0.0.1"),
@@ -254,6 +263,7 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     "maxConnectionsPerToken",
     "maxWatchesPerConnection",
     "maxBufferedBytes",
+    "redisWaitReplicas",
   ] as const;
   for (const name of limits) {
     if (!(resolved[name] >= 0)) throw new RangeError(`${name} must be 0 or more`);
@@ -270,6 +280,17 @@ export function resolveOptions(options: CoordinatorOptions, fallbackLogger: Logg
     throw new RangeError(
       `the alert webhook ${redactUrl(resolved.alertWebhookUrl)} is not an http:// or https:// URL`,
     );
+  if (resolved.redisConnection.cluster?.length && fleetHashTag(resolved.prefix) === undefined) {
+    throw new RangeError(
+      `on a Redis Cluster every key of the fleet must share one hash tag: give a prefix holding one, such as --prefix "{fleet}" (got "${resolved.prefix}")`,
+    );
+  }
+  if (resolved.redisConnection.cluster?.length && resolved.redisWaitReplicas > 0) {
+    // WAIT counts the replicas of the connection it is sent on; a cluster client has one per primary.
+    throw new RangeError(
+      "--redis-wait-replicas works with one primary (a plain Redis or Sentinel), not with --redis-cluster",
+    );
+  }
   if (resolved.port < 0 || resolved.port > 65535)
     throw new RangeError(`port ${resolved.port} is out of range`);
   return resolved;

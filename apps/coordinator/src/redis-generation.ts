@@ -7,7 +7,7 @@
  * reports (`onEmptied`); what to do about it is its caller's.
  */
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 
 /** What {@link RedisGeneration} found after a reconnect. */
 export interface EmptiedInfo {
@@ -21,7 +21,7 @@ export interface EmptiedInfo {
 
 /** Options of a {@link RedisGeneration}. */
 export interface RedisGenerationOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** The generation key (`coordinatorKeys(prefix).generation`). */
   readonly key: string;
   /** Called once for each different finding after a reconnect. */

@@ -6,11 +6,11 @@
  * the server (`coordinator.ts`) acquires the lease, or waits as a standby until it lapses.
  */
 import { hostname } from "node:os";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { checkDurability, enforceDurability } from "./durability.js";
 import type { CoordinatorKeys } from "./keys.js";
 import { Leadership } from "./leadership.js";
+import type { RedisClient } from "./redis-connection.js";
 import { type EmptiedInfo, RedisGeneration } from "./redis-generation.js";
 import type { TaskStore } from "./store.js";
 
@@ -23,7 +23,7 @@ export interface RedisSafety {
 
 /** Options of {@link startRedisSafety}. */
 export interface RedisSafetyOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: CoordinatorKeys;
   readonly store: TaskStore;
   readonly log: Logger;

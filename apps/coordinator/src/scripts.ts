@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { FlotillaError } from "@flotilla/protocol";
-import { Command, type Redis } from "ioredis";
+import { Command } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 import { encodeCommand, type RespArgument } from "./resp.js";
 
 /** The Lua scripts of the store, one file each in `lua/`, named `<op>-<numberOfKeys>.lua`. */
@@ -157,8 +158,17 @@ class BatchCommand extends Command {
   constructor(
     name: "evalsha" | "eval",
     private readonly lists: readonly (readonly RespArgument[])[],
+    private readonly slotKey: string,
   ) {
     super(name, [], { replyEncoding: "utf8" });
+  }
+
+  /**
+   * The key a Redis Cluster client routes the batch by: the fencing token key. Every key of a fleet on a
+   * cluster carries the fleet's hash tag, so the whole batch belongs to that key's slot.
+   */
+  override getKeys(): string[] {
+    return [this.slotKey];
   }
 
   override toWritable(): Buffer {
@@ -191,7 +201,18 @@ export interface ScriptSafetyOptions {
   requestId?: () => string;
   /** How long a batch's reply is kept, in ms (default {@link REPLY_TTL_MS}). */
   replyTtlMs?: number;
+  /**
+   * After each batch, `WAIT` until this many replicas hold its writes before any of its calls is answered
+   * (default 0: answered once the primary ran it). A batch that fewer replicas confirm within
+   * {@link waitTimeoutMs} fails with `E_REDIS_UNAVAILABLE`, its effect being on the primary only.
+   */
+  waitReplicas?: number;
+  /** How long that `WAIT` may take, in ms (default {@link WAIT_TIMEOUT_MS}). */
+  waitTimeoutMs?: number;
 }
+
+/** How long a batch waits for its replicas by default (`--redis-wait-replicas`). */
+export const WAIT_TIMEOUT_MS = 2000;
 
 /** Request ids of this process: a random prefix (unique across processes and restarts) and a counter. */
 function requestIds(): () => string {
@@ -218,6 +239,8 @@ export class ScriptRunner {
   private readonly batch: { source: string; sha: string };
   private queue: PendingCall[] = [];
   private scheduled = false;
+  /** Inside {@link together}: calls gather for one batch, whatever its size. */
+  private holding = false;
   private fencingToken = "";
   /** Reply keys of batches whose answer came: the next batch deletes them. */
   private answered: string[] = [];
@@ -225,9 +248,11 @@ export class ScriptRunner {
   private readonly replyKey: (requestId: string) => string;
   private readonly nextRequestId: () => string;
   private readonly replyTtl: number;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     safety: ScriptSafetyOptions = { fenceKey: "coordinator:fence", replyKey: (id) => `reply:${id}` },
   ) {
     const source = batchSource(this.scripts);
@@ -236,6 +261,8 @@ export class ScriptRunner {
     this.replyKey = safety.replyKey;
     this.nextRequestId = safety.requestId ?? requestIds();
     this.replyTtl = safety.replyTtlMs ?? REPLY_TTL_MS;
+    this.waitReplicas = safety.waitReplicas ?? 0;
+    this.waitTimeoutMs = safety.waitTimeoutMs ?? WAIT_TIMEOUT_MS;
   }
 
   /**
@@ -279,7 +306,7 @@ export class ScriptRunner {
         reject,
         onWritten,
       });
-      if (this.queue.length >= EAGER_BATCH) this.flush();
+      if (this.queue.length >= EAGER_BATCH && !this.holding) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
         // Cleared here, not by an early flush: this turn's end-of-turn send stays the one scheduled.
@@ -291,11 +318,42 @@ export class ScriptRunner {
     });
   }
 
+  /**
+   * Runs `work`, and sends every script call it (and anything else this turn before it) made as one batch:
+   * one command and one round trip, however many calls (`task.submitMany`, bounded by its
+   * `MAX_SUBMIT_BATCH`), instead of {@link EAGER_BATCH} at a time.
+   */
+  together<T>(work: () => T): T {
+    this.holding = true;
+    try {
+      return work();
+    } finally {
+      this.holding = false;
+      const queue = this.queue;
+      this.queue = [];
+      if (queue.length > 0) void this.send(queue);
+    }
+  }
+
   private flush(): void {
     const queue = this.queue;
     this.queue = [];
     for (let start = 0; start < queue.length; start += MAX_BATCH) {
       void this.send(queue.slice(start, start + MAX_BATCH));
+    }
+  }
+
+  /**
+   * Waits for the replicas to hold every write this connection has made (the batch just answered among
+   * them): `WAIT` counts the replicas that acknowledged them.
+   */
+  private async replicated(): Promise<void> {
+    const acknowledged = await this.redis.wait(this.waitReplicas, this.waitTimeoutMs);
+    if (acknowledged < this.waitReplicas) {
+      throw new FlotillaError(
+        "E_REDIS_UNAVAILABLE",
+        `only ${acknowledged} of the ${this.waitReplicas} Redis replicas asked for confirmed the write within ${this.waitTimeoutMs} ms`,
+      );
     }
   }
 
@@ -323,15 +381,16 @@ export class ScriptRunner {
         lists[0] = [this.batch.sha, keyCount];
         // ioredis writes the command at once when the connection is ready, and queues it otherwise.
         const written = this.redis.status === "ready";
-        const reply = this.redis.sendCommand(new BatchCommand("evalsha", lists));
+        const reply = this.redis.sendCommand(new BatchCommand("evalsha", lists, this.fenceKey));
         if (written) for (const call of calls) call.onWritten?.(calls.length);
         replies = await reply;
       } catch (error) {
         if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
         const withSource = lists.slice();
         withSource[0] = [this.batch.source, keyCount];
-        replies = await this.redis.sendCommand(new BatchCommand("eval", withSource));
+        replies = await this.redis.sendCommand(new BatchCommand("eval", withSource, this.fenceKey));
       }
+      if (this.waitReplicas > 0) await this.replicated();
     } catch (error) {
       const failure = batchFailure(error);
       for (const call of calls) call.reject(failure);

@@ -3,7 +3,7 @@
  * dead-lettered), queue depths, a census by state and priority, output and history. `TaskReads` changes
  * nothing; `TaskStore` (`store.ts`), which makes every change, extends it, so callers hold one store.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 import {
   decodeTask,
   type StoredChunk,
@@ -24,7 +24,7 @@ const LISTED_STATES = new Set<string>(CENSUS_STATES.filter((state) => state !== 
 /** The store's reads (see the module header). */
 export class TaskReads {
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly keys: StoreKeys,
   ) {}
 

@@ -5,8 +5,8 @@
  * (`store-reads.ts`), which `TaskStore` extends; the record types are in `store-records.ts`.
  */
 import { FlotillaError } from "@flotilla/protocol";
-import type { Redis } from "ioredis";
 import { DEFAULT_MAX_OUTPUT_BYTES } from "./options.js";
+import type { RedisClient } from "./redis-connection.js";
 import { type ScriptName, ScriptRunner, type ScriptSafetyOptions } from "./scripts.js";
 import { TaskReads } from "./store-reads.js";
 import {
@@ -42,7 +42,7 @@ export class TaskStore extends TaskReads {
   private readonly eventsTemplate: string;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     keys: StoreKeys,
     private readonly options: {
       idempotencyTtlSeconds: number;
@@ -52,6 +52,8 @@ export class TaskStore extends TaskReads {
       maxOutputBytes?: number;
       /** The waiting list's cap: a submit that would wait beyond it is refused (E_QUEUE_FULL). */
       maxWaiting?: number;
+      /** Replicas each script batch waits for before it is answered (see {@link ScriptSafetyOptions}). */
+      waitReplicas?: number;
     },
   ) {
     super(redis, keys);
@@ -60,6 +62,7 @@ export class TaskStore extends TaskReads {
       replyKey: (requestId) => keys.reply(requestId),
     };
     if (options.requestId) safety.requestId = options.requestId;
+    if (options.waitReplicas) safety.waitReplicas = options.waitReplicas;
     this.scripts = new ScriptRunner(redis, safety);
     this.taskTemplate = keys.task(TEMPLATE_ID);
     this.eventsTemplate = keys.taskEvents(TEMPLATE_ID);
@@ -75,6 +78,11 @@ export class TaskStore extends TaskReads {
     args: readonly (string | number)[],
   ): Promise<string> {
     return String(await this.scripts.run(name, keys, args));
+  }
+
+  /** Runs `work` and sends the script calls it makes as one batch (see {@link ScriptRunner.together}). */
+  together<T>(work: () => T): T {
+    return this.scripts.together(work);
   }
 
   /** Loads the Lua scripts into Redis (after connecting, and after Redis restarts). */

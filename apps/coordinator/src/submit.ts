@@ -4,9 +4,16 @@
  * assignment at once, possibly before Redis has answered (an early lease: see `mayDispatchEarly`). It owns
  * the task id counter and the early-lease state (`dispatchEarly`, `sentEarly`); of a node it changes
  * `inflight`, `leasing`, `queued` and `placing` for tasks leased in their submit. Clients' `task.submit`
- * frames and `POST /v1/tasks` come here.
+ * frames, `task.submitMany` batches and `POST /v1/tasks` come here.
  */
-import { FlotillaError, type TaskSpec } from "@flotilla/protocol";
+import {
+  decodeRecord,
+  FlotillaError,
+  isFlotillaError,
+  type SubmitManyOutcome,
+  type TaskSpec,
+  TaskSpecSchema,
+} from "@flotilla/protocol";
 import type { CoordinatorContext, CoordinatorParts } from "./context.js";
 import { type FleetNode, inQueue } from "./fleet.js";
 import { newLease } from "./lease-table.js";
@@ -199,6 +206,50 @@ export class Submitter {
     accepted.state = "leased";
     early?.confirm();
     return accepted;
+  }
+
+  /**
+   * Submits the specs of one `task.submitMany`. Each is validated on its own (its schema, its deadline);
+   * the valid ones go through {@link submit} within one script batch: one command to Redis for all. With
+   * `allOrNothing`, one invalid spec refuses them all (`E_SCHEMA` listing every invalid index) before
+   * anything is written. The outcomes are in the order of `specs`; a spec refused later (the fleet is
+   * saturated, Redis failed) has its error there, whatever `allOrNothing` says, as the others are written.
+   */
+  async submitMany(
+    specs: readonly unknown[],
+    submitter: string,
+    allOrNothing: boolean,
+  ): Promise<SubmitManyOutcome[]> {
+    const now = this.ctx.options.clock();
+    const checked = specs.map((raw): TaskSpec | FlotillaError => {
+      const parsed = decodeRecord(TaskSpecSchema, raw);
+      if (!parsed.ok) return new FlotillaError("E_SCHEMA", parsed.error.message.replace(/^record: /, ""));
+      if (parsed.value.deadlineAt !== undefined && parsed.value.deadlineAt <= now)
+        return new FlotillaError("E_ADMISSION", "the deadline has already passed");
+      return parsed.value;
+    });
+    const invalid = checked.flatMap((spec, index) =>
+      spec instanceof FlotillaError ? [{ index, code: spec.code, message: spec.message }] : [],
+    );
+    if (allOrNothing && invalid.length > 0) {
+      throw new FlotillaError(
+        "E_SCHEMA",
+        `${invalid.length} of ${specs.length} specs are invalid, so none was submitted (all or nothing)`,
+        { details: { invalid } },
+      );
+    }
+    const pending = this.ctx.db.together(() =>
+      checked.map((spec) =>
+        spec instanceof FlotillaError ? Promise.reject(spec) : this.submit(spec, submitter),
+      ),
+    );
+    return (await Promise.allSettled(pending)).map((settled): SubmitManyOutcome => {
+      if (settled.status === "fulfilled") return { ok: true, ...settled.value };
+      const error = settled.reason;
+      return isFlotillaError(error)
+        ? { ok: false, code: error.code, message: error.message }
+        : { ok: false, code: "E_INTERNAL", message: "internal error" };
+    });
   }
 
   /**

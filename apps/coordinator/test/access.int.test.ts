@@ -14,6 +14,7 @@ function frameFor(operation: string, from: string, id: string): Record<string, u
   const task = { taskId: "t-none", epoch: 1 };
   const fields: Record<string, Record<string, unknown>> = {
     "task.submit": { spec: { kind: "exec", argv: ["true"] } },
+    "task.submitMany": { specs: [{ kind: "exec", argv: ["true"] }] },
     "task.cancel": { taskId: "t-none" },
     "task.watch": { taskId: "t-none" },
     "task.unwatch": { taskId: "t-none" },

@@ -22,5 +22,6 @@ export { type ConnectOptions, connect, FlotillaClient } from "./client.js";
 export type { ReconnectOptions, WebSocketFactory, WebSocketLike } from "./connection.js";
 export { clientEndpoint, clientEndpoints } from "./endpoints.js";
 export { createProjectsApi, type NextTaskResult, type ProjectActor, type ProjectsApi } from "./projects.js";
+export { MAX_BATCH_BYTES, type SubmitManyOptions, type SubmitManyResult } from "./submit-many.js";
 export { type TaskHandle, type TaskResult, toResult, type WatchOptions } from "./task-handle.js";
 export * from "./wire.js";

@@ -20,6 +20,8 @@ export interface RedisServerOptions {
    * (`"flotilla on >secret ~* +@all"`), words split at spaces; `"default off"` turns the password-less default user off.
    */
   users?: readonly string[];
+  /** More `redis-server` arguments, one word each (`["--replicaof", "127.0.0.1", "6379"]`). */
+  extraArgs?: readonly string[];
 }
 
 /** The PEM files of a TLS-serving redis-server. */
@@ -76,6 +78,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   for (const user of options.users ?? []) args.push("--user", ...user.split(/\s+/).filter(Boolean));
   if (options.appendOnly) args.push("--appendonly", "yes", "--appendfsync", options.appendOnly);
   else args.push("--appendonly", "no");
+  args.push(...(options.extraArgs ?? []));
   let service: Service | undefined;
   const launch = async (): Promise<void> => {
     try {

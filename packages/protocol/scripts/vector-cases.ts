@@ -293,6 +293,13 @@ export const VECTOR_CASES: VectorCase[] = [
     },
     "cli-ana",
   ),
+  valid(
+    "task.submitMany",
+    "two-specs-one-bad",
+    { specs: [callSpec, { kind: "exec" }], allOrNothing: false },
+    "cli-ana",
+  ),
+  invalid("task.submitMany", "empty", { specs: [] }, "specs"),
   valid("task.submit", "call", { spec: callSpec }, "cli-ana"),
   valid("task.submit", "call-wait", { spec: callSpec, wait: true }, "cli-ana"),
   invalid("task.submit", "wait-not-boolean", { spec: callSpec, wait: "yes" }, "wait"),

@@ -71,6 +71,11 @@ export const MESSAGE_CATALOG = {
     summary: "A message to one node.",
   },
   "task.submit": { from: ["client"], to: ["coordinator"], summary: "Run this task spec." },
+  "task.submitMany": {
+    from: ["client"],
+    to: ["coordinator"],
+    summary: "Run these task specs (one round trip, one script call); each validated on its own.",
+  },
   "task.accepted": {
     from: ["coordinator"],
     to: ["client"],

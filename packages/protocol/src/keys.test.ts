@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createKeys } from "./keys.js";
+import { createKeys, fleetHashTag } from "./keys.js";
 
 describe("createKeys", () => {
   it("keeps the names other bridges use byte for byte", () => {
@@ -80,5 +80,25 @@ describe("createKeys", () => {
 
   it("refuses a node named like the shared waiting queue", () => {
     expect(() => createKeys().queue("waiting")).toThrow(RangeError);
+  });
+});
+
+describe("fleetHashTag", () => {
+  it("reads the tag Redis Cluster hashes, and finds none where a cluster would spread the keys", () => {
+    expect(fleetHashTag("{fleet}")).toBe("fleet");
+    expect(fleetHashTag("team-{a}")).toBe("a");
+    expect(fleetHashTag("fleet")).toBeUndefined();
+    expect(fleetHashTag("{}x")).toBeUndefined();
+    expect(fleetHashTag("")).toBeUndefined();
+  });
+
+  it("puts every name of a fleet with a tagged prefix under that one tag, task names included", () => {
+    const keys = createKeys("{fleet}");
+    const names = Object.entries(keys).flatMap(([field, value]) => {
+      if (field === "prefix") return [];
+      return typeof value === "function" ? [(value as (id: string) => string)("{t1}")] : [value as string];
+    });
+    expect(names.length).toBeGreaterThan(20);
+    for (const name of names) expect([name, fleetHashTag(name)]).toEqual([name, "fleet"]);
   });
 });

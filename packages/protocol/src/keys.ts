@@ -8,6 +8,12 @@
  * hash-tagged prefix such as `{fleet}`: Redis hashes only the first `{…}` of a name, so every key of that
  * fleet lands in one slot and the scripts stay atomic. Legacy names get no tags of their own, because other
  * bridges compute them without.
+ *
+ * On a cluster those legacy names therefore move: with the prefix `{fleet}` the seed vocabulary is
+ * `{fleet}:agents:active`, `{fleet}:agent:<id>:heartbeat`, `{fleet}:events:tasks:updates`,
+ * `{fleet}:metrics:task_distribution` and so on (a bridge reading the fleet there must use the prefix); on
+ * a plain Redis without a prefix they stay byte-for-byte as they were. {@link fleetHashTag} says whether a
+ * prefix puts a fleet in one slot.
  */
 export interface RedisKeys {
   /** The prefix as given (`""` for none). */
@@ -133,4 +139,18 @@ export function createKeys(prefix = ""): RedisKeys {
     projectSeq: name("seq:projects"),
     projectTaskSeq: name("seq:project-tasks"),
   };
+}
+
+/**
+ * The hash tag a prefix gives every key of its fleet, as Redis Cluster reads it (the text between the first
+ * `{` and the first `}` after it, when not empty), or `undefined` when the prefix has none, so the fleet's
+ * keys would spread over slots and its scripts could not run on a cluster. `createKeys` puts the prefix in
+ * front of every name, so that first `{…}` is the prefix's (`{fleet}:task:{t1}` hashes `fleet`).
+ */
+export function fleetHashTag(prefix: string): string | undefined {
+  const open = prefix.indexOf("{");
+  if (open < 0) return undefined;
+  const close = prefix.indexOf("}", open + 1);
+  if (close <= open + 1) return undefined;
+  return prefix.slice(open + 1, close);
 }

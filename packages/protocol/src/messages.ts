@@ -143,6 +143,27 @@ export const TaskSubmitMessageSchema = message("task.submit", {
 /** client -> coordinator: run this. */
 export type TaskSubmitMessage = z.infer<typeof TaskSubmitMessageSchema>;
 
+/** The most specs one `task.submitMany` carries: its one script call must not keep Redis busy for long. */
+export const MAX_SUBMIT_BATCH = 1000;
+
+/**
+ * client -> coordinator: run these, in one round trip and one script call. Each spec is validated on its
+ * own (hence `unknown` here): the `reply` lists, in order, each spec's task or its error; with
+ * `allOrNothing`, one invalid spec refuses the whole frame (`E_SCHEMA`, every bad index in `details`)
+ * and nothing is submitted.
+ */
+export const TaskSubmitManyMessageSchema = message("task.submitMany", {
+  specs: z.array(z.unknown()).min(1).max(MAX_SUBMIT_BATCH),
+  allOrNothing: z.boolean().optional(),
+});
+/** client -> coordinator: run these. */
+export type TaskSubmitManyMessage = z.infer<typeof TaskSubmitManyMessageSchema>;
+
+/** One spec's outcome in the reply to `task.submitMany`: its task, or why it was not submitted. */
+export type SubmitManyOutcome =
+  | { ok: true; taskId: string; duplicate: boolean; state: string }
+  | { ok: false; code: string; message: string };
+
 /** coordinator -> client: the task is persisted; `duplicate` when the idempotency key matched an earlier one. */
 export const TaskAcceptedMessageSchema = message("task.accepted", {
   replyTo: replyToSchema,
@@ -391,6 +412,7 @@ export const MESSAGE_SCHEMAS = {
   broadcast: BroadcastMessageSchema,
   direct: DirectMessageSchema,
   "task.submit": TaskSubmitMessageSchema,
+  "task.submitMany": TaskSubmitManyMessageSchema,
   "task.accepted": TaskAcceptedMessageSchema,
   "task.assign": TaskAssignMessageSchema,
   "task.accept": TaskAcceptMessageSchema,

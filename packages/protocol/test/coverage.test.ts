@@ -27,6 +27,7 @@ const namedTypes = {
   broadcast: {} as { a: protocol.BroadcastMessage; b: MessageOf<"broadcast"> },
   direct: {} as { a: protocol.DirectMessage; b: MessageOf<"direct"> },
   "task.submit": {} as { a: protocol.TaskSubmitMessage; b: MessageOf<"task.submit"> },
+  "task.submitMany": {} as { a: protocol.TaskSubmitManyMessage; b: MessageOf<"task.submitMany"> },
   "task.accepted": {} as { a: protocol.TaskAcceptedMessage; b: MessageOf<"task.accepted"> },
   "task.assign": {} as { a: protocol.TaskAssignMessage; b: MessageOf<"task.assign"> },
   "task.accept": {} as { a: protocol.TaskAcceptMessage; b: MessageOf<"task.accept"> },

@@ -14,14 +14,20 @@ export interface CliRun {
 
 /**
  * Runs `flotilla ARGS` from this checkout's sources as a real subprocess, with `env` over this process's
- * environment and no user config file.
+ * environment and no user config file; `input`, when given, is its standard input.
  */
-export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+export function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  input?: string,
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--conditions=source", "--import", tsx, cliEntry, ...args], {
       env: { ...process.env, XDG_CONFIG_HOME: "/nonexistent", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"],
     });
+    // No input: standard input is empty, as with "ignore".
+    child.stdin.end(input ?? "");
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (data: Buffer) => (stdout += data.toString()));
@@ -31,7 +37,7 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
   });
 }
 
-/** Runs `flotilla ARGS` as a real subprocess against the fleet, with its URL and token. */
-export function flotilla(fleet: LocalFleet, args: readonly string[]): Promise<CliRun> {
-  return runCli(args, { FLOTILLA_URL: fleet.url, FLOTILLA_TOKEN: fleet.token });
+/** Runs `flotilla ARGS` as a real subprocess against the fleet, with its URL and token (and `input`). */
+export function flotilla(fleet: LocalFleet, args: readonly string[], input?: string): Promise<CliRun> {
+  return runCli(args, { FLOTILLA_URL: fleet.url, FLOTILLA_TOKEN: fleet.token }, input);
 }

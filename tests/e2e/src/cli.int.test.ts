@@ -34,6 +34,33 @@ describe("the flotilla command against a real fleet (separate processes)", () =>
     expect(run.code).toBe(7);
   }, 60_000);
 
+  it("submits a JSON-lines file from stdin: bad lines reported by number, good ones run; all or nothing", async () => {
+    const lines = [
+      '{"kind":"exec","argv":["echo","first"]}',
+      "# a comment, skipped",
+      '{"kind":"exec","argv":[]}',
+      "not json",
+      '{"kind":"exec","argv":["echo","fifth"],"needs":{"light":true}}',
+    ].join("\n");
+    const some = await flotilla(fleet, ["submit", "--json", "--file", "-"], lines);
+    expect(some.code).toBe(1);
+    expect(some.stderr).toMatch(/line 3: E_SCHEMA: .*argv/);
+    expect(some.stderr).toMatch(/line 4: not JSON/);
+    const accepted = some.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { line: number; taskId: string });
+    expect(accepted.map((entry) => entry.line)).toEqual([1, 5]);
+    for (const { taskId } of accepted) {
+      const logs = await flotilla(fleet, ["logs", "-f", taskId]);
+      expect(logs.stdout).toMatch(/^(first|fifth)\n$/);
+    }
+    const none = await flotilla(fleet, ["submit", "--file", "-", "--all-or-nothing"], lines);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe("");
+    expect(none.stderr).toMatch(/no task was submitted/);
+  }, 60_000);
+
   // The next two run the command six times or more, each a process that compiles it on the way: about 20 s,
   // and twice that while the other suites keep both cores busy.
   it("submits, then shows status, ps, logs, nodes, and works the dead-letter queue", async () => {

@@ -13,6 +13,7 @@ import { parseDuration } from "../duration.js";
 import { EXIT, exitCodeForResult } from "../exit-codes.js";
 import { json } from "../format.js";
 import { describeWait, Progress } from "../progress.js";
+import { submitFile } from "./submit-file.js";
 
 const SPEC_OPTIONS: Record<string, OptionSpec> = {
   needs: {
@@ -276,16 +277,40 @@ whole process group) and exits 130. While the task waits for a node, a progress 
 /** `flotilla submit`. */
 export const submitCommand: CommandSpec = {
   name: "submit",
-  summary: "queue a command and print its task id (like run --detach)",
-  usage: "flotilla submit [options] [--json] -- CMD [ARGS...]",
-  options: { ...SPEC_OPTIONS, json: { type: "boolean", description: "print {taskId, duplicate} as JSON" } },
-  args: { min: 1, max: Number.POSITIVE_INFINITY },
+  summary: "queue a command and print its task id (like run --detach), or many from a file",
+  usage:
+    "flotilla submit [options] [--json] -- CMD [ARGS...]  |  flotilla submit --file FILE [--all-or-nothing]",
+  options: {
+    ...SPEC_OPTIONS,
+    json: { type: "boolean", description: "print {taskId, duplicate} as JSON" },
+    file: {
+      type: "string",
+      value: "FILE",
+      description: "submit one task spec (JSON) per line of FILE, - for stdin, in batches of up to 1000",
+    },
+    "all-or-nothing": { type: "boolean", description: "with --file: one bad line and no task is submitted" },
+  },
+  args: { min: 0, max: Number.POSITIVE_INFINITY },
   command: true,
+  details: `With --file, each line is checked on its own: a bad one is reported with its line number on stderr
+and the others are submitted (exit 1), unless --all-or-nothing (then none, exit 2). Blank lines and lines
+starting with # are skipped. The task ids are printed one per line, in the file's order.`,
   examples: [
     "flotilla submit --needs heavy -- cargo build --release",
     "id=$(flotilla submit -- ./nightly.sh)",
+    "flotilla submit --file jobs.jsonl --all-or-nothing",
+    `seq 100 | sed 's/.*/{"kind":"exec","argv":["echo","&"]}/' | flotilla submit --file -`,
   ],
   async run(context) {
+    const file = context.values.file;
+    if (typeof file === "string") {
+      if (context.args.length > 0)
+        throw invalid("--file and a command exclude each other", "give one of them");
+      return await submitFile(context, file);
+    }
+    if (context.values["all-or-nothing"] === true)
+      throw invalid("--all-or-nothing goes with --file", "add --file FILE");
+    if (context.args.length === 0) throw invalid("nothing to submit", "give -- CMD [ARGS...] or --file FILE");
     const handle = await submitFromFlags(context, false);
     context.out(context.json ? json({ taskId: handle.id, duplicate: handle.duplicate }) : `${handle.id}\n`);
     return EXIT.OK;

@@ -41,6 +41,14 @@ export function clientHandlers(
   };
   const table = new HandlerTable()
     .on("task.submit", submit)
+    .on("task.submitMany", async (session, frame) => {
+      const results = await parts.submit.submitMany(
+        frame.specs,
+        session.principal.name,
+        frame.allOrNothing === true,
+      );
+      out.reply(session, frame.id, { results });
+    })
     .on("task.cancel", async (session, frame) =>
       out.reply(
         session,

@@ -66,15 +66,15 @@ export class ConnectionLimits {
     else this.connections.set(key, open);
   }
 
-  /** Whether the token may submit one more task now. */
-  allowSubmit(key: string): boolean {
+  /** Whether the token may submit `count` more tasks now (a `task.submitMany` counts each of its specs). */
+  allowSubmit(key: string, count = 1): boolean {
     let bucket = this.submitBuckets.get(key);
     if (bucket === undefined) {
       const rate = this.settings.maxSubmitsPerSecond;
       bucket = new TokenBucket(rate, rate, this.clock);
       this.submitBuckets.set(key, bucket);
     }
-    if (bucket.take()) return true;
+    if (bucket.take(count)) return true;
     this.refused("submits");
     return false;
   }

@@ -22,8 +22,8 @@ export class TokenBucket {
     this.refilledAt = clock();
   }
 
-  /** Takes one token if there is one: `true` means the event is within the limit. */
-  take(): boolean {
+  /** Takes `count` tokens (one by default) if there are as many: `true` means the events are within the limit. */
+  take(count = 1): boolean {
     if (this.ratePerSecond === 0) return true;
     const now = this.clock();
     const elapsed = now - this.refilledAt;
@@ -31,8 +31,8 @@ export class TokenBucket {
       this.level = Math.min(this.burst, this.level + (elapsed * this.ratePerSecond) / 1000);
       this.refilledAt = now;
     }
-    if (this.level < 1) return false;
-    this.level -= 1;
+    if (this.level < count) return false;
+    this.level -= count;
     return true;
   }
 }

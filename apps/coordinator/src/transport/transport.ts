@@ -302,7 +302,10 @@ export class Transport {
     if (!session.frameBudget.take()) {
       this.limits.refused("frames");
       refusal = `over ${this.limits.settings.maxFramesPerSecond} frames a second on this connection`;
-    } else if (frame.type === "task.submit" && !this.limits.allowSubmit(session.tokenKey)) {
+    } else if (
+      (frame.type === "task.submit" || frame.type === "task.submitMany") &&
+      !this.limits.allowSubmit(session.tokenKey, frame.type === "task.submit" ? 1 : frame.specs.length)
+    ) {
       refusal = `over ${this.limits.settings.maxSubmitsPerSecond} submits a second with this token`;
     } else if (
       frame.type === "task.watch" &&

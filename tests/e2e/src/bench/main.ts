@@ -7,6 +7,7 @@ import type { TaskSpecInput } from "@flotilla/protocol";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
 import { builtCoordinatorBin } from "../bins.js";
+import { bullmqBulkRate, flotillaBulkRate } from "./bulk.js";
 import { cpuMsOf, percentile, print, round } from "./stats.js";
 
 /**
@@ -286,9 +287,9 @@ async function warmUp(better: "higher" | "lower", runRound: () => Promise<number
   }
   return quick ? 2 : 10;
 }
-/** `--only a,b`: run only these stages (ceiling, roundtrip, call, exec), e.g. to profile one of them. */
+/** `--only a,b`: run only these stages (ceiling, roundtrip, call, bulk, exec), e.g. to profile one of them. */
 const onlyAt = process.argv.indexOf("--only");
-const STAGES = ["ceiling", "roundtrip", "call", "exec"] as const;
+const STAGES = ["ceiling", "roundtrip", "call", "bulk", "exec"] as const;
 const only = new Set(onlyAt < 0 ? STAGES : String(process.argv[onlyAt + 1]).split(","));
 for (const stage of only) {
   if (!(STAGES as readonly string[]).includes(stage)) {
@@ -342,6 +343,7 @@ try {
   if (only.has("ceiling")) await echoCeiling(quick ? 4000 : 20_000);
   if (only.has("roundtrip")) await latencies();
   if (only.has("call")) await callThroughput();
+  if (only.has("bulk")) await bulkThroughput();
   if (only.has("exec")) await execThroughput();
 } finally {
   client.close();
@@ -381,6 +383,25 @@ async function callThroughput(): Promise<void> {
   // after the measured one, since the monitor's 1 ms timer is load too.
   const loop = await agentLoopDelay(() => throughput(client, "call", quick ? 2000 : 8000, CALLS_IN_FLIGHT));
   print({ bench: "agent_loop_block", during: "call throughput", p99_ms: loop.p99_ms });
+}
+
+/** Call tasks submitted in batches, beside BullMQ's `addBulk` in the same run (see `bulk.ts`). */
+async function bulkThroughput(): Promise<void> {
+  const tasks = quick ? 4000 : 20_000;
+  // One warm-up of each, then the measured runs, alternating so both see the same machine.
+  await flotillaBulkRate(client, fleet, quick ? 1000 : 4000);
+  await bullmqBulkRate(quick ? 1000 : 4000, CALLS_IN_FLIGHT);
+  const rate = await flotillaBulkRate(client, fleet, tasks);
+  const bullmq = await bullmqBulkRate(tasks, CALLS_IN_FLIGHT);
+  print({
+    bench: "bulk",
+    kind: "call",
+    tasks,
+    batch: 1000,
+    tasks_per_s: Math.round(rate),
+    bullmq_tasks_per_s: Math.round(bullmq),
+    ratio: round(rate / bullmq, 2),
+  });
 }
 
 /**
