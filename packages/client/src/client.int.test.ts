@@ -2,7 +2,8 @@ import { isFlotillaError, type MessageOf, type TaskSpecInput } from "@flotilla/p
 import { waitFor } from "@flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type ConnectOptions, connect, type FlotillaClient } from "./client.js";
+import { connect, type FlotillaClient } from "./client.js";
+import type { ConnectOptions } from "./client-options.js";
 import type { WebSocketLike } from "./connection.js";
 import { FakeCoordinator, type FakeCoordinatorOptions, localRunner } from "./testing.js";
 import type { FleetEvent, OutputChunk } from "./wire.js";

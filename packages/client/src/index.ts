@@ -10,15 +10,16 @@ export { type ErrorCode, FlotillaError, isFlotillaError } from "@flotilla/protoc
 export { type BackoffOptions, fullJitterDelay } from "./backoff.js";
 export { browserSocket } from "./browser-socket.js";
 export type { ChatApi, ReadKeptOptions } from "./chat.js";
+export { connect, FlotillaClient } from "./client.js";
 export type {
   AlertsOptions,
+  ConnectOptions,
   DlqApi,
   HistoryOptions,
   RequestOptions,
   SubmitOptions,
   TaskUpdate,
-} from "./client.js";
-export { type ConnectOptions, connect, FlotillaClient } from "./client.js";
+} from "./client-options.js";
 export type { ReconnectOptions, WebSocketFactory, WebSocketLike } from "./connection.js";
 export { clientEndpoint, clientEndpoints } from "./endpoints.js";
 export { createProjectsApi, type NextTaskResult, type ProjectActor, type ProjectsApi } from "./projects.js";

@@ -15,7 +15,7 @@ import type {
   ProjectTask,
   ProjectTaskUpdate,
 } from "@flotilla/protocol";
-import type { RequestOptions } from "./client.js";
+import type { RequestOptions } from "./client-options.js";
 
 /** What `nextTask` and `claimNext` answer: a task, or none and why. */
 export interface NextTaskResult {

@@ -7,7 +7,8 @@ import {
   type WireError,
 } from "@flotilla/protocol";
 import { Channel } from "./channel.js";
-import type { FlotillaClient, TaskConsumer, TaskUpdate } from "./client.js";
+import type { FlotillaClient, TaskConsumer } from "./client.js";
+import type { TaskUpdate } from "./client-options.js";
 import { Resequencer } from "./resequencer.js";
 import type { OutputChunk, TaskEvent } from "./wire.js";
 
