@@ -120,7 +120,11 @@ function Dashboard({ identity, onSignOut }: { identity: Identity; onSignOut: () 
       <nav>
         <strong class="brand">Flotilla</strong>
         {SECTIONS.map(([target, label]) => (
-          <a key={target} {...link(target)} class={path === target ? "current" : ""}>
+          <a
+            key={target}
+            {...link(target)}
+            class={path === target || (target !== "/" && path.startsWith(`${target}/`)) ? "current" : ""}
+          >
             {label}
             {target === "/alerts" && firing > 0 ? <span class="pill dead">{firing}</span> : null}
           </a>
