@@ -9,6 +9,7 @@ import { coordinatorUrl, forgetToken, type Identity, signIn, storedToken } from 
 import { DlqView } from "./views/dlq.js";
 import { AlertsView, BroadcastsView, EventsView } from "./views/events.js";
 import { NodesView } from "./views/nodes.js";
+import { ProjectPage, ProjectsView } from "./views/projects.js";
 import { QueuesView } from "./views/queues.js";
 import { TaskPage } from "./views/task-page.js";
 import { TasksView, TaskTable } from "./views/tasks.js";
@@ -91,6 +92,7 @@ const SECTIONS: [string, string][] = [
   ["/nodes", "Nodes"],
   ["/queues", "Queues"],
   ["/tasks", "Tasks"],
+  ["/projects", "Projects"],
   ["/dlq", "Dead letters"],
   ["/events", "Events"],
   ["/broadcasts", "Broadcasts"],
@@ -111,13 +113,18 @@ function Dashboard({ identity, onSignOut }: { identity: Identity; onSignOut: () 
     };
   }, [store]);
   const taskId = /^\/tasks\/(.+)$/.exec(path)?.[1];
+  const projectId = /^\/projects\/(.+)$/.exec(path)?.[1];
   const firing = store.alerts.size;
   return (
     <div class="layout">
       <nav>
         <strong class="brand">Flotilla</strong>
         {SECTIONS.map(([target, label]) => (
-          <a key={target} {...link(target)} class={path === target ? "current" : ""}>
+          <a
+            key={target}
+            {...link(target)}
+            class={path === target || (target !== "/" && path.startsWith(`${target}/`)) ? "current" : ""}
+          >
             {label}
             {target === "/alerts" && firing > 0 ? <span class="pill dead">{firing}</span> : null}
           </a>
@@ -139,6 +146,10 @@ function Dashboard({ identity, onSignOut }: { identity: Identity; onSignOut: () 
           <p class="muted">connecting…</p>
         ) : taskId ? (
           <TaskPage store={store} id={decodeURIComponent(taskId)} />
+        ) : projectId ? (
+          <ProjectPage store={store} id={decodeURIComponent(projectId)} />
+        ) : path === "/projects" ? (
+          <ProjectsView store={store} />
         ) : path === "/nodes" ? (
           <NodesView store={store} />
         ) : path === "/queues" ? (

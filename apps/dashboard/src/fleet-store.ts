@@ -54,8 +54,15 @@ export class FleetStore {
   nodes: NodeView[] = [];
   /** Each node's latest listing, for the figures that change with every heartbeat (load, heartbeat age). */
   live = new Map<string, NodeView>();
-  /** Counts the reads of `live`, so its readers redraw once a read rather than at every render batch. */
-  liveVersion = 0;
+  /**
+   * Per node, a number that changes only when the figures its card shows (slots, queue, load, memory)
+   * change, so a card's figures redraw when its own node changed, not at every listing. Heartbeat ages
+   * are not among them: they tick with the clock, and the nodes view rewrites them in place once a second.
+   */
+  readonly liveVersions = new Map<string, number>();
+  /** Changes with each history read: the charts of every card are new then. */
+  chartsVersion = 0;
+  readonly #figures = new Map<string, string>();
   readonly tasks = new Map<string, TaskRow>();
   dlq: DlqEntry[] = [];
   readonly feed: FeedEntry[] = [];
@@ -108,12 +115,20 @@ export class FleetStore {
       // A node whose listing changed only in its live figures keeps its object, so its card (memoised on
       // it) is not drawn again: with 200 nodes that is most of a render. The figures are read from `live`.
       const before = new Map(this.nodes.map((node) => [node.id, node]));
-      this.nodes = fresh.map((node) => {
+      const nodes = fresh.map((node) => {
         const old = before.get(node.id);
         return old !== undefined && shape(old) === shape(node) ? old : node;
       });
+      // The same cards in the same order keep the same list, so the nodes view is not drawn again.
+      const same = nodes.length === this.nodes.length && nodes.every((node, i) => node === this.nodes[i]);
+      if (!same) this.nodes = nodes;
       this.live = new Map(fresh.map((node) => [node.id, node]));
-      this.liveVersion += 1;
+      for (const node of fresh) {
+        const figures = figuresOf(node);
+        if (this.#figures.get(node.id) === figures) continue;
+        this.#figures.set(node.id, figures);
+        this.liveVersions.set(node.id, (this.liveVersions.get(node.id) ?? 0) + 1);
+      }
       this.connected = true;
       this.error = undefined;
     } catch (error) {
@@ -184,6 +199,7 @@ export class FleetStore {
       if (!this.client) return;
       this.history = await this.client.history({ minutes: 15 });
       this.nodeCharts.clear();
+      this.chartsVersion += 1;
       this.batch.mark();
     } catch {
       // As above: no charts from a coordinator that keeps no history.
@@ -278,6 +294,11 @@ function shape(node: NodeView): string {
   } = node;
   // Whether it is busy is part of the card's look, so a change of it draws the card again.
   return JSON.stringify({ ...rest, busy: node.slotsTotal > 0 && node.slotsUsed >= node.slotsTotal });
+}
+
+/** The figures a node's card shows that change with its heartbeats, as drawn. */
+function figuresOf(node: NodeView): string {
+  return `${node.slotsUsed}/${node.slotsTotal}/${node.queued}/${node.load1.toFixed(2)}/${node.memoryBytes ?? 0}`;
 }
 
 /** The command a task runs, in one line. */

@@ -16,7 +16,7 @@ import {
   nodeBin,
   startLocalFleet,
 } from "@flotilla/launcher";
-import { type Browser, type BrowserContextOptions, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContextOptions, chromium, type Locator, type Page } from "playwright-core";
 
 const root = new URL("../../../", import.meta.url);
 const tsxLoader = import.meta.resolve("tsx");
@@ -126,4 +126,9 @@ export async function signedIn(
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** The text of the first element `locator` finds, "" while there is none. */
+export async function text(locator: Locator): Promise<string> {
+  return (await locator.count()) === 0 ? "" : ((await locator.first().textContent()) ?? "");
 }

@@ -5,7 +5,7 @@
  */
 
 import { connect, type FlotillaClient } from "@flotilla/client";
-import type { Browser, Locator, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type BrowserFleet,
@@ -14,6 +14,7 @@ import {
   screenshot,
   signedIn,
   startBrowserFleet,
+  text,
 } from "./browser-fleet.js";
 
 const AGENTS = [
@@ -179,7 +180,7 @@ describe("the dashboard in a browser", () => {
     const reader = await signedIn(browser, setup.baseUrl, setup.readToken);
     expect(await text(reader.locator(".who"))).toContain("wall (read)");
     await expect.poll(() => reader.locator("[data-node]").count()).toBe(4);
-    for (const path of ["/", "/nodes", "/tasks", `/tasks/${task.id}`, "/dlq", "/broadcasts"]) {
+    for (const path of ["/", "/nodes", "/tasks", `/tasks/${task.id}`, "/projects", "/dlq", "/broadcasts"]) {
       await reader.goto(`${setup.baseUrl}${path}`);
       await reader.locator(".who").waitFor();
       await reader.locator("main section").first().waitFor();
@@ -193,11 +194,6 @@ describe("the dashboard in a browser", () => {
     await client.undrain("laptop");
   });
 });
-
-/** The text of the first element `locator` finds, "" while there is none. */
-async function text(locator: Locator): Promise<string> {
-  return (await locator.count()) === 0 ? "" : ((await locator.first().textContent()) ?? "");
-}
 
 /** The health a node's card shows, or undefined while there is no card. */
 async function health(page: Page, nodeId: string): Promise<string | null | undefined> {

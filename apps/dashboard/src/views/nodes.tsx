@@ -5,7 +5,7 @@
  */
 import type { NodeView } from "@flotilla/client";
 import { memo } from "preact/compat";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { Chart } from "../chart.js";
 import type { FleetStore } from "../fleet-store.js";
 import { ago, bytes } from "../format.js";
@@ -22,37 +22,64 @@ export function healthOf(node: NodeView): "dead" | "suspect" | "draining" | "bus
 }
 
 export function NodesView({ store }: { store: FleetStore }) {
-  const admin = store.identity.scope === "admin";
-  const counts = new Map<string, number>();
-  for (const node of store.nodes) counts.set(healthOf(node), (counts.get(healthOf(node)) ?? 0) + 1);
-  return (
-    <section>
-      <h2>
-        Nodes <span class="muted">{store.nodes.length}</span>
-        {[...counts].map(([health, count]) => (
-          <span key={health} class={`pill ${health}`}>
-            {count} {health}
-          </span>
-        ))}
-      </h2>
-      <div class="cards">
-        {store.nodes.map((node) => (
-          <NodeCard key={node.id} node={node} store={store} admin={admin} charts={store.chartsOf(node.id)} />
-        ))}
-      </div>
-    </section>
-  );
+  return <NodesSection store={store} nodes={store.nodes} chartsVersion={store.chartsVersion} />;
 }
 
 /**
- * The figures of a node that change with every heartbeat (slots in use, queue, load, memory, heartbeat
- * age): their own small
- * component, redrawn with each render batch while the card around it stays as it is.
+ * The cards, drawn again only when a node's card changed (the store then makes a new list) or the charts
+ * were read again, not at every render batch of the page around them.
+ */
+const NodesSection = memo(
+  function NodesSection({ store, nodes }: { store: FleetStore; nodes: NodeView[]; chartsVersion: number }) {
+    const admin = store.identity.scope === "admin";
+    const counts = new Map<string, number>();
+    for (const node of nodes) counts.set(healthOf(node), (counts.get(healthOf(node)) ?? 0) + 1);
+    const section = useRef<HTMLElement>(null);
+    // Heartbeat ages change every second on every card: one pass rewrites their text in place.
+    useEffect(() => {
+      const timer = setInterval(() => {
+        for (const cell of section.current?.querySelectorAll<HTMLElement>("[data-heartbeat]") ?? []) {
+          const text = ago(store.live.get(cell.dataset.heartbeat ?? "")?.lastHeartbeatAt);
+          const node = cell.firstChild;
+          if (node instanceof Text && node.data !== text) node.data = text;
+        }
+      }, 1000);
+      return () => clearInterval(timer);
+    }, [store]);
+    return (
+      <section ref={section}>
+        <h2>
+          Nodes <span class="muted">{nodes.length}</span>
+          {[...counts].map(([health, count]) => (
+            <span key={health} class={`pill ${health}`}>
+              {count} {health}
+            </span>
+          ))}
+        </h2>
+        <div class="cards">
+          {nodes.map((node) => (
+            <NodeCard
+              key={node.id}
+              node={node}
+              store={store}
+              admin={admin}
+              charts={store.chartsOf(node.id)}
+            />
+          ))}
+        </div>
+      </section>
+    );
+  },
+  (before, after) => before.nodes === after.nodes && before.chartsVersion === after.chartsVersion,
+);
+
+/**
+ * The figures of a node that change with its heartbeats (slots in use, queue, load, memory): their own
+ * small component, redrawn when they changed for this node while the card around it stays as it is.
  */
 function LiveFigures({ store, id }: { store: FleetStore; id: string }) {
-  const [, setVersion] = useState(store.liveVersion);
-  // Only a new node listing (each second) redraws these, not every batch of task events.
-  useEffect(() => store.batch.subscribe(() => setVersion(store.liveVersion)), [store]);
+  const [, setVersion] = useState(store.liveVersions.get(id));
+  useEffect(() => store.batch.subscribe(() => setVersion(store.liveVersions.get(id))), [store, id]);
   const node = store.live.get(id);
   if (!node) return null;
   return (
@@ -66,7 +93,7 @@ function LiveFigures({ store, id }: { store: FleetStore; id: string }) {
         {node.load1.toFixed(2)} · memory {bytes(node.memoryBytes ?? 0)}
       </dd>
       <dt>heartbeat</dt>
-      <dd>{ago(node.lastHeartbeatAt)}</dd>
+      <dd data-heartbeat={id}>{ago(node.lastHeartbeatAt)}</dd>
     </>
   );
 }
