@@ -88,7 +88,7 @@ describe("the flotilla binary", { timeout: 60_000 }, () => {
   it("cancels the remote process group on SIGINT and exits 130", async () => {
     const fake = await fleet({ runner: localRunner });
     const cli = flotilla(fake, ["run", "--", "sh", "-c", "echo started; sleep 30 & sleep 30; wait"]);
-    await waitFor(() => cli.stdout().includes("started"), { what: "remote start" });
+    await waitFor(() => cli.stdout().includes("started"), { what: "remote start", timeoutMs: 30_000 });
     cli.child.kill("SIGINT");
     expect(await cli.exit).toBe(130);
     expect(fake.requests("task.cancel")).toHaveLength(1);
@@ -102,7 +102,8 @@ describe("the flotilla binary", { timeout: 60_000 }, () => {
     const task = fake.addTask({ kind: "exec", argv: ["long"] }, "running");
     fake.output(task.id, "stdout", "before\n");
     const cli = flotilla(fake, ["logs", "-f", task.id]);
-    await waitFor(() => cli.stdout().includes("before"), { what: "first output" });
+    // The CLI starts from its sources through tsx: on a loaded machine that alone can take seconds.
+    await waitFor(() => cli.stdout().includes("before"), { what: "first output", timeoutMs: 30_000 });
     await fake.stop();
     fake.output(task.id, "stderr", "while-down\n");
     await new Promise((resolve) => setTimeout(resolve, 200));

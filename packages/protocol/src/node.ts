@@ -81,3 +81,13 @@ export const UsageSchema = z.object({
 });
 /** Resource usage of a finished process. */
 export type Usage = z.infer<typeof UsageSchema>;
+
+/**
+ * The node id a machine takes by default: its host name with anything a node id may not hold replaced by
+ * `-` (and no leading punctuation), at most 128 characters, `node` when nothing is left. The agent and
+ * `flotilla mcp` both name this machine so, and agree.
+ */
+export function nodeIdFromHost(host: string): string {
+  const cleaned = host.replace(/[^A-Za-z0-9._:-]/g, "-").replace(/^[^A-Za-z0-9]+/, "");
+  return (cleaned || "node").slice(0, 128);
+}

@@ -4,8 +4,8 @@
  * carries the protocol and nothing else. The agent id names the caller on the chat channels and, as the
  * connection's agent, on project claims; `approve_task` is offered only when the token may approve.
  */
-import { mayApprove, serveStdio } from "@flotilla/mcp";
-import { defaultNodeId } from "@flotilla/node-agent";
+import { hostname } from "node:os";
+import { nodeIdFromHost } from "@flotilla/protocol";
 import type { CommandSpec } from "../cli.js";
 import { EXIT } from "../exit-codes.js";
 
@@ -33,12 +33,15 @@ to Claude Code with \`claude mcp add flotilla -- flotilla mcp\`.`,
   examples: ["flotilla mcp", "claude mcp add flotilla -- flotilla mcp"],
   async run(context) {
     const given = context.values["agent-id"];
-    const agentId = typeof given === "string" ? given : context.io.env.FLOTILLA_AGENT_ID || defaultNodeId();
+    const agentId =
+      typeof given === "string" ? given : context.io.env.FLOTILLA_AGENT_ID || nodeIdFromHost(hostname());
     const listed = context.values.capabilities;
     const capabilities = (typeof listed === "string" ? listed : (context.io.env.FLOTILLA_CAPABILITIES ?? ""))
       .split(",")
       .map((capability) => capability.trim())
       .filter((capability) => capability !== "");
+    // Loaded here, not at start: the MCP SDK is the heaviest import of the CLI and only this command needs it.
+    const { mayApprove, serveStdio } = await import("@flotilla/mcp");
     const client = await context.client({ clientId: agentId, agent: agentId, capabilities });
     await serveStdio({ client, agentId, canApprove: await mayApprove(client) });
     return EXIT.OK;

@@ -4,7 +4,7 @@
  * changes once the agent is created; what is measured at run time is `node-state.ts`.
  */
 import { hostname } from "node:os";
-import { FlotillaError, parseCoordinatorUrls } from "@flotilla/protocol";
+import { FlotillaError, nodeIdFromHost, parseCoordinatorUrls } from "@flotilla/protocol";
 import { type Logger, pino } from "pino";
 import type { CallHandlers } from "../call.js";
 import { prepareEnv } from "../exec.js";
@@ -159,10 +159,7 @@ export interface Settings {
 
 /** This machine's hostname made a valid node id: an agent's id unless it is given one. */
 export function defaultNodeId(): string {
-  const cleaned = hostname()
-    .replace(/[^A-Za-z0-9._:-]/g, "-")
-    .replace(/^[^A-Za-z0-9]+/, "");
-  return (cleaned || "node").slice(0, 128);
+  return nodeIdFromHost(hostname());
 }
 
 function agentEndpoint(url: string): string {
