@@ -103,6 +103,26 @@ describe("the dashboard in a browser", () => {
     await screenshot(page, "04-task-cancelled");
   });
 
+  it("lists a finished task's state changes with node and time on a page opened afterwards", async () => {
+    const task = await client.submit({ kind: "exec", argv: ["true"] });
+    expect((await task.result()).state).toBe("succeeded");
+    const node = (await client.task(task.id)).node ?? "";
+    expect(node).not.toBe("");
+    const later = await signedIn(browser, setup.baseUrl, setup.adminToken, `/tasks/${task.id}`);
+    const changes = later.getByTestId("state-changes");
+    // "leased" is known only from the task's stored events (the record has no time for it).
+    const leased = changes.locator('tr[data-state="leased"]');
+    await leased.waitFor({ timeout: 30_000 });
+    expect(await text(leased)).toContain(node);
+    const states = await changes.locator("tr").evaluateAll((rows) => rows.map((row) => row.dataset.state));
+    expect(states).toEqual(expect.arrayContaining(["queued", "leased", "running", "succeeded"]));
+    expect(states.at(-1)).toBe("succeeded");
+    for (const row of await changes.locator("tr td:first-child").allTextContents())
+      expect(row).toMatch(/\d:\d\d/);
+    await screenshot(later, "04b-task-history");
+    await later.context().close();
+  });
+
   it("drains and undrains a node", async () => {
     await page.getByRole("link", { name: "Nodes", exact: true }).click();
     const card = page.locator('[data-node="laptop"]');
