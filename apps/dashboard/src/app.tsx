@@ -172,6 +172,10 @@ function Dashboard({ identity, onSignOut }: { identity: Identity; onSignOut: () 
   );
 }
 
+/** Rows of the overview's lists: the tasks and events pages show more. */
+const OVERVIEW_RUNNING = 50;
+const OVERVIEW_EVENTS = 50;
+
 function Overview({ store }: { store: FleetStore }) {
   const running = [...store.tasks.values()].filter((task) => task.state === "running");
   return (
@@ -182,9 +186,9 @@ function Overview({ store }: { store: FleetStore }) {
         <h2>
           Running <span class="muted">{running.length}</span>
         </h2>
-        <TaskTable store={store} tasks={running.slice(0, 50)} testId="running" />
+        <TaskTable store={store} tasks={running.slice(0, OVERVIEW_RUNNING)} testId="running" />
       </section>
-      <EventsView store={store} />
+      <EventsView store={store} limit={OVERVIEW_EVENTS} />
     </>
   );
 }
