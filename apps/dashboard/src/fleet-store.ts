@@ -67,6 +67,8 @@ export class FleetStore {
   dlq: DlqEntry[] = [];
   readonly feed: FeedEntry[] = [];
   readonly broadcasts: FeedEntry[] = [];
+  /** Changes whenever a task row changed (an event applied, a listing read). */
+  tasksVersion = 0;
   /** Changes with every `project.updated` event: the projects list reads again when it does. */
   projectsVersion = 0;
   /** Per project, a number that changes with each of its `project.updated` events. */
@@ -151,6 +153,7 @@ export class FleetStore {
         client.tasks({ state: "running", limit: 1000 }),
       ]);
       for (const record of [...running, ...recent]) this.#putRecord(record);
+      this.tasksVersion += 1;
       this.#trim();
       this.firstRenderAt ??= performance.now();
       this.batch.mark();
@@ -216,6 +219,7 @@ export class FleetStore {
 
   #apply(message: Message): void {
     if (message.type === "task.event") {
+      this.tasksVersion += 1;
       const row = this.tasks.get(message.taskId);
       if (row) {
         row.state = message.state;

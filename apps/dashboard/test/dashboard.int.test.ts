@@ -83,8 +83,10 @@ describe("the dashboard in a browser", () => {
       { kind: "exec", shell: "i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo line $i; sleep 0.1; done" },
       { wait: false },
     );
-    await page.getByRole("link", { name: "Tasks", exact: true }).click();
     const row = page.locator(`[data-testid="running"] tr[data-task="${task.id}"]`);
+    // The overview's running list (drawn on its own timer) shows it, and so does the tasks page.
+    await row.waitFor({ timeout: 30_000 });
+    await page.getByRole("link", { name: "Tasks", exact: true }).click();
     await row.waitFor({ timeout: 30_000 });
     await row.getByRole("link", { name: task.id }).click();
     const output = page.getByTestId("output");
