@@ -27,6 +27,7 @@ export const ACCESS = {
   "client task.watch": READERS,
   "client task.unwatch": READERS,
   "client task.get": READERS,
+  "client task.events": READERS,
   "client tasks.list": READERS,
   "client nodes.list": READERS,
   "client events.watch": READERS,

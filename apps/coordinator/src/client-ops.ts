@@ -101,6 +101,13 @@ export class ClientOps {
     return publicTask(task);
   }
 
+  /** A task's stored state changes, oldest first (the list is bounded: the oldest may have been trimmed). */
+  async taskEvents(taskId: string): Promise<{ taskId: string; events: unknown[] }> {
+    const [task, events] = await Promise.all([this.ctx.db.getTask(taskId), this.ctx.db.readEvents(taskId)]);
+    if (!task) throw taskNotFound(this.ctx, taskId);
+    return { taskId, events };
+  }
+
   async listTasks(filter: MessageOf<"tasks.list">): Promise<unknown[]> {
     const db = this.ctx.db;
     const limit = filter.limit ?? 50;

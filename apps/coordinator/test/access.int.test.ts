@@ -19,6 +19,7 @@ function frameFor(operation: string, from: string, id: string): Record<string, u
     "task.watch": { taskId: "t-none" },
     "task.unwatch": { taskId: "t-none" },
     "task.get": { taskId: "t-none" },
+    "task.events": { taskId: "t-none" },
     "tasks.list": {},
     "nodes.list": {},
     "events.watch": {},

@@ -2,6 +2,7 @@
  * The page: asks for a token until one is accepted, then opens the fleet store and shows one view per
  * path. The overview (`/`) is nodes, alerts and running tasks together.
  */
+import { memo } from "preact/compat";
 import { useEffect, useReducer, useState } from "preact/hooks";
 import { FleetStore } from "./fleet-store.js";
 import { link, usePath } from "./router.js";
@@ -172,19 +173,42 @@ function Dashboard({ identity, onSignOut }: { identity: Identity; onSignOut: () 
   );
 }
 
+/** Rows of the overview's lists: the tasks and events pages show more. */
+const OVERVIEW_RUNNING = 50;
+const OVERVIEW_EVENTS = 50;
+
+/**
+ * How often the overview's running tasks are drawn at most: under load most of them change between two
+ * renders of the page, so drawing them at every render (5 a second) is mostly drawing rows that are
+ * gone by the next one.
+ */
+const RUNNING_REDRAW_MS = 500;
+
 function Overview({ store }: { store: FleetStore }) {
-  const running = [...store.tasks.values()].filter((task) => task.state === "running");
   return (
     <>
       {store.alerts.size > 0 ? <AlertsView store={store} /> : null}
       <NodesView store={store} />
-      <section>
-        <h2>
-          Running <span class="muted">{running.length}</span>
-        </h2>
-        <TaskTable store={store} tasks={running.slice(0, 50)} testId="running" />
-      </section>
-      <EventsView store={store} />
+      <RunningTasks store={store} />
+      <EventsView store={store} limit={OVERVIEW_EVENTS} />
     </>
   );
 }
+
+/** The running tasks: skipped by the page's renders, drawn every {@link RUNNING_REDRAW_MS} if tasks changed. */
+const RunningTasks = memo(function RunningTasks({ store }: { store: FleetStore }) {
+  const [, setSeen] = useState(store.tasksVersion);
+  useEffect(() => {
+    const timer = setInterval(() => setSeen(store.tasksVersion), RUNNING_REDRAW_MS);
+    return () => clearInterval(timer);
+  }, [store]);
+  const running = [...store.tasks.values()].filter((task) => task.state === "running");
+  return (
+    <section>
+      <h2>
+        Running <span class="muted">{running.length}</span>
+      </h2>
+      <TaskTable store={store} tasks={running.slice(0, OVERVIEW_RUNNING)} testId="running" />
+    </section>
+  );
+});

@@ -67,6 +67,12 @@ export class FleetStore {
   dlq: DlqEntry[] = [];
   readonly feed: FeedEntry[] = [];
   readonly broadcasts: FeedEntry[] = [];
+  /** Changes whenever a task row changed (an event applied, a listing read). */
+  tasksVersion = 0;
+  /** Changes with every `project.updated` event: the projects list reads again when it does. */
+  projectsVersion = 0;
+  /** Per project, a number that changes with each of its `project.updated` events. */
+  readonly projectVersions = new Map<string, number>();
   /** Firing alerts by id. */
   readonly alerts = new Map<string, Alert>();
   /** The coordinator's samples, oldest first (empty until the first read, or from a coordinator without). */
@@ -147,6 +153,7 @@ export class FleetStore {
         client.tasks({ state: "running", limit: 1000 }),
       ]);
       for (const record of [...running, ...recent]) this.#putRecord(record);
+      this.tasksVersion += 1;
       this.#trim();
       this.firstRenderAt ??= performance.now();
       this.batch.mark();
@@ -212,6 +219,7 @@ export class FleetStore {
 
   #apply(message: Message): void {
     if (message.type === "task.event") {
+      this.tasksVersion += 1;
       const row = this.tasks.get(message.taskId);
       if (row) {
         row.state = message.state;
@@ -250,6 +258,10 @@ export class FleetStore {
       if (change?.type === "alert.resolved") this.alerts.delete(change.alert.id);
       if (change) entry.text = change.alert.message;
       if (entry.type.startsWith("node.")) void this.refreshNodes();
+      if (entry.type === "project.updated" && typeof data?.projectId === "string") {
+        this.projectsVersion += 1;
+        this.projectVersions.set(data.projectId, (this.projectVersions.get(data.projectId) ?? 0) + 1);
+      }
     } else {
       return;
     }

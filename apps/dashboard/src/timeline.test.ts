@@ -5,22 +5,30 @@ import { timeline } from "./timeline.js";
 
 const spec = { kind: "exec", argv: ["true"], priority: "normal" } as TaskRecord["spec"];
 
+/** A task that succeeded on node b: created at 100, queued at 400, started at 500, finished at 900. */
+function finished(fields: Partial<TaskRecord>): TaskRecord {
+  return {
+    id: "t-1",
+    spec,
+    state: "succeeded",
+    attempt: 1,
+    epoch: 2,
+    node: "b",
+    createdAt: 100,
+    updatedAt: 900,
+    queuedAt: 400,
+    startedAt: 500,
+    finishedAt: 900,
+    ...fields,
+  } as TaskRecord;
+}
+
 describe("timeline", () => {
   it("lists the record's times and the live events in order, each once", () => {
-    const record = {
-      id: "t-1",
-      spec,
-      state: "succeeded",
+    const record = finished({
       attempt: 2,
-      epoch: 2,
-      node: "b",
-      createdAt: 100,
-      updatedAt: 900,
-      queuedAt: 400,
-      startedAt: 500,
-      finishedAt: 900,
       attempts: [{ attempt: 1, node: "a", reason: "node a died", at: 300 }],
-    } as TaskRecord;
+    });
     const live = [
       { taskId: "t-1", state: "running", at: 501, node: "b", attempt: 2 },
       { taskId: "t-1", state: "succeeded", at: 902, node: "b", attempt: 2, reason: "exit 0" },
@@ -31,6 +39,34 @@ describe("timeline", () => {
       [400, "queued", "b"],
       [501, "running", "b"],
       [902, "succeeded", "b"],
+    ]);
+  });
+});
+
+describe("timeline with the task's stored changes", () => {
+  it("prefers stored events to the record's times, keeps earlier attempts, and lists a change seen twice once", () => {
+    const record = finished({ id: "t-2" });
+    const stored = [
+      { taskId: "t-2", state: "queued", at: 110, attempt: 0 },
+      { taskId: "t-2", state: "leased", at: 120, node: "a", attempt: 0 },
+      { taskId: "t-2", state: "queued", at: 400, node: "b", attempt: 1, reason: "node a died" },
+      { taskId: "t-2", state: "leased", at: 450, node: "b", attempt: 1 },
+      { taskId: "t-2", state: "running", at: 500, node: "b", attempt: 1 },
+    ] as const;
+    const live = [
+      { taskId: "t-2", state: "running", at: 500, node: "b", attempt: 1 },
+      { taskId: "t-2", state: "succeeded", at: 900, node: "b", attempt: 1 },
+    ] as const;
+    expect(
+      timeline(record, [...stored, ...live]).map((change) => [change.at, change.state, change.node]),
+    ).toEqual([
+      [100, "accepted", undefined],
+      [110, "queued", undefined],
+      [120, "leased", "a"],
+      [400, "queued", "b"],
+      [450, "leased", "b"],
+      [500, "running", "b"],
+      [900, "succeeded", "b"],
     ]);
   });
 });

@@ -83,8 +83,10 @@ describe("the dashboard in a browser", () => {
       { kind: "exec", shell: "i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo line $i; sleep 0.1; done" },
       { wait: false },
     );
-    await page.getByRole("link", { name: "Tasks", exact: true }).click();
     const row = page.locator(`[data-testid="running"] tr[data-task="${task.id}"]`);
+    // The overview's running list (drawn on its own timer) shows it, and so does the tasks page.
+    await row.waitFor({ timeout: 30_000 });
+    await page.getByRole("link", { name: "Tasks", exact: true }).click();
     await row.waitFor({ timeout: 30_000 });
     await row.getByRole("link", { name: task.id }).click();
     const output = page.getByTestId("output");
@@ -101,6 +103,26 @@ describe("the dashboard in a browser", () => {
       .toBe("cancelled");
     expect((await client.task(task.id)).state).toBe("cancelled");
     await screenshot(page, "04-task-cancelled");
+  });
+
+  it("lists a finished task's state changes with node and time on a page opened afterwards", async () => {
+    const task = await client.submit({ kind: "exec", argv: ["true"] });
+    expect((await task.result()).state).toBe("succeeded");
+    const node = (await client.task(task.id)).node ?? "";
+    expect(node).not.toBe("");
+    const later = await signedIn(browser, setup.baseUrl, setup.adminToken, `/tasks/${task.id}`);
+    const changes = later.getByTestId("state-changes");
+    // "leased" is known only from the task's stored events (the record has no time for it).
+    const leased = changes.locator('tr[data-state="leased"]');
+    await leased.waitFor({ timeout: 30_000 });
+    expect(await text(leased)).toContain(node);
+    const states = await changes.locator("tr").evaluateAll((rows) => rows.map((row) => row.dataset.state));
+    expect(states).toEqual(expect.arrayContaining(["queued", "leased", "running", "succeeded"]));
+    expect(states.at(-1)).toBe("succeeded");
+    for (const row of await changes.locator("tr td:first-child").allTextContents())
+      expect(row).toMatch(/\d:\d\d/);
+    await screenshot(later, "04b-task-history");
+    await later.context().close();
   });
 
   it("drains and undrains a node", async () => {

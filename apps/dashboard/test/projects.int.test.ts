@@ -63,6 +63,11 @@ describe("the Projects view", () => {
     await page.getByRole("link", { name: "Projects", exact: true }).click();
     const row = page.locator(`[data-testid="projects"] tr[data-project="${project.projectId}"]`);
     await expect.poll(() => text(row), { timeout: 30_000 }).toContain("Port the log parser");
+    // A project made while the list is open appears on it, pushed (sooner than the 30 s fallback read).
+    const later = await admin.projects.create({ initialPrompt: "Pushed to the open list", tasks: [] });
+    await page
+      .locator(`[data-testid="projects"] tr[data-project="${later.projectId}"]`)
+      .waitFor({ timeout: 15_000 });
     await row.getByRole("link", { name: project.projectId }).click();
 
     const inProgress = page.locator(`[data-testid="project-in-progress"] tr[data-task="${first.id}"]`);
@@ -72,13 +77,14 @@ describe("the Projects view", () => {
     expect(await text(waiting)).toContain(first.id);
     await screenshot(page, "13-project-in-progress");
 
-    // The agent finishes while the page stays open: the page follows without a reload.
+    // The agent finishes while the page stays open: the change is pushed and the page follows without a
+    // reload, well before its fallback read (every PROJECT_FALLBACK_MS, 30 s) would have shown it.
     await agent.projects.updateTask(project.projectId, first.id, {
       status: "done",
       completedDetails: "ported, tests pass",
     });
     const done = page.locator(`[data-testid="project-done"] tr[data-task="${first.id}"]`);
-    await done.getByRole("button", { name: "Approve" }).waitFor({ timeout: 30_000 });
+    await done.getByRole("button", { name: "Approve" }).waitFor({ timeout: 15_000 });
     await screenshot(page, "14-project-done");
     await done.getByRole("button", { name: "Approve" }).click();
     await expect.poll(() => text(done), { timeout: 30_000 }).toContain("yes");

@@ -276,6 +276,14 @@ export class FlotillaClient {
     return (reply.type === "reply" ? reply.result : reply) as TaskRecord;
   }
 
+  /**
+   * A task's state changes as the coordinator stored them, oldest first, each with its node and time
+   * (also those that happened before this client connected).
+   */
+  async taskEvents(taskId: string, options: RequestOptions = {}): Promise<TaskEvent[]> {
+    return (await this.request<{ events: TaskEvent[] }>("task.events", { taskId }, options)).events;
+  }
+
   /** Tasks matching `filter`. */
   async tasks(filter: TaskFilter = {}, options: RequestOptions = {}): Promise<TaskRecord[]> {
     return (await this.request<{ tasks: TaskRecord[] }>("tasks.list", { ...filter }, options)).tasks;

@@ -14,6 +14,7 @@ const IDEMPOTENT = new Set([
   // Every spec carries an idempotency key (added when it had none): a frame sent again submits nothing twice.
   "task.submitMany",
   "task.get",
+  "task.events",
   "tasks.list",
   "nodes.list",
   "task.cancel",

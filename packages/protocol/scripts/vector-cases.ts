@@ -549,6 +549,8 @@ export const VECTOR_CASES: VectorCase[] = [
 
   valid("task.get", "ok", { taskId: "t-42" }, "cli-ana"),
   invalid("task.get", "task-id-number", { taskId: 42 }, "taskId"),
+  valid("task.events", "ok", { taskId: "t-42" }, "cli-ana"),
+  invalid("task.events", "missing-task", {}, "taskId"),
 
   valid("tasks.list", "filtered", { state: "failed", node: "linux1", limit: 50 }, "cli-ana"),
   valid("tasks.list", "all", {}, "cli-ana"),

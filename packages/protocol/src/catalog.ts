@@ -134,6 +134,11 @@ export const MESSAGE_CATALOG = {
   },
   "task.unwatch": { from: ["client"], to: ["coordinator"], summary: "Stop streaming the task." },
   "task.get": { from: ["client"], to: ["coordinator"], summary: "Read one task record." },
+  "task.events": {
+    from: ["client"],
+    to: ["coordinator"],
+    summary: "Read the task's stored state changes, oldest first.",
+  },
   "tasks.list": {
     from: ["client"],
     to: ["coordinator"],

@@ -335,6 +335,14 @@ export const TaskGetMessageSchema = message("task.get", { taskId: IdSchema });
 /** Read one task record. */
 export type TaskGetMessage = z.infer<typeof TaskGetMessageSchema>;
 
+/**
+ * Read a task's stored state changes, oldest first (each as a `task.event` carries it: state, previous,
+ * node, time, attempt). Answered by a `reply` whose result is `{ taskId, events }`.
+ */
+export const TaskEventsMessageSchema = message("task.events", { taskId: IdSchema });
+/** Read a task's state changes. */
+export type TaskEventsMessage = z.infer<typeof TaskEventsMessageSchema>;
+
 /** The most tasks one `tasks.list` returns. */
 export const MAX_LIST_LIMIT = 1000;
 
@@ -431,6 +439,7 @@ export const MESSAGE_SCHEMAS = {
   "task.watch": TaskWatchMessageSchema,
   "task.unwatch": TaskUnwatchMessageSchema,
   "task.get": TaskGetMessageSchema,
+  "task.events": TaskEventsMessageSchema,
   "tasks.list": TasksListMessageSchema,
   "nodes.list": NodesListMessageSchema,
   "events.watch": EventsWatchMessageSchema,

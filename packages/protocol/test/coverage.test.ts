@@ -46,6 +46,7 @@ const namedTypes = {
   "task.watch": {} as { a: protocol.TaskWatchMessage; b: MessageOf<"task.watch"> },
   "task.unwatch": {} as { a: protocol.TaskUnwatchMessage; b: MessageOf<"task.unwatch"> },
   "task.get": {} as { a: protocol.TaskGetMessage; b: MessageOf<"task.get"> },
+  "task.events": {} as { a: protocol.TaskEventsMessage; b: MessageOf<"task.events"> },
   "tasks.list": {} as { a: protocol.TasksListMessage; b: MessageOf<"tasks.list"> },
   "nodes.list": {} as { a: protocol.NodesListMessage; b: MessageOf<"nodes.list"> },
   "events.watch": {} as { a: protocol.EventsWatchMessage; b: MessageOf<"events.watch"> },

@@ -50,8 +50,8 @@ describe("the published package", () => {
       priority: "normal",
       badCode: "E_VERSION",
       key: "p:task:{t1}",
-      types: 57,
-      schemaTypes: 57,
+      types: 58,
+      schemaTypes: 58,
     });
   });
 

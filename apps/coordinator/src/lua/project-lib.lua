@@ -22,7 +22,8 @@
   ARGV[5] the operation's arguments, JSON
 
   A task in the index names its member in `readyKey`; `reindex` keeps the two in step after any change.
-  Every script answers JSON: {"ok": value} or {"error": {"code", "message", "rule"}}. A script checks
+  Every script answers JSON: {"ok": value} (with "updates": the JSON of each update it published, when it
+  published any) or {"error": {"code", "message", "rule"}}. A script checks
   everything before its first write, so a refused change leaves Redis as it was.
 ]]
 local call = redis.call
@@ -37,7 +38,11 @@ local RANK = { critical = 0, high = 1, normal = 2, low = 3 }
 local function fail(code, message, rule)
   return cjson.encode({ error = { code = code, message = message, rule = rule or "" } })
 end
+-- The updates this change published, sent back with its answer so the coordinator can pass them on to
+-- its own WebSocket watchers.
+local SENT = {}
 local function ok(value)
+  if #SENT > 0 then return cjson.encode({ ok = value, updates = SENT }) end
   return cjson.encode({ ok = value })
 end
 -- cjson writes an empty list as {}: lists read back are lists again here and in JavaScript.
@@ -93,13 +98,15 @@ local function saveTask(t)
 end
 local function publish(t, status, agent)
   if agent == nil or agent == "" then agent = cjson.null end
-  call("PUBLISH", UPDATES, cjson.encode({
+  local update = cjson.encode({
     projectId = t.projectId,
     taskId = t.id,
     status = status or t.status,
     agent = agent,
     completionTime = t.completedAt or cjson.null,
-  }))
+  })
+  call("PUBLISH", UPDATES, update)
+  SENT[#SENT + 1] = update
 end
 local function failure(t, agent, reason)
   local entry = cjson.encode({

@@ -111,6 +111,13 @@ function byNumber(a: string, b: string): number {
   return Number(a.slice(a.indexOf("-") + 1)) - Number(b.slice(b.indexOf("-") + 1));
 }
 
+/** The changes of a whole project, and the status their update gives when no task's update was published. */
+const PROJECT_LEVEL: Partial<Record<ProjectScript, string>> = {
+  "project-create-10": "created",
+  "project-delete-10": "deleted",
+  "project-finalize-10": "finalized",
+};
+
 /** Reads and changes projects in Redis. */
 export class ProjectStore {
   constructor(private readonly ctx: CoordinatorContext) {}
@@ -141,9 +148,51 @@ export class ProjectStore {
         JSON.stringify(payload),
       ],
     );
-    const answer = JSON.parse(raw) as { ok?: T; error?: { code: string; message: string; rule: string } };
+    const answer = JSON.parse(raw) as {
+      ok?: T;
+      updates?: string[];
+      error?: { code: string; message: string; rule: string };
+    };
     if (answer.error) throw refusal(answer.error);
+    this.#announce(script, actor, payload, answer.ok, answer.updates ?? []);
     return answer.ok as T;
+  }
+
+  /**
+   * Passes a change on to the connections that watch the fleet's events, as a `broadcast` frame whose
+   * message is `project.updated`: each update the script published on `events:tasks:updates`, or, for a
+   * change of a whole project that published none (finalized; created or deleted without tasks), one
+   * update naming the project.
+   */
+  #announce(
+    script: ProjectScript,
+    actor: string,
+    payload: Record<string, unknown>,
+    ok: unknown,
+    updates: string[],
+  ) {
+    const ctx = this.ctx;
+    const status = PROJECT_LEVEL[script];
+    const projectId =
+      payload.projectId ?? (ok as { project?: { projectId?: unknown } } | undefined)?.project?.projectId;
+    const wholeProject =
+      updates.length === 0 && status !== undefined && typeof projectId === "string"
+        ? [JSON.stringify({ projectId, status, agent: actor === "" ? null : actor })]
+        : [];
+    const timestamp = new Date(ctx.options.clock()).toISOString();
+    for (const update of [...updates, ...wholeProject]) {
+      ctx.fanout.fleetEvent(() =>
+        ctx.frames.frame("broadcast", {
+          message: "project.updated",
+          data: {
+            from: "coordinator",
+            type: "project.updated",
+            timestamp,
+            ...(JSON.parse(update) as object),
+          },
+        }),
+      );
+    }
   }
 
   /** One project with its tasks in order. */

@@ -62,6 +62,9 @@ export function clientHandlers(
       out.reply(session, frame.id, { ok: true });
     })
     .on("task.get", async (session, frame) => out.reply(session, frame.id, await ops.getTask(frame.taskId)))
+    .on("task.events", async (session, frame) =>
+      out.reply(session, frame.id, await ops.taskEvents(frame.taskId)),
+    )
     .on("tasks.list", async (session, frame) =>
       out.reply(session, frame.id, { tasks: await ops.listTasks(frame) }),
     )

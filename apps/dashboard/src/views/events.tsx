@@ -29,11 +29,12 @@ export function AlertsView({ store }: { store: FleetStore }) {
   );
 }
 
-export function EventsView({ store }: { store: FleetStore }) {
+/** The fleet's events; `limit` rows at most (the overview shows fewer than the events page). */
+export function EventsView({ store, limit = MAX_ROWS }: { store: FleetStore; limit?: number }) {
   return (
     <section>
       <h2>Fleet events</h2>
-      <Feed entries={store.feed} testId="events" />
+      <Feed entries={store.feed} testId="events" limit={limit} />
     </section>
   );
 }
@@ -60,18 +61,49 @@ export function BroadcastsView({ store }: { store: FleetStore }) {
   );
 }
 
-function Feed({ entries, testId }: { entries: readonly FeedEntry[]; testId: string }) {
-  if (entries.length === 0) return <p class="muted">nothing yet</p>;
-  return (
-    <table data-testid={testId}>
-      <tbody>
-        {entries.slice(0, 200).map((entry) => (
-          <FeedRow key={entry.seq} entry={entry} />
-        ))}
-      </tbody>
-    </table>
-  );
+const MAX_ROWS = 200;
+
+function Feed({
+  entries,
+  testId,
+  limit = MAX_ROWS,
+}: {
+  entries: readonly FeedEntry[];
+  testId: string;
+  limit?: number;
+}) {
+  return <FeedRows entries={entries} testId={testId} limit={limit} newest={entries[0]?.seq} />;
 }
+
+/**
+ * The rows, drawn again only when a new entry came (the store adds entries at the front of a list it keeps,
+ * so the newest entry's number tells whether the list changed).
+ */
+const FeedRows = memo(
+  function FeedRows({
+    entries,
+    testId,
+    limit,
+  }: {
+    entries: readonly FeedEntry[];
+    testId: string;
+    limit: number;
+    newest: number | undefined;
+  }) {
+    if (entries.length === 0) return <p class="muted">nothing yet</p>;
+    return (
+      <table data-testid={testId}>
+        <tbody>
+          {entries.slice(0, limit).map((entry) => (
+            <FeedRow key={entry.seq} entry={entry} />
+          ))}
+        </tbody>
+      </table>
+    );
+  },
+  (before, after) =>
+    before.newest === after.newest && before.limit === after.limit && before.testId === after.testId,
+);
 
 /** One entry: entries never change, so a row is drawn once, not at every render. */
 const FeedRow = memo(function FeedRow({ entry }: { entry: FeedEntry }) {

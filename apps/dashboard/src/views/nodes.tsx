@@ -5,12 +5,12 @@
  */
 import type { NodeView } from "@flotilla/client";
 import { memo } from "preact/compat";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { Chart } from "../chart.js";
 import type { FleetStore } from "../fleet-store.js";
 import { ago, bytes } from "../format.js";
 import type { NodeCharts } from "../history.js";
-import { ActionButton } from "./widgets.js";
+import { ActionButton, useTickingText } from "./widgets.js";
 
 /** The one word for a node's condition that the page colours by. */
 export function healthOf(node: NodeView): "dead" | "suspect" | "draining" | "busy" | "ready" {
@@ -36,16 +36,11 @@ const NodesSection = memo(
     for (const node of nodes) counts.set(healthOf(node), (counts.get(healthOf(node)) ?? 0) + 1);
     const section = useRef<HTMLElement>(null);
     // Heartbeat ages change every second on every card: one pass rewrites their text in place.
-    useEffect(() => {
-      const timer = setInterval(() => {
-        for (const cell of section.current?.querySelectorAll<HTMLElement>("[data-heartbeat]") ?? []) {
-          const text = ago(store.live.get(cell.dataset.heartbeat ?? "")?.lastHeartbeatAt);
-          const node = cell.firstChild;
-          if (node instanceof Text && node.data !== text) node.data = text;
-        }
-      }, 1000);
-      return () => clearInterval(timer);
-    }, [store]);
+    const heartbeatAge = useCallback(
+      (cell: HTMLElement) => ago(store.live.get(cell.dataset.heartbeat ?? "")?.lastHeartbeatAt),
+      [store],
+    );
+    useTickingText(section, "[data-heartbeat]", heartbeatAge);
     return (
       <section ref={section}>
         <h2>

@@ -1,43 +1,68 @@
 /**
  * Projects: the task lists agents share. `/projects` lists them with counts by status; `/projects/<id>`
  * shows one project's tasks by status with priority, dependencies (`after`), `needs`, and who holds
- * which claim until when. The coordinator publishes project changes on Redis (`events:tasks:updates`)
- * but not over the WebSocket, so both pages read again every few seconds while they are open.
+ * which claim until when. The coordinator pushes each project change to the page (`project.updated` fleet
+ * events, the updates it publishes on `events:tasks:updates`), and each page reads again when one concerns
+ * it; a slow read every {@link PROJECT_FALLBACK_MS} covers changes missed while the connection was down.
  */
 import type { Project, ProjectSummary, ProjectTask, ProjectTaskStatus } from "@flotilla/protocol";
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import type { FleetStore } from "../fleet-store.js";
 import { clock, duration } from "../format.js";
 import { link } from "../router.js";
 import { abilities } from "../session.js";
 import { ActionButton } from "./widgets.js";
 
-/** How often an open project page reads the project again. */
-export const PROJECT_POLL_MS = 2_000;
+/**
+ * How often an open projects page reads again without being told of a change: events sent while the
+ * socket was down are not replayed, so this bounds how long a missed change can stay unseen.
+ */
+export const PROJECT_FALLBACK_MS = 30_000;
 
 const STATUSES: ProjectTaskStatus[] = ["not started", "in progress", "done"];
 
-/** Reads `load` now and every {@link PROJECT_POLL_MS} while mounted; `refresh` reads at once. */
-function usePolled<T>(load: () => Promise<T>, key: string) {
+/**
+ * Reads `load` now, again whenever `version` (a count of the pushed changes that concern the page)
+ * changes, and every {@link PROJECT_FALLBACK_MS} while mounted; `refresh` reads at once. Reads do not
+ * overlap: a change during a read brings one more read after it.
+ */
+function useFollowed<T>(load: () => Promise<T>, key: string, version: number) {
   const [value, setValue] = useState<T | undefined>(undefined);
   const [failure, setFailure] = useState<string | undefined>(undefined);
-  const refresh = useCallback(
-    () =>
-      load().then(
-        (found) => {
-          setValue(found);
-          setFailure(undefined);
-        },
-        (error: Error) => setFailure(error.message),
-      ),
-    [key],
-  );
+  const reading = useRef<{ busy: boolean; again: boolean }>({ busy: false, again: false });
+  const refresh = useCallback(async (): Promise<void> => {
+    const state = reading.current;
+    if (state.busy) {
+      state.again = true;
+      return;
+    }
+    state.busy = true;
+    try {
+      const found = await load();
+      setValue(found);
+      setFailure(undefined);
+    } catch (error) {
+      setFailure((error as Error).message);
+    } finally {
+      state.busy = false;
+    }
+    if (state.again) {
+      state.again = false;
+      await refresh();
+    }
+  }, [key]);
   useEffect(() => {
     setValue(undefined);
     void refresh();
-    const timer = setInterval(() => void refresh(), PROJECT_POLL_MS);
+    const timer = setInterval(() => void refresh(), PROJECT_FALLBACK_MS);
     return () => clearInterval(timer);
   }, [refresh]);
+  const seenVersion = useRef(version);
+  useEffect(() => {
+    if (seenVersion.current === version) return;
+    seenVersion.current = version;
+    void refresh();
+  }, [version, refresh]);
   return { value, failure, refresh };
 }
 
@@ -60,14 +85,18 @@ function summary(text: string, limit = 100): string {
 
 export function ProjectsView({ store }: { store: FleetStore }) {
   const client = store.client;
-  const { value, failure } = usePolled(async () => {
-    if (!client) return undefined;
-    const [projects, tasks] = await Promise.all([
-      client.projects.list("all"),
-      client.projects.listTasks({ state: "all" }),
-    ]);
-    return { projects, counts: countByProject(tasks) };
-  }, "projects");
+  const { value, failure } = useFollowed(
+    async () => {
+      if (!client) return undefined;
+      const [projects, tasks] = await Promise.all([
+        client.projects.list("all"),
+        client.projects.listTasks({ state: "all" }),
+      ]);
+      return { projects, counts: countByProject(tasks) };
+    },
+    "projects",
+    store.projectsVersion,
+  );
   const projects: ProjectSummary[] = value?.projects ?? [];
   return (
     <section>
@@ -126,7 +155,11 @@ export function ProjectPage({ store, id }: { store: FleetStore; id: string }) {
     value: project,
     failure,
     refresh,
-  } = usePolled(async () => (client ? await client.projects.read(id) : undefined), id);
+  } = useFollowed(
+    async () => (client ? await client.projects.read(id) : undefined),
+    id,
+    store.projectVersions.get(id) ?? 0,
+  );
   const may = abilities(store.identity);
   if (!project) {
     return <section>{failure ? <p class="error">{failure}</p> : <p class="muted">loading {id}…</p>}</section>;

@@ -1,6 +1,6 @@
 /**
  * One task: its spec (secret values arrive masked from the coordinator), attempts, every state change
- * with node and time, its output (live while it runs) with a search box, exit code and duration; cancel
+ * with node and time (those before the page opened read with `task.events`), its output (live while it runs) with a search box, exit code and duration; cancel
  * for tokens that may.
  */
 import type { OutputChunk, TaskEvent } from "@flotilla/client";
@@ -18,6 +18,7 @@ const MAX_OUTPUT_CHARS = 2_000_000;
 export function TaskPage({ store, id }: { store: FleetStore; id: string }) {
   const [record, setRecord] = useState<TaskRecord | undefined>(undefined);
   const [failure, setFailure] = useState<string | undefined>(undefined);
+  const [stored, setStored] = useState<TaskEvent[]>([]);
   const [events, setEvents] = useState<TaskEvent[]>([]);
   const [output, setOutput] = useState<OutputChunk[]>([]);
   const [search, setSearch] = useState("");
@@ -39,6 +40,12 @@ export function TaskPage({ store, id }: { store: FleetStore; id: string }) {
         .then((found) => !stopped && setRecord(found))
         .catch((error: Error) => !stopped && setFailure(error.message));
     void reload();
+    // The changes that happened before the page opened; a coordinator without `task.events` leaves the
+    // record's times to stand in for them.
+    client
+      .taskEvents(id)
+      .then((found) => !stopped && setStored(found))
+      .catch(() => undefined);
     void (async () => {
       try {
         for await (const update of client.watch(id).updates()) {
@@ -107,8 +114,8 @@ export function TaskPage({ store, id }: { store: FleetStore; id: string }) {
       <h3>State changes</h3>
       <table data-testid="state-changes">
         <tbody>
-          {timeline(record, events).map((event, index) => (
-            <tr key={`${event.state}-${event.at}-${index}`}>
+          {timeline(record, [...stored, ...events]).map((event, index) => (
+            <tr key={`${event.state}-${event.at}-${index}`} data-state={event.state}>
               <td>{clock(event.at)}</td>
               <td>
                 <StateBadge state={event.state} />

@@ -4,11 +4,12 @@
  * ten thousand tasks, the page need not draw them all.
  */
 import { TASK_STATES, TERMINAL_STATES } from "@flotilla/protocol";
-import { useState } from "preact/hooks";
+import { memo } from "preact/compat";
+import { useRef, useState } from "preact/hooks";
 import type { FleetStore, TaskRow } from "../fleet-store.js";
 import { ago } from "../format.js";
 import { link } from "../router.js";
-import { ActionButton, SearchBox, StateBadge } from "./widgets.js";
+import { ActionButton, SearchBox, StateBadge, useTickingText } from "./widgets.js";
 
 const SHOWN = 200;
 
@@ -76,12 +77,23 @@ export function TasksView({ store }: { store: FleetStore }) {
   );
 }
 
+/** A cell's age from its `data-updated` time. */
+function updatedAge(cell: HTMLElement): string {
+  return ago(Number(cell.dataset.updated));
+}
+
+/**
+ * A table of tasks. Rows are drawn again only when what they show changed (the store changes a task's
+ * row in place, so each row gets its fields, not the object); the ages, which change with the clock,
+ * are rewritten in place once a second.
+ */
 export function TaskTable({ store, tasks, testId }: { store: FleetStore; tasks: TaskRow[]; testId: string }) {
+  const table = useRef<HTMLTableElement>(null);
+  useTickingText(table, "[data-updated]", updatedAge);
   const canCancel = store.identity.scope === "admin" || store.identity.scope === "submit";
-  const client = store.client;
   if (tasks.length === 0) return <p class="muted">none</p>;
   return (
-    <table data-testid={testId}>
+    <table data-testid={testId} ref={table}>
       <thead>
         <tr>
           <th>task</th>
@@ -95,34 +107,69 @@ export function TaskTable({ store, tasks, testId }: { store: FleetStore; tasks: 
       </thead>
       <tbody>
         {tasks.map((task) => (
-          <tr key={task.id} data-task={task.id}>
-            <td>
-              <a {...link(`/tasks/${task.id}`)}>{task.id}</a>
-            </td>
-            <td>
-              <StateBadge state={task.state} />
-            </td>
-            <td>{task.node ?? "—"}</td>
-            <td class="command">{task.command}</td>
-            <td>{task.submitter ?? ""}</td>
-            <td>{ago(task.updatedAt)}</td>
-            {canCancel ? (
-              <td>
-                {client && !isFinished(task.state) && mayCancel(store, task) ? (
-                  <ActionButton
-                    label="Cancel"
-                    danger
-                    run={() => client.cancel(task.id, "cancelled from the dashboard")}
-                  />
-                ) : null}
-              </td>
-            ) : null}
-          </tr>
+          <TaskLine
+            key={task.id}
+            store={store}
+            id={task.id}
+            state={task.state}
+            node={task.node}
+            command={task.command}
+            submitter={task.submitter}
+            updatedAt={task.updatedAt}
+            cancelColumn={canCancel}
+          />
         ))}
       </tbody>
     </table>
   );
 }
+
+const TaskLine = memo(function TaskLine({
+  store,
+  id,
+  state,
+  node,
+  command,
+  submitter,
+  updatedAt,
+  cancelColumn,
+}: {
+  store: FleetStore;
+  id: string;
+  state: string;
+  node: string | undefined;
+  command: string;
+  submitter: string | undefined;
+  updatedAt: number;
+  cancelColumn: boolean;
+}) {
+  const client = store.client;
+  return (
+    <tr data-task={id}>
+      <td>
+        <a {...link(`/tasks/${id}`)}>{id}</a>
+      </td>
+      <td>
+        <StateBadge state={state} />
+      </td>
+      <td>{node ?? "—"}</td>
+      <td class="command">{command}</td>
+      <td>{submitter ?? ""}</td>
+      <td data-updated={updatedAt}>{ago(updatedAt)}</td>
+      {cancelColumn ? (
+        <td>
+          {client && !isFinished(state) && mayCancel(store, { submitter }) ? (
+            <ActionButton
+              label="Cancel"
+              danger
+              run={() => client.cancel(id, "cancelled from the dashboard")}
+            />
+          ) : null}
+        </td>
+      ) : null}
+    </tr>
+  );
+});
 
 export function isFinished(state: string): boolean {
   return (TERMINAL_STATES as readonly string[]).includes(state);

@@ -1,5 +1,6 @@
 /** Controls several views share. */
-import { useState } from "preact/hooks";
+import type { RefObject } from "preact";
+import { useEffect, useState } from "preact/hooks";
 
 /** A button that runs an action, shows it is busy, and says when it failed. */
 export function ActionButton({
@@ -68,4 +69,25 @@ export function SearchBox({
       onInput={(event) => onChange(event.currentTarget.value)}
     />
   );
+}
+
+/**
+ * Rewrites in place, once a second, the text of the cells under `root` that match `selector` (an age that
+ * ticks with the clock), so that rows need not be drawn again only because time passed.
+ */
+export function useTickingText(
+  root: RefObject<HTMLElement | null>,
+  selector: string,
+  textOf: (cell: HTMLElement) => string,
+): void {
+  useEffect(() => {
+    const timer = setInterval(() => {
+      for (const cell of root.current?.querySelectorAll<HTMLElement>(selector) ?? []) {
+        const text = textOf(cell);
+        const node = cell.firstChild;
+        if (node instanceof Text && node.data !== text) node.data = text;
+      }
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [root, selector, textOf]);
 }
