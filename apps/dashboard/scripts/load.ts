@@ -17,13 +17,8 @@
 import { parseArgs } from "node:util";
 import { connect } from "@flotilla/client";
 import { type Service, startService } from "@flotilla/launcher";
-import {
-  agentBin,
-  buildDashboard,
-  builtCoordinatorBin,
-  launchBrowser,
-  startBrowserFleet,
-} from "../test/browser-fleet.js";
+import { agentBin, builtCoordinatorBin } from "@flotilla/testing";
+import { buildDashboard, launchBrowser, startBrowserFleet } from "../test/browser-fleet.js";
 
 const { values } = parseArgs({
   options: {

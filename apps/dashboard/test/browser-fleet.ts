@@ -9,38 +9,15 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  type BinSpec,
-  type LocalAgentSpec,
-  type LocalFleet,
-  nodeBin,
-  startLocalFleet,
-} from "@flotilla/launcher";
+import { type BinSpec, type LocalAgentSpec, type LocalFleet, startLocalFleet } from "@flotilla/launcher";
+import { agentBin, coordinatorBin } from "@flotilla/testing";
 import { type Browser, type BrowserContextOptions, chromium, type Locator, type Page } from "playwright-core";
-
-const root = new URL("../../../", import.meta.url);
-const tsxLoader = import.meta.resolve("tsx");
 
 /** Where screenshots are written. */
 export const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
 
 /** Debian's Chromium; `.ci/run` installs it when missing. */
 export const CHROMIUM = "/usr/bin/chromium";
-
-export function coordinatorBin(): BinSpec {
-  return nodeBin(fileURLToPath(new URL("apps/coordinator/src/main.ts", root)), tsxLoader);
-}
-
-/** `flotilla-coordinator` as built (`pnpm build`), for the load command: what ships, and faster than tsx. */
-export function builtCoordinatorBin(): BinSpec {
-  const entry = fileURLToPath(new URL("apps/coordinator/dist/main.js", root));
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run pnpm build first`);
-  return nodeBin(entry);
-}
-
-export function agentBin(): BinSpec {
-  return nodeBin(fileURLToPath(new URL("apps/node-agent/src/main.ts", root)), tsxLoader);
-}
 
 /** Builds the dashboard (the coordinator serves `apps/dashboard/dist`). */
 export function buildDashboard(): void {

@@ -4,6 +4,7 @@ export {
   type RedisServerOptions,
   startRedisServer as startRedis,
 } from "@flotilla/launcher";
+export { agentBin, builtCoordinatorBin, coordinatorBin } from "./bins.js";
 export {
   type RedisClusterSet,
   redisCli,
@@ -11,7 +12,6 @@ export {
   startRedisCluster,
   startSentinelSet,
 } from "./redis-ha.js";
-
 export { type StandbyDouble, startStandbyDouble } from "./standby.js";
 export {
   makeTestCertificates,

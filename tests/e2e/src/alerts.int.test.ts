@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Alert, connect } from "@flotilla/client";
 import { type LocalFleet, startLocalFleet } from "@flotilla/launcher";
-import { waitFor } from "@flotilla/testing";
+import { agentBin, coordinatorBin, waitFor } from "@flotilla/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentBin, coordinatorBin } from "./bins.js";
 import { flotilla } from "./cli-process.js";
 
 /** The alerts `flotilla alerts --json [--all]` lists. */

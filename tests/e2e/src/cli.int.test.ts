@@ -1,6 +1,6 @@
 import { type LocalFleet, startLocalFleet } from "@flotilla/launcher";
+import { agentBin, coordinatorBin } from "@flotilla/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentBin, coordinatorBin } from "./bins.js";
 import { flotilla } from "./cli-process.js";
 
 describe("the flotilla command against a real fleet (separate processes)", () => {

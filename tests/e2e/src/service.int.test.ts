@@ -2,8 +2,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { agentBin } from "@flotilla/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { agentBin } from "./bins.js";
 
 const home = mkdtempSync(join(tmpdir(), "flotilla-service-home-"));
 const tokenDir = mkdtempSync(join(tmpdir(), "flotilla-service-token-"));

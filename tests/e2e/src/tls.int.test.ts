@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { initFleetTls, type LocalFleet, startLocalFleet } from "@flotilla/launcher";
+import { agentBin, coordinatorBin } from "@flotilla/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentBin, coordinatorBin } from "./bins.js";
 import { runCli } from "./cli-process.js";
 
 const run = promisify(execFile);

@@ -4,9 +4,9 @@ import { fileURLToPath } from "node:url";
 import { connect, type FlotillaClient } from "@flotilla/client";
 import { type BinSpec, nodeBin, startLocalFleet, startService } from "@flotilla/launcher";
 import type { TaskSpecInput } from "@flotilla/protocol";
+import { builtCoordinatorBin } from "@flotilla/testing";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
-import { builtCoordinatorBin } from "../bins.js";
 import { bullmqBulkRate, flotillaBulkRate } from "./bulk.js";
 import { cpuMsOf, percentile, print, round } from "./stats.js";
 

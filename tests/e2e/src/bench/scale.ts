@@ -2,8 +2,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { connect, type FlotillaClient } from "@flotilla/client";
 import { type BinSpec, type LocalFleet, nodeBin, startLocalFleet } from "@flotilla/launcher";
+import { builtCoordinatorBin, coordinatorBin } from "@flotilla/testing";
 import { Redis } from "ioredis";
-import { builtCoordinatorBin, coordinatorBin } from "../bins.js";
 import { cpuMsOf, percentile, print, round, rssMbOf } from "./stats.js";
 
 /**

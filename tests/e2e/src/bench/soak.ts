@@ -2,8 +2,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { connect, type FlotillaClient } from "@flotilla/client";
 import { nodeBin, startLocalFleet } from "@flotilla/launcher";
+import { coordinatorBin } from "@flotilla/testing";
 import { Redis } from "ioredis";
-import { coordinatorBin } from "../bins.js";
 
 /**
  * The retention soak (`pnpm soak [--tasks N] [--keep K]`): Redis, the coordinator and three agents as

@@ -8,8 +8,8 @@ import {
   startRedisServer,
 } from "@flotilla/launcher";
 import { createKeys, type RedisKeys, TERMINAL_STATES } from "@flotilla/protocol";
+import { agentBin, coordinatorBin } from "@flotilla/testing";
 import { Redis } from "ioredis";
-import { agentBin, coordinatorBin } from "../bins.js";
 import { TcpProxy } from "./proxy.js";
 import { readRunLog, recordedSleep } from "./runlog.js";
 import { type FleetEvent, faultTiming, leasesToUnavailableNodes, type TaskEvent } from "./timeline.js";

@@ -1,4 +1,4 @@
-import { agentBin } from "../bins.js";
+import { agentBin } from "@flotilla/testing";
 import { FaultFleet, sleep } from "./harness.js";
 import { createNetworks, namespacesAvailable, removeNetworks, setLink } from "./netns.js";
 import {

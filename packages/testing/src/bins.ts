@@ -1,3 +1,4 @@
+/** The Flotilla programs of this checkout as launcher bins, for tests and benches that start real processes. */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type BinSpec, nodeBin } from "@flotilla/launcher";
